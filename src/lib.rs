@@ -1,0 +1,21 @@
+//! lane: a version-lane CI/CD toolkit for Kubernetes with pure Tekton and Argo CD.
+//!
+//! The pipeline is visible in the module tree: [`plan`] → [`publish`] → [`render`] →
+//! [`promote`] → [`verify`], over the shared [`model`] (deploy intent, catalog, lane names),
+//! [`git`] and registry access.
+
+pub mod cli;
+pub mod error;
+pub mod fsutil;
+pub mod generate;
+pub mod git;
+pub mod kube;
+pub mod model;
+pub mod output;
+pub mod plan;
+pub mod promote;
+pub mod publish;
+pub mod registry;
+pub mod render;
+pub mod validate;
+pub mod verify;

@@ -1,0 +1,283 @@
+//! The artifact catalog (SPEC §4): machine-written, lives only on the GitOps branch at
+//! `names.catalog_path`. One entry per service records the image that the lane runs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::names::LaneNames;
+use super::rules;
+
+pub const CATALOG_SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Catalog {
+    pub schema_version: u32,
+    /// Lane version (`v0.1`).
+    pub lane: String,
+    pub source_repo: String,
+    pub source_branch: String,
+    pub gitops_branch: String,
+    /// The newest source commit promoted into this catalog (40 hex).
+    pub source_commit: String,
+    /// RFC 3339 UTC; changes only when an entry changes, so that an unchanged promote is a noop.
+    pub updated_at: String,
+    /// Entries by service id (sorted, so the file is deterministic).
+    pub services: BTreeMap<String, CatalogEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CatalogEntry {
+    /// Component identity: service id and kind.
+    pub component: ComponentIdentity,
+    /// Full image repository including the registry host.
+    pub image_repository: String,
+    /// Built images: the 40-hex source commit the image was built from. Upstream images:
+    /// the upstream tag.
+    pub tag: String,
+    /// `sha256:` + 64 hex: the schema2/OCI manifest (or index) digest containerd pulls.
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    pub status: EntryStatus,
+    /// The source commit of the run that last confirmed this entry (40 hex).
+    pub source_commit: String,
+    /// For `reused`: the commit the image was built from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+    /// Build fingerprint (see docs/fingerprint.md); absent for upstream images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// PipelineRun that produced this entry, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_run: Option<String>,
+    /// When the image was first published (RFC 3339 UTC).
+    pub published_at: String,
+    /// When the entry last changed (RFC 3339 UTC).
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComponentIdentity {
+    pub service: String,
+    pub kind: super::intent::ComponentKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum EntryStatus {
+    /// Built and pushed by this lane for `tag`.
+    Published,
+    /// Build inputs unchanged; the image of `reused_from` is kept.
+    Reused,
+    /// Image-only upstream service, pinned by digest.
+    Pinned,
+}
+
+impl EntryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Published => "published",
+            EntryStatus::Reused => "reused",
+            EntryStatus::Pinned => "pinned",
+        }
+    }
+}
+
+impl CatalogEntry {
+    /// `<repository>@<digest>`: the only form manifests may use.
+    pub fn pinned_image(&self) -> String {
+        format!("{}@{}", self.image_repository, self.digest)
+    }
+}
+
+/// A catalog problem, with the JSON path and the rule it broke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CatalogFinding {
+    pub path: String,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl Catalog {
+    /// An empty catalog for lane initialisation.
+    pub fn empty(names: &LaneNames, source_commit: &str, now: &str) -> Catalog {
+        Catalog {
+            schema_version: CATALOG_SCHEMA_VERSION,
+            lane: names.version.clone(),
+            source_repo: names.source_repo.clone(),
+            source_branch: names.source_branch.clone(),
+            gitops_branch: names.gitops_branch.clone(),
+            source_commit: source_commit.to_string(),
+            updated_at: now.to_string(),
+            services: BTreeMap::new(),
+        }
+    }
+
+    /// Field rules serde cannot express: formats of commits, digests, names, timestamps.
+    pub fn check(&self) -> Vec<CatalogFinding> {
+        let mut out = Vec::new();
+        let mut f = |path: String, rule: &'static str, message: String| {
+            out.push(CatalogFinding {
+                path,
+                rule,
+                message,
+            })
+        };
+        if self.schema_version != CATALOG_SCHEMA_VERSION {
+            f(
+                "$.schemaVersion".into(),
+                "schema-version",
+                format!(
+                    "catalog schemaVersion {} is not supported; supported: {}",
+                    self.schema_version, CATALOG_SCHEMA_VERSION
+                ),
+            );
+        }
+        if !rules::is_lane_version(&self.lane) {
+            f(
+                "$.lane".into(),
+                "lane-version",
+                "must look like v<major>.<minor>, e.g. v0.1".into(),
+            );
+        }
+        if !rules::is_commit(&self.source_commit) {
+            f(
+                "$.sourceCommit".into(),
+                "commit-sha",
+                "must be a full 40-character lowercase hex commit".into(),
+            );
+        }
+        if !rules::is_timestamp(&self.updated_at) {
+            f(
+                "$.updatedAt".into(),
+                "timestamp",
+                "must be RFC 3339 UTC like 2026-01-02T03:04:05Z".into(),
+            );
+        }
+        for (id, e) in &self.services {
+            let p = format!("$.services.{id}");
+            if !rules::is_dns1123_label(id) {
+                f(
+                    p.clone(),
+                    "dns1123-label",
+                    "service id must be a DNS-1123 label".into(),
+                );
+            }
+            if &e.component.service != id {
+                f(
+                    format!("{p}.component.service"),
+                    "entry-key",
+                    format!(
+                        "entry is keyed '{id}' but names service '{}'",
+                        e.component.service
+                    ),
+                );
+            }
+            if !rules::is_digest(&e.digest) {
+                f(
+                    format!("{p}.digest"),
+                    "digest",
+                    "must be sha256: followed by 64 lowercase hex".into(),
+                );
+            }
+            if !rules::is_commit(&e.source_commit) {
+                f(
+                    format!("{p}.sourceCommit"),
+                    "commit-sha",
+                    "must be a full 40-character lowercase hex commit".into(),
+                );
+            }
+            match e.status {
+                EntryStatus::Published | EntryStatus::Reused => {
+                    if !rules::is_commit(&e.tag) {
+                        f(
+                            format!("{p}.tag"),
+                            "commit-tag",
+                            "a built image's tag must be the full 40-hex source commit".into(),
+                        );
+                    }
+                    if e.fingerprint
+                        .as_deref()
+                        .is_none_or(|x| !rules::is_digest(x))
+                    {
+                        f(
+                            format!("{p}.fingerprint"),
+                            "fingerprint",
+                            "a built image needs its build fingerprint (sha256:<64 hex>)".into(),
+                        );
+                    }
+                }
+                EntryStatus::Pinned => {
+                    if !rules::is_image_tag(&e.tag) {
+                        f(
+                            format!("{p}.tag"),
+                            "image-tag",
+                            "must be a valid image tag".into(),
+                        );
+                    }
+                }
+            }
+            match (e.status, &e.reused_from) {
+                (EntryStatus::Reused, Some(c)) if rules::is_commit(c) => {}
+                (EntryStatus::Reused, _) => f(
+                    format!("{p}.reusedFrom"),
+                    "reused-from",
+                    "a reused entry must name the 40-hex commit its image was built from".into(),
+                ),
+                (_, Some(_)) => f(
+                    format!("{p}.reusedFrom"),
+                    "reused-from",
+                    "only reused entries carry reusedFrom".into(),
+                ),
+                _ => {}
+            }
+            for (field, v) in [
+                ("publishedAt", &e.published_at),
+                ("updatedAt", &e.updated_at),
+            ] {
+                if !rules::is_timestamp(v) {
+                    f(
+                        format!("{p}.{field}"),
+                        "timestamp",
+                        "must be RFC 3339 UTC like 2026-01-02T03:04:05Z".into(),
+                    );
+                }
+            }
+        }
+        out
+    }
+
+    /// Reject a catalog that belongs to another lane (SPEC §2: never mix lanes).
+    pub fn check_lane(&self, names: &LaneNames) -> Vec<CatalogFinding> {
+        let mut out = Vec::new();
+        for (path, got, want) in [
+            ("$.lane", &self.lane, &names.version),
+            ("$.sourceBranch", &self.source_branch, &names.source_branch),
+            ("$.gitopsBranch", &self.gitops_branch, &names.gitops_branch),
+        ] {
+            if got != want {
+                out.push(CatalogFinding {
+                    path: path.into(),
+                    rule: "lane-mismatch",
+                    message: format!(
+                        "catalog belongs to '{got}' but this lane expects '{want}'; a lane never reads another lane's catalog"
+                    ),
+                });
+            }
+        }
+        out
+    }
+
+    /// Deterministic JSON: 2-space indent, keys in struct/BTreeMap order, trailing newline.
+    pub fn to_json_pretty(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("catalog serializes");
+        s.push('\n');
+        s
+    }
+}

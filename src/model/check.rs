@@ -1,0 +1,1294 @@
+//! Loading and checking `deploy/deploy.json`.
+//!
+//! Three passes, each reporting JSON paths and rule ids:
+//! 1. a scan of the raw JSON for content that must never be in intent (SPEC §2): image tags
+//!    and digests, publish/reuse state, run ids, revisions, generated manifests, credentials;
+//! 2. strict typed parsing (unknown fields and wrong types are errors);
+//! 3. rules serde cannot express: name formats, ranges, references, repo-relative paths.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::intent::{DeployIntent, ImageSource, Service, SUPPORTED_SCHEMA_VERSIONS};
+use super::names::LaneNames;
+use super::rules;
+use super::secrets;
+
+/// Largest deploy.json or catalog accepted; intent for hundreds of services fits easily.
+pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
+
+/// One problem: where (JSON path), which rule, and advice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub path: String,
+    pub rule: &'static str,
+    pub message: String,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: [{}] {}", self.path, self.rule, self.message)
+    }
+}
+
+/// Why a deploy.json or catalog could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("cannot read {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file} is {size} bytes; the limit is {limit} bytes (rule: too-large)")]
+    TooLarge {
+        file: String,
+        size: usize,
+        limit: usize,
+    },
+    #[error(
+        "{file}: not valid JSON at line {line} column {column}: {message} (rule: json-syntax)"
+    )]
+    Syntax {
+        file: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{file} is rejected: {}", summarize(.findings))]
+    Invalid {
+        file: String,
+        findings: Vec<Finding>,
+    },
+}
+
+fn summarize(findings: &[Finding]) -> String {
+    let mut s = findings
+        .iter()
+        .take(5)
+        .map(|f| f.to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    if findings.len() > 5 {
+        s.push_str(&format!("; and {} more", findings.len() - 5));
+    }
+    s
+}
+
+impl InputError {
+    /// Findings as a list (syntax and size problems become one finding each).
+    pub fn findings(&self) -> Vec<Finding> {
+        match self {
+            InputError::Invalid { findings, .. } => findings.clone(),
+            InputError::Syntax {
+                line,
+                column,
+                message,
+                ..
+            } => vec![Finding {
+                path: "$".into(),
+                rule: "json-syntax",
+                message: format!("line {line} column {column}: {message}"),
+            }],
+            InputError::TooLarge { size, limit, .. } => vec![Finding {
+                path: "$".into(),
+                rule: "too-large",
+                message: format!("{size} bytes exceeds the {limit}-byte limit"),
+            }],
+            InputError::Io { source, .. } => vec![Finding {
+                path: "$".into(),
+                rule: "io",
+                message: source.to_string(),
+            }],
+        }
+    }
+
+    pub fn file(&self) -> &str {
+        match self {
+            InputError::Io { file, .. }
+            | InputError::TooLarge { file, .. }
+            | InputError::Syntax { file, .. }
+            | InputError::Invalid { file, .. } => file,
+        }
+    }
+}
+
+impl crate::error::Classified for InputError {
+    fn class(&self) -> crate::error::ExitClass {
+        match self {
+            InputError::Io { .. } => crate::error::ExitClass::Environment,
+            _ => crate::error::ExitClass::Rejected,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            InputError::Io { .. } => "check the path and permissions".into(),
+            _ => "fix the fields named above; `lane validate FILE` lists every finding".into(),
+        })
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        Some(serde_json::json!({ "file": self.file(), "findings": self.findings() }))
+    }
+}
+
+/// Read a file with the size limit applied before parsing.
+pub fn read_limited(path: &Path) -> Result<Vec<u8>, InputError> {
+    let file = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
+        file: file.clone(),
+        source,
+    })?;
+    if meta.len() as usize > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge {
+            file,
+            size: meta.len() as usize,
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    std::fs::read(path).map_err(|source| InputError::Io { file, source })
+}
+
+/// Parse bytes as JSON with size and syntax errors named.
+pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(InputError::TooLarge {
+            file: file.into(),
+            size: bytes.len(),
+            limit: MAX_INPUT_BYTES,
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|e| InputError::Syntax {
+        file: file.into(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+/// Typed parse with the failing JSON path named.
+pub fn from_value<T: serde::de::DeserializeOwned>(v: Value, file: &str) -> Result<T, InputError> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let p = e.path().to_string();
+        let path = if p == "." {
+            "$".to_string()
+        } else {
+            format!("$.{p}")
+        };
+        let inner = e.into_inner().to_string();
+        let rule = if inner.starts_with("unknown field") {
+            "unknown-field"
+        } else if inner.starts_with("missing field") {
+            "missing-field"
+        } else if inner.starts_with("unknown variant") {
+            "unknown-value"
+        } else {
+            "wrong-type"
+        };
+        InputError::Invalid {
+            file: file.into(),
+            findings: vec![Finding {
+                path,
+                rule,
+                message: inner,
+            }],
+        }
+    })
+}
+
+/// Load deploy.json from disk: size limit, forbidden-content scan, strict parse, rules, and
+/// (with the repo root) build paths checked against the checkout, symlinks included.
+pub fn load_intent(path: &Path, repo_root: Option<&Path>) -> Result<DeployIntent, InputError> {
+    let bytes = read_limited(path)?;
+    parse_intent(&bytes, &path.display().to_string(), repo_root)
+}
+
+/// Parse and check deploy.json bytes. `repo_root` enables filesystem path checks.
+pub fn parse_intent(
+    bytes: &[u8],
+    file: &str,
+    repo_root: Option<&Path>,
+) -> Result<DeployIntent, InputError> {
+    let value = parse_json(bytes, file)?;
+    let invalid = |findings: Vec<Finding>| InputError::Invalid {
+        file: file.into(),
+        findings,
+    };
+    // The version decides how the rest is read: check it first.
+    match value.get("schemaVersion") {
+        Some(Value::Number(n))
+            if n.as_u64().is_some_and(|v| {
+                SUPPORTED_SCHEMA_VERSIONS.contains(&(v as u32)) && v <= u32::MAX as u64
+            }) => {}
+        Some(other) => {
+            return Err(invalid(vec![Finding {
+                path: "$.schemaVersion".into(),
+                rule: "schema-version",
+                message: format!(
+                    "schemaVersion {} is not supported; this lane supports {:?}",
+                    truncate(&other.to_string(), 40),
+                    SUPPORTED_SCHEMA_VERSIONS
+                ),
+            }]))
+        }
+        None if value.is_object() => {
+            return Err(invalid(vec![Finding {
+                path: "$.schemaVersion".into(),
+                rule: "schema-version",
+                message: format!(
+                    "schemaVersion is missing; this lane supports {SUPPORTED_SCHEMA_VERSIONS:?}"
+                ),
+            }]))
+        }
+        None => {}
+    }
+    let mut findings = Vec::new();
+    scan(&value, "$", Ctx::Intent, &mut findings);
+    if !findings.is_empty() {
+        return Err(invalid(findings));
+    }
+    let intent: DeployIntent = from_value(value, file)?;
+    let mut findings = check_intent(&intent);
+    if let Some(root) = repo_root {
+        check_paths_on_disk(&intent, root, &mut findings);
+    }
+    if findings.is_empty() {
+        Ok(intent)
+    } else {
+        Err(invalid(findings))
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.len() <= n {
+        s.to_string()
+    } else {
+        let mut end = n;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}…", &s[..end])
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Ctx {
+    /// Regular intent structure: forbidden keys apply.
+    Intent,
+    /// A free-form map (config, build args): keys are the user's; only secret rules apply.
+    FreeMap,
+}
+
+/// Keys that never belong in intent, by normalised name (lowercase, no `-`/`_`).
+fn forbidden_key(norm: &str) -> Option<(&'static str, &'static str)> {
+    const TABLE: &[(&[&str], &str, &str)] = &[
+        (
+            &["image", "imagetag", "tag", "digest", "imagedigest", "imageref", "imageid", "imageurl"],
+            "forbidden-image-identity",
+            "image tags and digests are machine-written to the artifact catalog on the GitOps branch, never to deploy.json",
+        ),
+        (
+            &["status", "publishstatus", "published", "publishedat", "reused", "reusedfrom", "reuseevidence", "catalog"],
+            "forbidden-publish-state",
+            "publish and reuse state belong to the artifact catalog on the GitOps branch",
+        ),
+        (
+            &["pipelinerun", "pipelinerunid", "pipelinerunname", "taskrun", "taskrunid", "taskrunname", "buildid", "runid"],
+            "forbidden-run-id",
+            "PipelineRun/TaskRun ids are Tekton evidence, never intent",
+        ),
+        (
+            &["revision", "gitopsrevision", "gitopscommit", "argorevision", "syncrevision", "sourcecommit", "commit", "commitid", "sha"],
+            "forbidden-revision",
+            "GitOps/Argo revisions and commits are machine state; the source commit comes from the run",
+        ),
+        (
+            &["manifest", "manifests", "generatedmanifest", "rendered", "apiversion", "metadata", "spec"],
+            "forbidden-generated-manifest",
+            "generated manifests are rendered onto the GitOps branch from this intent, never stored in it",
+        ),
+        (
+            &["password", "passwd", "token", "apikey", "apitoken", "accesstoken", "privatekey", "sshkey", "sshprivatekey", "kubeconfig", "credentials", "credential", "secretvalue", "clientsecret", "stringdata", "data"],
+            "forbidden-credential",
+            "credential values never appear in deploy.json; reference a Secret by name and key (secretKeyRef / secret volume)",
+        ),
+    ];
+    TABLE
+        .iter()
+        .find(|(keys, _, _)| keys.contains(&norm))
+        .map(|(_, rule, msg)| (*rule, *msg))
+}
+
+fn normalize_key(k: &str) -> String {
+    k.chars()
+        .filter(|c| *c != '-' && *c != '_')
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+/// Paths where a key that is otherwise forbidden is the model's own field.
+fn allowed_here(path: &str, key: &str) -> bool {
+    // `services[i].upstream.tag`: the upstream tag to resolve (the digest goes to the catalog).
+    key == "tag" && path.starts_with("$.services[") && path.ends_with(".upstream")
+}
+
+fn scan(v: &Value, path: &str, ctx: Ctx, out: &mut Vec<Finding>) {
+    match v {
+        Value::Object(map) => {
+            // An env entry (or any name/value pair) whose name says "secret" but holds a literal.
+            if let (Some(Value::String(name)), Some(Value::String(val))) =
+                (map.get("name"), map.get("value"))
+            {
+                if secrets::is_secret_key_name(name) && !val.is_empty() {
+                    out.push(Finding {
+                        path: format!("{path}.value"),
+                        rule: "secret-literal",
+                        message: format!(
+                            "'{name}' holds a literal value ({}); pass it with secretKeyRef to a lane Secret instead",
+                            secrets::redacted(val)
+                        ),
+                    });
+                }
+            }
+            for (k, child) in map {
+                let child_path = format!("{path}.{k}");
+                if ctx == Ctx::Intent && !allowed_here(path, k) {
+                    if let Some((rule, msg)) = forbidden_key(&normalize_key(k)) {
+                        out.push(Finding {
+                            path: child_path.clone(),
+                            rule,
+                            message: msg.to_string(),
+                        });
+                        continue;
+                    }
+                }
+                if ctx == Ctx::FreeMap && secrets::is_secret_key_name(k) {
+                    if let Value::String(s) = child {
+                        if !s.is_empty() {
+                            out.push(Finding {
+                                path: child_path.clone(),
+                                rule: "secret-literal",
+                                message: format!(
+                                    "'{k}' holds a literal value ({}); config and build args are not for secrets",
+                                    secrets::redacted(s)
+                                ),
+                            });
+                            continue;
+                        }
+                    }
+                }
+                let child_ctx = if ctx == Ctx::Intent
+                    && path.starts_with("$.services[")
+                    && (k == "config" || (k == "args" && path.ends_with(".build")))
+                {
+                    Ctx::FreeMap
+                } else {
+                    ctx
+                };
+                scan(child, &child_path, child_ctx, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                scan(item, &format!("{path}[{i}]"), ctx, out);
+            }
+        }
+        Value::String(s) => scan_string(s, path, out),
+        _ => {}
+    }
+}
+
+fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
+    if let Some(kind) = secrets::classify(s) {
+        out.push(Finding {
+            path: path.into(),
+            rule: "secret-value",
+            message: format!(
+                "value looks like {} ({}); credentials live only in Secrets, referenced by name and key",
+                kind.describe(),
+                secrets::redacted(s)
+            ),
+        });
+        return;
+    }
+    if let Some(i) = s.find("sha256:") {
+        let tail = &s[i + 7..];
+        if tail.len() >= 64 && tail.as_bytes()[..64].iter().all(|c| c.is_ascii_hexdigit()) {
+            out.push(Finding {
+                path: path.into(),
+                rule: "forbidden-image-identity",
+                message: "an image digest is machine-written to the artifact catalog, never to deploy.json".into(),
+            });
+            return;
+        }
+    }
+    if is_hex40_word(s) {
+        out.push(Finding {
+            path: path.into(),
+            rule: "forbidden-revision",
+            message: "a 40-hex commit id is machine state (the run supplies the source commit)"
+                .into(),
+        });
+    }
+}
+
+fn is_hex40_word(s: &str) -> bool {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .any(|w| w.len() == 40 && w.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// Names that are never a lane target (seed 002: the old dev/prod model).
+const LEGACY_TARGETS: &[&str] = &[
+    "agentrun_dev",
+    "agentrun_prod",
+    "agentrun-dev",
+    "agentrun-prod",
+    "master",
+    "main",
+];
+
+/// Rules on the typed model.
+pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut f = |path: String, rule: &'static str, message: String| {
+        out.push(Finding {
+            path,
+            rule,
+            message,
+        })
+    };
+    let l = &d.lane;
+    if !rules::is_lane_version(&l.version) {
+        f(
+            "$.lane.version".into(),
+            "lane-version",
+            "must look like v<major>.<minor>, e.g. v0.1".into(),
+        );
+    }
+    for (p, v) in [
+        ("$.lane.project", &l.project),
+        ("$.lane.cluster", &l.cluster),
+    ] {
+        if !rules::is_dns1123_label(v) || v.len() > 30 {
+            f(
+                p.into(),
+                "dns1123-label",
+                "must be a DNS-1123 label of at most 30 characters (it prefixes derived names)"
+                    .into(),
+            );
+        }
+    }
+    if l.source_repo.trim().is_empty()
+        || l.source_repo.len() > 512
+        || l.source_repo.chars().any(char::is_whitespace)
+    {
+        f(
+            "$.lane.sourceRepo".into(),
+            "repo-url",
+            "must be a git URL without whitespace".into(),
+        );
+    }
+    if !rules::is_registry_host(&l.registry.host) {
+        f(
+            "$.lane.registry.host".into(),
+            "registry-host",
+            "must be host[:port], e.g. 127.0.0.1:5000".into(),
+        );
+    }
+    if !rules::is_repository_path(&l.registry.repository_prefix) {
+        f(
+            "$.lane.registry.repositoryPrefix".into(),
+            "repository-path",
+            "must be lowercase path components like agentrun".into(),
+        );
+    }
+    for (i, np) in l.proxy.no_proxy.iter().enumerate() {
+        if np.is_empty() || np.contains([' ', ',']) {
+            f(
+                format!("$.lane.proxy.noProxy[{i}]"),
+                "no-proxy",
+                "one host, domain or CIDR per entry, without spaces or commas".into(),
+            );
+        }
+    }
+    for (p, v) in [
+        ("$.lane.proxy.httpProxy", &l.proxy.http_proxy),
+        ("$.lane.proxy.httpsProxy", &l.proxy.https_proxy),
+    ] {
+        if let Some(v) = v {
+            if !(v.starts_with("http://")
+                || v.starts_with("https://")
+                || v.starts_with("socks5://"))
+            {
+                f(
+                    p.into(),
+                    "proxy-url",
+                    "must be an http://, https:// or socks5:// URL".into(),
+                );
+            }
+        }
+    }
+    let names = LaneNames::resolve(l);
+    for (p, v) in [
+        ("$.lane.names.namespace", &names.namespace),
+        ("$.lane.names.tektonNamespace", &names.tekton_namespace),
+        ("$.lane.names.argoNamespace", &names.argo_namespace),
+        ("$.lane.names.pipeline", &names.pipeline),
+        (
+            "$.lane.names.tektonServiceAccount",
+            &names.tekton_service_account,
+        ),
+        ("$.lane.names.argoProject", &names.argo_project),
+        ("$.lane.names.argoApplication", &names.argo_application),
+    ] {
+        if !rules::is_dns1123_label(v) {
+            f(
+                p.into(),
+                "dns1123-label",
+                format!(
+                    "resolved name '{}' is not a DNS-1123 label",
+                    truncate(v, 80)
+                ),
+            );
+        }
+    }
+    if !names.pipeline_run_prefix.ends_with('-')
+        || !rules::is_dns1123_label(names.pipeline_run_prefix.trim_end_matches('-'))
+        || names.pipeline_run_prefix.len() > 50
+    {
+        f("$.lane.names.pipelineRunPrefix".into(), "run-prefix", "must be a DNS-1123 prefix ending in '-' (at most 50 characters, leaving room for 12 commit characters)".into());
+    }
+    for (p, v) in [
+        ("$.lane.names.sourceBranch", &names.source_branch),
+        ("$.lane.names.gitopsBranch", &names.gitops_branch),
+    ] {
+        if !is_branch_name(v) {
+            f(
+                p.into(),
+                "branch-name",
+                format!("'{}' is not a valid git branch name", truncate(v, 80)),
+            );
+        }
+    }
+    for (p, v) in [
+        ("$.lane.names.namespace", &names.namespace),
+        ("$.lane.names.sourceBranch", &names.source_branch),
+        ("$.lane.names.gitopsBranch", &names.gitops_branch),
+    ] {
+        if LEGACY_TARGETS.contains(&v.as_str()) {
+            f(
+                p.into(),
+                "legacy-target",
+                format!("'{v}' belongs to the old dev/prod model and is never a lane target"),
+            );
+        }
+    }
+    if names.gitops_branch == names.source_branch {
+        f("$.lane.names.gitopsBranch".into(), "gitops-is-source", "the GitOps branch must differ from the source branch: nothing machine-written ever lands on the source branch".into());
+    }
+    for (p, v) in [
+        ("$.lane.names.catalogPath", &names.catalog_path),
+        ("$.lane.names.runtimePath", &names.runtime_path),
+    ] {
+        if let Some(problem) = rules::repo_path_problem(v) {
+            f(p.into(), "repo-path", problem.into());
+        }
+    }
+    if rules::normalize_repo_path(&names.catalog_path).starts_with(&format!(
+        "{}/",
+        rules::normalize_repo_path(&names.runtime_path)
+    )) {
+        f(
+            "$.lane.names.catalogPath".into(),
+            "catalog-in-runtime",
+            "the catalog must not live inside the runtime directory (Argo CD would apply it)"
+                .into(),
+        );
+    }
+    if d.ingress.enabled {
+        f(
+            "$.ingress.enabled".into(),
+            "ingress-placeholder",
+            "public entry is not part of v0.1; add a reviewed ingress spec before enabling it"
+                .into(),
+        );
+    }
+
+    let sa_names: BTreeSet<&str> = d.service_accounts.iter().map(|s| s.name.as_str()).collect();
+    let pvc_names: BTreeSet<&str> = d
+        .persistent_volume_claims
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    let mut ids = BTreeSet::new();
+    if d.services.is_empty() {
+        f(
+            "$.services".into(),
+            "no-services",
+            "a lane needs at least one service".into(),
+        );
+    }
+    if d.services.len() > 1000 {
+        f(
+            "$.services".into(),
+            "too-many",
+            "at most 1000 services per lane".into(),
+        );
+    }
+    for (i, s) in d.services.iter().enumerate() {
+        let p = format!("$.services[{i}]");
+        if !rules::is_dns1123_label(&s.id) || s.id.len() > 50 {
+            f(
+                format!("{p}.id"),
+                "dns1123-label",
+                "service id must be a DNS-1123 label of at most 50 characters".into(),
+            );
+        }
+        if !ids.insert(s.id.as_str()) {
+            f(
+                format!("{p}.id"),
+                "duplicate",
+                format!("service id '{}' appears twice", s.id),
+            );
+        }
+        check_service(s, &p, &sa_names, &pvc_names, &mut f);
+    }
+    let known: BTreeSet<&str> = d.services.iter().map(|s| s.id.as_str()).collect();
+    for (i, sa) in d.service_accounts.iter().enumerate() {
+        let p = format!("$.serviceAccounts[{i}]");
+        if !rules::is_dns1123_subdomain(&sa.name) {
+            f(
+                format!("{p}.name"),
+                "dns1123-subdomain",
+                "must be a DNS-1123 subdomain".into(),
+            );
+        }
+        for (j, r) in sa.rules.iter().enumerate() {
+            if r.verbs.is_empty() || r.resources.is_empty() {
+                f(
+                    format!("{p}.rules[{j}]"),
+                    "rbac-rule",
+                    "a rule needs at least one verb and one resource".into(),
+                );
+            }
+            if r.verbs.iter().any(|v| v == "*")
+                || r.resources.iter().any(|v| v == "*")
+                || r.api_groups.iter().any(|v| v == "*")
+            {
+                f(
+                    format!("{p}.rules[{j}]"),
+                    "rbac-wildcard",
+                    "wildcards are not least privilege; name the groups, resources and verbs"
+                        .into(),
+                );
+            }
+            if r.resources.iter().any(|x| x == "secrets")
+                && r.verbs.iter().any(|v| v == "list" || v == "watch")
+            {
+                f(
+                    format!("{p}.rules[{j}]"),
+                    "rbac-secrets",
+                    "listing or watching Secrets exposes every value; use get with resourceNames"
+                        .into(),
+                );
+            }
+        }
+    }
+    for (i, c) in d.persistent_volume_claims.iter().enumerate() {
+        let p = format!("$.persistentVolumeClaims[{i}]");
+        if !rules::is_dns1123_subdomain(&c.name) {
+            f(
+                format!("{p}.name"),
+                "dns1123-subdomain",
+                "must be a DNS-1123 subdomain".into(),
+            );
+        }
+        if !rules::is_quantity(&c.size) {
+            f(
+                format!("{p}.size"),
+                "quantity",
+                "must be a Kubernetes quantity like 10Gi".into(),
+            );
+        }
+    }
+    for (i, a) in d.network_policy.ingress.iter().enumerate() {
+        let p = format!("$.networkPolicy.ingress[{i}]");
+        if !known.contains(a.to.as_str()) {
+            f(
+                format!("{p}.to"),
+                "unknown-service",
+                format!("no service '{}' in this lane", truncate(&a.to, 60)),
+            );
+        }
+        for (j, s) in a.from_services.iter().enumerate() {
+            if !known.contains(s.as_str()) {
+                f(
+                    format!("{p}.fromServices[{j}]"),
+                    "unknown-service",
+                    format!("no service '{}' in this lane", truncate(s, 60)),
+                );
+            }
+        }
+        for (j, c) in a.from_cidrs.iter().enumerate() {
+            if !is_cidr(c) {
+                f(
+                    format!("{p}.fromCidrs[{j}]"),
+                    "cidr",
+                    "must be an IPv4 CIDR like 10.0.0.0/8".into(),
+                );
+            }
+        }
+        for (j, n) in a.from_namespaces.iter().enumerate() {
+            if !rules::is_dns1123_label(n) {
+                f(
+                    format!("{p}.fromNamespaces[{j}]"),
+                    "dns1123-label",
+                    "must be a namespace name".into(),
+                );
+            }
+        }
+    }
+    for (i, e) in d.network_policy.egress.iter().enumerate() {
+        let p = format!("$.networkPolicy.egress[{i}]");
+        if !known.contains(e.from.as_str()) {
+            f(
+                format!("{p}.from"),
+                "unknown-service",
+                format!("no service '{}' in this lane", truncate(&e.from, 60)),
+            );
+        }
+        for (j, s) in e.to_services.iter().enumerate() {
+            if !known.contains(s.as_str()) {
+                f(
+                    format!("{p}.toServices[{j}]"),
+                    "unknown-service",
+                    format!("no service '{}' in this lane", truncate(s, 60)),
+                );
+            }
+        }
+        for (j, c) in e.to_cidrs.iter().enumerate() {
+            if !is_cidr(c) {
+                f(
+                    format!("{p}.toCidrs[{j}]"),
+                    "cidr",
+                    "must be an IPv4 CIDR like 10.0.0.0/8".into(),
+                );
+            }
+        }
+        for (j, port) in e.ports.iter().enumerate() {
+            if *port == 0 {
+                f(
+                    format!("{p}.ports[{j}]"),
+                    "port-range",
+                    "ports are 1-65535".into(),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn check_service(
+    s: &Service,
+    p: &str,
+    sa_names: &BTreeSet<&str>,
+    pvc_names: &BTreeSet<&str>,
+    f: &mut impl FnMut(String, &'static str, String),
+) {
+    if s.build.is_some() && s.upstream.is_some() {
+        f(
+            format!("{p}.upstream"),
+            "one-image-source",
+            "a service is either built (build) or image-only (upstream), not both".into(),
+        );
+    }
+    if let Some(b) = &s.build {
+        for (field, v) in [("context", &b.context), ("dockerfile", &b.dockerfile)] {
+            if let Some(problem) = rules::repo_path_problem(v) {
+                f(format!("{p}.build.{field}"), "repo-path", problem.into());
+            }
+        }
+        for k in b.args.keys() {
+            if !rules::is_env_name(k) {
+                f(
+                    format!("{p}.build.args.{k}"),
+                    "arg-name",
+                    "build arg names are letters, digits and _".into(),
+                );
+            }
+        }
+        if let Some(t) = &b.target {
+            if !rules::is_image_tag(t) {
+                f(
+                    format!("{p}.build.target"),
+                    "build-target",
+                    "must be a Dockerfile stage name".into(),
+                );
+            }
+        }
+    }
+    if let Some(u) = &s.upstream {
+        let (host, path) = u.repository.split_once('/').unwrap_or(("", ""));
+        if !rules::is_registry_host(host) || !rules::is_repository_path(path) {
+            f(
+                format!("{p}.upstream.repository"),
+                "upstream-repository",
+                "must be a fully qualified repository like docker.io/library/redis".into(),
+            );
+        }
+        if !rules::is_image_tag(&u.tag) {
+            f(
+                format!("{p}.upstream.tag"),
+                "image-tag",
+                "must be a valid image tag".into(),
+            );
+        }
+    }
+    if let Some(r) = &s.image_repository {
+        if !rules::is_repository_path(r) {
+            f(
+                format!("{p}.imageRepository"),
+                "repository-path",
+                "must be a repository path under the lane registry, like agentrun/mgr".into(),
+            );
+        }
+    }
+    if let Some(n) = s.replicas {
+        if n > 100 {
+            f(
+                format!("{p}.replicas"),
+                "replicas-range",
+                "replicas must be between 0 and 100".into(),
+            );
+        }
+        if s.kind == super::intent::ComponentKind::Job {
+            f(
+                format!("{p}.replicas"),
+                "job-replicas",
+                "a runner Job template has no replicas".into(),
+            );
+        }
+    }
+    for (which, list) in [
+        ("requests", &s.resources.requests),
+        ("limits", &s.resources.limits),
+    ] {
+        if let Some(list) = list {
+            for (res, q) in [
+                ("cpu", &list.cpu),
+                ("memory", &list.memory),
+                ("ephemeral-storage", &list.ephemeral_storage),
+            ] {
+                if let Some(q) = q {
+                    if !rules::is_quantity(q) {
+                        f(
+                            format!("{p}.resources.{which}.{res}"),
+                            "quantity",
+                            format!(
+                                "'{}' is not a Kubernetes quantity (e.g. 100m, 256Mi)",
+                                truncate(q, 40)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+    let mut port_names = BTreeSet::new();
+    for (i, port) in s.ports.iter().enumerate() {
+        let pp = format!("{p}.ports[{i}]");
+        if !rules::is_port_name(&port.name) {
+            f(
+                format!("{pp}.name"),
+                "port-name",
+                "port names are lowercase, at most 15 characters, with a letter".into(),
+            );
+        }
+        if !port_names.insert(port.name.as_str()) {
+            f(
+                format!("{pp}.name"),
+                "duplicate",
+                format!("port '{}' appears twice", port.name),
+            );
+        }
+        if port.container_port == 0 {
+            f(
+                format!("{pp}.containerPort"),
+                "port-range",
+                "ports are 1-65535".into(),
+            );
+        }
+        if port.service_port == Some(0) {
+            f(
+                format!("{pp}.servicePort"),
+                "port-range",
+                "ports are 1-65535".into(),
+            );
+        }
+    }
+    if let Some(h) = &s.health {
+        if !h.path.starts_with('/')
+            || h.path.chars().any(|c| c.is_whitespace() || c.is_control())
+            || h.path.len() > 1024
+        {
+            f(
+                format!("{p}.health.path"),
+                "health-path",
+                "must be an absolute HTTP path like /health".into(),
+            );
+        }
+        if !port_names.contains(h.port.as_str()) {
+            f(
+                format!("{p}.health.port"),
+                "unknown-port",
+                format!("no port named '{}' on this service", truncate(&h.port, 40)),
+            );
+        }
+    }
+    for (i, a) in s.command.iter().chain(s.args.iter()).enumerate() {
+        if a.len() > 4096 {
+            f(
+                format!("{p}.command/args[{i}]"),
+                "too-long",
+                "arguments are limited to 4096 bytes".into(),
+            );
+        }
+    }
+    let mut env_names = BTreeSet::new();
+    for (i, e) in s.env.iter().enumerate() {
+        let ep = format!("{p}.env[{i}]");
+        if !rules::is_env_name(&e.name) {
+            f(
+                format!("{ep}.name"),
+                "env-name",
+                "env names are letters, digits, '_', '-' and '.'".into(),
+            );
+        }
+        if !env_names.insert(e.name.as_str()) {
+            f(
+                format!("{ep}.name"),
+                "duplicate",
+                format!("env '{}' appears twice", e.name),
+            );
+        }
+        let sources = e.value.is_some() as u8
+            + e.secret_key_ref.is_some() as u8
+            + e.config_map_key_ref.is_some() as u8;
+        if sources != 1 {
+            f(
+                ep.clone(),
+                "env-source",
+                "give exactly one of value, secretKeyRef, configMapKeyRef".into(),
+            );
+        }
+        for (which, r) in [
+            ("secretKeyRef", &e.secret_key_ref),
+            ("configMapKeyRef", &e.config_map_key_ref),
+        ] {
+            if let Some(r) = r {
+                if !rules::is_dns1123_subdomain(&r.name) {
+                    f(
+                        format!("{ep}.{which}.name"),
+                        "dns1123-subdomain",
+                        "must be a Secret/ConfigMap name".into(),
+                    );
+                }
+                if !rules::is_config_key(&r.key) {
+                    f(
+                        format!("{ep}.{which}.key"),
+                        "config-key",
+                        "keys are letters, digits, '-', '_' and '.'".into(),
+                    );
+                }
+            }
+        }
+    }
+    for k in s.config.keys() {
+        if !rules::is_config_key(k) || !rules::is_env_name(k) {
+            f(
+                format!("{p}.config.{k}"),
+                "config-key",
+                "config keys become env names: letters, digits and _".into(),
+            );
+        }
+    }
+    let secret_vols: BTreeSet<&str> = s
+        .volumes
+        .iter()
+        .filter(|v| v.secret.is_some())
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut vol_names = BTreeSet::new();
+    let mut mounts = BTreeSet::new();
+    for (i, v) in s.volumes.iter().enumerate() {
+        let vp = format!("{p}.volumes[{i}]");
+        if !rules::is_dns1123_label(&v.name) {
+            f(
+                format!("{vp}.name"),
+                "dns1123-label",
+                "volume names are DNS-1123 labels".into(),
+            );
+        }
+        if !vol_names.insert(v.name.as_str()) {
+            f(
+                format!("{vp}.name"),
+                "duplicate",
+                format!("volume '{}' appears twice", v.name),
+            );
+        }
+        if !v.mount_path.starts_with('/')
+            || v.mount_path.split('/').any(|c| c == "..")
+            || v.mount_path.contains(':')
+        {
+            f(
+                format!("{vp}.mountPath"),
+                "mount-path",
+                "must be an absolute container path without '..' or ':'".into(),
+            );
+        }
+        if !mounts.insert(v.mount_path.as_str()) {
+            f(
+                format!("{vp}.mountPath"),
+                "duplicate",
+                "two volumes mount at the same path".into(),
+            );
+        }
+        let sources =
+            v.secret.is_some() as u8 + v.pvc.is_some() as u8 + v.writable_home.is_some() as u8;
+        if sources != 1 {
+            f(
+                vp.clone(),
+                "volume-source",
+                "give exactly one of secret, pvc, writableHome".into(),
+            );
+        }
+        if let Some(sec) = &v.secret {
+            if !rules::is_dns1123_subdomain(&sec.secret_name) {
+                f(
+                    format!("{vp}.secret.secretName"),
+                    "dns1123-subdomain",
+                    "must be a Secret name".into(),
+                );
+            }
+            if sec.items.is_empty() {
+                f(
+                    format!("{vp}.secret.items"),
+                    "secret-items",
+                    "name the keys to project; projecting a whole Secret hides what the pod reads"
+                        .into(),
+                );
+            }
+            for (j, it) in sec.items.iter().enumerate() {
+                if !rules::is_config_key(&it.key) {
+                    f(
+                        format!("{vp}.secret.items[{j}].key"),
+                        "config-key",
+                        "keys are letters, digits, '-', '_' and '.'".into(),
+                    );
+                }
+                if let Some(path) = &it.path {
+                    if rules::repo_path_problem(path).is_some() {
+                        f(
+                            format!("{vp}.secret.items[{j}].path"),
+                            "item-path",
+                            "must be a relative file name inside the mount".into(),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(c) = &v.pvc {
+            if !pvc_names.contains(c.claim_name.as_str()) {
+                f(
+                    format!("{vp}.pvc.claimName"),
+                    "unknown-pvc",
+                    format!(
+                        "no PVC '{}' in persistentVolumeClaims",
+                        truncate(&c.claim_name, 60)
+                    ),
+                );
+            }
+        }
+        if let Some(h) = &v.writable_home {
+            if let Some(from) = &h.copy_from {
+                if !secret_vols.contains(from.as_str()) {
+                    f(
+                        format!("{vp}.writableHome.copyFrom"),
+                        "unknown-volume",
+                        format!("no secret volume '{}' on this service", truncate(from, 60)),
+                    );
+                }
+            }
+            if let Some(e) = &h.env {
+                if !rules::is_env_name(e) {
+                    f(
+                        format!("{vp}.writableHome.env"),
+                        "env-name",
+                        "must be an env var name like CODEX_HOME".into(),
+                    );
+                }
+            }
+            if let Some(q) = &h.size_limit {
+                if !rules::is_quantity(q) {
+                    f(
+                        format!("{vp}.writableHome.sizeLimit"),
+                        "quantity",
+                        "must be a Kubernetes quantity like 1Gi".into(),
+                    );
+                }
+            }
+        }
+    }
+    if let Some(sa) = &s.service_account {
+        if !sa_names.contains(sa.as_str()) {
+            f(
+                format!("{p}.serviceAccount"),
+                "unknown-service-account",
+                format!(
+                    "no ServiceAccount '{}' in serviceAccounts",
+                    truncate(sa, 60)
+                ),
+            );
+        }
+    }
+    if s.kind == super::intent::ComponentKind::Deployment && s.job.is_some() {
+        f(
+            format!("{p}.job"),
+            "job-settings",
+            "job settings apply to kind 'job' only".into(),
+        );
+    }
+    let _ = matches!(s.source(), ImageSource::Unsupported); // reported by plan, not rejected here
+}
+
+fn is_branch_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with(['-', '/', '.'])
+        && !s.ends_with(['/', '.'])
+        && !s.ends_with(".lock")
+        && !s.contains("..")
+        && !s.contains("//")
+        && !s.contains("@{")
+        && s.chars()
+            .all(|c| !c.is_control() && !" ~^:?*[\\".contains(c))
+}
+
+fn is_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
+    ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
+}
+
+/// Filesystem checks of build paths: they must exist and not leave the repo through symlinks.
+pub fn check_paths_on_disk(d: &DeployIntent, root: &Path, out: &mut Vec<Finding>) {
+    let Ok(root_real) = root.canonicalize() else {
+        return;
+    };
+    for (i, s) in d.services.iter().enumerate() {
+        let Some(b) = &s.build else { continue };
+        for (field, v, want_dir) in [
+            ("context", &b.context, true),
+            ("dockerfile", &b.dockerfile, false),
+        ] {
+            if rules::repo_path_problem(v).is_some() {
+                continue; // already reported
+            }
+            let path = format!("$.services[{i}].build.{field}");
+            let full: PathBuf = root.join(rules::normalize_repo_path(v));
+            match full.canonicalize() {
+                Err(_) => out.push(Finding {
+                    path,
+                    rule: "path-missing",
+                    message: format!("'{}' does not exist in the repository", truncate(v, 200)),
+                }),
+                Ok(real) if !real.starts_with(&root_real) => out.push(Finding {
+                    path,
+                    rule: "path-escapes",
+                    message: format!(
+                        "'{}' resolves outside the repository through a symlink",
+                        truncate(v, 200)
+                    ),
+                }),
+                Ok(real) if real.is_dir() != want_dir => out.push(Finding {
+                    path,
+                    rule: "path-kind",
+                    message: format!(
+                        "'{}' must be a {}",
+                        truncate(v, 200),
+                        if want_dir { "directory" } else { "file" }
+                    ),
+                }),
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
+/// Load and check a catalog file: strict parse, format rules, and (when names are given) the
+/// lane it belongs to.
+pub fn parse_catalog(
+    bytes: &[u8],
+    file: &str,
+    names: Option<&LaneNames>,
+) -> Result<super::catalog::Catalog, InputError> {
+    let value = parse_json(bytes, file)?;
+    let mut findings = Vec::new();
+    // A catalog never holds a credential either.
+    scan_secrets_only(&value, "$", &mut findings);
+    if !findings.is_empty() {
+        return Err(InputError::Invalid {
+            file: file.into(),
+            findings,
+        });
+    }
+    let cat: super::catalog::Catalog = from_value(value, file)?;
+    let mut findings: Vec<Finding> = cat
+        .check()
+        .into_iter()
+        .chain(names.map(|n| cat.check_lane(n)).unwrap_or_default())
+        .map(|c| Finding {
+            path: c.path,
+            rule: c.rule,
+            message: c.message,
+        })
+        .collect();
+    findings.dedup();
+    if findings.is_empty() {
+        Ok(cat)
+    } else {
+        Err(InputError::Invalid {
+            file: file.into(),
+            findings,
+        })
+    }
+}
+
+fn scan_secrets_only(v: &Value, path: &str, out: &mut Vec<Finding>) {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .for_each(|(k, c)| scan_secrets_only(c, &format!("{path}.{k}"), out)),
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, c)| scan_secrets_only(c, &format!("{path}[{i}]"), out)),
+        Value::String(s) => {
+            if let Some(kind) = secrets::classify(s) {
+                out.push(Finding {
+                    path: path.into(),
+                    rule: "secret-value",
+                    message: format!(
+                        "value looks like {} ({})",
+                        kind.describe(),
+                        secrets::redacted(s)
+                    ),
+                });
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,475 @@
+//! `deploy/deploy.json`: the lane's one hand-written CD truth (SPEC §2).
+//!
+//! Runtime intent only. Anything machine-written (tags, digests, publish state, revisions,
+//! manifests) or secret is rejected by [`crate::model::check`] before these types are used.
+//! Every struct denies unknown fields: a typo must fail, not silently drop intent.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Schema versions this build understands.
+pub const SUPPORTED_SCHEMA_VERSIONS: &[u32] = &[1];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeployIntent {
+    pub schema_version: u32,
+    pub lane: LaneSpec,
+    pub services: Vec<Service>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub service_accounts: Vec<ServiceAccountIntent>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persistent_volume_claims: Vec<PvcIntent>,
+    #[serde(default)]
+    pub network_policy: NetworkPolicyIntent,
+    #[serde(default)]
+    pub ingress: IngressIntent,
+}
+
+/// The `lane` block: the version every name derives from, plus explicit overrides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LaneSpec {
+    /// Lane version, e.g. `v0.1`. Names derive from it (see [`crate::model::names`]).
+    pub version: String,
+    /// Project name, the first part of every derived name (`agentrun`).
+    pub project: String,
+    /// Cluster name, used in the runtime path and Application name (`g14`).
+    pub cluster: String,
+    /// Source repository URL (ssh or https), as Tekton clones it.
+    pub source_repo: String,
+    /// GitOps repository URL when it is not the source repository.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gitops_repo: Option<String>,
+    pub registry: RegistrySpec,
+    #[serde(default)]
+    pub proxy: ProxySpec,
+    /// Explicit overrides of derived names; anything not given is derived.
+    #[serde(default)]
+    pub names: NameOverrides,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegistrySpec {
+    /// `host[:port]` of the lane registry, e.g. `127.0.0.1:5000`.
+    pub host: String,
+    /// Repository prefix under the host; images are `<host>/<prefix>/<service>`.
+    pub repository_prefix: String,
+    /// Plain HTTP. Only honoured for loopback hosts unless `--allow-insecure` is given.
+    #[serde(default)]
+    pub insecure: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProxySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https_proxy: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub no_proxy: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NameOverrides {
+    pub source_branch: Option<String>,
+    pub gitops_branch: Option<String>,
+    pub catalog_path: Option<String>,
+    pub runtime_path: Option<String>,
+    pub namespace: Option<String>,
+    pub tekton_namespace: Option<String>,
+    pub pipeline: Option<String>,
+    pub tekton_service_account: Option<String>,
+    pub pipeline_run_prefix: Option<String>,
+    pub argo_namespace: Option<String>,
+    pub argo_project: Option<String>,
+    pub argo_application: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ComponentKind {
+    /// Long-running service: a Deployment (+ ClusterIP Service when it has ports).
+    Deployment,
+    /// Runner Job template: rendered as a suspended CronJob whose jobTemplate the manager
+    /// instantiates (a Job's pod template is immutable; a CronJob's jobTemplate is not).
+    Job,
+}
+
+impl ComponentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ComponentKind::Deployment => "deployment",
+            ComponentKind::Job => "job",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    pub id: String,
+    pub kind: ComponentKind,
+    /// Whether the service takes part in the lane. Disabled services are `excluded`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Built from this repository. Mutually exclusive with `upstream`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<BuildSource>,
+    /// Image-only upstream service, pinned by digest at publish time, never built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<UpstreamImage>,
+    /// Repository under the lane registry; default `<repositoryPrefix>/<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_repository: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<Port>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// Non-secret configuration, rendered as ConfigMap `<id>-config` and loaded with envFrom.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    /// Name of a ServiceAccount declared in `serviceAccounts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account: Option<String>,
+    /// Runner Jobs only: limits copied into the jobTemplate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobSettings>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BuildSource {
+    /// Build context directory, repo-relative.
+    pub context: String,
+    /// Dockerfile path, repo-relative.
+    pub dockerfile: String,
+    /// Build arguments; part of the build fingerprint. Never secrets.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub args: BTreeMap<String, String>,
+    /// Multi-stage target, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamImage {
+    /// Fully qualified repository, e.g. `docker.io/library/redis`.
+    pub repository: String,
+    /// Upstream tag to resolve; the digest is recorded in the catalog, never here.
+    pub tag: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<ResourceList>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<ResourceList>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceList {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        rename = "ephemeral-storage"
+    )]
+    pub ephemeral_storage: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Port {
+    /// IANA_SVC_NAME: lowercase, at most 15 characters.
+    pub name: String,
+    pub container_port: u16,
+    /// ClusterIP Service port; defaults to `containerPort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_port: Option<u16>,
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Health {
+    /// HTTP path, starting with `/`.
+    pub path: String,
+    /// Name of one of the service's ports.
+    pub port: String,
+}
+
+/// One env var: a plain non-secret value, or a reference to a Secret/ConfigMap key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeyRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeyRef>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyRef {
+    pub name: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub optional: bool,
+}
+
+/// A volume and where it is mounted. Exactly one source must be set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Volume {
+    pub name: String,
+    pub mount_path: String,
+    /// Secret projection; always mounted read-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretProjection>,
+    /// A PVC declared in `persistentVolumeClaims`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pvc: Option<PvcMount>,
+    /// A writable emptyDir, optionally seeded from a secret projection (e.g. `CODEX_HOME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable_home: Option<WritableHome>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretProjection {
+    pub secret_name: String,
+    /// Keys to project; each becomes a file named `path` (default: the key).
+    pub items: Vec<SecretItem>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretItem {
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PvcMount {
+    pub claim_name: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WritableHome {
+    /// Name of a `secret` volume of the same service whose files are copied in by an init step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_from: Option<String>,
+    /// Env var that points at the mount path (e.g. `CODEX_HOME`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JobSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceAccountIntent {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<RbacRule>,
+    #[serde(default)]
+    pub automount_token: bool,
+}
+
+/// One Role rule, namespaced to the lane namespace.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RbacRule {
+    pub api_groups: Vec<String>,
+    pub resources: Vec<String>,
+    pub verbs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resource_names: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PvcIntent {
+    pub name: String,
+    pub size: String,
+    #[serde(default = "default_access_modes")]
+    pub access_modes: Vec<AccessMode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_name: Option<String>,
+}
+
+fn default_access_modes() -> Vec<AccessMode> {
+    vec![AccessMode::ReadWriteOnce]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessMode {
+    ReadWriteOnce,
+    ReadOnlyMany,
+    ReadWriteMany,
+    ReadWriteOncePod,
+}
+
+/// NetworkPolicy intent. The lane namespace always gets a default-deny policy; these are
+/// the allowances on top of it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NetworkPolicyIntent {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress: Vec<IngressAllow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressAllow>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressAllow {
+    /// Service that receives the traffic.
+    pub to: String,
+    /// Services of this lane allowed in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_services: Vec<String>,
+    /// Other namespaces allowed in (by `kubernetes.io/metadata.name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_namespaces: Vec<String>,
+    /// CIDR blocks allowed in (e.g. the node network, for API-server service-proxy checks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_cidrs: Vec<String>,
+    /// Port names of the receiving service; empty means all of its ports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EgressAllow {
+    /// Service that sends the traffic.
+    pub from: String,
+    /// Allow DNS to kube-system.
+    #[serde(default)]
+    pub dns: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_services: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_namespaces: Vec<String>,
+    /// CIDR blocks (e.g. the Postgres host, the Kubernetes API).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_cidrs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<u16>,
+}
+
+/// Placeholder for public entry intent. v0.1 requires none; enabling it is rejected until a
+/// reviewed ingress spec exists (SPEC §1, seed 002).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressIntent {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl DeployIntent {
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.id == id)
+    }
+
+    /// Services that take part in the lane, in file order.
+    pub fn enabled_services(&self) -> impl Iterator<Item = &Service> {
+        self.services.iter().filter(|s| s.enabled)
+    }
+}
+
+impl Service {
+    /// Repository path under the registry host (no host): `<prefix>/<id>` unless overridden.
+    pub fn repository_path(&self, lane: &LaneSpec) -> String {
+        match &self.image_repository {
+            Some(r) => r.clone(),
+            None => format!("{}/{}", lane.registry.repository_prefix, self.id),
+        }
+    }
+
+    /// Full image repository, `<registry host>/<repository path>`, or the upstream repository.
+    pub fn image_repository(&self, lane: &LaneSpec) -> String {
+        match &self.upstream {
+            Some(u) => u.repository.clone(),
+            None => format!("{}/{}", lane.registry.host, self.repository_path(lane)),
+        }
+    }
+
+    /// Source kind: what the service's image comes from.
+    pub fn source(&self) -> ImageSource<'_> {
+        match (&self.build, &self.upstream) {
+            (Some(b), None) => ImageSource::Build(b),
+            (None, Some(u)) => ImageSource::Upstream(u),
+            _ => ImageSource::Unsupported,
+        }
+    }
+}
+
+/// Where a service's image comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageSource<'a> {
+    Build(&'a BuildSource),
+    Upstream(&'a UpstreamImage),
+    /// Neither build nor upstream: nothing to build or pin (reported, never skipped).
+    Unsupported,
+}

@@ -1,0 +1,66 @@
+//! The publish result: what `publish` proved about each image, read by `promote`.
+
+use serde::{Deserialize, Serialize};
+
+use super::catalog::{CatalogEntry, ComponentIdentity, EntryStatus};
+use super::intent::ComponentKind;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublishResult {
+    pub schema_version: u32,
+    pub lane: String,
+    /// Full 40-hex source commit of the run.
+    pub source_commit: String,
+    pub images: Vec<PublishedImage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PublishedImage {
+    pub service: String,
+    pub kind: ComponentKind,
+    /// Full repository, registry host included.
+    pub repository: String,
+    pub tag: String,
+    /// The schema2/OCI manifest or index digest, confirmed by a HEAD by digest.
+    pub digest: String,
+    pub media_type: String,
+    /// Platforms of a manifest list / OCI index (`linux/amd64`, …); empty for one manifest.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    pub status: EntryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reused_from: Option<String>,
+}
+
+impl PublishedImage {
+    /// The catalog entry this image becomes for a run of `source_commit`.
+    pub fn to_entry(
+        &self,
+        source_commit: &str,
+        pipeline_run: Option<&str>,
+        now: &str,
+    ) -> CatalogEntry {
+        CatalogEntry {
+            component: ComponentIdentity {
+                service: self.service.clone(),
+                kind: self.kind,
+            },
+            image_repository: self.repository.clone(),
+            tag: self.tag.clone(),
+            digest: self.digest.clone(),
+            media_type: Some(self.media_type.clone()),
+            platforms: self.platforms.clone(),
+            status: self.status,
+            source_commit: source_commit.to_string(),
+            reused_from: self.reused_from.clone(),
+            fingerprint: self.fingerprint.clone(),
+            pipeline_run: pipeline_run.map(str::to_string),
+            published_at: now.to_string(),
+            updated_at: now.to_string(),
+        }
+    }
+}

@@ -1,0 +1,277 @@
+//! Small format rules shared by every model: Kubernetes names, commits, digests, quantities,
+//! repo-relative paths. Pure functions, no I/O.
+
+/// DNS-1123 label: lowercase alphanumerics and `-`, starts and ends alphanumeric, ≤ 63.
+pub fn is_dns1123_label(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 63
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b[0] != b'-'
+        && b[b.len() - 1] != b'-'
+}
+
+/// DNS-1123 subdomain: dot-separated labels, ≤ 253.
+pub fn is_dns1123_subdomain(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 253 && s.split('.').all(is_dns1123_label)
+}
+
+/// IANA service name as Kubernetes port names use: ≤ 15, lowercase alnum and `-`, has a letter,
+/// no `--`.
+pub fn is_port_name(s: &str) -> bool {
+    is_dns1123_label(s)
+        && s.len() <= 15
+        && !s.contains("--")
+        && s.bytes().any(|c| c.is_ascii_lowercase())
+}
+
+/// C identifier-ish env var name as Kubernetes accepts (`[-._a-zA-Z][-._a-zA-Z0-9]*`).
+pub fn is_env_name(s: &str) -> bool {
+    let mut it = s.bytes();
+    match it.next() {
+        Some(c) if c.is_ascii_alphabetic() || c == b'_' || c == b'-' || c == b'.' => {}
+        _ => return false,
+    }
+    s.len() <= 253 && it.all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
+}
+
+/// ConfigMap/Secret data key: `[-._a-zA-Z0-9]+`, ≤ 253.
+pub fn is_config_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
+}
+
+pub fn is_commit(s: &str) -> bool {
+    s.len() == 40
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+pub fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+    })
+}
+
+/// `v<major>.<minor>` with small numbers, e.g. `v0.1`, `v1.12`.
+pub fn is_lane_version(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = rest.split('.');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|c| c.is_ascii_digit()))
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
+}
+
+/// Docker image tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
+pub fn is_image_tag(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 128
+        && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// Image repository path components: lowercase alnum separated by `.`, `_`, `__`, `-`, `/`.
+pub fn is_repository_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.split('/').all(|c| {
+            !c.is_empty()
+                && c.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
+                && c.as_bytes()[0].is_ascii_alphanumeric()
+                && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+        })
+}
+
+/// Registry host: `host[:port]`, host a DNS name or IPv4 address.
+pub fn is_registry_host(s: &str) -> bool {
+    let (host, port) = match s.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (s, None),
+    };
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    port_ok && host_ok
+}
+
+/// Kubernetes resource quantity (`100m`, `1.5`, `128Mi`, `1e3`, `2G`).
+pub fn is_quantity(s: &str) -> bool {
+    let num_end = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, suffix) = s.split_at(num_end);
+    if num.is_empty() || num == "." || num.matches('.').count() > 1 || s.len() > 64 {
+        return false;
+    }
+    matches!(
+        suffix,
+        "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
+    ) || (suffix.starts_with(['e', 'E'])
+        && suffix[1..]
+            .strip_prefix(['+', '-'])
+            .unwrap_or(&suffix[1..])
+            .bytes()
+            .all(|c| c.is_ascii_digit())
+        && suffix.len() > 1)
+}
+
+/// Problems with a repo-relative path, or `None` when it is fine. Symlinks are checked
+/// against the filesystem separately (they need a checkout).
+pub fn repo_path_problem(s: &str) -> Option<&'static str> {
+    if s.is_empty() {
+        return Some("path is empty");
+    }
+    if s.starts_with('/') || s.starts_with('\\') || s.as_bytes().get(1) == Some(&b':') {
+        return Some("path must be repo-relative, not absolute");
+    }
+    if s.contains('\\') {
+        return Some("use '/' as the path separator");
+    }
+    if s.split('/').any(|c| c == "..") {
+        return Some("path must stay inside the repository ('..' is not allowed)");
+    }
+    if s.chars().any(|c| c.is_control()) {
+        return Some("path contains control characters");
+    }
+    if s.len() > 1024 {
+        return Some("path is longer than 1024 characters");
+    }
+    None
+}
+
+/// Normalise `./a//b/` to `a/b` (and `.` to ``) after [`repo_path_problem`] passed.
+pub fn normalize_repo_path(s: &str) -> String {
+    s.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// RFC 3339 UTC timestamp with a `Z` suffix (`2026-01-02T03:04:05Z`, fraction allowed).
+pub fn is_timestamp(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[b.len() - 1] != b'Z' {
+        return false;
+    }
+    let d = |r: std::ops::Range<usize>| b[r].iter().all(|c| c.is_ascii_digit());
+    d(0..4)
+        && b[4] == b'-'
+        && d(5..7)
+        && b[7] == b'-'
+        && d(8..10)
+        && b[10] == b'T'
+        && d(11..13)
+        && b[13] == b':'
+        && d(14..16)
+        && b[16] == b':'
+        && d(17..19)
+        && (b.len() == 20 || (b[19] == b'.' && b.len() > 21 && d(20..b.len() - 1)))
+}
+
+/// Current time as RFC 3339 UTC (seconds). `SOURCE_DATE_EPOCH` pins it for reproducible runs.
+pub fn now_rfc3339() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs() as i64)
+                .unwrap_or(0)
+        });
+    format_rfc3339(secs)
+}
+
+/// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).
+pub fn format_rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(is_dns1123_label("agentrun-v01"));
+        assert!(!is_dns1123_label("agentrun_dev"));
+        assert!(!is_dns1123_label("-a"));
+        assert!(!is_dns1123_label(&"a".repeat(64)));
+        assert!(is_port_name("http"));
+        assert!(!is_port_name("1234"));
+        assert!(!is_port_name("a-very-long-port-name"));
+    }
+
+    #[test]
+    fn quantities() {
+        for q in ["100m", "1", "0.5", "128Mi", "2Gi", "1e3", "1.5G"] {
+            assert!(is_quantity(q), "{q}");
+        }
+        for q in ["", "abc", "1.2.3", "10mb", "-1", "Mi", "1e"] {
+            assert!(!is_quantity(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        assert!(repo_path_problem("services/mgr").is_none());
+        assert!(repo_path_problem("../x").is_some());
+        assert!(repo_path_problem("/etc").is_some());
+        assert!(repo_path_problem("a/../../b").is_some());
+        assert_eq!(normalize_repo_path("./a//b/"), "a/b");
+    }
+
+    #[test]
+    fn time() {
+        assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert!(is_timestamp("2026-11-22T10:00:00Z"));
+        assert!(is_timestamp("2026-11-22T10:00:00.123Z"));
+        assert!(!is_timestamp("2026-11-22 10:00:00"));
+    }
+
+    #[test]
+    fn versions() {
+        assert!(is_lane_version("v0.1"));
+        assert!(is_lane_version("v1.12"));
+        assert!(!is_lane_version("0.1"));
+        assert!(!is_lane_version("v0.1.2"));
+        assert!(!is_lane_version("v0."));
+    }
+}

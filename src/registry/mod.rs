@@ -1,0 +1,1 @@
+//! OCI registry access for `publish` (filled in by the publish work).

@@ -1,0 +1,198 @@
+//! `lane validate [FILE]`: check a deploy.json or an artifact catalog and list every finding.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::error::Failure;
+use crate::model::{check, Finding, InputError, Lane, LaneNames};
+use crate::output::{Outcome, Report};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ValidateArgs {
+    /// File to check: a deploy.json or an artifact catalog.
+    #[arg(default_value = "deploy/deploy.json")]
+    pub file: PathBuf,
+    /// What the file is; `auto` looks at its shape.
+    #[arg(long, value_enum, default_value_t = Kind::Auto)]
+    pub kind: Kind,
+    /// For a catalog: the lane's deploy.json, so a catalog of another lane is rejected.
+    #[arg(long, value_name = "FILE")]
+    pub deploy: Option<PathBuf>,
+    /// Source checkout to check build paths against (they must exist and not leave the
+    /// repository through symlinks). Without it only the path syntax is checked.
+    #[arg(long, value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// Also print the resolved intent summary (services, kinds, sources).
+    #[arg(long)]
+    pub explain: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Auto,
+    Deploy,
+    Catalog,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidateReport {
+    pub file: String,
+    pub kind: Kind,
+    pub valid: bool,
+    pub findings: Vec<Finding>,
+    /// Resolved lane names (deploy.json, or the `--deploy` lane for a catalog).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub names: Option<LaneNames>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ServiceSummary>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceSummary {
+    pub id: String,
+    pub kind: String,
+    pub enabled: bool,
+    pub source: String,
+    pub image_repository: Option<String>,
+}
+
+impl Report for ValidateReport {
+    fn text(&self) -> String {
+        let mut s = String::new();
+        if self.valid {
+            s.push_str(&format!("{}: valid {:?}\n", self.file, self.kind).to_lowercase());
+        } else {
+            s.push_str(&format!(
+                "{}: {} finding(s)\n",
+                self.file,
+                self.findings.len()
+            ));
+            for f in &self.findings {
+                s.push_str(&format!("  {f}\n"));
+            }
+        }
+        if let Some(n) = &self.names {
+            s.push_str("lane names:\n");
+            if let Ok(serde_json::Value::Object(m)) = serde_json::to_value(n) {
+                for (k, v) in m {
+                    s.push_str(&format!("  {k:22} {}\n", v.as_str().unwrap_or_default()));
+                }
+            }
+        }
+        if let Some(svcs) = &self.services {
+            s.push_str("services:\n");
+            for x in svcs {
+                s.push_str(&format!(
+                    "  {:24} {:10} {:8} {}\n",
+                    x.id,
+                    x.kind,
+                    if x.enabled { "enabled" } else { "excluded" },
+                    x.source
+                ));
+            }
+        }
+        s
+    }
+    fn failed(&self) -> bool {
+        !self.valid
+    }
+}
+
+fn detect(bytes: &[u8]) -> Kind {
+    match serde_json::from_slice::<serde_json::Value>(bytes) {
+        Ok(v) if v.get("lane").is_some_and(|l| l.is_string()) => Kind::Catalog,
+        _ => Kind::Deploy,
+    }
+}
+
+pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
+    let file = args.file.display().to_string();
+    let bytes = match check::read_limited(&args.file) {
+        Ok(b) => b,
+        Err(e @ InputError::Io { .. }) => return Err(e.into()),
+        Err(e) => {
+            return Outcome::of(&ValidateReport {
+                file,
+                kind: args.kind,
+                valid: false,
+                findings: e.findings(),
+                names: None,
+                services: None,
+            })
+        }
+    };
+    let kind = match args.kind {
+        Kind::Auto => detect(&bytes),
+        k => k,
+    };
+    let report = match kind {
+        Kind::Catalog => {
+            let lane = match &args.deploy {
+                Some(d) => Some(Lane::load(d, None)?),
+                None => None,
+            };
+            let names = lane.map(|l| l.names);
+            let res = check::parse_catalog(&bytes, &file, names.as_ref());
+            ValidateReport {
+                file,
+                kind,
+                valid: res.is_ok(),
+                findings: res.err().map(|e| e.findings()).unwrap_or_default(),
+                names,
+                services: None,
+            }
+        }
+        _ => {
+            let root = args.repo_root.clone();
+            match check::parse_intent(&bytes, &file, root.as_deref()) {
+                Ok(intent) => {
+                    let lane = Lane::from_intent(intent);
+                    let services = args.explain.then(|| {
+                        lane.intent
+                            .services
+                            .iter()
+                            .map(|s| ServiceSummary {
+                                id: s.id.clone(),
+                                kind: s.kind.as_str().into(),
+                                enabled: s.enabled,
+                                source: match s.source() {
+                                    crate::model::intent::ImageSource::Build(b) => {
+                                        format!("build {}", b.context)
+                                    }
+                                    crate::model::intent::ImageSource::Upstream(u) => {
+                                        format!("upstream {}:{}", u.repository, u.tag)
+                                    }
+                                    crate::model::intent::ImageSource::Unsupported => {
+                                        "unsupported (nothing to build or pin)".into()
+                                    }
+                                },
+                                image_repository: Some(s.image_repository(&lane.intent.lane)),
+                            })
+                            .collect()
+                    });
+                    ValidateReport {
+                        file,
+                        kind: Kind::Deploy,
+                        valid: true,
+                        findings: vec![],
+                        names: Some(lane.names),
+                        services,
+                    }
+                }
+                Err(e) => ValidateReport {
+                    file,
+                    kind: Kind::Deploy,
+                    valid: false,
+                    findings: e.findings(),
+                    names: None,
+                    services: None,
+                },
+            }
+        }
+    };
+    Outcome::of(&report)
+}
