@@ -3,6 +3,7 @@
 //! because gix has no push (see docs/decisions.md).
 
 pub mod cli;
+pub mod gitops;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
