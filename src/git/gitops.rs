@@ -2,8 +2,6 @@
 //! checkout. Shared by plan, render, promote and verify. Only the lane's own GitOps branch is
 //! ever read: there is no fallback to another branch, lane or the source branch (SPEC §2).
 
-use std::path::PathBuf;
-
 use super::{cli, GitError, Repo};
 use crate::error::{Classified, ExitClass};
 use crate::model::{check, Catalog, InputError, LaneNames};
@@ -118,7 +116,7 @@ pub fn catalog_at(
 }
 
 /// Load a catalog file from disk, checked against the lane.
-pub fn catalog_file(path: &PathBuf, names: &LaneNames) -> Result<Catalog, InputError> {
+pub fn catalog_file(path: &std::path::Path, names: &LaneNames) -> Result<Catalog, InputError> {
     let bytes = check::read_limited(path)?;
     check::parse_catalog(&bytes, &path.display().to_string(), Some(names))
 }
