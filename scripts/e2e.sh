@@ -1,0 +1,202 @@
+#!/usr/bin/env bash
+# The whole lane end to end on one machine, exactly as the Pipeline's steps run it:
+#   a source repository and a GitOps remote behind `git daemon`, a local registry
+#   (distribution 2.8), real images built and pushed with buildah (vfs, chroot), then
+#   validate → plan → build → publish → promote → render --no-write → verify --only static.
+# Run 1 initialises the lane (every service built); then one service changes and run 2 shows
+# that service rebuilt and the other reused. The GitOps commits stay for you to inspect.
+#
+# usage: scripts/e2e.sh [--workdir DIR] [--keep-running]
+#   LANE_BIN=path   use this lane binary instead of building target/release/lane
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+work=""
+keep=0
+while (($#)); do
+  case "$1" in
+    --workdir) work=$2; shift 2 ;;
+    --keep-running) keep=1; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "e2e: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '\n== %s\n' "$*"; }
+info() { printf '   %s\n' "$*"; }
+die() { echo "e2e: $*" >&2; exit 1; }
+json() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2], {'d': d}))" "$@"; }
+
+# --- tools -------------------------------------------------------------------------------
+if ! command -v buildah >/dev/null || ! command -v docker-registry >/dev/null \
+   || ! command -v skopeo >/dev/null; then
+  say "installing tools (docker-registry, buildah, skopeo, validators)"
+  scripts/install-test-deps.sh
+fi
+export PATH="$HOME/.local/bin:$PATH"
+if [[ -z ${LANE_BIN:-} ]]; then
+  say "building lane (release)"
+  cargo build --release --locked --quiet --bin lane
+  LANE_BIN=$top/target/release/lane
+fi
+lane() { "$LANE_BIN" --quiet "$@"; }
+info "lane: $("$LANE_BIN" --version)"
+
+[[ -n $work ]] || work=$(mktemp -d "${TMPDIR:-/tmp}/lane-e2e.XXXXXX")
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# --- local registry and git daemon ---------------------------------------------------------
+say "starting a registry and a git daemon on loopback"
+rport=$(free_port)
+mkdir -p "$work/registry"
+cat > "$work/registry/config.yml" <<CFG
+version: 0.1
+log:
+  level: error
+storage:
+  filesystem:
+    rootdirectory: $work/registry/data
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$rport
+CFG
+docker-registry serve "$work/registry/config.yml" >"$work/registry/log" 2>&1 &
+reg_pid=$!
+gport=$(free_port)
+mkdir -p "$work/git"
+git init -q --bare "$work/git/agentrun.git"
+git daemon --reuseaddr --base-path="$work/git" --export-all --enable=receive-pack \
+  --listen=127.0.0.1 --port="$gport" >"$work/git/daemon.log" 2>&1 &
+gd_pid=$!
+cleanup() {
+  if ((keep == 0)); then kill "$reg_pid" "$gd_pid" 2>/dev/null || true; wait 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+registry=127.0.0.1:$rport
+remote=git://127.0.0.1:$gport/agentrun.git
+for _ in $(seq 100); do
+  (exec 3<>/dev/tcp/127.0.0.1/$rport) 2>/dev/null && (exec 3<>/dev/tcp/127.0.0.1/$gport) 2>/dev/null && break
+  sleep 0.1
+done
+info "registry $registry, git remote $remote"
+
+# --- the source repository: shipped deploy.json + small build contexts ---------------------
+say "creating the source repository (branch v0.1)"
+src=$work/source
+git init -q -b v0.1 "$src"
+git -C "$src" config user.name "AgentRun Dev"
+git -C "$src" config user.email "dev@agentrun.invalid"
+mkdir -p "$src/deploy"
+# The shipped lane, pointed at this machine's registry and git remote (nothing else changes).
+python3 - "$top/deploy/deploy.json" "$src/deploy/deploy.json" "$registry" "$remote" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["lane"]["registry"]["host"] = sys.argv[3]
+d["lane"]["sourceRepo"] = sys.argv[4]
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+open(sys.argv[2], "a").write("\n")
+PY
+for svc in mgr runner; do
+  mkdir -p "$src/apps/$svc"
+  printf 'agentrun %s, build 1\n' "$svc" > "$src/apps/$svc/app.txt"
+  printf 'FROM scratch\nCOPY app.txt /app/app.txt\n' > "$src/apps/$svc/Dockerfile"
+done
+printf '# AgentRun (e2e fixture)\n\nLane v0.1 runs in namespace agentrun-v01.\n' > "$src/README.md"
+git -C "$src" add -A
+git -C "$src" commit -q -m "AgentRun v0.1 source"
+git -C "$src" remote add origin "$remote"
+git -C "$src" push -q origin v0.1
+info "source commit $(git -C "$src" rev-parse HEAD)"
+
+export BUILDAH_ROOT=$work/buildah/root BUILDAH_RUNROOT=$work/buildah/run
+bah() { buildah --storage-driver vfs --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" "$@"; }
+
+# --- one PipelineRun's steps ----------------------------------------------------------------
+run_pipeline() {
+  local n=$1 commit=$2 init=$3
+  local run=$work/run-$n
+  local pr="agentrun-v01-ci-${commit:0:12}"
+  mkdir -p "$run/results" "$run/publish"
+  say "run $n: PipelineRun $pr"
+
+  info "prepare-source: clone $remote at $commit"
+  git clone -q "$remote" "$run/src"
+  git -C "$run/src" checkout -q --detach "$commit"
+
+  lane validate "$run/src/deploy/deploy.json" --repo-root "$run/src" > "$run/validate.json"
+  info "validate: $(json "$run/validate.json" "'ok' if d['valid'] else 'FAILED'")"
+
+  local init_flag=()
+  [[ $init == yes ]] && init_flag=(--init)
+  lane plan --repo "$run/src" --commit "$commit" --gitops-remote "$remote" "${init_flag[@]}" \
+    --out "$run/plan.json" --result-affected "$run/results/affected" \
+    --result-counts "$run/results/counts" --result-commit "$run/results/commit" > /dev/null
+  info "plan: $(json "$run/plan.json" "', '.join(s['id'] + '=' + s['decision'] for s in d['services'])")"
+
+  local affected
+  affected=$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))))' "$run/results/affected")
+  for svc in $affected; do
+    local ctx df repo
+    ctx=$(json "$run/plan.json" "[s for s in d['services'] if s['id']=='$svc'][0]['build']['context']")
+    df=$(json "$run/plan.json" "[s for s in d['services'] if s['id']=='$svc'][0]['build']['dockerfile']")
+    repo=$(json "$run/plan.json" "[s for s in d['services'] if s['id']=='$svc'][0]['imageRepository']")
+    bah bud --quiet --isolation chroot -f "$run/src/$df" -t "$repo:$commit" \
+      --label "org.opencontainers.image.revision=$commit" \
+      --label "org.opencontainers.image.source=$remote" \
+      --label "dev.lane.service=$svc" --label "dev.lane.dockerfile=$df" --label "dev.lane.lane=v0.1" \
+      "$run/src/$ctx" > /dev/null
+    bah push --quiet --tls-verify=false "$repo:$commit" "docker://$repo:$commit"
+    info "build-publish: built and pushed $repo:$commit"
+  done
+
+  lane publish --plan "$run/plan.json" --out "$run/publish/publish.json" > "$run/publish-report.json"
+  info "publish: $(json "$run/publish/publish.json" "', '.join(i['service'] + ' ' + i['status'] + ' ' + i['digest'][:19] for i in d['images'])")"
+
+  lane promote --repo "$run/src" --commit "$commit" --publish "$run/publish" \
+    --gitops-remote "$remote" "${init_flag[@]}" --pipeline-run "$pr" \
+    --result-commit "$run/results/gitops-commit" --result-outcome "$run/results/outcome" > "$run/promote.json"
+  info "promote: $(cat "$run/results/outcome") $(cat "$run/results/gitops-commit") on v0.1-gitops"
+
+  lane render --deploy "$run/src/deploy/deploy.json" --repo "$run/src" --gitops-remote "$remote" \
+    --no-write > "$run/render.json"
+  info "render --no-write: $(json "$run/render.json" "'no changes' if not (d.get('added') or d.get('changed') or d.get('removed')) else 'would change: ' + str(d.get('added', []) + d.get('changed', []) + d.get('removed', []))")"
+
+  lane verify --only static --repo "$run/src" --commit "$commit" --gitops-remote "$remote" > "$run/verify.json"
+  info "verify --only static: $(json "$run/verify.json" "str(sum(1 for c in d['checks'] if c['status']=='pass')) + ' passed, ' + str(sum(1 for c in d['checks'] if c['status']=='fail')) + ' failed'")"
+}
+
+c1=$(git -C "$src" rev-parse HEAD)
+run_pipeline 1 "$c1" yes
+
+say "changing one service (agentrun-runner) on v0.1"
+printf 'agentrun runner, build 2\n' > "$src/apps/runner/app.txt"
+git -C "$src" commit -q -am "runner: change"
+git -C "$src" push -q origin v0.1
+c2=$(git -C "$src" rev-parse HEAD)
+run_pipeline 2 "$c2" no
+
+say "the GitOps branch v0.1-gitops"
+git --git-dir "$work/git/agentrun.git" log --format='   %h %s' v0.1-gitops
+gitops=$work/gitops-checkout
+git clone -q --branch v0.1-gitops "$remote" "$gitops"
+info "inspect it: $gitops (catalog deploy/artifact-catalog.v01.json, tree deploy/gitops/g14/runtime-v01)"
+python3 - "$work" "$c1" "$c2" <<'PY' > "$work/summary.json"
+import json, sys
+w, c1, c2 = sys.argv[1:]
+runs = []
+for n, c in ((1, c1), (2, c2)):
+    plan = json.load(open(f"{w}/run-{n}/plan.json"))
+    runs.append({
+        "commit": c,
+        "decisions": {s["id"]: s["decision"] for s in plan["services"]},
+        "outcome": open(f"{w}/run-{n}/results/outcome").read().strip(),
+        "gitopsCommit": open(f"{w}/run-{n}/results/gitops-commit").read().strip(),
+        "verify": json.load(open(f"{w}/run-{n}/verify.json"))["ok"],
+    })
+print(json.dumps({"workdir": w, "gitopsCheckout": f"{w}/gitops-checkout", "runs": runs}, indent=2))
+PY
+info "summary: $work/summary.json"
+say "done"
