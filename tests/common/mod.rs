@@ -4,6 +4,7 @@
 
 pub mod gitrepo;
 pub mod registry;
+pub mod render;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
