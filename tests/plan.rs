@@ -764,7 +764,7 @@ fn results_that_would_overflow_fail_before_anything_is_written() {
     let repo = TestRepo::init("v0.1");
     let mut services = Vec::new();
     for i in 0..200 {
-        let id = format!("a-very-long-service-name-for-the-overflow-check-{i:03}");
+        let id = format!("a-long-service-name-for-the-overflow-check-{i:03}");
         let dir = format!("s/{i}");
         repo.write(&format!("{dir}/Dockerfile"), "FROM scratch\n");
         services.push(built(&id, &dir));
