@@ -108,9 +108,15 @@ impl Repo {
     pub fn resolve_commit(&self, spec: &str) -> Result<String, GitError> {
         let spec = spec.trim();
         let repo_name = self.path.display().to_string();
+        // Revision expressions (`HEAD~1`, `v1^{tree}`, `@{u}`, `a..b`) are not refs: strict
+        // resolution rejects them instead of guessing.
         if spec.is_empty()
             || spec.starts_with('-')
-            || spec.chars().any(|c| c.is_control() || c == ' ')
+            || spec.contains("..")
+            || spec.contains("@{")
+            || spec.chars().any(|c| {
+                c.is_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+            })
         {
             return Err(GitError::BadSpec { spec: spec.into() });
         }
