@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gitrepo;
+pub mod oci;
 pub mod registry;
 pub mod tools;
 
