@@ -32,7 +32,11 @@ fn main() {
                 let id = id.clone();
                 std::thread::spawn(move || {
                     let img = Image::linux_amd64(oci::lane_labels(&id, COMMIT, SOURCE), &id);
-                    let f = if k % 2 == 0 { Format::Docker } else { Format::Oci };
+                    let f = if k % 2 == 0 {
+                        Format::Docker
+                    } else {
+                        Format::Oci
+                    };
                     oci::build_and_push(&dest, &[img], false, f);
                 })
             })
@@ -45,8 +49,10 @@ fn main() {
 
     let services: Vec<_> = ids
         .iter()
-        .map(|id| json!({"id": id, "kind": "deployment", "decision": "affected", "reason": "bench",
-            "imageRepository": format!("{}/bench/{id}", reg.host), "tag": COMMIT}))
+        .map(|id| {
+            json!({"id": id, "kind": "deployment", "decision": "affected", "reason": "bench",
+            "imageRepository": format!("{}/bench/{id}", reg.host), "tag": COMMIT})
+        })
         .collect();
     let plan = json!({"schemaVersion": 1, "lane": "v0.1", "sourceRepo": SOURCE, "sourceBranch": "v0.1",
         "gitopsBranch": "v0.1-gitops", "sourceCommit": COMMIT, "init": false, "services": services,
@@ -65,7 +71,11 @@ fn main() {
             .env("DOCKER_CONFIG", dir.path().join("none"))
             .output()
             .unwrap();
-        assert!(o.status.success(), "lane publish failed: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(
+            o.status.success(),
+            "lane publish failed: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
         t.elapsed()
     };
     let skopeo = common::tools::require("skopeo");
@@ -77,7 +87,11 @@ fn main() {
                 .arg(format!("docker://{}/bench/{id}:{COMMIT}", reg.host))
                 .output()
                 .unwrap();
-            assert!(o.status.success(), "skopeo inspect failed: {}", String::from_utf8_lossy(&o.stderr));
+            assert!(
+                o.status.success(),
+                "skopeo inspect failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
         }
         t.elapsed()
     };
@@ -93,14 +107,29 @@ fn main() {
     for img in result["images"].as_array().unwrap() {
         let o = Command::new(&skopeo)
             .args(["inspect", "--tls-verify=false", "--format", "{{.Digest}}"])
-            .arg(format!("docker://{}:{COMMIT}", img["repository"].as_str().unwrap()))
+            .arg(format!(
+                "docker://{}:{COMMIT}",
+                img["repository"].as_str().unwrap()
+            ))
             .output()
             .unwrap();
-        assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), img["digest"].as_str().unwrap());
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            img["digest"].as_str().unwrap()
+        );
     }
 
     println!("publish: resolve {N} image digests on a local registry (best of runs)");
-    println!("  lane publish (digest + provenance + HEAD, concurrency 8): {:>8.1} ms", lane.as_secs_f64() * 1e3);
-    println!("  skopeo inspect x{N} (one process per image):            {:>8.1} ms", skopeo_t.as_secs_f64() * 1e3);
-    println!("  ratio: {:.1}x", skopeo_t.as_secs_f64() / lane.as_secs_f64());
+    println!(
+        "  lane publish (digest + provenance + HEAD, concurrency 8): {:>8.1} ms",
+        lane.as_secs_f64() * 1e3
+    );
+    println!(
+        "  skopeo inspect x{N} (one process per image):            {:>8.1} ms",
+        skopeo_t.as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio: {:.1}x",
+        skopeo_t.as_secs_f64() / lane.as_secs_f64()
+    );
 }

@@ -47,7 +47,10 @@ fn write_plan(dir: &Path, commit: &str, services: Vec<Value>) -> std::path::Path
 }
 
 fn image(service: &str, commit: &str) -> Image {
-    Image::linux_amd64(oci::lane_labels(service, commit, SOURCE), &format!("{service} {commit}"))
+    Image::linux_amd64(
+        oci::lane_labels(service, commit, SOURCE),
+        &format!("{service} {commit}"),
+    )
 }
 
 /// `lane publish --plan P --allow-insecure --out OUT <extra>` in `dir`.
@@ -59,16 +62,29 @@ fn publish(dir: &Path, plan: &Path, extra: &[&str]) -> common::Run {
         args.extend_from_slice(&["--timeout", "30"]);
     }
     args.extend_from_slice(extra);
-    common::lane_env(dir, &args, &[("DOCKER_CONFIG", dir.join("no-docker").to_str().unwrap())])
+    common::lane_env(
+        dir,
+        &args,
+        &[("DOCKER_CONFIG", dir.join("no-docker").to_str().unwrap())],
+    )
 }
 
 fn skopeo_raw(reference: &str) -> Vec<u8> {
     let out = std::process::Command::new(common::tools::require("skopeo"))
-        .args(["--insecure-policy", "inspect", "--raw", "--tls-verify=false"])
+        .args([
+            "--insecure-policy",
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+        ])
         .arg(format!("docker://{reference}"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "skopeo inspect {reference}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "skopeo inspect {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -77,7 +93,12 @@ fn docker_schema2_records_the_pullable_digest_not_the_schema1_one() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/agentrun/mgr", reg.host);
-    oci::build_and_push(&format!("{repo}:{C1}"), &[image("agentrun-mgr", C1)], false, Format::Docker);
+    oci::build_and_push(
+        &format!("{repo}:{C1}"),
+        &[image("agentrun-mgr", C1)],
+        false,
+        Format::Docker,
+    );
 
     // What a client without Accept gets from distribution 2.8: a schema1 manifest whose
     // digest differs from the pushed schema2 one. That digest must never be recorded.
@@ -88,7 +109,9 @@ fn docker_schema2_records_the_pullable_digest_not_the_schema1_one() {
         oci::header(&hs, "content-type"),
         Some("application/vnd.docker.distribution.manifest.v1+prettyjws")
     );
-    let schema1_digest = oci::header(&hs, "docker-content-digest").unwrap().to_string();
+    let schema1_digest = oci::header(&hs, "docker-content-digest")
+        .unwrap()
+        .to_string();
 
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-mgr", &repo, C1)]);
     let r = dir.path();
@@ -98,16 +121,21 @@ fn docker_schema2_records_the_pullable_digest_not_the_schema1_one() {
         &plan,
         &[
             "--allow-insecure",
-            "--result-image-url", &res("IMAGE_URL"),
-            "--result-image-digest", &res("IMAGE_DIGEST"),
-            "--result-images", &res("IMAGES"),
-            "--result-artifact-outputs", &res("IMAGE_ARTIFACT_OUTPUTS"),
+            "--result-image-url",
+            &res("IMAGE_URL"),
+            "--result-image-digest",
+            &res("IMAGE_DIGEST"),
+            "--result-images",
+            &res("IMAGES"),
+            "--result-artifact-outputs",
+            &res("IMAGE_ARTIFACT_OUTPUTS"),
         ],
     );
     run.assert_code(0);
     let doc = run.json();
     assert_eq!(doc["ok"], true);
-    let out: Value = serde_json::from_slice(&std::fs::read(r.join("publish.json")).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(r.join("publish.json")).unwrap()).unwrap();
     assert_eq!(out["sourceCommit"], C1);
     let img = &out["images"][0];
     let digest = img["digest"].as_str().unwrap().to_string();
@@ -116,7 +144,10 @@ fn docker_schema2_records_the_pullable_digest_not_the_schema1_one() {
     assert_eq!(img["tag"], C1);
     assert_eq!(img["status"], "published");
     assert_eq!(img["mediaType"], DOCKER_V2);
-    assert_ne!(digest, schema1_digest, "the schema1 compatibility digest was recorded");
+    assert_ne!(
+        digest, schema1_digest,
+        "the schema1 compatibility digest was recorded"
+    );
 
     // The recorded digest pulls: by digest, the registry serves the schema2 manifest whose
     // sha256 is that digest.
@@ -125,9 +156,17 @@ fn docker_schema2_records_the_pullable_digest_not_the_schema1_one() {
     let m: Value = serde_json::from_slice(&raw).unwrap();
     assert_eq!(m["mediaType"], DOCKER_V2);
     assert_eq!(m["schemaVersion"], 2);
-    let (st, hs, body) = oci::http(&reg.host, "GET", &format!("/v2/agentrun/mgr/manifests/{digest}"), &[("Accept", DOCKER_V2)]);
+    let (st, hs, body) = oci::http(
+        &reg.host,
+        "GET",
+        &format!("/v2/agentrun/mgr/manifests/{digest}"),
+        &[("Accept", DOCKER_V2)],
+    );
     assert_eq!(st, 200);
-    assert_eq!(oci::header(&hs, "docker-content-digest"), Some(digest.as_str()));
+    assert_eq!(
+        oci::header(&hs, "docker-content-digest"),
+        Some(digest.as_str())
+    );
     assert_eq!(oci::sha256(&body), digest);
 
     // Tekton Chains results for the one built image.
@@ -144,7 +183,12 @@ fn oci_manifest_over_loopback_http_allowed_by_deploy_json() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/agentrun/web", reg.host);
-    oci::build_and_push(&format!("{repo}:{C1}"), &[image("agentrun-web", C1)], false, Format::Oci);
+    oci::build_and_push(
+        &format!("{repo}:{C1}"),
+        &[image("agentrun-web", C1)],
+        false,
+        Format::Oci,
+    );
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-web", &repo, C1)]);
 
     // Without --allow-insecure or an insecure lane registry, lane speaks HTTPS only: the
@@ -152,16 +196,25 @@ fn oci_manifest_over_loopback_http_allowed_by_deploy_json() {
     let run = publish(dir.path(), &plan, &["--timeout", "5"]);
     run.assert_code(3);
     assert!(!dir.path().join("publish.json").exists());
-    assert!(run.json()["error"]["hint"].as_str().unwrap().contains("--allow-insecure"));
+    assert!(run.json()["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--allow-insecure"));
 
     // deploy.json with `lane.registry.insecure: true` for this loopback host.
-    let mut deploy: Value = serde_json::from_slice(&std::fs::read(common::shipped_deploy()).unwrap()).unwrap();
+    let mut deploy: Value =
+        serde_json::from_slice(&std::fs::read(common::shipped_deploy()).unwrap()).unwrap();
     deploy["lane"]["registry"]["host"] = json!(reg.host);
     let deploy_path = dir.path().join("deploy.json");
     std::fs::write(&deploy_path, serde_json::to_vec_pretty(&deploy).unwrap()).unwrap();
-    let run = publish(dir.path(), &plan, &["--deploy", deploy_path.to_str().unwrap()]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &["--deploy", deploy_path.to_str().unwrap()],
+    );
     run.assert_code(0);
-    let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
     let img = &out["images"][0];
     assert_eq!(img["mediaType"], OCI_MANIFEST);
     let digest = img["digest"].as_str().unwrap();
@@ -182,10 +235,16 @@ fn docker_manifest_list_records_the_list_digest_and_platforms() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/agentrun/runner", reg.host);
-    oci::build_and_push(&format!("{repo}:{C1}"), &two_platforms("agentrun-runner", C1), true, Format::Docker);
+    oci::build_and_push(
+        &format!("{repo}:{C1}"),
+        &two_platforms("agentrun-runner", C1),
+        true,
+        Format::Docker,
+    );
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-runner", &repo, C1)]);
     publish(dir.path(), &plan, &["--allow-insecure"]).assert_code(0);
-    let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
     let img = &out["images"][0];
     assert_eq!(img["mediaType"], DOCKER_LIST);
     assert_eq!(img["platforms"], json!(["linux/amd64", "linux/arm64/v8"]));
@@ -198,23 +257,39 @@ fn oci_index_records_the_index_digest_and_checks_every_platform() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/agentrun/api", reg.host);
-    oci::build_and_push(&format!("{repo}:{C1}"), &two_platforms("agentrun-api", C1), true, Format::Oci);
+    oci::build_and_push(
+        &format!("{repo}:{C1}"),
+        &two_platforms("agentrun-api", C1),
+        true,
+        Format::Oci,
+    );
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-api", &repo, C1)]);
     publish(dir.path(), &plan, &["--allow-insecure"]).assert_code(0);
-    let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
     let img = &out["images"][0];
     assert_eq!(img["mediaType"], OCI_INDEX);
     assert_eq!(img["platforms"], json!(["linux/amd64", "linux/arm64/v8"]));
-    assert_eq!(oci::sha256(&skopeo_raw(&format!("{repo}:{C1}"))), img["digest"].as_str().unwrap());
+    assert_eq!(
+        oci::sha256(&skopeo_raw(&format!("{repo}:{C1}"))),
+        img["digest"].as_str().unwrap()
+    );
 
     // An index whose arm64 image comes from another service is rejected too.
-    let mixed = vec![image("agentrun-api", C2), image("agentrun-mgr", C2).platform("arm64", Some("v8"))];
+    let mixed = vec![
+        image("agentrun-api", C2),
+        image("agentrun-mgr", C2).platform("arm64", Some("v8")),
+    ];
     oci::build_and_push(&format!("{repo}:{C2}"), &mixed, true, Format::Oci);
     let dir2 = common::tempdir();
     let plan = write_plan(dir2.path(), C2, vec![affected("agentrun-api", &repo, C2)]);
     let run = publish(dir2.path(), &plan, &["--allow-insecure"]);
     run.assert_code(1);
-    assert!(run.stdout.contains("service agentrun-mgr"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("service agentrun-mgr"),
+        "{}",
+        run.stdout
+    );
     assert!(!dir2.path().join("publish.json").exists());
 }
 
@@ -223,21 +298,43 @@ fn missing_tag_is_rejected_and_nothing_is_written() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/agentrun/mgr", reg.host);
-    oci::build_and_push(&format!("{repo}:{C1}"), &[image("agentrun-mgr", C1)], false, Format::Oci);
+    oci::build_and_push(
+        &format!("{repo}:{C1}"),
+        &[image("agentrun-mgr", C1)],
+        false,
+        Format::Oci,
+    );
     let images = dir.path().join("IMAGES");
     let plan = write_plan(
         dir.path(),
         C1,
-        vec![affected("agentrun-mgr", &repo, C1), affected("agentrun-web", &format!("{}/agentrun/web", reg.host), C1)],
+        vec![
+            affected("agentrun-mgr", &repo, C1),
+            affected("agentrun-web", &format!("{}/agentrun/web", reg.host), C1),
+        ],
     );
-    let run = publish(dir.path(), &plan, &["--allow-insecure", "--result-images", images.to_str().unwrap()]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &[
+            "--allow-insecure",
+            "--result-images",
+            images.to_str().unwrap(),
+        ],
+    );
     run.assert_code(1);
     let doc = run.json();
     assert_eq!(doc["ok"], false);
     assert_eq!(doc["images"][0]["service"], "agentrun-mgr");
     let p = &doc["problems"][0];
     assert_eq!(p["service"], "agentrun-web");
-    assert!(p["message"].as_str().unwrap().contains(&format!("agentrun/web:{C1}")), "{p}");
+    assert!(
+        p["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("agentrun/web:{C1}")),
+        "{p}"
+    );
     assert!(p["message"].as_str().unwrap().contains("not found"), "{p}");
     assert!(!dir.path().join("publish.json").exists());
     assert!(!images.exists());
@@ -251,22 +348,54 @@ fn tag_pointing_at_another_commits_or_services_image_is_rejected_naming_both() {
     let mgr = format!("{}/agentrun/mgr", reg.host);
     let web = format!("{}/agentrun/web", reg.host);
     // A stale image: built from C1 but pushed under the C2 tag.
-    oci::build_and_push(&format!("{mgr}:{C2}"), &[image("agentrun-mgr", C1)], false, Format::Docker);
+    oci::build_and_push(
+        &format!("{mgr}:{C2}"),
+        &[image("agentrun-mgr", C1)],
+        false,
+        Format::Docker,
+    );
     // A hand-pushed image of another service under web's tag.
-    oci::build_and_push(&format!("{web}:{C2}"), &[image("agentrun-mgr", C2)], false, Format::Oci);
-    let plan = write_plan(dir.path(), C2, vec![affected("agentrun-mgr", &mgr, C2), affected("agentrun-web", &web, C2)]);
+    oci::build_and_push(
+        &format!("{web}:{C2}"),
+        &[image("agentrun-mgr", C2)],
+        false,
+        Format::Oci,
+    );
+    let plan = write_plan(
+        dir.path(),
+        C2,
+        vec![
+            affected("agentrun-mgr", &mgr, C2),
+            affected("agentrun-web", &web, C2),
+        ],
+    );
     let run = publish(dir.path(), &plan, &["--allow-insecure"]);
     run.assert_code(1);
     let doc = run.json();
     let problems = doc["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 2, "{doc}");
     let m0 = problems[0]["message"].as_str().unwrap();
-    assert!(m0.contains(&format!("service agentrun-mgr at commit {C2}")), "{m0}");
-    assert!(m0.contains(&format!("service agentrun-mgr at commit {C1}")), "{m0}");
+    assert!(
+        m0.contains(&format!("service agentrun-mgr at commit {C2}")),
+        "{m0}"
+    );
+    assert!(
+        m0.contains(&format!("service agentrun-mgr at commit {C1}")),
+        "{m0}"
+    );
     let m1 = problems[1]["message"].as_str().unwrap();
-    assert!(m1.contains(&format!("service agentrun-web at commit {C2}")), "{m1}");
-    assert!(m1.contains(&format!("service agentrun-mgr at commit {C2}")), "{m1}");
-    assert!(problems[0]["hint"].as_str().unwrap().contains("docs/labels.md"));
+    assert!(
+        m1.contains(&format!("service agentrun-web at commit {C2}")),
+        "{m1}"
+    );
+    assert!(
+        m1.contains(&format!("service agentrun-mgr at commit {C2}")),
+        "{m1}"
+    );
+    assert!(problems[0]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("docs/labels.md"));
     assert!(!dir.path().join("publish.json").exists());
 }
 
@@ -275,12 +404,31 @@ fn reused_digest_present_then_deleted() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/agentrun/mgr", reg.host);
-    oci::build_and_push(&format!("{repo}:{C1}"), &[image("agentrun-mgr", C1)], false, Format::Docker);
+    oci::build_and_push(
+        &format!("{repo}:{C1}"),
+        &[image("agentrun-mgr", C1)],
+        false,
+        Format::Docker,
+    );
     let digest = oci::sha256(&skopeo_raw(&format!("{repo}:{C1}")));
-    let plan = write_plan(dir.path(), C2, vec![reused("agentrun-mgr", &repo, C1, &digest)]);
+    let plan = write_plan(
+        dir.path(),
+        C2,
+        vec![reused("agentrun-mgr", &repo, C1, &digest)],
+    );
     let images = dir.path().join("IMAGES");
-    publish(dir.path(), &plan, &["--allow-insecure", "--result-images", images.to_str().unwrap()]).assert_code(0);
-    let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    publish(
+        dir.path(),
+        &plan,
+        &[
+            "--allow-insecure",
+            "--result-images",
+            images.to_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
     let img = &out["images"][0];
     assert_eq!(img["status"], "reused");
     assert_eq!(img["digest"], digest.as_str());
@@ -289,7 +437,12 @@ fn reused_digest_present_then_deleted() {
     // Chains attests what this run built: a reused image is not in IMAGES.
     assert_eq!(std::fs::read_to_string(&images).unwrap(), "");
 
-    let (st, _, _) = oci::http(&reg.host, "DELETE", &format!("/v2/agentrun/mgr/manifests/{digest}"), &[]);
+    let (st, _, _) = oci::http(
+        &reg.host,
+        "DELETE",
+        &format!("/v2/agentrun/mgr/manifests/{digest}"),
+        &[],
+    );
     assert_eq!(st, 202);
     std::fs::remove_file(dir.path().join("publish.json")).unwrap();
     let run = publish(dir.path(), &plan, &["--allow-insecure"]);
@@ -297,7 +450,13 @@ fn reused_digest_present_then_deleted() {
     let p = &run.json()["problems"][0];
     assert_eq!(p["service"], "agentrun-mgr");
     assert!(p["message"].as_str().unwrap().contains("gone"), "{p}");
-    assert!(p["hint"].as_str().unwrap().contains("lane plan --force agentrun-mgr"), "{p}");
+    assert!(
+        p["hint"]
+            .as_str()
+            .unwrap()
+            .contains("lane plan --force agentrun-mgr"),
+        "{p}"
+    );
     assert!(!dir.path().join("publish.json").exists());
 }
 
@@ -306,46 +465,105 @@ fn upstream_image_is_pinned_without_provenance_labels() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let repo = format!("{}/upstream/postgres", reg.host);
-    let upstream = Image::linux_amd64(vec![("org.opencontainers.image.title".into(), "postgres".into())], "pg");
+    let upstream = Image::linux_amd64(
+        vec![("org.opencontainers.image.title".into(), "postgres".into())],
+        "pg",
+    );
     oci::build_and_push(&format!("{repo}:16.4"), &[upstream], false, Format::Docker);
     let mgr = format!("{}/agentrun/mgr", reg.host);
-    oci::build_and_push(&format!("{mgr}:{C1}"), &[image("agentrun-mgr", C1)], false, Format::Oci);
-    let plan = write_plan(dir.path(), C1, vec![affected("agentrun-mgr", &mgr, C1), pin("postgres", &repo, "16.4")]);
+    oci::build_and_push(
+        &format!("{mgr}:{C1}"),
+        &[image("agentrun-mgr", C1)],
+        false,
+        Format::Oci,
+    );
+    let plan = write_plan(
+        dir.path(),
+        C1,
+        vec![
+            affected("agentrun-mgr", &mgr, C1),
+            pin("postgres", &repo, "16.4"),
+        ],
+    );
     let url = dir.path().join("IMAGE_URL");
-    let run = publish(dir.path(), &plan, &["--allow-insecure", "--result-image-url", url.to_str().unwrap()]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &[
+            "--allow-insecure",
+            "--result-image-url",
+            url.to_str().unwrap(),
+        ],
+    );
     run.assert_code(0);
-    let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
     let img = &out["images"][1];
     assert_eq!(img["service"], "postgres");
     assert_eq!(img["status"], "pinned");
-    assert_eq!(img["digest"], oci::sha256(&skopeo_raw(&format!("{repo}:16.4"))).as_str());
+    assert_eq!(
+        img["digest"],
+        oci::sha256(&skopeo_raw(&format!("{repo}:16.4"))).as_str()
+    );
     // One image built (mgr): IMAGE_URL names it, not the pinned one.
-    assert_eq!(std::fs::read_to_string(&url).unwrap(), format!("{mgr}:{C1}"));
+    assert_eq!(
+        std::fs::read_to_string(&url).unwrap(),
+        format!("{mgr}:{C1}")
+    );
 
     // --decisions pin / --service select a subset.
     std::fs::remove_file(dir.path().join("publish.json")).unwrap();
-    let run = publish(dir.path(), &plan, &["--allow-insecure", "--decisions", "pin"]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &["--allow-insecure", "--decisions", "pin"],
+    );
     run.assert_code(0);
     assert_eq!(run.json()["images"].as_array().unwrap().len(), 1);
-    let run = publish(dir.path(), &plan, &["--allow-insecure", "--service", "agentrun-mgr"]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &["--allow-insecure", "--service", "agentrun-mgr"],
+    );
     assert_eq!(run.json()["images"][0]["service"], "agentrun-mgr");
-    let run = publish(dir.path(), &plan, &["--allow-insecure", "--service", "nope"]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &["--allow-insecure", "--service", "nope"],
+    );
     run.assert_code(2);
 }
 
 #[test]
 fn registry_down_is_an_environment_error_and_nothing_is_written() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let dir = common::tempdir();
     let repo = format!("127.0.0.1:{port}/agentrun/mgr");
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-mgr", &repo, C1)]);
     let images = dir.path().join("IMAGES");
-    let run = publish(dir.path(), &plan, &["--allow-insecure", "--timeout", "4", "--result-images", images.to_str().unwrap()]);
+    let run = publish(
+        dir.path(),
+        &plan,
+        &[
+            "--allow-insecure",
+            "--timeout",
+            "4",
+            "--result-images",
+            images.to_str().unwrap(),
+        ],
+    );
     run.assert_code(3);
     let doc = run.json();
     assert_eq!(doc["error"]["class"], "environment");
     let msg = doc["error"]["message"].as_str().unwrap();
-    assert!(msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("cannot be reached"), "{msg}");
+    assert!(
+        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("cannot be reached"),
+        "{msg}"
+    );
     assert!(msg.contains("nothing was written"), "{msg}");
     assert!(!dir.path().join("publish.json").exists());
     assert!(!images.exists());

@@ -21,8 +21,10 @@ const PASSWORD: &str = "s3cret-Regi5try-pass";
 fn plan(dir: &Path, repos: &[(&str, String)]) -> std::path::PathBuf {
     let services: Vec<Value> = repos
         .iter()
-        .map(|(id, repo)| json!({"id": id, "kind": "deployment", "decision": "affected", "reason": "forced",
-            "imageRepository": repo, "tag": C1}))
+        .map(|(id, repo)| {
+            json!({"id": id, "kind": "deployment", "decision": "affected", "reason": "forced",
+            "imageRepository": repo, "tag": C1})
+        })
         .collect();
     let p = dir.join("plan.json");
     let doc = json!({"schemaVersion": 1, "lane": "v0.1", "sourceRepo": SOURCE, "sourceBranch": "v0.1",
@@ -40,7 +42,10 @@ fn image(service: &str) -> Image {
 fn htpasswd(dir: &Path) -> std::path::PathBuf {
     let bin = common::tools::require("htpasswd");
     let p = dir.join("htpasswd");
-    let out = std::process::Command::new(bin).args(["-nbB", USER, PASSWORD]).output().unwrap();
+    let out = std::process::Command::new(bin)
+        .args(["-nbB", USER, PASSWORD])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     std::fs::write(&p, out.stdout).unwrap();
     p
@@ -55,7 +60,14 @@ fn docker_config(dir: &Path, file: &str, host: &str, entry: Value) -> std::path:
 
 fn run_publish(dir: &Path, plan: &Path, extra: &[&str], env: &[(&str, &str)]) -> common::Run {
     let out = dir.join("publish.json");
-    let mut args = vec!["publish", "--plan", plan.to_str().unwrap(), "--out", out.to_str().unwrap(), "--allow-insecure"];
+    let mut args = vec![
+        "publish",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--allow-insecure",
+    ];
     args.extend_from_slice(extra);
     let home = dir.join("home");
     let mut envs = vec![("HOME", home.to_str().unwrap())];
@@ -70,7 +82,12 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
     let repo = format!("{}/agentrun/mgr", reg.host);
     let layout = dir.path().join("layout");
     oci::write_layout(&layout, &[image("agentrun-mgr")], false);
-    oci::push(&layout, &format!("{repo}:{C1}"), Format::Oci, Some((USER, PASSWORD)));
+    oci::push(
+        &layout,
+        &format!("{repo}:{C1}"),
+        Format::Oci,
+        Some((USER, PASSWORD)),
+    );
     let p = plan(dir.path(), &[("agentrun-mgr", repo.clone())]);
     let auth = oci::base64(&format!("{USER}:{PASSWORD}"));
 
@@ -82,11 +99,19 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
 
     // `auths.<host>.auth` in config.json via --docker-config.
     let cfg = docker_config(dir.path(), "config.json", &reg.host, json!({"auth": auth}));
-    let run = run_publish(dir.path(), &p, &["--docker-config", cfg.to_str().unwrap()], &[]);
+    let run = run_publish(
+        dir.path(),
+        &p,
+        &["--docker-config", cfg.to_str().unwrap()],
+        &[],
+    );
     run.assert_code(0);
     assert_eq!(run.json()["images"][0]["status"], "published");
     for text in [&run.stdout, &run.stderr] {
-        assert!(!text.contains(PASSWORD) && !text.contains(&auth), "credential leaked:\n{text}");
+        assert!(
+            !text.contains(PASSWORD) && !text.contains(&auth),
+            "credential leaked:\n{text}"
+        );
     }
     let written = std::fs::read_to_string(dir.path().join("publish.json")).unwrap();
     assert!(!written.contains(PASSWORD));
@@ -100,18 +125,36 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
         &format!("http://{}", reg.host),
         json!({"username": USER, "password": PASSWORD}),
     );
-    let run = run_publish(dir.path(), &p, &[], &[("DOCKER_CONFIG", ws.to_str().unwrap())]);
+    let run = run_publish(
+        dir.path(),
+        &p,
+        &[],
+        &[("DOCKER_CONFIG", ws.to_str().unwrap())],
+    );
     run.assert_code(0);
 
     // Wrong password: refused, exit 3, and neither password appears anywhere.
     std::fs::remove_dir_all(&ws).unwrap();
     let wrong = "wr0ng-Passw0rd-value";
-    let cfg = docker_config(dir.path(), "config.json", &reg.host, json!({"username": USER, "password": wrong}));
-    let run = run_publish(dir.path(), &p, &["--docker-config", cfg.to_str().unwrap()], &[]);
+    let cfg = docker_config(
+        dir.path(),
+        "config.json",
+        &reg.host,
+        json!({"username": USER, "password": wrong}),
+    );
+    let run = run_publish(
+        dir.path(),
+        &p,
+        &["--docker-config", cfg.to_str().unwrap()],
+        &[],
+    );
     run.assert_code(3);
     assert!(run.stdout.contains("refused access"), "{}", run.stdout);
     for text in [&run.stdout, &run.stderr] {
-        assert!(!text.contains(wrong) && !text.contains(PASSWORD), "credential leaked:\n{text}");
+        assert!(
+            !text.contains(wrong) && !text.contains(PASSWORD),
+            "credential leaked:\n{text}"
+        );
     }
 }
 
@@ -174,23 +217,36 @@ fn read_head(conn: &mut TcpStream) -> String {
 fn retries_500_and_429_then_succeeds() {
     let reg = Registry::start();
     let dir = common::tempdir();
-    oci::build_and_push(&format!("{}/agentrun/mgr:{C1}", reg.host), &[image("agentrun-mgr")], false, Format::Docker);
+    oci::build_and_push(
+        &format!("{}/agentrun/mgr:{C1}", reg.host),
+        &[image("agentrun-mgr")],
+        false,
+        Format::Docker,
+    );
     let proxy = start_fault_proxy(reg.host.clone(), 2, 2);
     let repo = format!("{}/agentrun/mgr", proxy.host);
     let p = plan(dir.path(), &[("agentrun-mgr", repo)]);
     let run = run_publish(dir.path(), &p, &["--timeout", "60"], &[]);
     run.assert_code(0);
     assert!(run.stderr.contains("HTTP 500; retrying"), "{}", run.stderr);
-    assert!(run.stderr.contains("HTTP 429; retrying in 1000 ms"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("HTTP 429; retrying in 1000 ms"),
+        "{}",
+        run.stderr
+    );
     // 4 faults, then GET manifest, GET config blob, HEAD by digest.
     assert!(proxy.seen.load(Ordering::SeqCst) >= 7);
-    let out: Value = serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    let out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
     let digest = out["images"][0]["digest"].as_str().unwrap();
     let (_, hs, _) = oci::http(
         &reg.host,
         "HEAD",
         &format!("/v2/agentrun/mgr/manifests/{C1}"),
-        &[("Accept", "application/vnd.docker.distribution.manifest.v2+json")],
+        &[(
+            "Accept",
+            "application/vnd.docker.distribution.manifest.v2+json",
+        )],
     );
     assert_eq!(oci::header(&hs, "docker-content-digest"), Some(digest));
 }
@@ -200,7 +256,10 @@ fn a_registry_that_keeps_failing_exhausts_the_deadline_with_exit_3() {
     let reg = Registry::start();
     let dir = common::tempdir();
     let proxy = start_fault_proxy(reg.host.clone(), 1000, 0);
-    let p = plan(dir.path(), &[("agentrun-mgr", format!("{}/agentrun/mgr", proxy.host))]);
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{}/agentrun/mgr", proxy.host))],
+    );
     let run = run_publish(dir.path(), &p, &["--timeout", "3"], &[]);
     run.assert_code(3);
     let msg = run.json()["error"]["message"].as_str().unwrap().to_string();

@@ -63,7 +63,12 @@ pub struct PublishArgs {
     #[arg(long = "service", value_name = "ID", num_args = 1..)]
     pub services: Vec<String>,
     /// Which plan decisions to handle, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "affected,reused,pin")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "affected,reused,pin"
+    )]
     pub decisions: Vec<DecisionArg>,
     /// deploy.json of the lane: its `lane.registry.insecure: true` allows plain HTTP to the
     /// lane registry when that is a loopback host.
@@ -112,9 +117,15 @@ pub enum PublishError {
     #[error("{service}: the reused image {reference} is gone from the registry")]
     ReusedGone { service: String, reference: String },
     #[error("{service}: the plan has no `{field}` for it")]
-    PlanField { service: String, field: &'static str },
+    PlanField {
+        service: String,
+        field: &'static str,
+    },
     #[error("{service}: the plan decided `{decision}`; there is nothing to publish")]
-    NotPublishable { service: String, decision: &'static str },
+    NotPublishable {
+        service: String,
+        decision: &'static str,
+    },
     #[error("service `{service}` is not in the plan {file}")]
     UnknownService { service: String, file: String },
     #[error("lane.registry.insecure is true in {file}, but {host} is not a loopback host")]
@@ -201,7 +212,8 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
     let plan = read_plan(&args.plan)?;
     let selected = select(args, &plan)?;
     let plain_http = plain_http(args)?;
-    let credentials = CredentialStore::load(args.docker_config.as_deref()).map_err(RegistryError::from)?;
+    let credentials =
+        CredentialStore::load(args.docker_config.as_deref()).map_err(RegistryError::from)?;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.timeout);
     progress(format!(
         "publish: {} image(s) of plan {} (commit {})",
@@ -221,7 +233,15 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
             deadline,
             pool: args.concurrency as usize,
         })?;
-        Ok::<_, RegistryError>(resolve_all(Arc::new(client), Arc::new(plan.clone()), selected, args.concurrency).await)
+        Ok::<_, RegistryError>(
+            resolve_all(
+                Arc::new(client),
+                Arc::new(plan.clone()),
+                selected,
+                args.concurrency,
+            )
+            .await,
+        )
     })?;
 
     let mut images = Vec::new();
@@ -244,7 +264,11 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
         problems,
         written: Vec::new(),
     };
-    if let Some(env) = report.problems.iter().find(|p| p.class == ExitClass::Environment) {
+    if let Some(env) = report
+        .problems
+        .iter()
+        .find(|p| p.class == ExitClass::Environment)
+    {
         let mut f = Failure::new(
             ExitClass::Environment,
             format!(
@@ -275,8 +299,11 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
             artifact_outputs: args.result_artifact_outputs.clone(),
         };
         report.written = results::write_all(&paths, &result).map_err(|(p, e)| {
-            Failure::new(ExitClass::Environment, format!("cannot write {}: {e}", p.display()))
-                .with_hint("check that the workspace or results directory is writable")
+            Failure::new(
+                ExitClass::Environment,
+                format!("cannot write {}: {e}", p.display()),
+            )
+            .with_hint("check that the workspace or results directory is writable")
         })?;
     } else {
         progress(format!(
@@ -297,11 +324,16 @@ fn read_plan(path: &std::path::Path) -> Result<Plan, Failure> {
 fn select(args: &PublishArgs, plan: &Plan) -> Result<Vec<PlannedService>, Failure> {
     let decisions: BTreeSet<Decision> = args.decisions.iter().map(|d| d.decision()).collect();
     for id in &args.services {
-        let svc = plan.service(id).ok_or_else(|| PublishError::UnknownService {
-            service: id.clone(),
-            file: args.plan.display().to_string(),
-        })?;
-        if !matches!(svc.decision, Decision::Affected | Decision::Reused | Decision::Pin) {
+        let svc = plan
+            .service(id)
+            .ok_or_else(|| PublishError::UnknownService {
+                service: id.clone(),
+                file: args.plan.display().to_string(),
+            })?;
+        if !matches!(
+            svc.decision,
+            Decision::Affected | Decision::Reused | Decision::Pin
+        ) {
             return Err(PublishError::NotPublishable {
                 service: id.clone(),
                 decision: svc.decision.as_str(),

@@ -24,7 +24,8 @@ pub struct Expected<'a> {
 
 /// Read the labels of an image config blob (`config.Labels`, Docker and OCI alike).
 pub fn claimed(config: &[u8]) -> Result<Claimed, String> {
-    let v: Value = serde_json::from_slice(config).map_err(|e| format!("image config is not JSON: {e}"))?;
+    let v: Value =
+        serde_json::from_slice(config).map_err(|e| format!("image config is not JSON: {e}"))?;
     let l = &v["config"]["Labels"];
     let get = |k: &str| l[k].as_str().map(str::to_string);
     Ok(Claimed {
@@ -96,7 +97,10 @@ mod tests {
             commit: "aaaa",
             source_repo: "git@h:o/r",
         };
-        assert_eq!(mismatch(&claimed(&cfg("mgr", "aaaa")).unwrap(), &want), None);
+        assert_eq!(
+            mismatch(&claimed(&cfg("mgr", "aaaa")).unwrap(), &want),
+            None
+        );
         let m = mismatch(&claimed(&cfg("web", "bbbb")).unwrap(), &want).unwrap();
         assert!(m.contains("service mgr at commit aaaa"), "{m}");
         assert!(m.contains("service web at commit bbbb"), "{m}");

@@ -12,31 +12,40 @@ use crate::output::progress;
 use crate::registry::{media, Client, Manifest, Reference, RegistryError, Repository, Target};
 
 /// Resolve one planned service to the image it publishes.
-pub async fn resolve(client: &Client, plan: &Plan, svc: &PlannedService) -> Result<PublishedImage, PublishError> {
-    let repo_str = svc.image_repository.as_deref().ok_or_else(|| PublishError::PlanField {
-        service: svc.id.clone(),
-        field: "imageRepository",
-    })?;
+pub async fn resolve(
+    client: &Client,
+    plan: &Plan,
+    svc: &PlannedService,
+) -> Result<PublishedImage, PublishError> {
+    let repo_str = svc
+        .image_repository
+        .as_deref()
+        .ok_or_else(|| PublishError::PlanField {
+            service: svc.id.clone(),
+            field: "imageRepository",
+        })?;
     let repo = Repository::parse(repo_str).map_err(RegistryError::from)?;
     let tag = svc.tag.clone().ok_or_else(|| PublishError::PlanField {
         service: svc.id.clone(),
         field: "tag",
     })?;
-    let image = |digest: String, media_type: String, platforms: Vec<String>, status| PublishedImage {
-        service: svc.id.clone(),
-        kind: svc.kind,
-        repository: repo_str.to_string(),
-        tag: tag.clone(),
-        digest,
-        media_type,
-        platforms,
-        status,
-        fingerprint: svc.fingerprint.clone(),
-        reused_from: svc.reused_from.clone(),
-    };
+    let image =
+        |digest: String, media_type: String, platforms: Vec<String>, status| PublishedImage {
+            service: svc.id.clone(),
+            kind: svc.kind,
+            repository: repo_str.to_string(),
+            tag: tag.clone(),
+            digest,
+            media_type,
+            platforms,
+            status,
+            fingerprint: svc.fingerprint.clone(),
+            reused_from: svc.reused_from.clone(),
+        };
     match svc.decision {
         Decision::Affected => {
-            let r = Reference::new(repo.clone(), Target::Tag(tag.clone())).map_err(RegistryError::from)?;
+            let r = Reference::new(repo.clone(), Target::Tag(tag.clone()))
+                .map_err(RegistryError::from)?;
             let m = client.get_manifest(&r).await?;
             let want = Expected {
                 service: &svc.id,
@@ -45,38 +54,61 @@ pub async fn resolve(client: &Client, plan: &Plan, svc: &PlannedService) -> Resu
             };
             let platforms = check_provenance(client, &r, &m, &want).await?;
             confirm(client, &repo, &m).await?;
-            progress(format!("publish: {}: {r}@{} ({})", svc.id, m.digest, m.media_type));
-            Ok(image(m.digest, m.media_type, platforms, EntryStatus::Published))
+            progress(format!(
+                "publish: {}: {r}@{} ({})",
+                svc.id, m.digest, m.media_type
+            ));
+            Ok(image(
+                m.digest,
+                m.media_type,
+                platforms,
+                EntryStatus::Published,
+            ))
         }
         Decision::Reused => {
             let digest = svc.digest.clone().ok_or_else(|| PublishError::PlanField {
                 service: svc.id.clone(),
                 field: "digest",
             })?;
-            let head = client.head_manifest(&repo, &digest).await?.ok_or_else(|| PublishError::ReusedGone {
-                service: svc.id.clone(),
-                reference: format!("{repo}@{digest}"),
+            let head = client.head_manifest(&repo, &digest).await?.ok_or_else(|| {
+                PublishError::ReusedGone {
+                    service: svc.id.clone(),
+                    reference: format!("{repo}@{digest}"),
+                }
             })?;
             let mut media_type = head.media_type;
             let mut platforms = Vec::new();
             // A HEAD says nothing of the platforms; an index is read to report them, and a
             // missing Content-Type is settled by the document itself.
             if media::is_index(&media_type) || !media::is_image(&media_type) {
-                let r = Reference::new(repo.clone(), Target::Digest(digest.clone())).map_err(RegistryError::from)?;
+                let r = Reference::new(repo.clone(), Target::Digest(digest.clone()))
+                    .map_err(RegistryError::from)?;
                 let m = client.get_manifest(&r).await?;
-                platforms = index_platforms(&r, &m)?.into_iter().map(|(p, _)| p).collect();
+                platforms = index_platforms(&r, &m)?
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .collect();
                 media_type = m.media_type;
             }
             progress(format!("publish: {}: reused {repo}@{digest}", svc.id));
             Ok(image(digest, media_type, platforms, EntryStatus::Reused))
         }
         Decision::Pin => {
-            let r = Reference::new(repo.clone(), Target::Tag(tag.clone())).map_err(RegistryError::from)?;
+            let r = Reference::new(repo.clone(), Target::Tag(tag.clone()))
+                .map_err(RegistryError::from)?;
             let m = client.get_manifest(&r).await?;
-            let platforms = index_platforms(&r, &m)?.into_iter().map(|(p, _)| p).collect();
+            let platforms = index_platforms(&r, &m)?
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
             confirm(client, &repo, &m).await?;
             progress(format!("publish: {}: pinned {r}@{}", svc.id, m.digest));
-            Ok(image(m.digest, m.media_type, platforms, EntryStatus::Pinned))
+            Ok(image(
+                m.digest,
+                m.media_type,
+                platforms,
+                EntryStatus::Pinned,
+            ))
         }
         Decision::Excluded | Decision::Unsupported => Err(PublishError::NotPublishable {
             service: svc.id.clone(),
@@ -122,7 +154,8 @@ async fn check_provenance(
         if !seen.insert(digest.clone()) {
             continue;
         }
-        let cr = Reference::new(repo.clone(), Target::Digest(digest.clone())).map_err(RegistryError::from)?;
+        let cr = Reference::new(repo.clone(), Target::Digest(digest.clone()))
+            .map_err(RegistryError::from)?;
         let child = client.get_manifest(&cr).await?;
         if !media::is_image(&child.media_type) {
             return Err(RegistryError::UnexpectedMediaType {
@@ -137,9 +170,16 @@ async fn check_provenance(
     Ok(children.into_iter().map(|(p, _)| p).collect())
 }
 
-async fn check_config(client: &Client, r: &Reference, body: &[u8], want: &Expected<'_>) -> Result<(), PublishError> {
+async fn check_config(
+    client: &Client,
+    r: &Reference,
+    body: &[u8],
+    want: &Expected<'_>,
+) -> Result<(), PublishError> {
     let v: Value = parse(r, body, "manifest")?;
-    let digest = v["config"]["digest"].as_str().ok_or_else(|| bad(r, "manifest", "no config.digest"))?;
+    let digest = v["config"]["digest"]
+        .as_str()
+        .ok_or_else(|| bad(r, "manifest", "no config.digest"))?;
     let config = client.get_blob(&r.repository, digest).await?;
     let claim = provenance::claimed(&config).map_err(|d| bad(r, "image config", &d))?;
     match provenance::mismatch(&claim, want) {
@@ -158,10 +198,14 @@ fn index_platforms(r: &Reference, m: &Manifest) -> Result<Vec<(String, String)>,
         return Ok(Vec::new());
     }
     let v = parse(r, &m.body, "index")?;
-    let list = v["manifests"].as_array().ok_or_else(|| bad(r, "index", "no manifests array"))?;
+    let list = v["manifests"]
+        .as_array()
+        .ok_or_else(|| bad(r, "index", "no manifests array"))?;
     let mut out = Vec::new();
     for c in list {
-        let digest = c["digest"].as_str().ok_or_else(|| bad(r, "index", "an entry has no digest"))?;
+        let digest = c["digest"]
+            .as_str()
+            .ok_or_else(|| bad(r, "index", "an entry has no digest"))?;
         let p = &c["platform"];
         let os = p["os"].as_str().unwrap_or("unknown");
         let arch = p["architecture"].as_str().unwrap_or("unknown");

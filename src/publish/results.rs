@@ -19,23 +19,43 @@ pub struct ResultPaths {
 }
 
 /// Write every requested file atomically; returns the paths written.
-pub fn write_all(paths: &ResultPaths, result: &PublishResult) -> Result<Vec<String>, (PathBuf, std::io::Error)> {
+pub fn write_all(
+    paths: &ResultPaths,
+    result: &PublishResult,
+) -> Result<Vec<String>, (PathBuf, std::io::Error)> {
     let built: Vec<&PublishedImage> = result
         .images
         .iter()
         .filter(|i| i.status == EntryStatus::Published)
         .collect();
     // Single-image results are empty unless exactly one image was built: Chains then reads IMAGES.
-    let one = if built.len() == 1 { Some(built[0]) } else { None };
+    let one = if built.len() == 1 {
+        Some(built[0])
+    } else {
+        None
+    };
     let mut files: Vec<(&Path, Vec<u8>)> = Vec::new();
     if let Some(p) = &paths.image_url {
-        files.push((p.as_path(), one.map(|i| format!("{}:{}", i.repository, i.tag)).unwrap_or_default().into_bytes()));
+        files.push((
+            p.as_path(),
+            one.map(|i| format!("{}:{}", i.repository, i.tag))
+                .unwrap_or_default()
+                .into_bytes(),
+        ));
     }
     if let Some(p) = &paths.image_digest {
-        files.push((p.as_path(), one.map(|i| i.digest.clone()).unwrap_or_default().into_bytes()));
+        files.push((
+            p.as_path(),
+            one.map(|i| i.digest.clone())
+                .unwrap_or_default()
+                .into_bytes(),
+        ));
     }
     if let Some(p) = &paths.images {
-        let list: Vec<String> = built.iter().map(|i| format!("{}@{}", i.repository, i.digest)).collect();
+        let list: Vec<String> = built
+            .iter()
+            .map(|i| format!("{}@{}", i.repository, i.digest))
+            .collect();
         files.push((p.as_path(), list.join("\n").into_bytes()));
     }
     if let Some(p) = &paths.artifact_outputs {

@@ -92,10 +92,11 @@ impl CredentialStore {
             source,
         })?;
         let legacy = path.file_name().is_some_and(|n| n == ".dockercfg");
-        let mut store = CredentialStore::parse(&bytes, legacy).map_err(|reason| AuthError::Invalid {
-            file: file.clone(),
-            reason,
-        })?;
+        let mut store =
+            CredentialStore::parse(&bytes, legacy).map_err(|reason| AuthError::Invalid {
+                file: file.clone(),
+                reason,
+            })?;
         store.source = Some(path.to_path_buf());
         Ok(store)
     }
@@ -153,7 +154,9 @@ impl CredentialStore {
         let mut v = Vec::new();
         for c in self.by_host.values() {
             v.push(c.password.clone());
-            v.push(base64_encode(format!("{}:{}", c.username, c.password).as_bytes()));
+            v.push(base64_encode(
+                format!("{}:{}", c.username, c.password).as_bytes(),
+            ));
         }
         v
     }
@@ -295,7 +298,10 @@ mod tests {
     #[test]
     fn base64_round_trip() {
         for s in ["", "a", "ab", "abc", "user:p@ss:w0rd!"] {
-            assert_eq!(base64_decode(&base64_encode(s.as_bytes())).unwrap(), s.as_bytes());
+            assert_eq!(
+                base64_decode(&base64_encode(s.as_bytes())).unwrap(),
+                s.as_bytes()
+            );
         }
         assert_eq!(base64_encode(b"lane:secret"), "bGFuZTpzZWNyZXQ=");
     }
@@ -336,7 +342,10 @@ mod tests {
                 scope: Some("repository:a/b:pull".into()),
             }
         );
-        assert_eq!(Challenge::parse(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("Negotiate"), None);
     }
 }

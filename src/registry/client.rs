@@ -111,9 +111,19 @@ impl Client {
     /// GET a manifest with the schema2/OCI `Accept`; verify its digest; refuse schema1.
     pub async fn get_manifest(&self, r: &Reference) -> Result<Manifest, RegistryError> {
         let reference = r.to_string();
-        let url = format!("{}/manifests/{}", self.base_url(&r.repository), r.target.as_str());
+        let url = format!(
+            "{}/manifests/{}",
+            self.base_url(&r.repository),
+            r.target.as_str()
+        );
         let resp = self
-            .request(Method::GET, &r.repository, &url, Some(media::ACCEPT), &reference)
+            .request(
+                Method::GET,
+                &r.repository,
+                &url,
+                Some(media::ACCEPT),
+                &reference,
+            )
             .await?;
         let resp = self.expect_ok(resp, &reference, "manifest").await?;
         let header_digest = header(resp.headers(), "docker-content-digest");
@@ -208,11 +218,17 @@ impl Client {
     }
 
     /// GET a blob (an image config), verified against its digest.
-    pub async fn get_blob(&self, repo: &Repository, digest: &str) -> Result<Vec<u8>, RegistryError> {
+    pub async fn get_blob(
+        &self,
+        repo: &Repository,
+        digest: &str,
+    ) -> Result<Vec<u8>, RegistryError> {
         let r = Reference::new(repo.clone(), Target::Digest(digest.to_string()))?;
         let reference = r.to_string();
         let url = format!("{}/blobs/{digest}", self.base_url(repo));
-        let resp = self.request(Method::GET, repo, &url, None, &reference).await?;
+        let resp = self
+            .request(Method::GET, repo, &url, None, &reference)
+            .await?;
         let resp = self.expect_ok(resp, &reference, "blob").await?;
         let body = self.read_body(resp, &reference).await?;
         let computed = sha256_digest(&body);
@@ -256,7 +272,9 @@ impl Client {
             what: "document",
             detail: format!("{n} bytes is more than the {MAX_DOCUMENT}-byte limit"),
         };
-        if let Some(n) = header(resp.headers(), CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok()) {
+        if let Some(n) =
+            header(resp.headers(), CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok())
+        {
             if n > MAX_DOCUMENT {
                 return Err(too_big(n));
             }
@@ -302,7 +320,10 @@ impl Client {
                 challenged = true;
                 let header = header(resp.headers(), WWW_AUTHENTICATE.as_str()).unwrap_or_default();
                 let value = self.authorize(repo, &header, reference).await?;
-                self.auth.lock().expect("auth cache").insert(key.clone(), value.clone());
+                self.auth
+                    .lock()
+                    .expect("auth cache")
+                    .insert(key.clone(), value.clone());
                 auth = Some(value);
                 continue;
             }
@@ -341,11 +362,12 @@ impl Client {
                 ))
             }
             Some(Challenge::Bearer { realm, service, .. }) => {
-                let mut url = reqwest::Url::parse(&realm).map_err(|_| RegistryError::BadDocument {
-                    reference: reference.to_string(),
-                    what: "auth challenge",
-                    detail: format!("the token realm `{realm}` is not a URL"),
-                })?;
+                let mut url =
+                    reqwest::Url::parse(&realm).map_err(|_| RegistryError::BadDocument {
+                        reference: reference.to_string(),
+                        what: "auth challenge",
+                        detail: format!("the token realm `{realm}` is not a URL"),
+                    })?;
                 url.query_pairs_mut()
                     .append_pair("scope", &format!("repository:{}:pull", repo.path));
                 if let Some(s) = &service {
@@ -369,11 +391,12 @@ impl Client {
                     });
                 }
                 let bytes = self.read_body(resp, reference).await?;
-                let body: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| RegistryError::BadDocument {
-                    reference: reference.to_string(),
-                    what: "token response",
-                    detail: format!("the token service {token_host} did not answer JSON"),
-                })?;
+                let body: serde_json::Value =
+                    serde_json::from_slice(&bytes).map_err(|_| RegistryError::BadDocument {
+                        reference: reference.to_string(),
+                        what: "token response",
+                        detail: format!("the token service {token_host} did not answer JSON"),
+                    })?;
                 let token = body["token"]
                     .as_str()
                     .or_else(|| body["access_token"].as_str())
@@ -407,33 +430,38 @@ impl Client {
                 });
             }
             let last_try = attempt >= self.policy.max_attempts;
-            let (retry_after, last) = match make().timeout(REQUEST_TIMEOUT.min(remaining)).send().await {
-                Ok(resp) if retryable_status(resp.status().as_u16()) => {
-                    let after = header(resp.headers(), RETRY_AFTER.as_str())
-                        .and_then(|v| parse_retry_after(&v));
-                    if last_try {
-                        return Err(RegistryError::GaveUp {
-                            reference: reference.to_string(),
-                            host: host.to_string(),
-                            last: format!("HTTP {} after {attempt} attempts", resp.status().as_u16()),
-                        });
+            let (retry_after, last) =
+                match make().timeout(REQUEST_TIMEOUT.min(remaining)).send().await {
+                    Ok(resp) if retryable_status(resp.status().as_u16()) => {
+                        let after = header(resp.headers(), RETRY_AFTER.as_str())
+                            .and_then(|v| parse_retry_after(&v));
+                        if last_try {
+                            return Err(RegistryError::GaveUp {
+                                reference: reference.to_string(),
+                                host: host.to_string(),
+                                last: format!(
+                                    "HTTP {} after {attempt} attempts",
+                                    resp.status().as_u16()
+                                ),
+                            });
+                        }
+                        (after, format!("HTTP {}", resp.status().as_u16()))
                     }
-                    (after, format!("HTTP {}", resp.status().as_u16()))
-                }
-                Ok(resp) => return Ok(resp),
-                Err(e) => {
-                    let detail = self.scrub(&crate::error::chain(&e));
-                    let transient = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
-                    if !transient || last_try {
-                        return Err(RegistryError::Unreachable {
-                            reference: reference.to_string(),
-                            host: host.to_string(),
-                            detail: format!("{detail} (after {attempt} attempts)"),
-                        });
+                    Ok(resp) => return Ok(resp),
+                    Err(e) => {
+                        let detail = self.scrub(&crate::error::chain(&e));
+                        let transient =
+                            e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
+                        if !transient || last_try {
+                            return Err(RegistryError::Unreachable {
+                                reference: reference.to_string(),
+                                host: host.to_string(),
+                                detail: format!("{detail} (after {attempt} attempts)"),
+                            });
+                        }
+                        (None, detail)
                     }
-                    (None, detail)
-                }
-            };
+                };
             let delay = self.policy.delay(attempt, retry_after);
             if !self.policy.fits(delay) {
                 return Err(RegistryError::GaveUp {
@@ -452,7 +480,9 @@ impl Client {
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_string())
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
 }
 
 fn media_type_of(h: &HeaderMap) -> Option<String> {

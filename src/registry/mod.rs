@@ -49,7 +49,9 @@ pub enum RegistryError {
         host: String,
         detail: String,
     },
-    #[error("{reference}: no usable answer from {host} within the retries and the deadline: {last}")]
+    #[error(
+        "{reference}: no usable answer from {host} within the retries and the deadline: {last}"
+    )]
     GaveUp {
         reference: String,
         host: String,
@@ -178,7 +180,9 @@ pub fn is_loopback_host(host: &str) -> bool {
 /// `h:5000` → `h`, `[::1]:5000` → `[::1]`.
 pub fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     match host.rsplit_once(':') {
         Some((h, p)) if p.bytes().all(|b| b.is_ascii_digit()) && !h.contains(':') => h,
@@ -192,10 +196,21 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for h in ["127.0.0.1:5000", "127.8.9.1", "localhost:5000", "[::1]:5000", "::1"] {
+        for h in [
+            "127.0.0.1:5000",
+            "127.8.9.1",
+            "localhost:5000",
+            "[::1]:5000",
+            "::1",
+        ] {
             assert!(is_loopback_host(h), "{h}");
         }
-        for h in ["10.0.0.1:5000", "registry.local:5000", "ghcr.io", "localhost.evil.io"] {
+        for h in [
+            "10.0.0.1:5000",
+            "registry.local:5000",
+            "ghcr.io",
+            "localhost.evil.io",
+        ] {
             assert!(!is_loopback_host(h), "{h}");
         }
     }

@@ -47,7 +47,8 @@ pub struct ReferenceError {
 
 fn is_path_component(c: &str) -> bool {
     !c.is_empty()
-        && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+        && c.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
         && c.as_bytes()[0].is_ascii_alphanumeric()
         && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
 }
@@ -55,15 +56,19 @@ fn is_path_component(c: &str) -> bool {
 fn is_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
-        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && t.as_bytes()[0] != b'.'
         && t.as_bytes()[0] != b'-'
 }
 
 /// `sha256:` followed by 64 lowercase hex digits.
 pub fn is_sha256_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    d.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 impl Repository {
@@ -122,7 +127,9 @@ impl Reference {
         };
         let (name, target) = if let Some((name, digest)) = s.split_once('@') {
             if !is_sha256_digest(digest) {
-                return Err(err("the digest must be sha256: and 64 lowercase hex digits"));
+                return Err(err(
+                    "the digest must be sha256: and 64 lowercase hex digits",
+                ));
             }
             // `repo:tag@digest`: the digest is what is pulled.
             let name = match name.rsplit_once(':') {

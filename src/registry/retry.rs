@@ -63,10 +63,12 @@ pub fn parse_retry_after(v: &str) -> Option<Duration> {
 /// Uniform in [0, 1): std's randomly keyed hasher is enough to spread retries apart.
 fn jitter() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -82,7 +84,10 @@ mod tests {
             let exp = (p.base * (1 << (attempt - 1))).min(p.cap);
             assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?}");
         }
-        assert_eq!(p.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(
+            p.delay(1, Some(Duration::from_secs(2))),
+            Duration::from_secs(2)
+        );
         assert_eq!(p.delay(1, Some(Duration::from_secs(3600))), p.cap * 3);
     }
 

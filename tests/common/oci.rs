@@ -178,8 +178,21 @@ pub enum Format {
 pub fn push(layout: &Path, dest: &str, format: Format, creds: Option<(&str, &str)>) {
     let skopeo = super::tools::require("skopeo");
     let mut cmd = Command::new(skopeo);
-    cmd.args(["--insecure-policy", "copy", "--quiet", "--all", "--dest-tls-verify=false"]);
-    cmd.args(["--format", if format == Format::Docker { "v2s2" } else { "oci" }]);
+    cmd.args([
+        "--insecure-policy",
+        "copy",
+        "--quiet",
+        "--all",
+        "--dest-tls-verify=false",
+    ]);
+    cmd.args([
+        "--format",
+        if format == Format::Docker {
+            "v2s2"
+        } else {
+            "oci"
+        },
+    ]);
     if let Some((u, p)) = creds {
         cmd.arg(format!("--dest-creds={u}:{p}"));
     }
@@ -202,7 +215,12 @@ pub fn build_and_push(dest: &str, images: &[Image], as_index: bool, format: Form
 
 /// One raw HTTP/1.1 exchange over std::net (tests must see exactly what the registry says,
 /// without a client that adds headers). Returns (status, headers lowercased, body).
-pub fn http(host: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+pub fn http(
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(host).expect("connect to registry");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
@@ -213,16 +231,29 @@ pub fn http(host: &str, method: &str, path: &str, headers: &[(&str, &str)]) -> (
     s.write_all(req.as_bytes()).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).unwrap();
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("response head");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response head");
     let head = String::from_utf8_lossy(&raw[..split]).into_owned();
     let mut lines = head.lines();
-    let status: u16 = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let status: u16 = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
     let hs: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let mut body = raw[split + 4..].to_vec();
-    if hs.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+    if hs
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
         body = dechunk(&body);
     }
     (status, hs, body)
@@ -251,9 +282,15 @@ pub fn base64(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = String::new();
     for c in b.chunks(3) {
-        let n = (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
+        let n = (u32::from(c[0]) << 16)
+            | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+            | u32::from(*c.get(2).unwrap_or(&0));
         for i in 0..4 {
-            out.push(if i <= c.len() { T[(n >> (18 - 6 * i)) as usize & 63] as char } else { '=' });
+            out.push(if i <= c.len() {
+                T[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
         }
     }
     out
