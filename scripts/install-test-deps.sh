@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: a real registry
-# (distribution 2.8), skopeo and buildah (vfs, chroot), git with git-daemon, and the
+# (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot), git with git-daemon, and the
 # manifest validators from PyPI. Idempotent: already-installed tools are skipped.
 set -euo pipefail
 
 need_apt=()
 for pair in docker-registry:docker-registry skopeo:skopeo buildah:buildah git:git \
-            /usr/lib/git-core/git-daemon:git-daemon-run musl-gcc:musl-tools; do
+            /usr/lib/git-core/git-daemon:git-daemon-run musl-gcc:musl-tools \
+            htpasswd:apache2-utils gzip:gzip; do
   tool=${pair%%:*} pkg=${pair#*:}
   if [[ $tool == /* ]]; then [[ -x $tool ]] || need_apt+=("$pkg"); continue; fi
   command -v "$tool" >/dev/null 2>&1 || [[ -x /usr/sbin/$tool ]] || need_apt+=("$pkg")

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gitrepo;
+pub mod oci;
 pub mod plan;
 pub mod registry;
 pub mod render;
