@@ -3,7 +3,6 @@
 //! run once per image, the usual shell-step way. Run: `cargo bench --bench publish`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::process::Command;

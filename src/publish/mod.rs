@@ -81,7 +81,7 @@ pub struct PublishArgs {
     /// with `.dockerconfigjson`); default $DOCKER_CONFIG, else ~/.docker.
     #[arg(long, value_name = "DIR")]
     pub docker_config: Option<PathBuf>,
-    /// Registry requests in flight at once, across services.
+    /// Services resolved at once (a few registry requests each), over one connection pool.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
     pub concurrency: u16,
     /// Total deadline in seconds for all registry work, retries included.
