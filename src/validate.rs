@@ -64,7 +64,8 @@ impl Report for ValidateReport {
     fn text(&self) -> String {
         let mut s = String::new();
         if self.valid {
-            s.push_str(&format!("{}: valid {:?}\n", self.file, self.kind).to_lowercase());
+            let kind = format!("{:?}", self.kind).to_lowercase();
+            s.push_str(&format!("{}: valid {kind}\n", self.file));
         } else {
             s.push_str(&format!(
                 "{}: {} finding(s)\n",

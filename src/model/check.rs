@@ -171,13 +171,15 @@ pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
 /// Typed parse with the failing JSON path named.
 pub fn from_value<T: serde::de::DeserializeOwned>(v: Value, file: &str) -> Result<T, InputError> {
     serde_path_to_error::deserialize(v).map_err(|e| {
-        let p = e.path().to_string();
-        let path = if p == "." {
-            "$".to_string()
-        } else {
-            format!("$.{p}")
-        };
-        let inner = e.into_inner().to_string();
+        let path = e.path().iter().fold("$".to_string(), |acc, seg| {
+            use serde_path_to_error::Segment;
+            match seg {
+                Segment::Seq { index } => format!("{acc}[{index}]"),
+                Segment::Map { key } | Segment::Enum { variant: key } => key_path(&acc, key),
+                Segment::Unknown => format!("{acc}.?"),
+            }
+        });
+        let inner = hide_values(&e.into_inner().to_string());
         let rule = if inner.starts_with("unknown field") {
             "unknown-field"
         } else if inner.starts_with("missing field") {
@@ -196,6 +198,49 @@ pub fn from_value<T: serde::de::DeserializeOwned>(v: Value, file: &str) -> Resul
             }],
         }
     })
+}
+
+/// JSONPath of `key` under `parent`: `.key` for identifier-like keys, `['key']` otherwise
+/// (the same notation check-jsonschema uses, so both name one place the same way).
+pub fn key_path(parent: &str, key: &str) -> String {
+    let ident = key.bytes().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && key.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    if ident {
+        format!("{parent}.{key}")
+    } else {
+        format!(
+            "{parent}['{}']",
+            key.replace('\\', "\\\\").replace('\'', "\\'")
+        )
+    }
+}
+
+/// serde echoes offending string values (`invalid type: string "…"`); a value in the wrong
+/// field may be a credential, so messages say only what kind of value it was.
+fn hide_values(msg: &str) -> String {
+    static RE: std::sync::OnceLock<regex_lite::Regex> = std::sync::OnceLock::new();
+    let re = RE.get_or_init(|| {
+        regex_lite::Regex::new(r#"(string|variant|field) ("(?:[^"\\]|\\.)*"|`[^`]*`)"#).unwrap()
+    });
+    re.replace_all(msg, |c: &regex_lite::Captures<'_>| {
+        let quoted = &c[2];
+        let inner = &quoted[1..quoted.len() - 1];
+        if &c[1] != "string" && inner.len() <= 40 && secrets::classify(inner).is_none() {
+            c[0].to_string()
+        } else {
+            format!("{} {}", &c[1], secrets::redacted(inner))
+        }
+    })
+    .into_owned()
+}
+
+/// A user string fit for a message: truncated, or redacted when it looks like a credential.
+fn shown(s: &str, n: usize) -> String {
+    if secrets::classify(s).is_some() {
+        secrets::redacted(s)
+    } else {
+        truncate(s, n)
+    }
 }
 
 /// Load deploy.json from disk: size limit, forbidden-content scan, strict parse, rules, and
@@ -228,7 +273,7 @@ pub fn parse_intent(
                 rule: "schema-version",
                 message: format!(
                     "schemaVersion {} is not supported; this lane supports {:?}",
-                    truncate(&other.to_string(), 40),
+                    describe_version(other),
                     SUPPORTED_SCHEMA_VERSIONS
                 ),
             }]))
@@ -258,6 +303,19 @@ pub fn parse_intent(
         Ok(intent)
     } else {
         Err(invalid(findings))
+    }
+}
+
+/// A rejected schemaVersion for the message: numbers as written, anything else by type only
+/// (a string there could be anything, a credential included).
+fn describe_version(v: &Value) -> String {
+    match v {
+        Value::Number(n) => truncate(&n.to_string(), 40),
+        Value::String(_) => "(a string)".into(),
+        Value::Null => "null".into(),
+        Value::Bool(_) => "(a boolean)".into(),
+        Value::Array(_) => "(an array)".into(),
+        Value::Object(_) => "(an object)".into(),
     }
 }
 
@@ -346,14 +404,20 @@ fn scan(v: &Value, path: &str, ctx: Ctx, out: &mut Vec<Finding>) {
                         path: format!("{path}.value"),
                         rule: "secret-literal",
                         message: format!(
-                            "'{name}' holds a literal value ({}); pass it with secretKeyRef to a lane Secret instead",
+                            "'{}' holds a literal value ({}); pass it with secretKeyRef to a lane Secret instead",
+                            shown(name, 80),
                             secrets::redacted(val)
                         ),
                     });
                 }
             }
             for (k, child) in map {
-                let child_path = format!("{path}.{k}");
+                // A key can carry a credential too; report it at the object, never echo it.
+                if let Some(kind) = secrets::classify(k) {
+                    out.push(secret_key_finding(path, kind, k));
+                    continue;
+                }
+                let child_path = key_path(path, k);
                 if ctx == Ctx::Intent && !allowed_here(path, k) {
                     if let Some((rule, msg)) = forbidden_key(&normalize_key(k)) {
                         out.push(Finding {
@@ -371,7 +435,8 @@ fn scan(v: &Value, path: &str, ctx: Ctx, out: &mut Vec<Finding>) {
                                 path: child_path.clone(),
                                 rule: "secret-literal",
                                 message: format!(
-                                    "'{k}' holds a literal value ({}); config and build args are not for secrets",
+                                    "'{}' holds a literal value ({}); config and build args are not for secrets",
+                                    truncate(k, 80),
                                     secrets::redacted(s)
                                 ),
                             });
@@ -391,12 +456,50 @@ fn scan(v: &Value, path: &str, ctx: Ctx, out: &mut Vec<Finding>) {
             }
         }
         Value::Array(items) => {
+            let argv = is_service_argv(path);
             for (i, item) in items.iter().enumerate() {
-                scan(item, &format!("{path}[{i}]"), ctx, out);
+                let item_path = format!("{path}[{i}]");
+                if let (true, Value::String(s)) = (argv, item) {
+                    if secrets::is_credential_assignment(s) {
+                        out.push(Finding {
+                            path: item_path,
+                            rule: "secret-literal",
+                            message: format!(
+                                "argument sets a credential literally ({}); read it from an env var filled by secretKeyRef, e.g. --token=$(API_TOKEN)",
+                                secrets::redacted(s)
+                            ),
+                        });
+                        continue;
+                    }
+                }
+                scan(item, &item_path, ctx, out);
             }
         }
         Value::String(s) => scan_string(s, path, out),
         _ => {}
+    }
+}
+
+/// `$.services[N].command` or `$.services[N].args` (the container argv, not build args).
+fn is_service_argv(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("$.services[") else {
+        return false;
+    };
+    let Some((n, field)) = rest.split_once(']') else {
+        return false;
+    };
+    n.bytes().all(|c| c.is_ascii_digit()) && (field == ".command" || field == ".args")
+}
+
+fn secret_key_finding(path: &str, kind: secrets::SecretKind, key: &str) -> Finding {
+    Finding {
+        path: path.into(),
+        rule: "secret-value",
+        message: format!(
+            "a key of this object looks like {} ({}); credentials live only in Secrets",
+            kind.describe(),
+            secrets::redacted(key)
+        ),
     }
 }
 
@@ -413,16 +516,15 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
         });
         return;
     }
-    if let Some(i) = s.find("sha256:") {
-        let tail = &s[i + 7..];
-        if tail.len() >= 64 && tail.as_bytes()[..64].iter().all(|c| c.is_ascii_hexdigit()) {
-            out.push(Finding {
-                path: path.into(),
-                rule: "forbidden-image-identity",
-                message: "an image digest is machine-written to the artifact catalog, never to deploy.json".into(),
-            });
-            return;
-        }
+    if has_digest(s) {
+        out.push(Finding {
+            path: path.into(),
+            rule: "forbidden-image-identity",
+            message:
+                "an image digest is machine-written to the artifact catalog, never to deploy.json"
+                    .into(),
+        });
+        return;
     }
     if is_hex40_word(s) {
         out.push(Finding {
@@ -432,6 +534,14 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
                 .into(),
         });
     }
+}
+
+/// `sha256:` followed by 64 hex digits anywhere in `s` (every occurrence is looked at).
+fn has_digest(s: &str) -> bool {
+    s.match_indices("sha256:").any(|(i, _)| {
+        let tail = &s.as_bytes()[i + 7..];
+        tail.len() >= 64 && tail[..64].iter().all(|c| c.is_ascii_hexdigit())
+    })
 }
 
 fn is_hex40_word(s: &str) -> bool {
@@ -480,15 +590,18 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             );
         }
     }
-    if l.source_repo.trim().is_empty()
-        || l.source_repo.len() > 512
-        || l.source_repo.chars().any(char::is_whitespace)
-    {
-        f(
-            "$.lane.sourceRepo".into(),
-            "repo-url",
-            "must be a git URL without whitespace".into(),
-        );
+    for (p, v) in [
+        ("$.lane.sourceRepo", Some(&l.source_repo)),
+        ("$.lane.gitopsRepo", l.gitops_repo.as_ref()),
+    ] {
+        let Some(v) = v else { continue };
+        if v.trim().is_empty() || v.len() > 512 || v.chars().any(char::is_whitespace) {
+            f(
+                p.into(),
+                "repo-url",
+                "must be a git URL without whitespace".into(),
+            );
+        }
     }
     if !rules::is_registry_host(&l.registry.host) {
         f(
@@ -564,7 +677,7 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
         ("$.lane.names.sourceBranch", &names.source_branch),
         ("$.lane.names.gitopsBranch", &names.gitops_branch),
     ] {
-        if !is_branch_name(v) {
+        if !rules::is_branch_name(v) {
             f(
                 p.into(),
                 "branch-name",
@@ -712,6 +825,16 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
                 "must be a Kubernetes quantity like 10Gi".into(),
             );
         }
+        if c.storage_class_name
+            .as_deref()
+            .is_some_and(|n| !rules::is_dns1123_subdomain(n))
+        {
+            f(
+                format!("{p}.storageClassName"),
+                "dns1123-subdomain",
+                "must be a StorageClass name".into(),
+            );
+        }
     }
     for (i, a) in d.network_policy.ingress.iter().enumerate() {
         let p = format!("$.networkPolicy.ingress[{i}]");
@@ -732,7 +855,7 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             }
         }
         for (j, c) in a.from_cidrs.iter().enumerate() {
-            if !is_cidr(c) {
+            if !rules::is_ipv4_cidr(c) {
                 f(
                     format!("{p}.fromCidrs[{j}]"),
                     "cidr",
@@ -747,6 +870,22 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
                     "dns1123-label",
                     "must be a namespace name".into(),
                 );
+            }
+        }
+        // Port names refer to the receiving service's ports; a typo would silently open none.
+        if let Some(to) = d.service(&a.to) {
+            for (j, port) in a.ports.iter().enumerate() {
+                if !to.ports.iter().any(|x| &x.name == port) {
+                    f(
+                        format!("{p}.ports[{j}]"),
+                        "unknown-port",
+                        format!(
+                            "service '{}' has no port named '{}'",
+                            a.to,
+                            truncate(port, 40)
+                        ),
+                    );
+                }
             }
         }
     }
@@ -768,8 +907,17 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
                 );
             }
         }
+        for (j, n) in e.to_namespaces.iter().enumerate() {
+            if !rules::is_dns1123_label(n) {
+                f(
+                    format!("{p}.toNamespaces[{j}]"),
+                    "dns1123-label",
+                    "must be a namespace name".into(),
+                );
+            }
+        }
         for (j, c) in e.to_cidrs.iter().enumerate() {
-            if !is_cidr(c) {
+            if !rules::is_ipv4_cidr(c) {
                 f(
                     format!("{p}.toCidrs[{j}]"),
                     "cidr",
@@ -813,7 +961,7 @@ fn check_service(
         for k in b.args.keys() {
             if !rules::is_env_name(k) {
                 f(
-                    format!("{p}.build.args.{k}"),
+                    key_path(&format!("{p}.build.args"), k),
                     "arg-name",
                     "build arg names are letters, digits and _".into(),
                 );
@@ -884,7 +1032,7 @@ fn check_service(
                 if let Some(q) = q {
                     if !rules::is_quantity(q) {
                         f(
-                            format!("{p}.resources.{which}.{res}"),
+                            key_path(&format!("{p}.resources.{which}"), res),
                             "quantity",
                             format!(
                                 "'{}' is not a Kubernetes quantity (e.g. 100m, 256Mi)",
@@ -947,13 +1095,15 @@ fn check_service(
             );
         }
     }
-    for (i, a) in s.command.iter().chain(s.args.iter()).enumerate() {
-        if a.len() > 4096 {
-            f(
-                format!("{p}.command/args[{i}]"),
-                "too-long",
-                "arguments are limited to 4096 bytes".into(),
-            );
+    for (field, list) in [("command", &s.command), ("args", &s.args)] {
+        for (i, a) in list.iter().enumerate() {
+            if a.len() > 4096 {
+                f(
+                    format!("{p}.{field}[{i}]"),
+                    "too-long",
+                    "arguments are limited to 4096 bytes".into(),
+                );
+            }
         }
     }
     let mut env_names = BTreeSet::new();
@@ -1008,7 +1158,7 @@ fn check_service(
     for k in s.config.keys() {
         if !rules::is_config_key(k) || !rules::is_env_name(k) {
             f(
-                format!("{p}.config.{k}"),
+                key_path(&format!("{p}.config"), k),
                 "config-key",
                 "config keys become env names: letters, digits and _".into(),
             );
@@ -1163,26 +1313,6 @@ fn check_service(
     let _ = matches!(s.source(), ImageSource::Unsupported); // reported by plan, not rejected here
 }
 
-fn is_branch_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 200
-        && !s.starts_with(['-', '/', '.'])
-        && !s.ends_with(['/', '.'])
-        && !s.ends_with(".lock")
-        && !s.contains("..")
-        && !s.contains("//")
-        && !s.contains("@{")
-        && s.chars()
-            .all(|c| !c.is_control() && !" ~^:?*[\\".contains(c))
-}
-
-fn is_cidr(s: &str) -> bool {
-    let Some((ip, bits)) = s.split_once('/') else {
-        return false;
-    };
-    ip.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32)
-}
-
 /// Filesystem checks of build paths: they must exist and not leave the repo through symlinks.
 pub fn check_paths_on_disk(d: &DeployIntent, root: &Path, out: &mut Vec<Finding>) {
     let Ok(root_real) = root.canonicalize() else {
@@ -1256,6 +1386,18 @@ pub fn parse_catalog(
             message: c.message,
         })
         .collect();
+    // Catalog::check writes `$.services.<id>`; use the one path notation everywhere.
+    for f in &mut findings {
+        for id in cat.services.keys() {
+            let dotted = format!("$.services.{id}");
+            let rest = f.path.strip_prefix(&dotted);
+            if let Some(rest) = rest.filter(|r| r.is_empty() || r.starts_with('.')) {
+                f.path = format!("{}{rest}", key_path("$.services", id));
+                break;
+            }
+        }
+    }
+    findings.extend(check_catalog_fields(&cat));
     findings.dedup();
     if findings.is_empty() {
         Ok(cat)
@@ -1267,11 +1409,87 @@ pub fn parse_catalog(
     }
 }
 
+/// Catalog field formats beyond [`super::catalog::Catalog::check`]: repository, branches,
+/// image repositories, media types, platforms, PipelineRun names.
+fn check_catalog_fields(cat: &super::catalog::Catalog) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut f = |path: String, rule: &'static str, message: &str| {
+        out.push(Finding {
+            path,
+            rule,
+            message: message.into(),
+        })
+    };
+    if cat.source_repo.trim().is_empty()
+        || cat.source_repo.len() > 512
+        || cat.source_repo.chars().any(char::is_whitespace)
+    {
+        f(
+            "$.sourceRepo".into(),
+            "repo-url",
+            "must be a git URL without whitespace",
+        );
+    }
+    for (p, v) in [
+        ("$.sourceBranch", &cat.source_branch),
+        ("$.gitopsBranch", &cat.gitops_branch),
+    ] {
+        if !rules::is_branch_name(v) {
+            f(p.into(), "branch-name", "must be a valid git branch name");
+        }
+    }
+    for (id, e) in &cat.services {
+        let p = key_path("$.services", id);
+        if !rules::is_qualified_repository(&e.image_repository) {
+            f(
+                format!("{p}.imageRepository"),
+                "image-repository",
+                "must be host[:port]/path, e.g. 127.0.0.1:5000/agentrun/agentrun-mgr",
+            );
+        }
+        if e.media_type
+            .as_deref()
+            .is_some_and(|m| !rules::is_media_type(m))
+        {
+            f(
+                format!("{p}.mediaType"),
+                "media-type",
+                "must be a lowercase type/subtype like application/vnd.oci.image.manifest.v1+json",
+            );
+        }
+        for (i, pl) in e.platforms.iter().enumerate() {
+            if !rules::is_platform(pl) {
+                f(
+                    format!("{p}.platforms[{i}]"),
+                    "platform",
+                    "must be os/arch[/variant], e.g. linux/amd64",
+                );
+            }
+        }
+        if e.pipeline_run
+            .as_deref()
+            .is_some_and(|r| !rules::is_dns1123_label(r))
+        {
+            f(
+                format!("{p}.pipelineRun"),
+                "dns1123-label",
+                "a PipelineRun name is a DNS-1123 label",
+            );
+        }
+    }
+    out
+}
+
 fn scan_secrets_only(v: &Value, path: &str, out: &mut Vec<Finding>) {
     match v {
-        Value::Object(m) => m
-            .iter()
-            .for_each(|(k, c)| scan_secrets_only(c, &format!("{path}.{k}"), out)),
+        Value::Object(m) => {
+            for (k, c) in m {
+                match secrets::classify(k) {
+                    Some(kind) => out.push(secret_key_finding(path, kind, k)),
+                    None => scan_secrets_only(c, &key_path(path, k), out),
+                }
+            }
+        }
         Value::Array(a) => a
             .iter()
             .enumerate()
@@ -1290,5 +1508,296 @@ fn scan_secrets_only(v: &Value, path: &str, out: &mut Vec<Finding>) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SHIPPED: &str = include_str!("../../deploy/deploy.json");
+
+    fn shipped() -> Value {
+        serde_json::from_str(SHIPPED).unwrap()
+    }
+
+    fn findings_of(v: &Value) -> Vec<Finding> {
+        match parse_intent(&serde_json::to_vec(v).unwrap(), "t.json", None) {
+            Ok(_) => vec![],
+            Err(e) => e.findings(),
+        }
+    }
+
+    fn has(f: &[Finding], path: &str, rule: &str) -> bool {
+        f.iter().any(|x| x.path == path && x.rule == rule)
+    }
+
+    #[test]
+    fn shipped_lane_is_valid() {
+        parse_intent(SHIPPED.as_bytes(), "deploy.json", None).unwrap();
+    }
+
+    #[test]
+    fn a_digest_after_another_sha256_is_still_found() {
+        let mut d = shipped();
+        d["services"][0]["env"][0]["value"] =
+            json_str(&format!("sha256:short then x@sha256:{}", "a".repeat(64)));
+        let f = findings_of(&d);
+        assert!(
+            has(&f, "$.services[0].env[0].value", "forbidden-image-identity"),
+            "{f:?}"
+        );
+    }
+
+    fn json_str(s: &str) -> Value {
+        Value::String(s.into())
+    }
+
+    #[test]
+    fn secret_looking_keys_are_reported_without_echo() {
+        let token = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+        let mut d = shipped();
+        d["services"][0]["config"][token] = json_str("1");
+        let e = parse_intent(&serde_json::to_vec(&d).unwrap(), "t.json", None).unwrap_err();
+        assert!(has(&e.findings(), "$.services[0].config", "secret-value"));
+        assert!(!e.to_string().contains(token));
+        assert!(!format!("{:?}", e.findings()).contains(token));
+    }
+
+    #[test]
+    fn wrong_type_messages_do_not_echo_values() {
+        let mut d = shipped();
+        d["services"][0]["replicas"] = json_str("hunter2-literal");
+        let f = findings_of(&d);
+        assert!(has(&f, "$.services[0].replicas", "wrong-type"), "{f:?}");
+        assert!(!format!("{f:?}").contains("hunter2"), "{f:?}");
+        let mut d = shipped();
+        d["schemaVersion"] = json_str("hunter2-literal");
+        let f = findings_of(&d);
+        assert!(has(&f, "$.schemaVersion", "schema-version"));
+        assert!(!format!("{f:?}").contains("hunter2"), "{f:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_named_by_path() {
+        let mut d = shipped();
+        d["services"][0]["resources"]["limits"]["gpu"] = json_str("1");
+        let f = findings_of(&d);
+        assert!(
+            has(&f, "$.services[0].resources.limits.gpu", "unknown-field"),
+            "{f:?}"
+        );
+    }
+
+    #[test]
+    fn key_paths_use_brackets_for_non_identifiers() {
+        assert_eq!(key_path("$", "lane"), "$.lane");
+        assert_eq!(
+            key_path("$.services", "agentrun-mgr"),
+            "$.services['agentrun-mgr']"
+        );
+        assert_eq!(key_path("$", "it's"), "$['it\\'s']");
+        assert_eq!(key_path("$", "_x"), "$['_x']");
+    }
+
+    #[test]
+    fn credential_arguments_are_rejected() {
+        let mut d = shipped();
+        d["services"][1]["args"] =
+            serde_json::json!(["--token=$(API_TOKEN)", "--password=hunter2"]);
+        let f = findings_of(&d);
+        assert!(has(&f, "$.services[1].args[1]", "secret-literal"), "{f:?}");
+        assert!(!has(&f, "$.services[1].args[0]", "secret-literal"));
+        assert!(!format!("{f:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn gaps_closed() {
+        let mut d = shipped();
+        d["persistentVolumeClaims"][0]["storageClassName"] = json_str("Local Path");
+        d["networkPolicy"]["egress"][0]["toNamespaces"] = serde_json::json!(["Kube_System"]);
+        d["networkPolicy"]["ingress"][0]["ports"] = serde_json::json!(["grpc"]);
+        d["lane"]["gitopsRepo"] = json_str("git@host:a b.git");
+        let f = findings_of(&d);
+        assert!(
+            has(
+                &f,
+                "$.persistentVolumeClaims[0].storageClassName",
+                "dns1123-subdomain"
+            ),
+            "{f:?}"
+        );
+        assert!(
+            has(
+                &f,
+                "$.networkPolicy.egress[0].toNamespaces[0]",
+                "dns1123-label"
+            ),
+            "{f:?}"
+        );
+        assert!(
+            has(&f, "$.networkPolicy.ingress[0].ports[0]", "unknown-port"),
+            "{f:?}"
+        );
+        assert!(has(&f, "$.lane.gitopsRepo", "repo-url"), "{f:?}");
+    }
+
+    fn good_catalog() -> Value {
+        let c = "3f786850e387550fdab836ed7e6dc881de23001b";
+        serde_json::json!({
+            "schemaVersion": 1, "lane": "v0.1",
+            "sourceRepo": "git@github.com:pikasTech/agentrun.git",
+            "sourceBranch": "v0.1", "gitopsBranch": "v0.1-gitops",
+            "sourceCommit": c, "updatedAt": "2026-11-01T00:00:00Z",
+            "services": {"agentrun-mgr": {
+                "component": {"service": "agentrun-mgr", "kind": "deployment"},
+                "imageRepository": "127.0.0.1:5000/agentrun/agentrun-mgr",
+                "tag": c, "digest": format!("sha256:{}", "a".repeat(64)),
+                "status": "published", "sourceCommit": c,
+                "fingerprint": format!("sha256:{}", "f".repeat(64)),
+                "publishedAt": "2026-11-01T00:00:00Z", "updatedAt": "2026-11-01T00:00:00Z"}}
+        })
+    }
+
+    fn catalog_findings(v: &Value) -> Vec<Finding> {
+        match parse_catalog(&serde_json::to_vec(v).unwrap(), "c.json", None) {
+            Ok(_) => vec![],
+            Err(e) => e.findings(),
+        }
+    }
+
+    #[test]
+    fn catalog_fields_and_paths() {
+        assert!(catalog_findings(&good_catalog()).is_empty());
+        let mut c = good_catalog();
+        let e = &mut c["services"]["agentrun-mgr"];
+        e["imageRepository"] = json_str("agentrun-mgr");
+        e["mediaType"] = json_str("JSON");
+        e["platforms"] = serde_json::json!(["linux"]);
+        e["pipelineRun"] = json_str("Run_1");
+        e["digest"] = json_str("sha256:abc");
+        c["gitopsBranch"] = json_str("a..b");
+        let f = catalog_findings(&c);
+        let p = "$.services['agentrun-mgr']";
+        for (path, rule) in [
+            (format!("{p}.imageRepository"), "image-repository"),
+            (format!("{p}.mediaType"), "media-type"),
+            (format!("{p}.platforms[0]"), "platform"),
+            (format!("{p}.pipelineRun"), "dns1123-label"),
+            (format!("{p}.digest"), "digest"),
+            ("$.gitopsBranch".to_string(), "branch-name"),
+        ] {
+            assert!(has(&f, &path, rule), "{path} {rule}: {f:?}");
+        }
+    }
+
+    /// JSON values that exercise the checks: secrets, digests, odd numbers, deep nesting.
+    fn arb_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| serde_json::json!(n)),
+            any::<u64>().prop_map(|n| serde_json::json!(n)),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(|n| serde_json::json!(n)),
+            ".{0,40}".prop_map(Value::String),
+            prop_oneof![
+                Just("sha256:"),
+                Just("ghp_"),
+                Just("-----BEGIN "),
+                Just("postgres://u:p@h/db"),
+                Just("../"),
+                Just("/abs"),
+                Just("v0.1"),
+                Just("é"),
+                Just("3f786850e387550fdab836ed7e6dc881de23001b"),
+                Just("deployment"),
+                Just("job"),
+            ]
+            .prop_map(|s| Value::String(s.into())),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[a-zA-Z_-]{0,12}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// Every node of a document by JSON pointer.
+    fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        out.push(at.clone());
+        match v {
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                pointers(
+                    c,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| pointers(c, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+    }
+
+    fn exercise(bytes: &[u8]) {
+        if let Err(e) = parse_intent(bytes, "fuzz.json", None) {
+            let f = e.findings();
+            assert!(!f.is_empty());
+            assert!(f.iter().all(|x| x.path.starts_with('$')), "{f:?}");
+            let _ = e.to_string();
+        }
+        if let Err(e) = parse_catalog(bytes, "fuzz.json", None) {
+            assert!(!e.findings().is_empty());
+            let _ = e.to_string();
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        #[test]
+        fn no_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            exercise(&bytes);
+        }
+
+        #[test]
+        fn no_panic_on_arbitrary_json(v in arb_json()) {
+            exercise(&serde_json::to_vec(&v).unwrap());
+        }
+
+        /// Replace one node of the shipped deploy.json (or the good catalog) by an arbitrary
+        /// value: the result is reported, never a panic.
+        #[test]
+        fn no_panic_on_mutated_documents(pick in any::<prop::sample::Index>(), v in arb_json(), catalog in any::<bool>()) {
+            let mut doc = if catalog { good_catalog() } else { shipped() };
+            let mut ptrs = Vec::new();
+            pointers(&doc, String::new(), &mut ptrs);
+            let p = pick.get(&ptrs).clone();
+            match doc.pointer_mut(&p) {
+                Some(slot) => *slot = v,
+                None => unreachable!(),
+            }
+            exercise(&serde_json::to_vec(&doc).unwrap());
+        }
+
+        /// Byte-level damage to the shipped file: cut, flip, insert.
+        #[test]
+        fn no_panic_on_damaged_bytes(at in any::<prop::sample::Index>(), byte in any::<u8>(), op in 0u8..3) {
+            let mut b = SHIPPED.as_bytes().to_vec();
+            let i = at.index(b.len());
+            match op {
+                0 => b.truncate(i),
+                1 => b[i] = byte,
+                _ => b.insert(i, byte),
+            }
+            exercise(&b);
+        }
     }
 }

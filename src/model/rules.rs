@@ -100,7 +100,14 @@ pub fn is_registry_host(s: &str) -> bool {
         Some((h, p)) => (h, Some(p)),
         None => (s, None),
     };
-    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+    // Digits only, no sign or leading zero: `+80` and `080` are not ports a registry URL uses.
+    let port_ok = port.is_none_or(|p| {
+        !p.is_empty()
+            && p.len() <= 5
+            && !p.starts_with('0')
+            && p.bytes().all(|c| c.is_ascii_digit())
+            && p.parse::<u16>().is_ok()
+    });
     let host_ok = !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|l| {
@@ -125,13 +132,82 @@ pub fn is_quantity(s: &str) -> bool {
     matches!(
         suffix,
         "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei"
-    ) || (suffix.starts_with(['e', 'E'])
-        && suffix[1..]
-            .strip_prefix(['+', '-'])
-            .unwrap_or(&suffix[1..])
+    ) || suffix.strip_prefix(['e', 'E']).is_some_and(|exp| {
+        let digits = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+        !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// IPv4 CIDR block: dotted quad without leading zeros, prefix length 0-32 (digits only).
+pub fn is_ipv4_cidr(s: &str) -> bool {
+    let Some((ip, bits)) = s.split_once('/') else {
+        return false;
+    };
+    let octets_ok = ip.split('.').count() == 4
+        && ip.split('.').all(|o| {
+            !o.is_empty()
+                && o.len() <= 3
+                && o.bytes().all(|c| c.is_ascii_digit())
+                && (o == "0" || !o.starts_with('0'))
+                && o.parse::<u16>().is_ok_and(|n| n <= 255)
+        });
+    let bits_ok = !bits.is_empty()
+        && bits.len() <= 2
+        && bits.bytes().all(|c| c.is_ascii_digit())
+        && (bits == "0" || !bits.starts_with('0'))
+        && bits.parse::<u8>().is_ok_and(|b| b <= 32);
+    octets_ok && bits_ok
+}
+
+/// OCI/Docker media type, `type/subtype` in lowercase (`application/vnd.oci.image.index.v1+json`).
+pub fn is_media_type(s: &str) -> bool {
+    let ok = |p: &str| {
+        !p.is_empty()
+            && p.as_bytes()[0].is_ascii_alphanumeric()
+            && p.bytes().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'+' | b'-')
+            })
+    };
+    s.len() <= 255 && s.split_once('/').is_some_and(|(t, st)| ok(t) && ok(st))
+}
+
+/// Image platform `os/arch[/variant]`, e.g. `linux/amd64`, `linux/arm64/v8`.
+pub fn is_platform(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('/').collect();
+    let alnum = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    };
+    s.len() <= 64
+        && (parts.len() == 2 || parts.len() == 3)
+        && alnum(parts[0])
+        && !parts[1].is_empty()
+        && parts[1]
             .bytes()
-            .all(|c| c.is_ascii_digit())
-        && suffix.len() > 1)
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        && parts.get(2).is_none_or(|v| alnum(v))
+}
+
+/// Fully qualified image repository, `host[:port]/path` (`docker.io/library/redis`).
+pub fn is_qualified_repository(s: &str) -> bool {
+    s.len() <= 512
+        && s.split_once('/')
+            .is_some_and(|(host, path)| is_registry_host(host) && is_repository_path(path))
+}
+
+/// A git branch name as `git check-ref-format --branch` would accept it (conservatively).
+pub fn is_branch_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with(['-', '/', '.'])
+        && !s.ends_with(['/', '.'])
+        && !s.ends_with(".lock")
+        && !s.contains("..")
+        && !s.contains("//")
+        && !s.contains("@{")
+        && s.chars()
+            .all(|c| !c.is_control() && !" ~^:?*[\\".contains(c))
 }
 
 /// Problems with a repo-relative path, or `None` when it is fine. Symlinks are checked
@@ -243,8 +319,53 @@ mod tests {
         for q in ["100m", "1", "0.5", "128Mi", "2Gi", "1e3", "1.5G"] {
             assert!(is_quantity(q), "{q}");
         }
-        for q in ["", "abc", "1.2.3", "10mb", "-1", "Mi", "1e"] {
+        for q in [
+            "", "abc", "1.2.3", "10mb", "-1", "Mi", "1e", "1e+", "1E-", ".",
+        ] {
             assert!(!is_quantity(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn hosts_and_cidrs() {
+        assert!(is_registry_host("127.0.0.1:5000"));
+        assert!(is_registry_host("registry.example.com"));
+        for h in [
+            "127.0.0.1:+5000",
+            "127.0.0.1:05000",
+            "127.0.0.1:0",
+            "h:70000",
+            "h:",
+            "-h",
+        ] {
+            assert!(!is_registry_host(h), "{h}");
+        }
+        assert!(is_ipv4_cidr("10.43.0.0/16"));
+        assert!(is_ipv4_cidr("0.0.0.0/0"));
+        for c in [
+            "10.0.0.0/33",
+            "10.0.0.0/+8",
+            "10.0.0.0/08",
+            "010.0.0.0/8",
+            "10.0.0/8",
+            "10.0.0.256/8",
+            "10.0.0.0",
+        ] {
+            assert!(!is_ipv4_cidr(c), "{c}");
+        }
+        assert!(is_qualified_repository("docker.io/library/redis"));
+        assert!(!is_qualified_repository("redis"));
+        assert!(is_media_type("application/vnd.oci.image.index.v1+json"));
+        assert!(!is_media_type("Application/JSON"));
+        assert!(is_platform("linux/arm64/v8") && is_platform("linux/amd64"));
+        assert!(!is_platform("linux"));
+    }
+
+    #[test]
+    fn branches() {
+        assert!(is_branch_name("v0.1-gitops"));
+        for b in ["", "-x", "a..b", "a.lock", "a b", "a:b", "x/", "@{u}"] {
+            assert!(!is_branch_name(b), "{b}");
         }
     }
 

@@ -114,6 +114,16 @@ pub fn is_secret_key_name(name: &str) -> bool {
     .any(|k| n.contains(k))
 }
 
+/// A command-line argument that sets a credential literally (`--password=hunter2`,
+/// `TOKEN=abc`). `$(VAR)` references (filled from a secretKeyRef env var) are fine.
+pub fn is_credential_assignment(arg: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?i)(password|passwd|secret|token|api[-_]?key)=[^\s$]").unwrap()
+    });
+    re.is_match(arg)
+}
+
 /// A redacted description of a value: never the value itself.
 pub fn redacted(value: &str) -> String {
     format!("<redacted, {} bytes>", value.len())
@@ -187,6 +197,18 @@ mod tests {
         assert!(is_secret_key_name("GITHUB_TOKEN"));
         assert!(is_secret_key_name("DATABASE_URL"));
         assert!(!is_secret_key_name("LOG_LEVEL"));
+    }
+
+    #[test]
+    fn credential_flags() {
+        assert!(is_credential_assignment("--password=hunter2"));
+        assert!(is_credential_assignment("--api-key=abc"));
+        assert!(is_credential_assignment("GITHUB_TOKEN=abc"));
+        assert!(!is_credential_assignment("--token=$(API_TOKEN)"));
+        assert!(!is_credential_assignment(
+            "--token-file=/var/run/secrets/token"
+        ));
+        assert!(!is_credential_assignment("--password="));
     }
 
     #[test]

@@ -1,0 +1,421 @@
+//! `lane validate` against the shipped lane and the bad corpus (tests/corpus/expect.json),
+//! and the published JSON Schemas (via check-jsonschema) against the same files.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{lane, repo_root, Run};
+use serde_json::{json, Value};
+
+fn manifest() -> Value {
+    let p = repo_root().join("tests/corpus/expect.json");
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn cases() -> Vec<Value> {
+    manifest()["cases"].as_array().unwrap().clone()
+}
+
+fn corpus_file(case: &Value) -> PathBuf {
+    repo_root()
+        .join("tests/corpus")
+        .join(case["file"].as_str().unwrap())
+}
+
+fn schema_for(kind: &str) -> PathBuf {
+    repo_root().join(match kind {
+        "deploy" => "deploy/deploy.schema.json",
+        "catalog" => "deploy/artifact-catalog.schema.json",
+        k => panic!("unknown kind {k}"),
+    })
+}
+
+/// lane's verdict on one file: exit 1, a finding with `path` and `rule`, no secret echoed.
+fn assert_lane_rejects(run: &Run, what: &str, path: &str, rule: &str, secret: Option<&str>) {
+    assert_eq!(
+        run.code, 1,
+        "{what}: exit {} (want 1)\nstdout:\n{}\nstderr:\n{}",
+        run.code, run.stdout, run.stderr
+    );
+    let doc = run.json();
+    assert_eq!(doc["valid"], false, "{what}");
+    let findings = doc["findings"].as_array().expect("findings");
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["path"] == path && f["rule"] == rule),
+        "{what}: no finding at {path} with rule {rule}; got {}",
+        serde_json::to_string_pretty(findings).unwrap()
+    );
+    for f in findings {
+        assert!(
+            !f["message"].as_str().unwrap_or_default().is_empty(),
+            "{what}: every finding says what is wrong"
+        );
+    }
+    if let Some(s) = secret {
+        assert!(
+            !run.stdout.contains(s) && !run.stderr.contains(s),
+            "{what}: the secret value leaked into lane's output"
+        );
+    }
+}
+
+fn validate(file: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["validate".to_string(), file.display().to_string()];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    lane(&repo_root(), &args)
+}
+
+/// check-jsonschema's JSON report for some instance files.
+fn check_jsonschema(schema: &Path, files: &[PathBuf]) -> Value {
+    let cjs = common::tools::require("check-jsonschema");
+    let out = Command::new(cjs)
+        .arg("--schemafile")
+        .arg(schema)
+        .args(["--output-format", "json"])
+        .args(files)
+        .output()
+        .expect("run check-jsonschema");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "check-jsonschema printed no JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn errors_for<'a>(report: &'a Value, file: &Path) -> (Vec<&'a Value>, bool) {
+    let name = file.display().to_string();
+    let errs = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["filename"] == name.as_str())
+        .collect();
+    let parse = report["parse_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["filename"] == name.as_str());
+    (errs, parse)
+}
+
+/// The schema's verdict matches the manifest: rejected at `schema.path` (message containing
+/// `schema.contains`), a parse error, or — for lane-only rules — accepted.
+fn assert_schema_verdict(report: &Value, file: &Path, case: &Value) {
+    let what = file.display();
+    let (errs, parse) = errors_for(report, file);
+    let Some(want) = case.get("schema") else {
+        assert!(
+            case["laneOnly"].as_str().is_some_and(|r| !r.is_empty()),
+            "{what}: a case without `schema` must say why in `laneOnly`"
+        );
+        assert!(
+            errs.is_empty() && !parse,
+            "{what}: marked lane-only but the schema rejects it (record where): {errs:?}"
+        );
+        return;
+    };
+    if want["parseError"] == true {
+        assert!(parse, "{what}: check-jsonschema should fail to parse it");
+        return;
+    }
+    let path = want["path"].as_str().unwrap();
+    let contains = want["contains"].as_str().unwrap_or("");
+    assert!(
+        errs.iter()
+            .any(|e| e["path"] == path
+                && e["message"].as_str().unwrap_or_default().contains(contains)),
+        "{what}: check-jsonschema does not reject at {path} ({contains:?}); it says {}",
+        serde_json::to_string_pretty(&errs).unwrap()
+    );
+}
+
+#[test]
+fn corpus_is_complete() {
+    let cases = cases();
+    assert!(cases.len() >= 40, "only {} bad files", cases.len());
+    let listed: BTreeSet<String> = cases
+        .iter()
+        .map(|c| c["file"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(listed.len(), cases.len(), "a file is listed twice");
+    let mut on_disk = BTreeSet::new();
+    for kind in ["deploy", "catalog"] {
+        for e in std::fs::read_dir(repo_root().join("tests/corpus").join(kind)).unwrap() {
+            on_disk.insert(format!(
+                "{kind}/{}",
+                e.unwrap().file_name().to_string_lossy()
+            ));
+        }
+    }
+    assert_eq!(
+        listed, on_disk,
+        "every corpus file has exactly one manifest entry"
+    );
+    let m = manifest();
+    let rules: BTreeSet<&str> = cases
+        .iter()
+        .chain(m["generated"].as_array().unwrap())
+        .map(|c| c["rule"].as_str().unwrap())
+        .collect();
+    for r in [
+        "forbidden-image-identity",
+        "forbidden-publish-state",
+        "forbidden-run-id",
+        "forbidden-revision",
+        "forbidden-generated-manifest",
+        "forbidden-credential",
+        "secret-literal",
+        "secret-value",
+        "dns1123-label",
+        "repo-path",
+        "path-escapes",
+        "schema-version",
+        "lane-version",
+        "wrong-type",
+        "unknown-field",
+        "json-syntax",
+        "too-large",
+        "duplicate",
+        "unknown-service-account",
+        "lane-mismatch",
+        "digest",
+        "commit-sha",
+    ] {
+        assert!(rules.contains(r), "the corpus has no case for rule {r}");
+    }
+}
+
+#[test]
+fn lane_rejects_every_corpus_file_naming_path_and_rule() {
+    for case in cases() {
+        let file = corpus_file(&case);
+        let extra: Vec<&str> = case["args"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        let run = validate(&file, &extra);
+        let what = case["file"].as_str().unwrap();
+        let secret = case["secret"].as_str();
+        assert_lane_rejects(
+            &run,
+            what,
+            case["path"].as_str().unwrap(),
+            case["rule"].as_str().unwrap(),
+            secret,
+        );
+        if secret.is_some() {
+            let mut text_args = extra.clone();
+            text_args.extend(["--output", "text"]);
+            let text = validate(&file, &text_args);
+            assert_eq!(text.code, 1, "{what} (text)");
+            assert!(
+                text.stdout.contains(case["rule"].as_str().unwrap()),
+                "{what}: the text view names the rule:\n{}",
+                text.stdout
+            );
+            assert!(
+                !text.stdout.contains(secret.unwrap()) && !text.stderr.contains(secret.unwrap()),
+                "{what}: the secret leaked into the text view"
+            );
+        }
+    }
+}
+
+#[test]
+fn schemas_reject_the_corpus_at_the_same_places() {
+    let cases = cases();
+    for kind in ["deploy", "catalog"] {
+        let mine: Vec<&Value> = cases.iter().filter(|c| c["kind"] == kind).collect();
+        let files: Vec<PathBuf> = mine.iter().map(|c| corpus_file(c)).collect();
+        let report = check_jsonschema(&schema_for(kind), &files);
+        for (case, file) in mine.iter().zip(&files) {
+            assert_schema_verdict(&report, file, case);
+        }
+    }
+}
+
+#[test]
+fn a_catalog_of_another_lane_needs_the_lane_to_be_rejected() {
+    let file = repo_root().join("tests/corpus/catalog/other-lane.json");
+    // On its own it is a well-formed catalog of lane v0.2 …
+    validate(&file, &[]).assert_code(0);
+    // … and the v0.1 lane refuses it, naming every field that differs.
+    let run = validate(&file, &["--deploy", "deploy/deploy.json"]);
+    assert_lane_rejects(&run, "other-lane", "$.gitopsBranch", "lane-mismatch", None);
+    assert_eq!(run.json()["names"]["version"], "v0.1");
+}
+
+#[test]
+fn a_build_path_that_leaves_the_repo_through_a_symlink_is_rejected() {
+    let repo = common::tempdir();
+    let outside = common::tempdir();
+    std::fs::write(outside.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let root = repo.path();
+    std::fs::create_dir_all(root.join("deploy")).unwrap();
+    std::fs::copy(common::shipped_deploy(), root.join("deploy/deploy.json")).unwrap();
+    std::fs::create_dir_all(root.join("apps/runner")).unwrap();
+    std::fs::write(root.join("apps/runner/Dockerfile"), "FROM scratch\n").unwrap();
+    std::os::unix::fs::symlink(outside.path(), root.join("apps/mgr")).unwrap();
+    let deploy = root.join("deploy/deploy.json");
+    let root_s = root.display().to_string();
+
+    let run = validate(&deploy, &["--repo-root", &root_s]);
+    assert_lane_rejects(
+        &run,
+        "symlink-out",
+        "$.services[0].build.context",
+        "path-escapes",
+        None,
+    );
+    assert_lane_rejects(
+        &run,
+        "symlink-out",
+        "$.services[0].build.dockerfile",
+        "path-escapes",
+        None,
+    );
+    // Lane-only: the schema sees a fine relative path (see expect.json `generated`).
+    let report = check_jsonschema(&schema_for("deploy"), std::slice::from_ref(&deploy));
+    assert_eq!(errors_for(&report, &deploy), (vec![], false));
+
+    // The same tree with a real directory passes: the symlink is what is rejected.
+    std::fs::remove_file(root.join("apps/mgr")).unwrap();
+    std::fs::create_dir_all(root.join("apps/mgr")).unwrap();
+    std::fs::write(root.join("apps/mgr/Dockerfile"), "FROM scratch\n").unwrap();
+    validate(&deploy, &["--repo-root", &root_s]).assert_code(0);
+    // A missing path is named too.
+    std::fs::remove_dir_all(root.join("apps/runner")).unwrap();
+    let run = validate(&deploy, &["--repo-root", &root_s]);
+    assert_lane_rejects(
+        &run,
+        "missing",
+        "$.services[1].build.context",
+        "path-missing",
+        None,
+    );
+}
+
+#[test]
+fn huge_inputs_are_rejected_by_lane_and_schema() {
+    let base: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::shipped_deploy()).unwrap()).unwrap();
+    let dir = common::tempdir();
+    let generated = manifest()["generated"].as_array().unwrap().clone();
+    for (id, mutate) in [
+        (
+            "huge-string",
+            Box::new(|d: &mut Value| {
+                d["services"][0]["config"]["AGENTRUN_BLOB"] = json!("a".repeat(1_100_000));
+            }) as Box<dyn Fn(&mut Value)>,
+        ),
+        (
+            "huge-array",
+            Box::new(|d: &mut Value| {
+                d["services"][0]["command"] = json!(vec!["--flag-value"; 100_000]);
+            }),
+        ),
+    ] {
+        let case = generated.iter().find(|c| c["id"] == id).unwrap();
+        let mut doc = base.clone();
+        mutate(&mut doc);
+        let file = dir.path().join(format!("{id}.json"));
+        std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert!(std::fs::metadata(&file).unwrap().len() > 1024 * 1024);
+        let run = validate(&file, &[]);
+        assert_lane_rejects(
+            &run,
+            id,
+            case["path"].as_str().unwrap(),
+            case["rule"].as_str().unwrap(),
+            None,
+        );
+        let report = check_jsonschema(&schema_for("deploy"), std::slice::from_ref(&file));
+        assert_schema_verdict(&report, &file, case);
+    }
+}
+
+#[test]
+fn shipped_deploy_passes_and_prints_the_resolved_names() {
+    let run = lane(&repo_root(), &["validate", "deploy/deploy.json"]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["valid"], true);
+    assert_eq!(doc["kind"], "deploy");
+    let n = &doc["names"];
+    for (k, v) in [
+        ("version", "v0.1"),
+        ("sourceBranch", "v0.1"),
+        ("gitopsBranch", "v0.1-gitops"),
+        ("catalogPath", "deploy/artifact-catalog.v01.json"),
+        ("runtimePath", "deploy/gitops/g14/runtime-v01"),
+        ("namespace", "agentrun-v01"),
+        ("tektonNamespace", "agentrun-ci"),
+        ("pipeline", "agentrun-v01-ci-image-publish"),
+        ("tektonServiceAccount", "agentrun-v01-tekton-runner"),
+        ("pipelineRunPrefix", "agentrun-v01-ci-"),
+        ("argoNamespace", "argocd"),
+        ("argoProject", "agentrun-v01"),
+        ("argoApplication", "agentrun-g14-v01"),
+        ("sourceRepo", "git@github.com:pikasTech/agentrun.git"),
+        ("registry", "127.0.0.1:5000"),
+    ] {
+        assert_eq!(n[k], v, "names.{k}");
+    }
+    // The default file is deploy/deploy.json; --explain adds the services.
+    let run = lane(&repo_root(), &["validate", "--explain"]);
+    run.assert_code(0);
+    let doc = run.json();
+    let ids: Vec<&str> = doc["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["agentrun-mgr", "agentrun-runner"]);
+    let text = lane(&repo_root(), &["validate", "--output", "text"]);
+    text.assert_code(0);
+    for v in [
+        "agentrun-v01",
+        "v0.1-gitops",
+        "deploy/gitops/g14/runtime-v01",
+        "agentrun-g14-v01",
+    ] {
+        assert!(
+            text.stdout.contains(v),
+            "text view lacks {v}:\n{}",
+            text.stdout
+        );
+    }
+    // And the published schema accepts it.
+    let shipped = common::shipped_deploy();
+    let report = check_jsonschema(&schema_for("deploy"), std::slice::from_ref(&shipped));
+    assert_eq!(report["status"], "success", "{report}");
+}
+
+#[test]
+fn a_good_catalog_passes_lane_and_schema() {
+    let file = repo_root().join("tests/corpus/catalog-good.json");
+    let run = validate(&file, &["--deploy", "deploy/deploy.json"]);
+    run.assert_code(0);
+    assert_eq!(run.json()["kind"], "catalog");
+    let report = check_jsonschema(&schema_for("catalog"), std::slice::from_ref(&file));
+    assert_eq!(report["status"], "success", "{report}");
+}
+
+#[test]
+fn a_missing_file_is_an_environment_error() {
+    let run = lane(
+        &repo_root(),
+        &["validate", "tests/corpus/no-such-file.json"],
+    );
+    run.assert_code(3);
+    run.json();
+}
