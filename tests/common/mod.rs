@@ -2,7 +2,9 @@
 //! registry, find the validators. Each area keeps its own helpers in a submodule here.
 #![allow(dead_code)]
 
+pub mod gitd;
 pub mod gitrepo;
+pub mod promote;
 pub mod registry;
 pub mod tools;
 
@@ -21,7 +23,10 @@ impl Run {
     /// stdout parsed as the one JSON document every subcommand prints.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 
@@ -83,7 +88,10 @@ pub fn shipped_deploy() -> PathBuf {
 
 /// A fresh temporary directory that is removed on drop.
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("lane-test-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("lane-test-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// A catalog JSON for the shipped lane with the given (service, digest-hex-char) pairs.
