@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -150,15 +151,20 @@ fn sigkill_at_random_points_leaves_old_or_complete_new_commit() {
     for i in 0..20u64 {
         let n = 2000 + i;
         let before = remote_head(&bare, GITOPS_BRANCH).unwrap();
+        // Its own process group, killed whole like a container: lane and its git children.
         let mut child = Command::new(lane_bin())
             .args(one(n))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_micros(random_u64() % (full * 12 / 10 + 1)));
-        let _ = child.kill(); // SIGKILL
+        std::thread::sleep(Duration::from_micros(random_u64() % (full * 15 / 10 + 1)));
+        let pgid = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
         let _ = child.wait();
+        // Let the server finish whatever it was doing for the dead client.
+        std::thread::sleep(Duration::from_millis(100));
         let after = remote_head(&bare, GITOPS_BRANCH).unwrap();
         if after == before {
             not += 1;

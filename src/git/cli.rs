@@ -101,7 +101,8 @@ pub fn is_race(message: &str) -> bool {
 
 /// `git push --porcelain --force-with-lease=<dst>:<expected> <remote> <commit>:<dst>`:
 /// moves `dst` on `remote` to `commit` only if it still points at `expected` (`None`: only if
-/// it does not exist). Local pre-push hooks of the repository are not run.
+/// it does not exist). Local pre-push hooks of the repository are not run. (No `--quiet`: it
+/// would also silence the porcelain status lines.)
 pub fn push_lease(
     dir: &Path,
     remote: &str,
@@ -115,7 +116,6 @@ pub fn push_lease(
         "push",
         "--porcelain",
         "--no-verify",
-        "--quiet",
         lease.as_str(),
         remote,
         refspec.as_str(),

@@ -7,9 +7,11 @@
 //! written to the source branch.
 //!
 //! Decisions:
-//! - The GitOps tip is fetched with `--depth=1` into a per-run temporary ref: the new commit
-//!   needs only the tip's tree, so the cost is flat in the GitOps history, and runs sharing a
-//!   `--repo` (or killed mid-way) never hold each other's ref locks.
+//! - The GitOps tip is fetched with `--depth=1` into a throwaway bare repository per attempt
+//!   that borrows the source repository's objects (alternates); the new objects are written
+//!   there and pushed from there. The new commit needs only the tip's tree, so the cost is
+//!   flat in the GitOps history; the source repository is only read, so runs sharing a
+//!   `--repo`, or killed mid-way, leave no lock or shallow marker in it.
 //! - Ancestry for out-of-order runs is read from the source repository's commit graph; it
 //!   needs the source history (no shallow clone of the source branch); a catalog commit
 //!   missing locally is fetched from `origin`.
@@ -249,6 +251,7 @@ enum Prepared {
         services: Vec<ServiceResult>,
     },
     Commit {
+        scratch: Scratch,
         head: Option<GitopsHead>,
         commit: String,
         changed: Vec<String>,
@@ -347,7 +350,7 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         }
         let prepared = match prepare(&ctx) {
             Err(PromoteError::Git(GitError::Command { stderr, .. })) if cli::is_race(&stderr) => {
-                // Another process sharing --repo held the fetched ref's lock.
+                // A ref lock held by another writer during the fetch: try again.
                 last = stderr;
                 continue;
             }
@@ -368,22 +371,16 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
                 ));
             }
             Prepared::Commit {
+                scratch,
                 head,
                 commit: new,
                 changed,
                 services,
             } => {
                 let old = head.as_ref().map(|h| h.commit.clone());
-                match cli::push_lease(repo.path(), &remote, &new, &dst, old.as_deref())? {
+                match cli::push_lease(&scratch.dir, &remote, &new, &dst, old.as_deref())? {
                     PushOutcome::Pushed => {
                         progress(format!("pushed {new} to {}", names.gitops_branch));
-                        let local = gitops::fetched_ref(names);
-                        if let Err(e) =
-                            repo.update_ref_cas(&local, &new, old.as_deref(), "lane promote")
-                        {
-                            // The remote is the truth; a stale local copy is refetched next time.
-                            progress(format!("note: {local} not updated locally: {e}"));
-                        }
                         return Ok(report(
                             &ctx,
                             PromoteOutcome::Committed,
@@ -470,64 +467,96 @@ fn ensure_commit(repo: &Repo, service: &str, commit: &str) -> Result<(), Promote
     }
 }
 
-/// Fetch the remote GitOps branch's tip (`None`: no such branch). Each run fetches into its
-/// own temporary ref, so concurrent or killed runs sharing `--repo` never hold each other's
-/// ref locks; the shared `refs/lane/gitops/<branch>` copy is refreshed best-effort after.
-fn fetch_tip(
-    repo: &Repo,
-    names: &crate::model::LaneNames,
-    remote: &str,
-) -> Result<Option<GitopsHead>, PromoteError> {
-    progress(format!(
-        "fetching {} from the GitOps remote",
-        names.gitops_branch
-    ));
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let tmp = format!("refs/lane/tmp/{}-{nanos}", std::process::id());
-    let spec = format!("+refs/heads/{}:{tmp}", names.gitops_branch);
-    match cli::run(
-        repo.path(),
-        // Depth 1: the new commit needs only the tip's tree, so the cost stays flat however
-        // long the GitOps history grows (the push sends only the new objects).
-        &[
-            "fetch",
-            "--quiet",
-            "--no-tags",
-            "--no-write-fetch-head",
-            "--depth=1",
-            remote,
-            &spec,
-        ],
-    ) {
-        Ok(_) => {}
-        Err(GitError::Command { stderr, .. }) if stderr.contains("couldn't find remote ref") => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e.into()),
+/// A throwaway bare repository for one attempt: the GitOps tip is fetched into it with
+/// `--depth=1` (cost flat in the GitOps history) and the new objects are written there; it
+/// borrows the source repository's objects through `objects/info/alternates`. The source
+/// repository itself is only read, so concurrent runs sharing `--repo` never contend for its
+/// locks and a SIGKILLed run leaves no stale lock (`shallow.lock`, ref locks) behind in it.
+struct Scratch {
+    dir: PathBuf,
+    repo: Repo,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
-    let commit = repo.ref_target(&tmp)?;
-    let _ = cli::run(repo.path(), &["update-ref", "--no-deref", "-d", &tmp]);
-    let Some(commit) = commit else {
-        return Ok(None);
-    };
-    let shared = gitops::fetched_ref(names);
-    let _ = cli::run(repo.path(), &["update-ref", "--no-deref", &shared, &commit]);
-    Ok(Some(GitopsHead {
-        git_ref: shared,
-        commit,
-    }))
+}
+
+impl Scratch {
+    fn new(source: &Repo) -> Result<Scratch, PromoteError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("lane-promote-{}-{nanos}.git", std::process::id()));
+        let io = |e: std::io::Error| PromoteError::Write {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        cli::run(&dir, &["init", "--quiet", "--bare"])?;
+        let objects =
+            std::fs::canonicalize(source.gix().common_dir().join("objects")).map_err(io)?;
+        std::fs::write(
+            dir.join("objects/info/alternates"),
+            format!("{}\n", objects.display()),
+        )
+        .map_err(io)?;
+        let repo = Repo::open(&dir)?;
+        Ok(Scratch { dir, repo })
+    }
+
+    /// Fetch the remote GitOps branch's tip into `refs/heads/<branch>` (`None`: no branch).
+    fn fetch_tip(
+        &self,
+        names: &crate::model::LaneNames,
+        remote: &str,
+    ) -> Result<Option<GitopsHead>, PromoteError> {
+        progress(format!(
+            "fetching {} from the GitOps remote",
+            names.gitops_branch
+        ));
+        let local = names.gitops_ref();
+        let spec = format!("+{local}:{local}");
+        let fetched = cli::run(
+            &self.dir,
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--depth=1",
+                remote,
+                &spec,
+            ],
+        );
+        match fetched {
+            Ok(_) => {}
+            Err(GitError::Command { stderr, .. })
+                if stderr.contains("couldn't find remote ref") =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(self.repo.ref_target(&local)?.map(|commit| GitopsHead {
+            git_ref: local,
+            commit,
+        }))
+    }
 }
 
 /// Fetch the tip, merge, render and build the new commit (not pushed yet).
 fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
     let repo = ctx.repo;
     let names = &ctx.lane.names;
-    let head = fetch_tip(repo, names, ctx.remote)?;
+    let scratch = Scratch::new(repo)?;
+    let head = scratch.fetch_tip(names, ctx.remote)?;
+    let gitops = &scratch.repo;
     let previous = match &head {
-        Some(h) => gitops::catalog_at(repo, names, h)?,
+        Some(h) => gitops::catalog_at(gitops, names, h)?,
         None => None,
     };
     let previous = match (previous, ctx.args.init) {
@@ -570,10 +599,10 @@ fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
     let rendered = render::render_tree(ctx.lane, &merged.catalog)?;
 
     let old_tree = match &head {
-        Some(h) => Some(repo.tree_id(&h.commit)?),
+        Some(h) => Some(gitops.tree_id(&h.commit)?),
         None => None,
     };
-    let new_tree = repo.replace_in_tree(
+    let new_tree = gitops.replace_in_tree(
         old_tree.as_deref(),
         &[
             Replace::File {
@@ -592,18 +621,26 @@ fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
             services: merged.services,
         });
     }
-    let changed = repo.changed_paths(old_tree.as_deref(), &new_tree)?;
+    let changed = gitops.changed_paths(old_tree.as_deref(), &new_tree)?;
     check_allowed(&changed, &names.catalog_path, &names.runtime_path)?;
     let message = message::compose(ctx.lane, ctx.commit, ctx.args, &merged.services);
     let parents: Vec<String> = head.iter().map(|h| h.commit.clone()).collect();
-    let commit = repo.write_commit(
+    let commit = gitops.write_commit(
         &new_tree,
         &parents,
         &message,
         &Identity::from_env(),
         ctx.unix_now,
     )?;
+    // The new commit enters the scratch repository's branch by compare-and-swap.
+    gitops.update_ref_cas(
+        &names.gitops_ref(),
+        &commit,
+        head.as_ref().map(|h| h.commit.as_str()),
+        "lane promote",
+    )?;
     Ok(Prepared::Commit {
+        scratch,
         head,
         commit,
         changed,
