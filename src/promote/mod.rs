@@ -251,7 +251,7 @@ enum Prepared {
         services: Vec<ServiceResult>,
     },
     Commit {
-        scratch: Scratch,
+        scratch: Box<Scratch>,
         head: Option<GitopsHead>,
         commit: String,
         changed: Vec<String>,
@@ -496,7 +496,8 @@ impl Scratch {
             message: e.to_string(),
         };
         std::fs::create_dir_all(&dir).map_err(io)?;
-        cli::run(&dir, &["init", "--quiet", "--bare"])?;
+        // No template: hooks and samples are never used here and cost time.
+        cli::run(&dir, &["init", "--quiet", "--bare", "--template="])?;
         let objects =
             std::fs::canonicalize(source.gix().common_dir().join("objects")).map_err(io)?;
         std::fs::write(
@@ -640,7 +641,7 @@ fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
         "lane promote",
     )?;
     Ok(Prepared::Commit {
-        scratch,
+        scratch: Box::new(scratch),
         head,
         commit,
         changed,

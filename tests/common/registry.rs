@@ -62,6 +62,7 @@ impl Registry {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let _ = child.kill();
+            let _ = child.wait();
         }
         panic!("docker-registry did not start");
     }
