@@ -40,8 +40,8 @@ use merge::{RunInput, ServiceResult};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct PromoteArgs {
-    /// Source repository (worktree or bare). Its object database is where the new GitOps
-    /// objects are built; the GitOps branch is fetched into `refs/lane/gitops/<branch>`.
+    /// Source repository (worktree or bare), only read: deploy.json, the commit graph for
+    /// out-of-order runs, and the objects a throwaway GitOps repository borrows.
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub repo: PathBuf,
     /// Source commit being promoted: full or short SHA or a ref, resolved strictly to 40 hex.
