@@ -6,6 +6,7 @@ pub mod gitd;
 pub mod gitrepo;
 pub mod promote;
 pub mod registry;
+pub mod render;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
