@@ -71,3 +71,91 @@ pub fn fetch_branch(
     )?;
     Ok(Some(id.trim().to_string()))
 }
+
+/// How a lease-guarded push ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The remote ref now points at the pushed commit.
+    Pushed,
+    /// The remote refused because another writer moved the ref first (`stale info`,
+    /// `fetch first`, `non-fast-forward`, `failed to update ref`, `cannot lock ref`): fetch,
+    /// redo and push again. The reason is scrubbed.
+    Raced(String),
+}
+
+/// Remote answers that mean "someone else moved the ref first": retry on the new tip.
+const RACE_MARKERS: &[&str] = &[
+    "stale info",
+    "fetch first",
+    "non-fast-forward",
+    "failed to update ref",
+    "cannot lock ref",
+    "failed to lock",
+    "incorrect old value",
+];
+
+/// True when a git failure message says another writer held or moved the ref.
+pub fn is_race(message: &str) -> bool {
+    RACE_MARKERS.iter().any(|m| message.contains(m))
+}
+
+/// `git push --porcelain --force-with-lease=<dst>:<expected> <remote> <commit>:<dst>`:
+/// moves `dst` on `remote` to `commit` only if it still points at `expected` (`None`: only if
+/// it does not exist). Local pre-push hooks of the repository are not run. (No `--quiet`: it
+/// would also silence the porcelain status lines.)
+pub fn push_lease(
+    dir: &Path,
+    remote: &str,
+    commit: &str,
+    dst: &str,
+    expected: Option<&str>,
+) -> Result<PushOutcome, GitError> {
+    let lease = format!("--force-with-lease={dst}:{}", expected.unwrap_or(""));
+    let refspec = format!("{commit}:{dst}");
+    let args = [
+        "push",
+        "--porcelain",
+        "--no-verify",
+        lease.as_str(),
+        remote,
+        refspec.as_str(),
+    ];
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "true")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .map_err(|e| GitError::Spawn(e.to_string()))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Porcelain: one line per ref, `<flag>\t<from>:<to>\t<summary>`; `!` = rejected.
+    let line = stdout.lines().find(|l| {
+        l.split('\t')
+            .nth(1)
+            .is_some_and(|r| r.ends_with(&format!(":{dst}")))
+    });
+    if out.status.success() && line.is_some_and(|l| !l.starts_with('!')) {
+        return Ok(PushOutcome::Pushed);
+    }
+    let summary = line
+        .and_then(|l| l.split('\t').nth(2))
+        .unwrap_or_default()
+        .to_string();
+    let all = format!("{summary}\n{stderr}");
+    if is_race(&all) {
+        let reason = if summary.is_empty() {
+            stderr.trim().lines().last().unwrap_or_default().to_string()
+        } else {
+            summary
+        };
+        return Ok(PushOutcome::Raced(secrets::scrub(&reason, &[])));
+    }
+    Err(GitError::Command {
+        command: scrub_args(&args),
+        stderr: secrets::scrub(all.trim(), &[]),
+    })
+}

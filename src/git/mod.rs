@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod gitops;
+pub mod write;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,11 +1,690 @@
-//! `lane promote` (not implemented yet).
+//! `lane promote`: one atomic, race-safe commit on the lane's GitOps branch per release.
+//!
+//! The new commit's tree is the previous GitOps tree with exactly two things replaced: the
+//! catalog file and the runtime directory. Objects are built with gix in the source
+//! repository's object database (no worktree); the push names the old value it expects, and a
+//! lost race is redone on the new tip (bounded, with backoff and jitter). Nothing is ever
+//! written to the source branch.
+//!
+//! Decisions:
+//! - The GitOps tip is fetched with `--depth=1` into a throwaway bare repository per attempt
+//!   that borrows the source repository's objects (alternates); the new objects are written
+//!   there and pushed from there. The new commit needs only the tip's tree, so the cost is
+//!   flat in the GitOps history; the source repository is only read, so runs sharing a
+//!   `--repo`, or killed mid-way, leave no lock or shallow marker in it.
+//! - Ancestry for out-of-order runs is read from the source repository's commit graph; it
+//!   needs the source history (no shallow clone of the source branch); a catalog commit
+//!   missing locally is fetched from `origin`.
+//! - Services removed from deploy.json lose their catalog entries; disabled ones keep them.
 
-use crate::error::Failure;
-use crate::output::Outcome;
+pub mod credentials;
+mod inputs;
+pub mod merge;
+mod message;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::error::{Classified, ExitClass, Failure};
+use crate::git::cli::{self, PushOutcome};
+use crate::git::gitops::{self, GitopsError, GitopsHead};
+use crate::git::write::{Identity, Replace};
+use crate::git::{GitError, Repo};
+use crate::model::publish::PublishedImage;
+use crate::model::{check, rules, Catalog, InputError, Lane};
+use crate::output::{progress, Outcome, Report};
+use crate::render::{self, RenderError};
+use merge::{RunInput, ServiceResult};
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct PromoteArgs {}
+pub struct PromoteArgs {
+    /// Source repository (worktree or bare), only read: deploy.json, the commit graph for
+    /// out-of-order runs, and the objects a throwaway GitOps repository borrows.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    /// Source commit being promoted: full or short SHA or a ref, resolved strictly to 40 hex.
+    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    pub commit: String,
+    /// deploy.json from disk; default: `deploy/deploy.json` in the commit's tree.
+    #[arg(long, value_name = "FILE")]
+    pub deploy: Option<PathBuf>,
+    /// Publish result files, or directories of them (`*.json`), from `lane publish --out`. All
+    /// must be for this lane and this source commit.
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    pub publish: Vec<PathBuf>,
+    /// GitOps remote to fetch from and push to; default: the lane's `gitopsRepo` (else its
+    /// `sourceRepo`).
+    #[arg(long, value_name = "URL")]
+    pub gitops_remote: Option<String>,
+    /// Lane initialisation: write the lane's first catalog. Refused when the GitOps branch
+    /// already has one; without it a missing catalog is an error.
+    #[arg(long)]
+    pub init: bool,
+    /// PipelineRun name, recorded in the catalog entries and the commit message.
+    #[arg(long, value_name = "NAME")]
+    pub pipeline_run: Option<String>,
+    /// Attempts when another run moves the GitOps branch first (fetch, redo, push again).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub max_attempts: u32,
+    /// Write the GitOps commit (new, or current on a noop) to PATH (a Tekton result).
+    #[arg(long, value_name = "PATH")]
+    pub result_commit: Option<PathBuf>,
+    /// Write `committed` or `noop` to PATH (a Tekton result).
+    #[arg(long, value_name = "PATH")]
+    pub result_outcome: Option<PathBuf>,
+    #[command(flatten)]
+    pub credentials: credentials::CredentialArgs,
+}
 
-pub fn run(_args: &PromoteArgs) -> Result<Outcome, Failure> {
-    Err(Failure::not_implemented("promote"))
+#[derive(Debug, thiserror::Error)]
+pub enum PromoteError {
+    #[error("the GitOps branch '{branch}' is the source branch; promote never writes to the source branch")]
+    SourceBranch { branch: String },
+    #[error("the GitOps branch '{branch}' has no catalog at {path}")]
+    NoCatalog { branch: String, path: String },
+    #[error("--init refused: the GitOps branch '{branch}' already has a catalog at {path}")]
+    AlreadyInitialised { branch: String, path: String },
+    #[error("the new GitOps tree changes paths outside {catalog} and {runtime}: {paths:?}")]
+    OutsideAllowed {
+        catalog: String,
+        runtime: String,
+        paths: Vec<String>,
+    },
+    #[error(
+        "commit {commit} (recorded in the catalog for '{service}') is not in the source repository"
+    )]
+    MissingCommit { service: String, commit: String },
+    #[error(
+        "another run moved '{branch}' first on every one of {attempts} attempts (last: {last})"
+    )]
+    Exhausted {
+        branch: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("publish results: {0}")]
+    Publish(String),
+    #[error("credentials: {0}")]
+    Credentials(String),
+    #[error("the merged catalog is invalid: {0}")]
+    Catalog(String),
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Gitops(#[from] GitopsError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+impl Classified for PromoteError {
+    fn class(&self) -> ExitClass {
+        match self {
+            PromoteError::Git(e) => e.class(),
+            PromoteError::Gitops(e) => e.class(),
+            PromoteError::Input(e) => e.class(),
+            PromoteError::Render(e) => e.class(),
+            PromoteError::OutsideAllowed { .. } => ExitClass::Internal,
+            PromoteError::MissingCommit { .. }
+            | PromoteError::Exhausted { .. }
+            | PromoteError::Credentials(_)
+            | PromoteError::Write { .. } => ExitClass::Environment,
+            _ => ExitClass::Rejected,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            PromoteError::SourceBranch { .. } => {
+                "give the lane a separate GitOps branch (lane.names.gitopsBranch)".into()
+            }
+            PromoteError::NoCatalog { .. } => {
+                "initialise the lane once with `lane promote --init` (nothing falls back to another branch)".into()
+            }
+            PromoteError::AlreadyInitialised { .. } => {
+                "drop --init: the lane is initialised; promote updates its catalog".into()
+            }
+            PromoteError::OutsideAllowed { .. } => {
+                "nothing was pushed; this is a bug in lane, please report it".into()
+            }
+            PromoteError::MissingCommit { .. } => {
+                "fetch the source branch's full history into --repo (no shallow clone)".into()
+            }
+            PromoteError::Exhausted { .. } => {
+                "retry the step, or raise --max-attempts when many runs promote at once".into()
+            }
+            PromoteError::Publish(_) => {
+                "pass the publish results of this lane and commit (lane publish --out)".into()
+            }
+            PromoteError::Credentials(_) => {
+                "mount the Tekton ssh-directory / basic-auth workspace at the given path".into()
+            }
+            PromoteError::Git(e) => return e.hint(),
+            PromoteError::Gitops(e) => return e.hint(),
+            PromoteError::Input(e) => return e.hint(),
+            PromoteError::Render(e) => return e.hint(),
+            _ => return None,
+        })
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            PromoteError::Input(e) => e.details(),
+            PromoteError::Gitops(e) => e.details(),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum PromoteOutcome {
+    Committed,
+    Noop,
+}
+
+impl PromoteOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            PromoteOutcome::Committed => "committed",
+            PromoteOutcome::Noop => "noop",
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromoteReport {
+    pub outcome: PromoteOutcome,
+    pub lane: String,
+    pub gitops_branch: String,
+    pub source_commit: String,
+    /// The GitOps commit now at the branch tip (the new one, or the current one on a noop).
+    pub commit: Option<String>,
+    /// The GitOps commit the promote was built on (`null`: the branch did not exist).
+    pub previous_commit: Option<String>,
+    pub attempts: u32,
+    pub init: bool,
+    pub catalog_path: String,
+    pub runtime_path: String,
+    /// Paths of the GitOps tree that changed (always within the two above).
+    pub changed_paths: Vec<String>,
+    pub services: Vec<ServiceResult>,
+}
+
+impl Report for PromoteReport {
+    fn text(&self) -> String {
+        let mut s = format!(
+            "{} {} on {} (source {}, {} attempt(s))\n",
+            self.outcome.as_str(),
+            self.commit.as_deref().unwrap_or("-"),
+            self.gitops_branch,
+            self.source_commit,
+            self.attempts
+        );
+        for r in &self.services {
+            s.push_str(&format!("  {:24} {:?}\n", r.service, r.outcome));
+        }
+        s
+    }
+}
+
+/// Everything fixed for the whole promote (does not change between attempts).
+struct Ctx<'a> {
+    repo: &'a Repo,
+    lane: &'a Lane,
+    commit: &'a str,
+    images: &'a [PublishedImage],
+    args: &'a PromoteArgs,
+    remote: &'a str,
+    now: String,
+    unix_now: i64,
+}
+
+/// One attempt's result before the push.
+enum Prepared {
+    Noop {
+        head: Option<GitopsHead>,
+        services: Vec<ServiceResult>,
+    },
+    Commit {
+        scratch: Box<Scratch>,
+        head: Option<GitopsHead>,
+        commit: String,
+        changed: Vec<String>,
+        services: Vec<ServiceResult>,
+    },
+}
+
+pub fn run(args: &PromoteArgs) -> Result<Outcome, Failure> {
+    let _creds = credentials::apply(&args.credentials)?;
+    let report = promote(args)?;
+    write_results(args, &report)?;
+    Outcome::of(&report)
+}
+
+fn write_results(args: &PromoteArgs, report: &PromoteReport) -> Result<(), PromoteError> {
+    let write = |p: &PathBuf, v: &str| {
+        crate::fsutil::write_atomic(p, v.as_bytes()).map_err(|e| PromoteError::Write {
+            path: p.display().to_string(),
+            message: e.to_string(),
+        })
+    };
+    if let Some(p) = &args.result_commit {
+        write(p, report.commit.as_deref().unwrap_or(""))?;
+    }
+    if let Some(p) = &args.result_outcome {
+        write(p, report.outcome.as_str())?;
+    }
+    Ok(())
+}
+
+fn load_lane(repo: &Repo, args: &PromoteArgs, commit: &str) -> Result<Lane, PromoteError> {
+    if let Some(path) = &args.deploy {
+        return Ok(Lane::load(path, None)?);
+    }
+    let file = "deploy/deploy.json";
+    let bytes = repo
+        .read_file(commit, file)?
+        .ok_or_else(|| InputError::Invalid {
+            file: format!("{commit}:{file}"),
+            findings: vec![check::Finding {
+                path: "$".into(),
+                rule: "missing-file",
+                message: "the commit has no deploy/deploy.json; pass --deploy FILE".into(),
+            }],
+        })?;
+    Ok(Lane::parse(&bytes, &format!("{commit}:{file}"))?)
+}
+
+/// The whole promote: inputs, then bounded attempts of fetch → merge → render → commit → push.
+pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
+    let repo = Repo::open(&args.repo)?;
+    let commit = repo.resolve_commit(&args.commit)?;
+    let lane = load_lane(&repo, args, &commit)?;
+    let names = &lane.names;
+    let dst = names.gitops_ref();
+    if names.gitops_branch == names.source_branch || dst == names.source_ref() {
+        return Err(PromoteError::SourceBranch {
+            branch: names.gitops_branch.clone(),
+        });
+    }
+    let images = inputs::load(&args.publish, &lane, &commit)?;
+    let remote = args
+        .gitops_remote
+        .clone()
+        .unwrap_or_else(|| names.gitops_repo.clone());
+    let unix_now = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| gix::date::Time::now_utc().seconds);
+    let ctx = Ctx {
+        repo: &repo,
+        lane: &lane,
+        commit: &commit,
+        images: &images,
+        args,
+        remote: &remote,
+        now: rules::format_rfc3339(unix_now),
+        unix_now,
+    };
+    progress(format!(
+        "promoting {} ({} image(s)) to {}",
+        &commit[..12],
+        images.len(),
+        names.gitops_branch
+    ));
+    let mut last = String::new();
+    for attempt in 1..=args.max_attempts {
+        if attempt > 1 {
+            let wait = backoff(attempt);
+            progress(format!(
+                "attempt {attempt}/{}: {last}; retrying on the new tip in {} ms",
+                args.max_attempts,
+                wait.as_millis()
+            ));
+            std::thread::sleep(wait);
+        }
+        let prepared = match prepare(&ctx) {
+            Err(PromoteError::Git(GitError::Command { stderr, .. })) if cli::is_race(&stderr) => {
+                // A ref lock held by another writer during the fetch: try again.
+                last = stderr;
+                continue;
+            }
+            other => other?,
+        };
+        match prepared {
+            Prepared::Noop { head, services } => {
+                progress("nothing changed: no commit (noop)");
+                let c = head.map(|h| h.commit);
+                return Ok(report(
+                    &ctx,
+                    PromoteOutcome::Noop,
+                    c.clone(),
+                    c,
+                    attempt,
+                    vec![],
+                    services,
+                ));
+            }
+            Prepared::Commit {
+                scratch,
+                head,
+                commit: new,
+                changed,
+                services,
+            } => {
+                let old = head.as_ref().map(|h| h.commit.clone());
+                match cli::push_lease(&scratch.dir, &remote, &new, &dst, old.as_deref())? {
+                    PushOutcome::Pushed => {
+                        progress(format!("pushed {new} to {}", names.gitops_branch));
+                        return Ok(report(
+                            &ctx,
+                            PromoteOutcome::Committed,
+                            Some(new),
+                            old,
+                            attempt,
+                            changed,
+                            services,
+                        ));
+                    }
+                    PushOutcome::Raced(reason) => last = reason,
+                }
+            }
+        }
+    }
+    Err(PromoteError::Exhausted {
+        branch: names.gitops_branch.clone(),
+        attempts: args.max_attempts,
+        last,
+    })
+}
+
+fn report(
+    ctx: &Ctx<'_>,
+    outcome: PromoteOutcome,
+    commit: Option<String>,
+    previous: Option<String>,
+    attempts: u32,
+    changed_paths: Vec<String>,
+    services: Vec<ServiceResult>,
+) -> PromoteReport {
+    let n = &ctx.lane.names;
+    PromoteReport {
+        outcome,
+        lane: n.version.clone(),
+        gitops_branch: n.gitops_branch.clone(),
+        source_commit: ctx.commit.to_string(),
+        commit,
+        previous_commit: previous,
+        attempts,
+        init: ctx.args.init,
+        catalog_path: n.catalog_path.clone(),
+        runtime_path: n.runtime_path.clone(),
+        changed_paths,
+        services,
+    }
+}
+
+/// Exponential backoff (150 ms · 2^(n-2), at most 4 s) with ±50 % jitter, so that runs that
+/// collided do not collide again in lockstep.
+fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let base = (150u64 << (attempt.saturating_sub(2)).min(5)).min(4000);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    let jitter = h.finish() % base.max(1);
+    Duration::from_millis(base / 2 + jitter)
+}
+
+/// Make sure a commit is present in the source repository (ancestry needs it): fetch it from
+/// `origin` when missing.
+fn ensure_commit(repo: &Repo, service: &str, commit: &str) -> Result<(), PromoteError> {
+    if repo.has_object(commit) {
+        return Ok(());
+    }
+    progress(format!("fetching {commit} into the source repository"));
+    let _ = cli::run(
+        repo.path(),
+        &["fetch", "--quiet", "--no-tags", "origin", commit],
+    );
+    if repo.has_object(commit) {
+        Ok(())
+    } else {
+        Err(PromoteError::MissingCommit {
+            service: service.into(),
+            commit: commit.into(),
+        })
+    }
+}
+
+/// A throwaway bare repository for one attempt: the GitOps tip is fetched into it with
+/// `--depth=1` (cost flat in the GitOps history) and the new objects are written there; it
+/// borrows the source repository's objects through `objects/info/alternates`. The source
+/// repository itself is only read, so concurrent runs sharing `--repo` never contend for its
+/// locks and a SIGKILLed run leaves no stale lock (`shallow.lock`, ref locks) behind in it.
+struct Scratch {
+    dir: PathBuf,
+    repo: Repo,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Scratch {
+    fn new(source: &Repo) -> Result<Scratch, PromoteError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("lane-promote-{}-{nanos}.git", std::process::id()));
+        let io = |e: std::io::Error| PromoteError::Write {
+            path: dir.display().to_string(),
+            message: e.to_string(),
+        };
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        // No template: hooks and samples are never used here and cost time.
+        cli::run(&dir, &["init", "--quiet", "--bare", "--template="])?;
+        let objects =
+            std::fs::canonicalize(source.gix().common_dir().join("objects")).map_err(io)?;
+        std::fs::write(
+            dir.join("objects/info/alternates"),
+            format!("{}\n", objects.display()),
+        )
+        .map_err(io)?;
+        let repo = Repo::open(&dir)?;
+        Ok(Scratch { dir, repo })
+    }
+
+    /// Fetch the remote GitOps branch's tip into `refs/heads/<branch>` (`None`: no branch).
+    fn fetch_tip(
+        &self,
+        names: &crate::model::LaneNames,
+        remote: &str,
+    ) -> Result<Option<GitopsHead>, PromoteError> {
+        progress(format!(
+            "fetching {} from the GitOps remote",
+            names.gitops_branch
+        ));
+        let local = names.gitops_ref();
+        let spec = format!("+{local}:{local}");
+        let fetched = cli::run(
+            &self.dir,
+            &[
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--depth=1",
+                remote,
+                &spec,
+            ],
+        );
+        match fetched {
+            Ok(_) => {}
+            Err(GitError::Command { stderr, .. })
+                if stderr.contains("couldn't find remote ref") =>
+            {
+                return Ok(None)
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(self.repo.ref_target(&local)?.map(|commit| GitopsHead {
+            git_ref: local,
+            commit,
+        }))
+    }
+}
+
+/// Fetch the tip, merge, render and build the new commit (not pushed yet).
+fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
+    let repo = ctx.repo;
+    let names = &ctx.lane.names;
+    let scratch = Scratch::new(repo)?;
+    let head = scratch.fetch_tip(names, ctx.remote)?;
+    let gitops = &scratch.repo;
+    let previous = match &head {
+        Some(h) => gitops::catalog_at(gitops, names, h)?,
+        None => None,
+    };
+    let previous = match (previous, ctx.args.init) {
+        (Some(_), true) => {
+            return Err(PromoteError::AlreadyInitialised {
+                branch: names.gitops_branch.clone(),
+                path: names.catalog_path.clone(),
+            })
+        }
+        (Some(c), false) => c,
+        (None, true) => Catalog::empty(names, ctx.commit, &ctx.now),
+        (None, false) => {
+            return Err(PromoteError::NoCatalog {
+                branch: names.gitops_branch.clone(),
+                path: names.catalog_path.clone(),
+            })
+        }
+    };
+    ensure_commit(repo, "(catalog)", &previous.source_commit)?;
+    for (id, e) in &previous.services {
+        ensure_commit(repo, id, &e.source_commit)?;
+    }
+    let run = RunInput {
+        source_commit: ctx.commit,
+        pipeline_run: ctx.args.pipeline_run.as_deref(),
+        images: ctx.images,
+        now: &ctx.now,
+    };
+    let merged = merge::merge(&previous, &ctx.lane.intent, &run, |a, b| {
+        repo.is_ancestor(a, b)
+    })?;
+    let catalog_json = merged.catalog.to_json_pretty();
+    // The same strict check every reader applies (formats, lane, no secret values).
+    check::parse_catalog(
+        catalog_json.as_bytes(),
+        &format!("{}:{}", names.gitops_branch, names.catalog_path),
+        Some(names),
+    )
+    .map_err(|e| PromoteError::Catalog(crate::error::chain(&e)))?;
+    let rendered = render::render_tree(ctx.lane, &merged.catalog)?;
+
+    let old_tree = match &head {
+        Some(h) => Some(gitops.tree_id(&h.commit)?),
+        None => None,
+    };
+    let new_tree = gitops.replace_in_tree(
+        old_tree.as_deref(),
+        &[
+            Replace::File {
+                path: &names.catalog_path,
+                content: catalog_json.as_bytes(),
+            },
+            Replace::Dir {
+                path: &names.runtime_path,
+                files: &rendered.files,
+            },
+        ],
+    )?;
+    if head.is_some() && old_tree.as_deref() == Some(new_tree.as_str()) {
+        return Ok(Prepared::Noop {
+            head,
+            services: merged.services,
+        });
+    }
+    let changed = gitops.changed_paths(old_tree.as_deref(), &new_tree)?;
+    check_allowed(&changed, &names.catalog_path, &names.runtime_path)?;
+    let message = message::compose(ctx.lane, ctx.commit, ctx.args, &merged.services);
+    let parents: Vec<String> = head.iter().map(|h| h.commit.clone()).collect();
+    let commit = gitops.write_commit(
+        &new_tree,
+        &parents,
+        &message,
+        &Identity::from_env(),
+        ctx.unix_now,
+    )?;
+    // The new commit enters the scratch repository's branch by compare-and-swap.
+    gitops.update_ref_cas(
+        &names.gitops_ref(),
+        &commit,
+        head.as_ref().map(|h| h.commit.as_str()),
+        "lane promote",
+    )?;
+    Ok(Prepared::Commit {
+        scratch: Box::new(scratch),
+        head,
+        commit,
+        changed,
+        services: merged.services,
+    })
+}
+
+/// Refuse any change outside the catalog file and the runtime directory.
+fn check_allowed(changed: &[String], catalog: &str, runtime: &str) -> Result<(), PromoteError> {
+    let runtime = runtime.trim_end_matches('/');
+    let inside = |p: &str| p == catalog || p == runtime || p.starts_with(&format!("{runtime}/"));
+    let outside: Vec<String> = changed.iter().filter(|p| !inside(p)).cloned().collect();
+    if outside.is_empty() {
+        Ok(())
+    } else {
+        Err(PromoteError::OutsideAllowed {
+            catalog: catalog.into(),
+            runtime: runtime.into(),
+            paths: outside,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_two_paths_are_allowed() {
+        let c = "deploy/artifact-catalog.v01.json";
+        let r = "deploy/gitops/g14/runtime-v01";
+        assert!(check_allowed(&[c.into(), format!("{r}/a.yaml")], c, r).is_ok());
+        assert!(check_allowed(&[r.into()], c, r).is_ok());
+        assert!(check_allowed(&["README.md".into()], c, r).is_err());
+        assert!(check_allowed(&["deploy/gitops/g14/runtime-v01x".into()], c, r).is_err());
+        assert!(check_allowed(&["deploy/deploy.json".into()], c, r).is_err());
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for a in 2..20 {
+            let d = backoff(a).as_millis();
+            assert!((50..=6000).contains(&d), "{a}: {d}");
+        }
+    }
 }

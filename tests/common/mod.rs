@@ -2,9 +2,11 @@
 //! registry, find the validators. Each area keeps its own helpers in a submodule here.
 #![allow(dead_code)]
 
+pub mod gitd;
 pub mod gitrepo;
 pub mod oci;
 pub mod plan;
+pub mod promote;
 pub mod registry;
 pub mod render;
 pub mod tools;

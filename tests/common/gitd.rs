@@ -1,0 +1,93 @@
+//! A real `git daemon` serving bare repositories with push enabled, on a random loopback
+//! port; killed on drop.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub struct GitDaemon {
+    child: Child,
+    pub port: u16,
+    pub base: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl GitDaemon {
+    /// Start a daemon over a fresh base directory.
+    pub fn start() -> GitDaemon {
+        let dir = super::tempdir();
+        let base = dir.path().to_path_buf();
+        for _ in 0..5 {
+            let port = free_port();
+            let mut child = Command::new("git")
+                .arg("daemon")
+                .arg("--reuseaddr")
+                .arg(format!("--base-path={}", base.display()))
+                .arg("--export-all")
+                .arg("--enable=receive-pack")
+                .arg("--listen=127.0.0.1")
+                .arg(format!("--port={port}"))
+                .arg(&base)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start git daemon (is git-daemon installed?)");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return GitDaemon {
+                        child,
+                        port,
+                        base,
+                        _dir: dir,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(30));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("git daemon did not start");
+    }
+
+    /// Create an empty bare repository `name` (e.g. `gitops.git`) and return its path.
+    pub fn bare(&self, name: &str) -> PathBuf {
+        let p = self.base.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        super::gitrepo::git(&p, &["init", "-q", "--bare"]);
+        p
+    }
+
+    /// `git://127.0.0.1:<port>/<name>`.
+    pub fn url(&self, name: &str) -> String {
+        format!("git://127.0.0.1:{}/{name}", self.port)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.base.join(name)
+    }
+}
+
+impl Drop for GitDaemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `file://` URL of a local bare repository.
+pub fn file_url(path: &Path) -> String {
+    format!("file://{}", path.display())
+}

@@ -1,0 +1,203 @@
+//! `lane promote` under concurrency and SIGKILL, against a real `git daemon`.
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::gitd::GitDaemon;
+use common::gitrepo::git;
+use common::promote::*;
+use common::{lane, lane_bin};
+
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn eight_concurrent_promotes_all_land() {
+    let d = GitDaemon::start();
+    let bare = d.bare("gitops.git");
+    let url = d.url("gitops.git");
+    let deploy = deploy_json(6);
+    let svcs = services(&deploy);
+    assert_eq!(svcs.len(), 8);
+    let src = source_repo(&deploy);
+    let a = src.head();
+    let work = common::tempdir();
+    let p = publish_file(work.path(), "init.json", &a, &all_images(&deploy, 1));
+    lane(
+        Path::new("/"),
+        &strs(&promote_args(src.path(), &a, &url, &[&p]))
+            .into_iter()
+            .chain(["--init"])
+            .collect::<Vec<_>>(),
+    )
+    .assert_code(0);
+    let base = remote_head(&bare, GITOPS_BRANCH).unwrap();
+
+    src.write("apps/mgr/change", "1");
+    let b = src.commit("release b");
+    // Each PipelineRun has its own checkout of the source repository.
+    let mut children = Vec::new();
+    for (i, (id, kind)) in svcs.iter().enumerate() {
+        let clone = work.path().join(format!("src-{i}"));
+        git(
+            work.path(),
+            &[
+                "clone",
+                "-q",
+                "--bare",
+                src.path().to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        );
+        let pf = publish_file(
+            work.path(),
+            &format!("p{i}.json"),
+            &b,
+            &[(id.clone(), kind.clone(), digest(500 + i as u64))],
+        );
+        let mut args = promote_args(&clone, &b, &url, &[&pf]);
+        args.extend([
+            "--max-attempts".into(),
+            "20".into(),
+            "--pipeline-run".into(),
+            format!("pr-{i}"),
+        ]);
+        children.push(
+            Command::new(lane_bin())
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+    }
+    let mut attempts = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(doc["outcome"], "committed");
+        attempts += doc["attempts"].as_u64().unwrap();
+    }
+    eprintln!("8 concurrent promotes: {attempts} attempts in total");
+    assert!(attempts >= 8);
+    let cat = remote_catalog(&bare);
+    for (i, (id, _)) in svcs.iter().enumerate() {
+        assert_eq!(
+            cat["services"][id]["digest"],
+            digest(500 + i as u64).as_str(),
+            "{id} lost"
+        );
+    }
+    assert_eq!(cat["sourceCommit"], b.as_str());
+    let head = remote_head(&bare, GITOPS_BRANCH).unwrap();
+    // Eight commits, one per run, in a straight line on top of the base.
+    assert_eq!(
+        git(&bare, &["rev-list", "--count", &format!("{base}..{head}")]),
+        "8"
+    );
+    assert_eq!(git(&bare, &["rev-list", "--merges", "--count", &head]), "0");
+    git(&bare, &["fsck", "--strict"]);
+}
+
+#[test]
+fn sigkill_at_random_points_leaves_old_or_complete_new_commit() {
+    let d = GitDaemon::start();
+    let bare = d.bare("gitops.git");
+    let url = d.url("gitops.git");
+    let deploy = deploy_json(0);
+    let src = source_repo(&deploy);
+    let c = src.head();
+    let work = common::tempdir();
+    let p = publish_file(work.path(), "init.json", &c, &all_images(&deploy, 1));
+    let mut init = promote_args(src.path(), &c, &url, &[&p]);
+    init.push("--init".into());
+    lane(Path::new("/"), &strs(&init)).assert_code(0);
+
+    let one = |n: u64| {
+        let mut imgs = all_images(&deploy, 1);
+        imgs[0].2 = digest(n);
+        let pf = publish_file(work.path(), &format!("p{n}.json"), &c, &imgs);
+        promote_args(src.path(), &c, &url, &[&pf])
+    };
+    // How long a whole promote takes here, to spread the kills over it.
+    let t = Instant::now();
+    lane(Path::new("/"), &strs(&one(1000))).assert_code(0);
+    let full = t.elapsed().as_micros() as u64;
+
+    let (mut landed, mut not) = (0, 0);
+    for i in 0..20u64 {
+        let n = 2000 + i;
+        let before = remote_head(&bare, GITOPS_BRANCH).unwrap();
+        // Its own process group, killed whole like a container: lane and its git children.
+        let mut child = Command::new(lane_bin())
+            .args(one(n))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(random_u64() % (full * 15 / 10 + 1)));
+        let pgid = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &pgid]).status();
+        let _ = child.wait();
+        // Let the server finish whatever it was doing for the dead client.
+        std::thread::sleep(Duration::from_millis(100));
+        let after = remote_head(&bare, GITOPS_BRANCH).unwrap();
+        if after == before {
+            not += 1;
+        } else {
+            landed += 1;
+            // A complete new commit: on top of the old one, catalog and tree for this run.
+            assert_eq!(git(&bare, &["rev-parse", &format!("{after}^")]), before);
+            let cat: serde_json::Value =
+                serde_json::from_str(&show(&bare, &after, CATALOG).unwrap()).unwrap();
+            assert_eq!(
+                cat["services"]["agentrun-mgr"]["digest"],
+                digest(n).as_str()
+            );
+            let tree = git(&bare, &["ls-tree", "-r", "--name-only", &after, RUNTIME]);
+            assert!(!tree.is_empty());
+            let all: String = tree
+                .lines()
+                .map(|f| show(&bare, &after, f).unwrap())
+                .collect();
+            assert!(
+                all.contains(&digest(n)),
+                "runtime tree of {after} not rendered for run {n}"
+            );
+        }
+        git(&bare, &["fsck", "--strict", "--no-dangling"]);
+    }
+    eprintln!("SIGKILL runs: {landed} landed, {not} left the old commit");
+    git(src.path(), &["fsck", "--no-dangling"]);
+    // Nothing was left locked: the next promote goes through.
+    let run = lane(Path::new("/"), &strs(&one(9999)));
+    run.assert_code(0);
+    assert_eq!(
+        remote_catalog(&bare)["services"]["agentrun-mgr"]["digest"],
+        digest(9999).as_str()
+    );
+}
