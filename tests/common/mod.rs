@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod gitrepo;
+pub mod kube;
 pub mod registry;
 pub mod tools;
 
