@@ -2,6 +2,9 @@
 //! (tests/fixtures/fake_kube_api.py) serving Kubernetes, Argo CD and Tekton objects shaped like
 //! the real APIs', behind a bearer token (401 otherwise) and a test CA.
 
+// tests/common/registry.rs (core) trips this lint; it is not part of these tests.
+#![allow(clippy::zombie_processes)]
+
 mod common;
 
 use common::kube::{digest, image, Cluster, FakeApi, LaneRepos, TOKEN};
@@ -19,7 +22,12 @@ fn setup() -> Setup {
     let cluster = repos.healthy_cluster();
     let dir = common::tempdir();
     let api = FakeApi::start(dir.path(), &cluster.to_value());
-    Setup { repos, api, cluster, dir }
+    Setup {
+        repos,
+        api,
+        cluster,
+        dir,
+    }
 }
 
 impl Setup {
@@ -103,7 +111,10 @@ fn a_healthy_release_passes_all_five_groups_in_truth_order() {
         log.contains("GET /api/v1/namespaces/agentrun-v01/services/agentrun-mgr:http/proxy/health bearer 200"),
         "{log}"
     );
-    assert!(!log.contains(" none "), "a request went out without credentials:\n{log}");
+    assert!(
+        !log.contains(" none "),
+        "a request went out without credentials:\n{log}"
+    );
     // The token is never printed.
     assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
 }
@@ -113,7 +124,8 @@ fn an_old_digest_still_healthy_fails_live_images() {
     let mut s = setup();
     let old = digest('c');
     for p in s.cluster.pods().iter_mut() {
-        p["spec"]["containers"][0]["image"] = json!(format!("127.0.0.1:5000/agentrun/agentrun-mgr@{old}"));
+        p["spec"]["containers"][0]["image"] =
+            json!(format!("127.0.0.1:5000/agentrun/agentrun-mgr@{old}"));
         p["status"]["containerStatuses"][0]["imageID"] =
             json!(format!("127.0.0.1:5000/agentrun/agentrun-mgr@{old}"));
     }
@@ -155,7 +167,8 @@ fn an_unfinished_rollout_and_a_stale_source_commit_fail() {
 #[test]
 fn a_failing_health_endpoint_and_a_wrong_runner_template_fail() {
     let mut s = setup();
-    *s.cluster.route("/api/v1/namespaces/agentrun-v01/services/agentrun-mgr:http/proxy/health") = json!({
+    *s.cluster
+        .route("/api/v1/namespaces/agentrun-v01/services/agentrun-mgr:http/proxy/health") = json!({
         "status": 503,
         "body": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                  "message": "no endpoints available for service \"agentrun-mgr\"", "reason": "ServiceUnavailable", "code": 503}
@@ -218,7 +231,10 @@ fn degraded_health_and_outofsync_fail() {
     run.assert_code(1);
     let doc = run.json();
     assert_eq!(status(&doc, "argo.health"), "fail");
-    assert!(check(&doc, "argo.health")["message"].as_str().unwrap().contains("Degraded"));
+    assert!(check(&doc, "argo.health")["message"]
+        .as_str()
+        .unwrap()
+        .contains("Degraded"));
     assert_eq!(status(&doc, "argo.sync"), "fail");
 }
 
@@ -239,7 +255,10 @@ fn wrong_source_destination_and_a_wide_project_fail() {
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(1);
     let doc = run.json();
-    assert!(check(&doc, "argo.source")["message"].as_str().unwrap().contains("'master'"));
+    assert!(check(&doc, "argo.source")["message"]
+        .as_str()
+        .unwrap()
+        .contains("'master'"));
     assert_eq!(status(&doc, "argo.destination"), "fail");
     assert_eq!(status(&doc, "argo.project-destinations"), "fail");
 }
@@ -267,9 +286,9 @@ fn a_failed_pipelinerun_fails_tekton() {
 fn published_digests_that_differ_from_the_catalog_fail_tekton() {
     let mut s = setup();
     let name = format!("agentrun-v01-ci-{}-x7k2p-publish", &s.repos.commit[..12]);
-    let tr = s
-        .cluster
-        .body(&format!("/apis/tekton.dev/v1/namespaces/agentrun-ci/taskruns/{name}"));
+    let tr = s.cluster.body(&format!(
+        "/apis/tekton.dev/v1/namespaces/agentrun-ci/taskruns/{name}"
+    ));
     tr["status"]["results"] = json!([
         {"name": "IMAGES", "type": "string",
          "value": format!("{},{}", image("agentrun-mgr", 'e'), image("agentrun-runner", 'b'))}
@@ -293,10 +312,10 @@ fn no_pipelinerun_for_the_commit_fails() {
     run.assert_code(1);
     let doc = run.json();
     let c = check(&doc, "tekton.pipelinerun");
-    assert!(c["message"].as_str().unwrap().contains(&format!(
-        "agentrun-v01-ci-{}",
-        &s.repos.commit[..12]
-    )));
+    assert!(c["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("agentrun-v01-ci-{}", &s.repos.commit[..12])));
 }
 
 #[test]
@@ -313,7 +332,11 @@ fn wait_times_out_with_the_last_observed_state_when_the_revision_never_syncs() {
     run.assert_code(1);
     let doc = run.json();
     assert_eq!(doc["wait"]["satisfied"], false);
-    assert!(doc["wait"]["attempts"].as_u64().unwrap() >= 2, "{:#}", doc["wait"]);
+    assert!(
+        doc["wait"]["attempts"].as_u64().unwrap() >= 2,
+        "{:#}",
+        doc["wait"]
+    );
     assert!(took >= std::time::Duration::from_secs(2), "{took:?}");
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
     let c = check(&doc, "argo.revision");
@@ -350,8 +373,17 @@ fn a_wrong_token_is_an_environment_error_without_the_token_in_output() {
     let run = common::lane(
         s.repos.source.path(),
         &[
-            "verify", "--only", "argo", "--repo", &repo, "--api-server", &s.api.url,
-            "--token-file", &badp, "--ca-file", &ca,
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--api-server",
+            &s.api.url,
+            "--token-file",
+            &badp,
+            "--ca-file",
+            &ca,
         ],
     );
     run.assert_code(3);
@@ -371,8 +403,17 @@ fn a_server_certificate_from_another_ca_is_refused() {
     let run = common::lane(
         s.repos.source.path(),
         &[
-            "verify", "--only", "argo", "--repo", &repo, "--api-server", &s.api.url,
-            "--token-file", &tok, "--ca-file", &ca,
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--api-server",
+            &s.api.url,
+            "--token-file",
+            &tok,
+            "--ca-file",
+            &ca,
         ],
     );
     run.assert_code(3);
@@ -391,7 +432,15 @@ fn a_kubeconfig_with_a_token_or_a_client_certificate_works() {
     let kcs = kc.display().to_string();
     let run = common::lane(
         s.repos.source.path(),
-        &["verify", "--only", "argo", "--repo", &repo, "--kubeconfig", &kcs],
+        &[
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--kubeconfig",
+            &kcs,
+        ],
     );
     run.assert_code(0);
     assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
@@ -399,7 +448,10 @@ fn a_kubeconfig_with_a_token_or_a_client_certificate_works() {
     // KUBECONFIG with a client certificate and key given as files (relative to the file).
     let pki = &s.api.pki.dir;
     let kc2 = pki.join("kubeconfig-cert");
-    s.api.kubeconfig(&kc2, "client-certificate: client.pem\nclient-key: client-key.pem");
+    s.api.kubeconfig(
+        &kc2,
+        "client-certificate: client.pem\nclient-key: client-key.pem",
+    );
     let run = common::lane_env(
         s.repos.source.path(),
         &["verify", "--only", "argo", "--repo", &repo],
@@ -425,7 +477,15 @@ fn a_kubeconfig_with_insecure_skip_tls_verify_is_refused() {
     let kcs = kc.display().to_string();
     let run = common::lane(
         s.repos.source.path(),
-        &["verify", "--only", "argo", "--repo", &repo, "--kubeconfig", &kcs],
+        &[
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--kubeconfig",
+            &kcs,
+        ],
     );
     run.assert_code(3);
     assert!(run.json()["error"]["message"]

@@ -2,6 +2,9 @@
 //! a source branch with deploy.json, a GitOps branch with catalog and rendered tree, pushed to
 //! a bare origin and fetched back.
 
+// tests/common/registry.rs (core) trips this lint; it is not part of these tests.
+#![allow(clippy::zombie_processes)]
+
 mod common;
 
 use common::kube::{image, run_git, LaneRepos, CATALOG_PATH, MGR_DIGEST_CHAR, RUNTIME_PATH};
@@ -55,7 +58,10 @@ fn a_clean_release_passes_every_static_check_in_order() {
     assert_eq!(doc["summary"]["fail"], 0);
     assert_eq!(doc["commit"], repos.commit.as_str());
     assert_eq!(doc["gitops"]["commit"], repos.gitops_head.as_str());
-    assert_eq!(check(&doc, "gitops.drift")["evidence"]["changed"], serde_json::json!([]));
+    assert_eq!(
+        check(&doc, "gitops.drift")["evidence"]["changed"],
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -81,7 +87,10 @@ fn a_tag_instead_of_a_digest_fails_pinned() {
     let doc = run.json();
     assert_eq!(status(&doc, "gitops.pinned"), "fail");
     let msg = check(&doc, "gitops.pinned")["message"].as_str().unwrap();
-    assert!(msg.contains("is not pinned by digest") && msg.contains(&tagged), "{msg}");
+    assert!(
+        msg.contains("is not pinned by digest") && msg.contains(&tagged),
+        "{msg}"
+    );
     // The hand edit is also drift.
     assert_eq!(status(&doc, "gitops.drift"), "fail");
 }
@@ -133,7 +142,11 @@ fn a_secret_in_the_tree_fails_without_printing_the_value() {
     let msg = c["message"].as_str().unwrap();
     assert!(msg.contains("a Secret object"), "{msg}");
     assert!(msg.contains("URL with user:password"), "{msg}");
-    assert!(!run.stdout.contains("hunter2"), "secret value leaked: {}", run.stdout);
+    assert!(
+        !run.stdout.contains("hunter2"),
+        "secret value leaked: {}",
+        run.stdout
+    );
     assert!(!run.stderr.contains("hunter2"));
     // An extra file is drift too, named as only on the branch.
     assert_eq!(
@@ -196,9 +209,10 @@ fn a_tracked_catalog_on_the_source_branch_fails() {
         CATALOG_PATH,
         &serde_json::to_string_pretty(&repos.catalog).unwrap(),
     );
-    repos
-        .source
-        .write(&format!("{RUNTIME_PATH}/deployment-agentrun-mgr.yaml"), "kind: Deployment\n");
+    repos.source.write(
+        &format!("{RUNTIME_PATH}/deployment-agentrun-mgr.yaml"),
+        "kind: Deployment\n",
+    );
     let c2 = repos.source.commit("oops: generated state");
     run_git(repos.source.path(), &["push", "-q", "origin", "v0.1"]);
     run_git(repos.source.path(), &["fetch", "-q", "origin"]);
@@ -209,7 +223,10 @@ fn a_tracked_catalog_on_the_source_branch_fails() {
     assert_eq!(c["status"], "fail");
     let found = c["evidence"]["found"].to_string();
     assert!(found.contains(CATALOG_PATH), "{found}");
-    assert!(found.contains("runtime-v01/deployment-agentrun-mgr.yaml"), "{found}");
+    assert!(
+        found.contains("runtime-v01/deployment-agentrun-mgr.yaml"),
+        "{found}"
+    );
     // The worktree is clean and at origin: only the generated state is wrong.
     assert_eq!(status(&doc, "source.clean"), "pass");
 }
@@ -268,7 +285,13 @@ fn a_bare_repository_skips_clean_with_a_reason() {
     let run = common::lane(
         repos.source.path(),
         &[
-            "verify", "--only", "source", "--repo", &remote, "--commit", &repos.commit,
+            "verify",
+            "--only",
+            "source",
+            "--repo",
+            &remote,
+            "--commit",
+            &repos.commit,
         ],
     );
     run.assert_code(0);
@@ -286,9 +309,10 @@ fn an_invalid_deploy_json_at_the_commit_fails_and_skips_the_rest() {
     )
     .unwrap();
     d["services"][0]["image"] = "127.0.0.1:5000/agentrun/agentrun-mgr:latest".into();
-    repos
-        .source
-        .write("deploy/deploy.json", &serde_json::to_string_pretty(&d).unwrap());
+    repos.source.write(
+        "deploy/deploy.json",
+        &serde_json::to_string_pretty(&d).unwrap(),
+    );
     let c2 = repos.source.commit("bad intent");
     let run = verify(&repos, &["--commit", &c2]);
     run.assert_code(1);
@@ -306,7 +330,13 @@ fn static_groups_need_no_cluster_and_groups_can_be_skipped() {
     let repo = repos.repo_arg();
     let run = common::lane_env(
         repos.source.path(),
-        &["verify", "--skip", "live,argo,tekton,source", "--repo", &repo],
+        &[
+            "verify",
+            "--skip",
+            "live,argo,tekton,source",
+            "--repo",
+            &repo,
+        ],
         &[("KUBECONFIG", "/nonexistent"), ("HOME", "/nonexistent")],
     );
     run.assert_code(0);

@@ -314,7 +314,11 @@ impl Repo {
 
     /// Every file path under `dir` in `commit` with its blob id, without reading the blobs
     /// (for scans that only open some files). Empty when the directory does not exist.
-    pub fn list_files(&self, commit: &str, dir: &str) -> Result<BTreeMap<String, String>, GitError> {
+    pub fn list_files(
+        &self,
+        commit: &str,
+        dir: &str,
+    ) -> Result<BTreeMap<String, String>, GitError> {
         let mut out = BTreeMap::new();
         let Some((id, EntryKind::Tree)) = self.entry(commit, dir)? else {
             return Ok(out);

@@ -80,11 +80,7 @@ impl Source {
     /// `KUBECONFIG`, `~/.kube/config`.
     pub fn resolve(&self) -> Result<Config, KubeError> {
         if let Some(server) = &self.api_server {
-            return explicit(
-                server,
-                self.token_file.as_deref(),
-                self.ca_file.as_deref(),
-            );
+            return explicit(server, self.token_file.as_deref(), self.ca_file.as_deref());
         }
         if let Some(k) = &self.kubeconfig {
             return from_kubeconfig(k, self.allow_insecure);
@@ -300,7 +296,9 @@ pub fn from_kubeconfig(path: &Path, allow_insecure: bool) -> Result<Config, Kube
         .current_context
         .clone()
         .filter(|c| !c.is_empty())
-        .ok_or_else(|| err("no current-context; set one with `kubectl config use-context`".into()))?;
+        .ok_or_else(|| {
+            err("no current-context; set one with `kubectl config use-context`".into())
+        })?;
     let ctx = kc
         .contexts
         .iter()
@@ -337,7 +335,11 @@ pub fn from_kubeconfig(path: &Path, allow_insecure: bool) -> Result<Config, Kube
             .users
             .iter()
             .find(|x| &x.name == u)
-            .ok_or_else(|| err(format!("context '{ctx_name}' names user '{u}', which is not in users")))?
+            .ok_or_else(|| {
+                err(format!(
+                    "context '{ctx_name}' names user '{u}', which is not in users"
+                ))
+            })?
             .user
             .as_ref(),
         None => None,

@@ -107,7 +107,9 @@ impl Client {
             let certs = reqwest::Certificate::from_pem_bundle(pem)
                 .map_err(|e| KubeError::Client(format!("CA bundle: {e}")))?;
             if certs.is_empty() {
-                return Err(KubeError::Client("the CA bundle holds no certificate".into()));
+                return Err(KubeError::Client(
+                    "the CA bundle holds no certificate".into(),
+                ));
             }
             // Only the cluster CA, like kubectl: a public CA must not vouch for the API server.
             b = b.tls_certs_only(certs);
@@ -125,9 +127,7 @@ impl Client {
                 b = b.identity(id);
             }
         }
-        let http = b
-            .build()
-            .map_err(|e| KubeError::Client(error_chain(&e)))?;
+        let http = b.build().map_err(|e| KubeError::Client(error_chain(&e)))?;
         Ok(Client {
             http,
             server: cfg.server.clone(),

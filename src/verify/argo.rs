@@ -28,7 +28,10 @@ pub fn normalize_repo_url(u: &str) -> String {
     } else {
         u.to_string()
     };
-    let rest = rest.rsplit_once('@').map(|(_, h)| h.to_string()).unwrap_or(rest);
+    let rest = rest
+        .rsplit_once('@')
+        .map(|(_, h)| h.to_string())
+        .unwrap_or(rest);
     match rest.split_once('/') {
         Some((host, path)) => format!("{}/{}", host.to_ascii_lowercase(), path),
         None => rest.to_ascii_lowercase(),
@@ -38,18 +41,30 @@ pub fn normalize_repo_url(u: &str) -> String {
 pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
     let n = &ctx.lane.names;
     let mut out = Vec::new();
-    let app_path = format!("{API}/namespaces/{}/applications/{}", n.argo_namespace, n.argo_application);
+    let app_path = format!(
+        "{API}/namespaces/{}/applications/{}",
+        n.argo_namespace, n.argo_application
+    );
     let app = client.get_json(&app_path).await?;
     match &app {
         None => {
             out.push(Check::fail(
                 G,
                 "argo.application",
-                format!("Application {}/{} does not exist", n.argo_namespace, n.argo_application),
+                format!(
+                    "Application {}/{} does not exist",
+                    n.argo_namespace, n.argo_application
+                ),
                 json!({"path": app_path}),
                 "apply the lane's Argo CD bootstrap (gitops/ from `lane generate`)",
             ));
-            for id in ["argo.source", "argo.destination", "argo.revision", "argo.sync", "argo.health"] {
+            for id in [
+                "argo.source",
+                "argo.destination",
+                "argo.revision",
+                "argo.sync",
+                "argo.health",
+            ] {
                 out.push(Check::skip(G, id, "no Application"));
             }
         }
@@ -88,17 +103,32 @@ fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
     let path = s(&src, "/path");
     let mut problems = Vec::new();
     if normalize_repo_url(repo) != normalize_repo_url(&n.gitops_repo) {
-        problems.push(format!("repoURL '{repo}' is not the lane's GitOps repository '{}'", n.gitops_repo));
+        problems.push(format!(
+            "repoURL '{repo}' is not the lane's GitOps repository '{}'",
+            n.gitops_repo
+        ));
     }
     let rev_ok = rev == n.gitops_branch || rev == format!("refs/heads/{}", n.gitops_branch);
     if !rev_ok {
-        problems.push(format!("targetRevision '{rev}' is not the GitOps branch '{}'", n.gitops_branch));
+        problems.push(format!(
+            "targetRevision '{rev}' is not the GitOps branch '{}'",
+            n.gitops_branch
+        ));
     }
     if path.trim_end_matches('/') != n.runtime_path.trim_end_matches('/') {
-        problems.push(format!("path '{path}' is not the runtime path '{}'", n.runtime_path));
+        problems.push(format!(
+            "path '{path}' is not the runtime path '{}'",
+            n.runtime_path
+        ));
     }
-    if app.pointer("/spec/sources").and_then(Value::as_array).is_some_and(|a| a.len() > 1) {
-        problems.push("the Application has more than one source; the lane's desired state is one path".into());
+    if app
+        .pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .is_some_and(|a| a.len() > 1)
+    {
+        problems.push(
+            "the Application has more than one source; the lane's desired state is one path".into(),
+        );
     }
     out.push(Check::judge(
         G,
@@ -193,12 +223,18 @@ fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
 
 async fn project_check(ctx: &Ctx, client: &Client) -> Result<Check, KubeError> {
     let n = &ctx.lane.names;
-    let path = format!("{API}/namespaces/{}/appprojects/{}", n.argo_namespace, n.argo_project);
+    let path = format!(
+        "{API}/namespaces/{}/appprojects/{}",
+        n.argo_namespace, n.argo_project
+    );
     let Some(p) = client.get_json(&path).await? else {
         return Ok(Check::fail(
             G,
             "argo.project-destinations",
-            format!("AppProject {}/{} does not exist", n.argo_namespace, n.argo_project),
+            format!(
+                "AppProject {}/{} does not exist",
+                n.argo_namespace, n.argo_project
+            ),
             json!({"path": path}),
             "apply the lane's Argo CD bootstrap (gitops/ from `lane generate`)",
         ));
@@ -225,7 +261,10 @@ async fn project_check(ctx: &Ctx, client: &Client) -> Result<Check, KubeError> {
     Ok(Check::judge(
         G,
         "argo.project-destinations",
-        format!("AppProject {} allows only namespace {}", n.argo_project, n.namespace),
+        format!(
+            "AppProject {} allows only namespace {}",
+            n.argo_project, n.namespace
+        ),
         problems,
         json!({"project": n.argo_project, "destinations": dests, "sourceRepos": p.pointer("/spec/sourceRepos")}),
         "the lane's AppProject must allow exactly the lane namespace (no wildcard, no other lane)",
@@ -238,9 +277,21 @@ mod tests {
 
     #[test]
     fn repo_urls() {
-        assert_eq!(n("git@github.com:pikasTech/agentrun.git"), "github.com/pikasTech/agentrun");
-        assert_eq!(n("https://github.com/pikasTech/agentrun"), "github.com/pikasTech/agentrun");
-        assert_eq!(n("ssh://git@GitHub.com/pikasTech/agentrun.git/"), "github.com/pikasTech/agentrun");
-        assert_ne!(n("https://github.com/other/agentrun"), n("git@github.com:pikasTech/agentrun.git"));
+        assert_eq!(
+            n("git@github.com:pikasTech/agentrun.git"),
+            "github.com/pikasTech/agentrun"
+        );
+        assert_eq!(
+            n("https://github.com/pikasTech/agentrun"),
+            "github.com/pikasTech/agentrun"
+        );
+        assert_eq!(
+            n("ssh://git@GitHub.com/pikasTech/agentrun.git/"),
+            "github.com/pikasTech/agentrun"
+        );
+        assert_ne!(
+            n("https://github.com/other/agentrun"),
+            n("git@github.com:pikasTech/agentrun.git")
+        );
     }
 }

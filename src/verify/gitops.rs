@@ -112,7 +112,9 @@ fn pinned_check(tree: &Tree, cat: &Catalog) -> Check {
             let at = format!("{} {}/{} {}", o.file, o.kind(), o.name(), ptr);
             seen.push(json!({"file": o.file, "object": format!("{}/{}", o.kind(), o.name()), "image": image}));
             if tree::split_pinned(&image).is_none() {
-                problems.push(format!("{at}: '{image}' is not pinned by digest (@sha256:…)"));
+                problems.push(format!(
+                    "{at}: '{image}' is not pinned by digest (@sha256:…)"
+                ));
                 continue;
             }
             let want = o
@@ -121,7 +123,9 @@ fn pinned_check(tree: &Tree, cat: &Catalog) -> Check {
                 .map(|e| e.pinned_image());
             match want {
                 Some(w) if w == image => {}
-                Some(w) => problems.push(format!("{at}: '{image}' differs from the catalog's '{w}'")),
+                Some(w) => {
+                    problems.push(format!("{at}: '{image}' differs from the catalog's '{w}'"))
+                }
                 None if pinned.contains(&image) => {}
                 None => problems.push(format!("{at}: '{image}' is not an image of the catalog")),
             }
@@ -246,7 +250,10 @@ fn drift_check(ctx: &Ctx, cat: &Catalog) -> Check {
         Check::pass(
             G,
             "gitops.drift",
-            format!("the runtime tree equals a fresh render ({} files)", rendered.len()),
+            format!(
+                "the runtime tree equals a fresh render ({} files)",
+                rendered.len()
+            ),
             ev,
         )
     } else {

@@ -29,10 +29,18 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
             false
         }
         Some(v) => {
-            let phase = v.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+            let phase = v
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let ev = json!({"namespace": ns, "phase": phase});
             if phase == "Active" {
-                out.push(Check::pass(G, "live.namespace", format!("namespace {ns} is Active"), ev));
+                out.push(Check::pass(
+                    G,
+                    "live.namespace",
+                    format!("namespace {ns} is Active"),
+                    ev,
+                ));
                 true
             } else {
                 out.push(Check::fail(
@@ -47,7 +55,11 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
         }
     };
     let Some(cat) = ctx.catalog() else {
-        out.push(Check::skip(G, "live.images", "no usable catalog on the GitOps branch to compare with"));
+        out.push(Check::skip(
+            G,
+            "live.images",
+            "no usable catalog on the GitOps branch to compare with",
+        ));
         return Ok(out);
     };
     if !ns_ok && nsobj.is_none() {
@@ -101,7 +113,10 @@ async fn rollout(client: &Client, ns: &str, d: &Obj) -> Result<Check, KubeError>
     let progressing = live
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing")))
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Progressing"))
+        })
         .cloned();
     let mut problems = Vec::new();
     if observed < generation {
@@ -117,13 +132,17 @@ async fn rollout(client: &Client, ns: &str, d: &Obj) -> Result<Check, KubeError>
         problems.push(format!("readyReplicas {ready} != replicas {want}"));
     }
     if total > want {
-        problems.push(format!("{total} pods exist for {want} replicas: old pods are still running"));
+        problems.push(format!(
+            "{total} pods exist for {want} replicas: old pods are still running"
+        ));
     }
     if let Some(p) = &progressing {
         if p.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded") {
             problems.push(format!(
                 "rollout stuck: {}",
-                p.get("message").and_then(Value::as_str).unwrap_or("ProgressDeadlineExceeded")
+                p.get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or("ProgressDeadlineExceeded")
             ));
         }
     }
@@ -149,11 +168,19 @@ async fn rollout(client: &Client, ns: &str, d: &Obj) -> Result<Check, KubeError>
 
 /// The digest part of an `imageID` (`docker-pullable://repo@sha256:…`, `repo@sha256:…`).
 pub fn image_id_digest(image_id: &str) -> Option<&str> {
-    let d = image_id.rsplit_once('@').map(|(_, d)| d).unwrap_or(image_id);
+    let d = image_id
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or(image_id);
     crate::model::rules::is_digest(d).then_some(d)
 }
 
-async fn images(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model::Catalog) -> Result<Check, KubeError> {
+async fn images(
+    ctx: &Ctx,
+    client: &Client,
+    ns: &str,
+    cat: &crate::model::Catalog,
+) -> Result<Check, KubeError> {
     let mut problems = Vec::new();
     let mut evidence = serde_json::Map::new();
     for svc in ctx.lane.intent.enabled_services() {
@@ -161,13 +188,27 @@ async fn images(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model::Catalo
             continue;
         };
         let selector = format!("{}={}", labels::SERVICE, svc.id);
-        let path = format!("/api/v1/namespaces/{ns}/pods?labelSelector={}", encode_query(&selector));
+        let path = format!(
+            "/api/v1/namespaces/{ns}/pods?labelSelector={}",
+            encode_query(&selector)
+        );
         let list = client.get_json(&path).await?.unwrap_or(Value::Null);
         let mut pods_ev = Vec::new();
         let mut running_pods = 0;
-        for pod in list.get("items").and_then(Value::as_array).into_iter().flatten() {
-            let name = pod.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("?");
-            let phase = pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+        for pod in list
+            .get("items")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let name = pod
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("?");
+            let phase = pod
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let terminating = pod.pointer("/metadata/deletionTimestamp").is_some();
             if phase != "Running" {
                 pods_ev.push(json!({"pod": name, "phase": phase}));
@@ -181,26 +222,47 @@ async fn images(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model::Catalo
                 .flatten()
                 .map(|c| {
                     (
-                        c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                        c.get("image").and_then(Value::as_str).unwrap_or("").to_string(),
+                        c.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        c.get("image")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                     )
                 })
                 .collect();
             let mut ctrs = Vec::new();
-            for cs in pod.pointer("/status/containerStatuses").and_then(Value::as_array).into_iter().flatten() {
+            for cs in pod
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 let cname = cs.get("name").and_then(Value::as_str).unwrap_or("?");
                 let image = cs.get("image").and_then(Value::as_str).unwrap_or("");
                 let image_id = cs.get("imageID").and_then(Value::as_str).unwrap_or("");
                 let running = cs.pointer("/state/running").is_some();
-                let spec_image = specs.iter().find(|(n, _)| n == cname).map(|(_, i)| i.as_str()).unwrap_or(image);
+                let spec_image = specs
+                    .iter()
+                    .find(|(n, _)| n == cname)
+                    .map(|(_, i)| i.as_str())
+                    .unwrap_or(image);
                 // Only the service's own image is judged; a sidecar of another repository is
                 // listed but not compared.
                 let repo_of = |s: &str| {
                     tree::split_pinned(s)
                         .map(|(r, _)| r.to_string())
-                        .unwrap_or_else(|| s.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map(|(r, _)| r.to_string()).unwrap_or_else(|| s.to_string()))
+                        .unwrap_or_else(|| {
+                            s.rsplit_once(':')
+                                .filter(|(_, t)| !t.contains('/'))
+                                .map(|(r, _)| r.to_string())
+                                .unwrap_or_else(|| s.to_string())
+                        })
                 };
-                let ours = repo_of(spec_image) == entry.image_repository || repo_of(image) == entry.image_repository;
+                let ours = repo_of(spec_image) == entry.image_repository
+                    || repo_of(image) == entry.image_repository;
                 let got = image_id_digest(image_id);
                 ctrs.push(json!({
                     "container": cname, "image": spec_image, "imageID": image_id,
@@ -246,7 +308,12 @@ async fn images(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model::Catalo
     ))
 }
 
-async fn source_commit(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model::Catalog) -> Result<Check, KubeError> {
+async fn source_commit(
+    ctx: &Ctx,
+    client: &Client,
+    ns: &str,
+    cat: &crate::model::Catalog,
+) -> Result<Check, KubeError> {
     let mut problems = Vec::new();
     let mut ev = Vec::new();
     for o in &ctx.tree.objects {
@@ -261,9 +328,15 @@ async fn source_commit(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model:
             .map(|e| e.source_commit.as_str())
             .unwrap_or(want_tree);
         if want_tree != want {
-            problems.push(format!("{what}: the GitOps tree says {want_tree}, the catalog {want}"));
+            problems.push(format!(
+                "{what}: the GitOps tree says {want_tree}, the catalog {want}"
+            ));
         }
-        let ns_opt = o.value.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or(ns);
+        let ns_opt = o
+            .value
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(ns);
         let path = kube::object_path(o.api_version(), o.kind(), Some(ns_opt), o.name());
         let live = client.get_json(&path).await?;
         let got = live
@@ -284,7 +357,10 @@ async fn source_commit(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model:
         ev.push(json!({"object": what, "want": want, "live": got}));
     }
     if ev.is_empty() {
-        problems.push(format!("no object of the runtime tree carries {}", labels::SOURCE_COMMIT));
+        problems.push(format!(
+            "no object of the runtime tree carries {}",
+            labels::SOURCE_COMMIT
+        ));
     }
     Ok(Check::judge(
         G,
@@ -296,12 +372,21 @@ async fn source_commit(ctx: &Ctx, client: &Client, ns: &str, cat: &crate::model:
     ))
 }
 
-async fn cronjob_image(client: &Client, ns: &str, cj: &Obj, cat: &crate::model::Catalog) -> Result<Check, KubeError> {
+async fn cronjob_image(
+    client: &Client,
+    ns: &str,
+    cj: &Obj,
+    cat: &crate::model::Catalog,
+) -> Result<Check, KubeError> {
     let name = cj.name();
     let id = format!("live.cronjob.{name}.image");
     let service = cj.service().unwrap_or(name);
     let Some(entry) = cat.services.get(service) else {
-        return Ok(Check::skip(G, id, format!("service {service} has no catalog entry")));
+        return Ok(Check::skip(
+            G,
+            id,
+            format!("service {service} has no catalog entry"),
+        ));
     };
     let want = entry.pinned_image();
     let path = kube::object_path("batch/v1", "CronJob", Some(ns), name);
@@ -321,7 +406,7 @@ async fn cronjob_image(client: &Client, ns: &str, cj: &Obj, cat: &crate::model::
         .flatten()
         .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
         .collect();
-    let ok = images.iter().any(|i| *i == want);
+    let ok = images.contains(&want);
     let ev = json!({"cronjob": name, "want": want, "images": images,
         "suspend": live.pointer("/spec/suspend")});
     Ok(if ok {
@@ -337,7 +422,14 @@ async fn cronjob_image(client: &Client, ns: &str, cj: &Obj, cat: &crate::model::
     })
 }
 
-async fn health(ctx: &Ctx, client: &Client, ns: &str, service: &str, hpath: &str, port: &str) -> Result<Check, KubeError> {
+async fn health(
+    ctx: &Ctx,
+    client: &Client,
+    ns: &str,
+    service: &str,
+    hpath: &str,
+    port: &str,
+) -> Result<Check, KubeError> {
     let id = format!("live.health.{service}");
     // The Service of the runtime tree named after the service, and its port of that name.
     let Some(svc) = ctx.tree.find("Service", service) else {
@@ -353,17 +445,28 @@ async fn health(ctx: &Ctx, client: &Client, ns: &str, service: &str, hpath: &str
         .value
         .pointer("/spec/ports")
         .and_then(Value::as_array)
-        .is_some_and(|ps| ps.iter().any(|p| p.get("name").and_then(Value::as_str) == Some(port)));
+        .is_some_and(|ps| {
+            ps.iter()
+                .any(|p| p.get("name").and_then(Value::as_str) == Some(port))
+        });
     let path = format!(
         "/api/v1/namespaces/{ns}/services/{}:{port}/proxy{}",
         svc.name(),
-        if hpath.starts_with('/') { hpath.to_string() } else { format!("/{hpath}") }
+        if hpath.starts_with('/') {
+            hpath.to_string()
+        } else {
+            format!("/{hpath}")
+        }
     );
     let ans = match client.get_raw(&path).await {
         Ok(a) => a,
         // The proxy answers 403 when RBAC lacks services/proxy: that is a failed check with a
         // hint, not a broken environment.
-        Err(KubeError::Unauthorized { status: 403, reason, .. }) => {
+        Err(KubeError::Unauthorized {
+            status: 403,
+            reason,
+            ..
+        }) => {
             return Ok(Check::fail(
                 G,
                 id,
@@ -380,7 +483,12 @@ async fn health(ctx: &Ctx, client: &Client, ns: &str, service: &str, hpath: &str
         .collect();
     let ev = json!({"path": path, "servicePort": port, "status": ans.status, "body": body, "portInService": has_port});
     Ok(if (200..300).contains(&ans.status) && has_port {
-        Check::pass(G, id, format!("{service} answers HTTP {} on {hpath}", ans.status), ev)
+        Check::pass(
+            G,
+            id,
+            format!("{service} answers HTTP {} on {hpath}", ans.status),
+            ev,
+        )
     } else if !has_port {
         Check::fail(
             G,

@@ -188,7 +188,12 @@ pub struct Check {
 }
 
 impl Check {
-    pub fn pass(group: Group, id: impl Into<String>, message: impl Into<String>, evidence: Value) -> Check {
+    pub fn pass(
+        group: Group,
+        id: impl Into<String>,
+        message: impl Into<String>,
+        evidence: Value,
+    ) -> Check {
         Check {
             id: id.into(),
             group,
@@ -357,9 +362,14 @@ pub fn selected_groups(only: &[Group], skip: &[Group]) -> Vec<Group> {
     let mut set: Vec<Group> = if only.is_empty() {
         Group::ORDER.to_vec()
     } else {
-        only.iter().flat_map(|g| g.expand().iter().copied()).collect()
+        only.iter()
+            .flat_map(|g| g.expand().iter().copied())
+            .collect()
     };
-    let skipped: Vec<Group> = skip.iter().flat_map(|g| g.expand().iter().copied()).collect();
+    let skipped: Vec<Group> = skip
+        .iter()
+        .flat_map(|g| g.expand().iter().copied())
+        .collect();
     set.retain(|g| !skipped.contains(g));
     set.sort();
     set.dedup();
@@ -369,8 +379,10 @@ pub fn selected_groups(only: &[Group], skip: &[Group]) -> Vec<Group> {
 pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let groups = selected_groups(&args.only, &args.skip);
     if groups.is_empty() {
-        return Err(Failure::new(ExitClass::Usage, "--only/--skip leave no group to run")
-            .with_hint("groups: live, argo, gitops, tekton, source, static"));
+        return Err(
+            Failure::new(ExitClass::Usage, "--only/--skip leave no group to run")
+                .with_hint("groups: live, argo, gitops, tekton, source, static"),
+        );
     }
     let repo = Repo::open(&args.repo)?;
     let commit = repo.resolve_commit(&args.commit)?;

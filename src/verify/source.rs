@@ -232,7 +232,10 @@ fn clean(ctx: &Ctx) -> Check {
         );
     }
     let dir = ctx.repo.path();
-    let status = match crate::git::cli::run(dir, &["status", "--porcelain=v1", "--untracked-files=normal"]) {
+    let status = match crate::git::cli::run(
+        dir,
+        &["status", "--porcelain=v1", "--untracked-files=normal"],
+    ) {
         Ok(s) => s,
         Err(e) => {
             return Check::fail(
@@ -253,12 +256,21 @@ fn clean(ctx: &Ctx) -> Check {
     let upstream = ctx.repo.ref_target(&upstream_ref).ok().flatten();
     let mut problems = Vec::new();
     if !dirty.is_empty() {
-        problems.push(format!("the worktree has {} uncommitted change(s)", status.lines().count()));
+        problems.push(format!(
+            "the worktree has {} uncommitted change(s)",
+            status.lines().count()
+        ));
     }
     match &branch {
         Some(b) if *b == n.source_branch => {}
-        Some(b) => problems.push(format!("the worktree is on branch '{b}', not the lane's source branch '{}'", n.source_branch)),
-        None => problems.push(format!("HEAD is detached; the source worktree must be on '{}'", n.source_branch)),
+        Some(b) => problems.push(format!(
+            "the worktree is on branch '{b}', not the lane's source branch '{}'",
+            n.source_branch
+        )),
+        None => problems.push(format!(
+            "HEAD is detached; the source worktree must be on '{}'",
+            n.source_branch
+        )),
     }
     match (&head, &upstream) {
         (_, None) => problems.push(format!("{upstream_ref} does not exist: fetch origin")),
@@ -306,7 +318,11 @@ mod tests {
 - `agentrun_dev` 和 `agentrun_prod` 不得作为 v0.1 namespace、Argo destination。
 - agentrun_dev/agentrun_prod are no longer targets.
 ";
-        assert!(legacy_mentions(doc).is_empty(), "{:?}", legacy_mentions(doc));
+        assert!(
+            legacy_mentions(doc).is_empty(),
+            "{:?}",
+            legacy_mentions(doc)
+        );
     }
 
     #[test]

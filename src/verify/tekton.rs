@@ -51,12 +51,24 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
         if name == "IMAGES" || name.ends_with("_IMAGES") {
             let text = match &value {
                 Value::String(s) => s.clone(),
-                Value::Array(a) => a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(","),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 _ => String::new(),
             };
-            for item in text.split([',', '\n', ' ']).map(str::trim).filter(|s| !s.is_empty()) {
+            for item in text
+                .split([',', '\n', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 if let Some((repo, digest)) = split_pinned(item) {
-                    out.push(ResultImage { repository: repository_of(repo), digest: digest.into(), from: tag.clone() });
+                    out.push(ResultImage {
+                        repository: repository_of(repo),
+                        digest: digest.into(),
+                        from: tag.clone(),
+                    });
                 }
             }
         } else if let Some(prefix) = name.strip_suffix("IMAGE_URL") {
@@ -66,7 +78,11 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
                 .map(str::to_string)
                 .or_else(|| split_pinned(url).map(|(_, d)| d.to_string()));
             if let Some(d) = digest.filter(|d| rules::is_digest(d)) {
-                out.push(ResultImage { repository: repository_of(url), digest: d, from: tag.clone() });
+                out.push(ResultImage {
+                    repository: repository_of(url),
+                    digest: d,
+                    from: tag.clone(),
+                });
             }
         } else if name.ends_with("ARTIFACT_OUTPUTS") {
             let parsed = match &value {
@@ -81,7 +97,11 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
                 let uri = s(&it, "/uri");
                 let digest = s(&it, "/digest");
                 if rules::is_digest(digest) && !uri.is_empty() {
-                    out.push(ResultImage { repository: repository_of(uri), digest: digest.into(), from: tag.clone() });
+                    out.push(ResultImage {
+                        repository: repository_of(uri),
+                        digest: digest.into(),
+                        from: tag.clone(),
+                    });
                 }
             }
         }
@@ -89,13 +109,19 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
     out
 }
 
-pub async fn run(ctx: &Ctx, client: &Client, explicit: Option<&str>) -> Result<Vec<Check>, KubeError> {
+pub async fn run(
+    ctx: &Ctx,
+    client: &Client,
+    explicit: Option<&str>,
+) -> Result<Vec<Check>, KubeError> {
     let n = &ctx.lane.names;
     let ns = &n.tekton_namespace;
     let prefix = n.pipeline_run_name(&ctx.commit);
     let (pr, candidates) = match explicit {
         Some(name) => {
-            let pr = client.get_json(&format!("{API}/namespaces/{ns}/pipelineruns/{name}")).await?;
+            let pr = client
+                .get_json(&format!("{API}/namespaces/{ns}/pipelineruns/{name}"))
+                .await?;
             (pr, vec![name.to_string()])
         }
         None => {
@@ -116,7 +142,10 @@ pub async fn run(ctx: &Ctx, client: &Client, explicit: Option<&str>) -> Result<V
                 (s(b, "/metadata/creationTimestamp"), s(b, "/metadata/name"))
                     .cmp(&(s(a, "/metadata/creationTimestamp"), s(a, "/metadata/name")))
             });
-            let names = runs.iter().map(|p| s(p, "/metadata/name").to_string()).collect();
+            let names = runs
+                .iter()
+                .map(|p| s(p, "/metadata/name").to_string())
+                .collect();
             (runs.into_iter().next(), names)
         }
     };
@@ -158,38 +187,68 @@ pub async fn run(ctx: &Ctx, client: &Client, explicit: Option<&str>) -> Result<V
         "completionTime": pr.pointer("/status/completionTime"),
     });
     let mut out = vec![match status {
-        "True" => Check::pass(G, "tekton.pipelinerun", format!("{name} succeeded ({})", s(&cond, "/reason")), ev),
+        "True" => Check::pass(
+            G,
+            "tekton.pipelinerun",
+            format!("{name} succeeded ({})", s(&cond, "/reason")),
+            ev,
+        ),
         "Unknown" | "" => Check::fail(
             G,
             "tekton.pipelinerun",
-            format!("{name} has not finished ({})", if status.is_empty() { "no Succeeded condition" } else { s(&cond, "/reason") }),
+            format!(
+                "{name} has not finished ({})",
+                if status.is_empty() {
+                    "no Succeeded condition"
+                } else {
+                    s(&cond, "/reason")
+                }
+            ),
             ev,
             "wait for the PipelineRun to finish (`tkn pr logs -f`)",
         ),
         _ => Check::fail(
             G,
             "tekton.pipelinerun",
-            format!("{name} failed: {} {}", s(&cond, "/reason"), s(&cond, "/message")),
+            format!(
+                "{name} failed: {} {}",
+                s(&cond, "/reason"),
+                s(&cond, "/message")
+            ),
             ev,
             "read the failed TaskRun's logs; a failed run is never release evidence",
         ),
     }];
 
     let mut found = images_from_results(
-        pr.pointer("/status/results").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]),
+        pr.pointer("/status/results")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
         &name,
     );
     let mut looked = vec![format!("PipelineRun {name}")];
     if found.is_empty() {
-        for child in pr.pointer("/status/childReferences").and_then(Value::as_array).into_iter().flatten() {
+        for child in pr
+            .pointer("/status/childReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if s(child, "/kind") != "TaskRun" {
                 continue;
             }
             let tr_name = s(child, "/name");
             looked.push(format!("TaskRun {tr_name}"));
-            if let Some(tr) = client.get_json(&format!("{API}/namespaces/{ns}/taskruns/{tr_name}")).await? {
+            if let Some(tr) = client
+                .get_json(&format!("{API}/namespaces/{ns}/taskruns/{tr_name}"))
+                .await?
+            {
                 found.extend(images_from_results(
-                    tr.pointer("/status/results").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]),
+                    tr.pointer("/status/results")
+                        .and_then(Value::as_array)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]),
                     tr_name,
                 ));
             }
@@ -201,26 +260,40 @@ pub async fn run(ctx: &Ctx, client: &Client, explicit: Option<&str>) -> Result<V
 
 fn digests_check(ctx: &Ctx, found: &[ResultImage], looked: &[String]) -> Check {
     let Some(cat) = ctx.catalog() else {
-        return Check::skip(G, "tekton.digests", "no usable catalog on the GitOps branch");
+        return Check::skip(
+            G,
+            "tekton.digests",
+            "no usable catalog on the GitOps branch",
+        );
     };
     let mut problems = Vec::new();
     let mut matched = Vec::new();
     let mut other = Vec::new();
     for img in found {
-        match cat.services.iter().find(|(_, e)| e.image_repository == img.repository) {
-            Some((id, e)) if e.digest == img.digest => matched.push(json!({"service": id, "digest": img.digest, "from": img.from})),
+        match cat
+            .services
+            .iter()
+            .find(|(_, e)| e.image_repository == img.repository)
+        {
+            Some((id, e)) if e.digest == img.digest => {
+                matched.push(json!({"service": id, "digest": img.digest, "from": img.from}))
+            }
             Some((id, e)) => problems.push(format!(
                 "{}: {} published {} but the catalog has {}",
                 img.from, id, img.digest, e.digest
             )),
-            None => other.push(json!({"repository": img.repository, "digest": img.digest, "from": img.from})),
+            None => other.push(
+                json!({"repository": img.repository, "digest": img.digest, "from": img.from}),
+            ),
         }
     }
     // Every image this commit built must be in the run's results.
     for (id, e) in &cat.services {
         let built_here = e.status == EntryStatus::Published && e.tag == ctx.commit;
         if built_here && !found.iter().any(|f| f.repository == e.image_repository) {
-            problems.push(format!("{id} was published for this commit but the run's results do not name it"));
+            problems.push(format!(
+                "{id} was published for this commit but the run's results do not name it"
+            ));
         }
     }
     Check::judge(
@@ -248,7 +321,10 @@ mod tests {
             json!({"name": "RUNNER_ARTIFACT_OUTPUTS", "value": {"uri": "r/run", "digest": d2}}),
         ];
         let got = images_from_results(&results, "pr");
-        let pairs: Vec<(String, String)> = got.iter().map(|i| (i.repository.clone(), i.digest.clone())).collect();
+        let pairs: Vec<(String, String)> = got
+            .iter()
+            .map(|i| (i.repository.clone(), i.digest.clone()))
+            .collect();
         assert_eq!(
             pairs,
             vec![
@@ -258,7 +334,13 @@ mod tests {
                 ("r/run".into(), d2.clone()),
             ]
         );
-        assert_eq!(repository_of("127.0.0.1:5000/agentrun/mgr"), "127.0.0.1:5000/agentrun/mgr");
-        assert_eq!(repository_of("127.0.0.1:5000/agentrun/mgr:abc"), "127.0.0.1:5000/agentrun/mgr");
+        assert_eq!(
+            repository_of("127.0.0.1:5000/agentrun/mgr"),
+            "127.0.0.1:5000/agentrun/mgr"
+        );
+        assert_eq!(
+            repository_of("127.0.0.1:5000/agentrun/mgr:abc"),
+            "127.0.0.1:5000/agentrun/mgr"
+        );
     }
 }

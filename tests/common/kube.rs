@@ -34,13 +34,28 @@ pub struct Pki {
 impl Pki {
     pub fn generate(dir: &Path) -> Pki {
         std::fs::create_dir_all(dir).unwrap();
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
         let mut ca = vec!["req", "-x509"];
         ca.extend(ec);
         ca.extend([
-            "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2", "-subj", "/CN=lane-test-ca",
-            "-addext", "basicConstraints=critical,CA:TRUE",
-            "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=lane-test-ca",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
         ]);
         openssl(dir, &ca);
         for (name, cn, ext) in [
@@ -73,7 +88,9 @@ impl Pki {
                 ],
             );
         }
-        Pki { dir: dir.to_path_buf() }
+        Pki {
+            dir: dir.to_path_buf(),
+        }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -224,7 +241,11 @@ fn object_path(v: &Value, ns: &str) -> String {
     let av = v["apiVersion"].as_str().unwrap();
     let kind = v["kind"].as_str().unwrap();
     let name = v["metadata"]["name"].as_str().unwrap();
-    let base = if av.contains('/') { format!("/apis/{av}") } else { format!("/api/{av}") };
+    let base = if av.contains('/') {
+        format!("/apis/{av}")
+    } else {
+        format!("/api/{av}")
+    };
     let k = kind.to_ascii_lowercase();
     let plural = if k.ends_with("policy") {
         format!("{}ies", &k[..k.len() - 1])
@@ -341,7 +362,8 @@ impl Cluster {
                     live["spec"]["replicas"] = json!(replicas);
                     live["spec"]["revisionHistoryLimit"] = json!(10);
                     live["spec"]["progressDeadlineSeconds"] = json!(600);
-                    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!("3");
+                    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] =
+                        json!("3");
                     live["status"] = json!({
                         "observedGeneration": 3,
                         "replicas": replicas,
@@ -356,7 +378,9 @@ impl Cluster {
                              "message": format!("ReplicaSet \"{}-7d9f8b6c5d\" has successfully progressed.", o["metadata"]["name"].as_str().unwrap())}
                         ]
                     });
-                    let svc = o["spec"]["template"]["metadata"]["labels"]["lane.dev/service"].as_str().unwrap_or("");
+                    let svc = o["spec"]["template"]["metadata"]["labels"]["lane.dev/service"]
+                        .as_str()
+                        .unwrap_or("");
                     let image_id = input
                         .images
                         .iter()
@@ -364,7 +388,15 @@ impl Cluster {
                         .map(|(_, img, _)| img.clone())
                         .unwrap_or_default();
                     for i in 0..replicas {
-                        pods.push(pod(ns, o, &format!("{}-7d9f8b6c5d-x2x9{i}", o["metadata"]["name"].as_str().unwrap()), &image_id));
+                        pods.push(pod(
+                            ns,
+                            o,
+                            &format!(
+                                "{}-7d9f8b6c5d-x2x9{i}",
+                                o["metadata"]["name"].as_str().unwrap()
+                            ),
+                            &image_id,
+                        ));
                     }
                 }
                 "CronJob" => {
@@ -379,7 +411,9 @@ impl Cluster {
                     for p in o["spec"]["ports"].as_array().into_iter().flatten() {
                         if let Some(pn) = p["name"].as_str() {
                             routes.insert(
-                                format!("/api/v1/namespaces/{ns}/services/{name}:{pn}/proxy/health"),
+                                format!(
+                                    "/api/v1/namespaces/{ns}/services/{name}:{pn}/proxy/health"
+                                ),
                                 json!({"status": 200, "body": {"status": "ok", "service": name}}),
                             );
                         }
@@ -393,7 +427,10 @@ impl Cluster {
             format!("/api/v1/namespaces/{ns}/pods"),
             ok(json!({"kind": "PodList", "apiVersion": "v1", "metadata": {"resourceVersion": "48300"}, "items": pods})),
         );
-        Cluster { routes, namespace: ns.to_string() }
+        Cluster {
+            routes,
+            namespace: ns.to_string(),
+        }
     }
 
     pub fn route(&mut self, path: &str) -> &mut Value {
@@ -529,25 +566,45 @@ impl Cluster {
             })
         };
         let items = vec![
-            pr(&older, "2026-11-01T00:00:00Z", "False", "Failed", "Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 3"),
-            pr(&name, "2026-11-01T00:01:00Z", "True", "Succeeded", "Tasks Completed: 6 (Failed: 0, Cancelled 0), Skipped: 0"),
+            pr(
+                &older,
+                "2026-11-01T00:00:00Z",
+                "False",
+                "Failed",
+                "Tasks Completed: 2 (Failed: 1, Cancelled 0), Skipped: 3",
+            ),
+            pr(
+                &name,
+                "2026-11-01T00:01:00Z",
+                "True",
+                "Succeeded",
+                "Tasks Completed: 6 (Failed: 0, Cancelled 0), Skipped: 0",
+            ),
         ];
         self.routes.insert(
             "/apis/tekton.dev/v1/namespaces/agentrun-ci/pipelineruns".into(),
-            ok(json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRunList",
-                      "metadata": {"continue": "", "resourceVersion": "99100"}, "items": items})),
+            ok(
+                json!({"apiVersion": "tekton.dev/v1", "kind": "PipelineRunList",
+                      "metadata": {"continue": "", "resourceVersion": "99100"}, "items": items}),
+            ),
         );
         self.routes.insert(
             format!("/apis/tekton.dev/v1/namespaces/agentrun-ci/pipelineruns/{name}"),
             ok(items[1].clone()),
         );
         for (tr, results) in [
-            (format!("{name}-plan"), json!([{"name": "affected", "type": "string", "value": "[\"agentrun-mgr\",\"agentrun-runner\"]"}])),
-            (publish_tr.clone(), json!([
-                {"name": "IMAGES", "type": "string", "value": images.join(",")},
-                {"name": "IMAGE_URL", "type": "string", "value": images.first().map(|i| i.split('@').next().unwrap().to_string()).unwrap_or_default()},
-                {"name": "IMAGE_DIGEST", "type": "string", "value": images.first().map(|i| i.split('@').nth(1).unwrap().to_string()).unwrap_or_default()}
-            ])),
+            (
+                format!("{name}-plan"),
+                json!([{"name": "affected", "type": "string", "value": "[\"agentrun-mgr\",\"agentrun-runner\"]"}]),
+            ),
+            (
+                publish_tr.clone(),
+                json!([
+                    {"name": "IMAGES", "type": "string", "value": images.join(",")},
+                    {"name": "IMAGE_URL", "type": "string", "value": images.first().map(|i| i.split('@').next().unwrap().to_string()).unwrap_or_default()},
+                    {"name": "IMAGE_DIGEST", "type": "string", "value": images.first().map(|i| i.split('@').nth(1).unwrap().to_string()).unwrap_or_default()}
+                ]),
+            ),
         ] {
             self.routes.insert(
                 format!("/apis/tekton.dev/v1/namespaces/agentrun-ci/taskruns/{tr}"),
@@ -629,7 +686,13 @@ pub fn rendered_tree(deploy: &str, catalog: &Value) -> BTreeMap<String, String> 
 pub fn minimal_tree(catalog: &Value) -> BTreeMap<String, String> {
     let e = |id: &str| &catalog["services"][id];
     let sc = |id: &str| e(id)["sourceCommit"].as_str().unwrap().to_string();
-    let img = |id: &str| format!("{}@{}", e(id)["imageRepository"].as_str().unwrap(), e(id)["digest"].as_str().unwrap());
+    let img = |id: &str| {
+        format!(
+            "{}@{}",
+            e(id)["imageRepository"].as_str().unwrap(),
+            e(id)["digest"].as_str().unwrap()
+        )
+    };
     let mut t = BTreeMap::new();
     t.insert("kustomization.yaml".to_string(), "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: agentrun-v01\nresources:\n- cronjob-agentrun-runner.yaml\n- deployment-agentrun-mgr.yaml\n- service-agentrun-mgr.yaml\n".to_string());
     t.insert("deployment-agentrun-mgr.yaml".to_string(), format!(
@@ -673,7 +736,10 @@ impl LaneRepos {
         let commit = source.commit("source");
         let catalog = super::test_catalog(
             &commit,
-            &services().iter().map(|(s, k, c)| (*s, *k, *c)).collect::<Vec<_>>(),
+            &services()
+                .iter()
+                .map(|(s, k, c)| (*s, *k, *c))
+                .collect::<Vec<_>>(),
         );
         let tree = rendered_tree(&deploy, &catalog);
         let remote = bare_repo();
@@ -682,7 +748,10 @@ impl LaneRepos {
         source.git(&["push", "-q", "origin", "v0.1"]);
 
         let gitops = TestRepo::init("v0.1-gitops");
-        gitops.write(CATALOG_PATH, &format!("{}\n", serde_json::to_string_pretty(&catalog).unwrap()));
+        gitops.write(
+            CATALOG_PATH,
+            &format!("{}\n", serde_json::to_string_pretty(&catalog).unwrap()),
+        );
         for (f, text) in &tree {
             gitops.write(&format!("{RUNTIME_PATH}/{f}"), text);
         }
@@ -690,7 +759,15 @@ impl LaneRepos {
         gitops.git(&["remote", "add", "origin", &url]);
         gitops.git(&["push", "-q", "origin", "v0.1-gitops"]);
         source.git(&["fetch", "-q", "origin"]);
-        LaneRepos { source, gitops, remote, commit, gitops_head, catalog, tree }
+        LaneRepos {
+            source,
+            gitops,
+            remote,
+            commit,
+            gitops_head,
+            catalog,
+            tree,
+        }
     }
 
     /// Commit a change on the GitOps branch (a test's hand edit), push and fetch it; returns
@@ -698,7 +775,8 @@ impl LaneRepos {
     pub fn gitops_commit(&mut self, edit: impl FnOnce(&Path)) -> String {
         edit(self.gitops.path());
         let head = self.gitops.commit("edit");
-        self.gitops.git(&["push", "-q", "-f", "origin", "v0.1-gitops"]);
+        self.gitops
+            .git(&["push", "-q", "-f", "origin", "v0.1-gitops"]);
         self.source.git(&["fetch", "-q", "-f", "origin"]);
         self.gitops_head = head.clone();
         head
@@ -730,10 +808,18 @@ impl LaneRepos {
             .collect();
         let mut c = Cluster::healthy(
             "agentrun-v01",
-            &ClusterInput { objects: &objects, images: &images, gitops_head: &self.gitops_head, commit: &self.commit },
+            &ClusterInput {
+                objects: &objects,
+                images: &images,
+                gitops_head: &self.gitops_head,
+                commit: &self.commit,
+            },
         );
         c.add_argo(&self.gitops_head);
-        c.add_tekton(&self.commit, &images.iter().map(|(_, i, _)| i.clone()).collect::<Vec<_>>());
+        c.add_tekton(
+            &self.commit,
+            &images.iter().map(|(_, i, _)| i.clone()).collect::<Vec<_>>(),
+        );
         c
     }
 
