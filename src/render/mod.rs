@@ -1,18 +1,48 @@
-//! `lane render`: the digest-pinned runtime tree (filled in by the render work).
+//! `lane render`: the digest-pinned runtime tree.
 //!
 //! API used by promote and verify: [`render_tree`] renders the lane's runtime directory from
-//! the intent and a catalog, in memory, deterministically.
+//! the intent and a catalog, in memory, deterministically. Every file is parsed back and
+//! checked (identity, lane namespace, digest-pinned images, no credential-looking value)
+//! before the tree is returned; any failure is an error and nothing is produced.
+
+pub mod cli;
+mod context;
+pub mod diff;
+mod postcheck;
+pub mod templates;
 
 use std::collections::BTreeMap;
 
-use crate::error::{Classified, ExitClass, Failure};
+use crate::error::{Classified, ExitClass};
 use crate::model::{Catalog, Lane};
-use crate::output::Outcome;
+
+pub use cli::{run, RenderArgs, RenderReport};
+pub use context::{config_hash, CONFIG_HASH_ANNOTATION, SEED_SCRIPT};
+pub use postcheck::is_pinned;
+pub use templates::Templates;
+
+/// File name of the kustomization that lists every object file.
+pub const KUSTOMIZATION: &str = "kustomization.yaml";
 
 /// The rendered runtime directory: path relative to the runtime path → file content.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenderedTree {
     pub files: BTreeMap<String, String>,
+    /// The Kubernetes objects in the tree, sorted by file (the kustomization is not one).
+    pub objects: Vec<ObjectRef>,
+}
+
+/// One rendered object and the file that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectRef {
+    pub file: String,
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    /// The service the object belongs to (none for lane-wide objects).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -21,24 +51,130 @@ pub enum RenderError {
     MissingDigest { service: String },
     #[error("render failed: {0}")]
     Template(String),
+    #[error("catalog entry '{service}': {message}")]
+    Catalog { service: String, message: String },
+    #[error("deploy.json {path}: {message} (rule: {rule})")]
+    Intent {
+        path: String,
+        rule: &'static str,
+        message: String,
+    },
+    #[error("rendered {file} {path}: {message} (rule: {rule})")]
+    Invalid {
+        file: String,
+        path: String,
+        rule: &'static str,
+        message: String,
+    },
 }
 
 impl Classified for RenderError {
     fn class(&self) -> ExitClass {
         ExitClass::Rejected
     }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RenderError::MissingDigest { .. } => {
+                "publish the service and promote its digest into the catalog (or disable it in deploy.json); a manifest is never rendered from a tag".into()
+            }
+            RenderError::Template(_) => {
+                "fix the template named above (templates/runtime or --templates DIR)".into()
+            }
+            RenderError::Catalog { .. } => {
+                "the catalog is machine-written: re-run publish and promote instead of editing it".into()
+            }
+            RenderError::Intent { .. } => "fix deploy.json at the path named above".into(),
+            RenderError::Invalid { .. } => {
+                "the rendered manifest broke a rule; fix the template or the deploy.json value that feeds it".into()
+            }
+        })
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            RenderError::MissingDigest { service } => {
+                Some(serde_json::json!({ "missing": [service] }))
+            }
+            RenderError::Intent { path, rule, .. } => {
+                Some(serde_json::json!({ "path": path, "rule": rule }))
+            }
+            RenderError::Invalid {
+                file, path, rule, ..
+            } => Some(serde_json::json!({ "file": file, "path": path, "rule": rule })),
+            _ => None,
+        }
+    }
+}
+
+/// Enabled services that have no catalog entry, in deploy.json order.
+pub fn missing_digests(lane: &Lane, catalog: &Catalog) -> Vec<String> {
+    lane.intent
+        .enabled_services()
+        .filter(|s| !catalog.services.contains_key(&s.id))
+        .map(|s| s.id.clone())
+        .collect()
 }
 
 /// Render the runtime tree for `lane` pinned to `catalog`'s digests.
-pub fn render_tree(_lane: &Lane, _catalog: &Catalog) -> Result<RenderedTree, RenderError> {
-    Err(RenderError::Template(
-        "render is not implemented yet".into(),
-    ))
+pub fn render_tree(lane: &Lane, catalog: &Catalog) -> Result<RenderedTree, RenderError> {
+    render_tree_with(lane, catalog, Templates::embedded())
 }
 
-#[derive(Debug, Clone, clap::Args)]
-pub struct RenderArgs {}
-
-pub fn run(_args: &RenderArgs) -> Result<Outcome, Failure> {
-    Err(Failure::not_implemented("render"))
+/// [`render_tree`] with a given template set.
+pub fn render_tree_with(
+    lane: &Lane,
+    catalog: &Catalog,
+    templates: &Templates,
+) -> Result<RenderedTree, RenderError> {
+    let planned = context::plan(lane, catalog)?;
+    let ns = lane.names.namespace.as_str();
+    let mut files = BTreeMap::new();
+    let mut objects = Vec::with_capacity(planned.len());
+    for p in &planned {
+        let text = templates.render(p.template, &p.ctx)?;
+        let doc = postcheck::parse_one(&p.file, &text)?;
+        postcheck::check(
+            &doc,
+            &postcheck::Expect {
+                file: &p.file,
+                api_version: p.api_version,
+                kind: p.kind,
+                name: &p.name,
+                namespace: Some(ns),
+            },
+        )?;
+        if files.insert(p.file.clone(), text).is_some() {
+            return Err(RenderError::Intent {
+                path: "$".into(),
+                rule: "duplicate-object",
+                message: format!(
+                    "two objects render to {} ({} '{}'); names must be unique per kind",
+                    p.file, p.kind, p.name
+                ),
+            });
+        }
+        objects.push(ObjectRef {
+            file: p.file.clone(),
+            api_version: p.api_version.into(),
+            kind: p.kind.into(),
+            name: p.name.clone(),
+            service: p.service.clone(),
+        });
+    }
+    objects.sort_by(|a, b| a.file.cmp(&b.file));
+    let resources: Vec<String> = files.keys().cloned().collect();
+    let text = templates.render(KUSTOMIZATION, &context::kustomization(&resources))?;
+    let doc = postcheck::parse_one(KUSTOMIZATION, &text)?;
+    postcheck::check(
+        &doc,
+        &postcheck::Expect {
+            file: KUSTOMIZATION,
+            api_version: "kustomize.config.k8s.io/v1beta1",
+            kind: "Kustomization",
+            name: "",
+            namespace: None,
+        },
+    )?;
+    postcheck::check_kustomization(&doc, KUSTOMIZATION, &resources)?;
+    files.insert(KUSTOMIZATION.to_string(), text);
+    Ok(RenderedTree { files, objects })
 }

@@ -5,6 +5,7 @@
 pub mod gitrepo;
 pub mod kube;
 pub mod registry;
+pub mod render;
 pub mod tools;
 
 use std::path::{Path, PathBuf};

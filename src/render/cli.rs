@@ -1,0 +1,604 @@
+//! `lane render`: write the runtime tree (`--out DIR`, replaced whole) or, with `--no-write`,
+//! report what would change against the GitOps branch (or `--against DIR`) and write nothing.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{diff, missing_digests, render_tree_with, RenderError, RenderedTree, Templates};
+use crate::error::{ExitClass, Failure};
+use crate::git::gitops::{self, GitopsArgs, GitopsHead};
+use crate::git::Repo;
+use crate::model::{Catalog, Lane};
+use crate::output::{progress, Outcome, Report};
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_help = "Examples:\n  \
+lane render --catalog catalog.json --out build/runtime-v01\n  \
+lane render --no-write --diff                 # dry-run against the GitOps branch\n  \
+lane render --no-write --against deploy/gitops/g14/runtime-v01")]
+pub struct RenderArgs {
+    /// The lane's deploy.json.
+    #[arg(long, value_name = "FILE", default_value = "deploy/deploy.json")]
+    pub deploy: PathBuf,
+    /// Artifact catalog file to pin digests from, instead of the catalog on the GitOps branch.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+    /// Repository (worktree or bare) that holds the GitOps branch; read without a checkout.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub repo: PathBuf,
+    #[command(flatten)]
+    pub gitops: GitopsArgs,
+    /// Write the tree into DIR. DIR is replaced whole (files of removed services disappear);
+    /// it may only hold YAML files lane wrote before.
+    #[arg(
+        long,
+        value_name = "DIR",
+        conflicts_with = "no_write",
+        required_unless_present = "no_write"
+    )]
+    pub out: Option<PathBuf>,
+    /// Dry-run: write nothing; report the files that would be added, changed or removed on
+    /// the GitOps branch's runtime path (or against --against DIR).
+    #[arg(long)]
+    pub no_write: bool,
+    /// With --no-write: compare against this directory instead of the GitOps branch.
+    #[arg(long, value_name = "DIR", requires = "no_write")]
+    pub against: Option<PathBuf>,
+    /// Add a unified diff of every changed file to the report.
+    #[arg(long)]
+    pub diff: bool,
+    /// Directory of templates that replace the embedded ones by file name.
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+/// Where the catalog came from.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogSource {
+    /// `file` or `gitops`.
+    pub source: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitopsHead>,
+    /// The catalog's newest promoted source commit.
+    pub source_commit: String,
+}
+
+/// What the tree was compared with.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Baseline {
+    /// `gitops`, `dir` or `out` (the previous content of --out).
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gitops: Option<GitopsHead>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// False when the branch, path or directory does not exist yet (every file is added).
+    pub exists: bool,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceLine {
+    pub id: String,
+    pub kind: &'static str,
+    /// `rendered`, `missing` (no catalog digest) or `disabled`.
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileLine {
+    pub path: String,
+    /// `added`, `changed`, `unchanged` or `removed`.
+    pub change: &'static str,
+    /// sha256 of the rendered content (of the old content for `removed`).
+    pub sha256: String,
+    pub bytes: usize,
+}
+
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    pub files: usize,
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenderReport {
+    pub lane: String,
+    pub namespace: String,
+    pub runtime_path: String,
+    /// `write` or `no-write`.
+    pub mode: &'static str,
+    /// True when the tree was written (--out).
+    pub written: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub out: Option<String>,
+    pub catalog: CatalogSource,
+    pub against: Baseline,
+    pub services: Vec<ServiceLine>,
+    /// Enabled services without a catalog digest (the tree is not rendered then).
+    pub missing: Vec<String>,
+    pub files: Vec<FileLine>,
+    pub summary: Summary,
+    /// Whether anything would change (or changed) against the baseline.
+    pub changed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+}
+
+impl Report for RenderReport {
+    fn text(&self) -> String {
+        let mut s = String::new();
+        if !self.missing.is_empty() {
+            s.push_str(&format!(
+                "render {}: no digest in the catalog for: {}\n",
+                self.lane,
+                self.missing.join(", ")
+            ));
+            return s;
+        }
+        let verb = if self.written { "wrote" } else { "would write" };
+        s.push_str(&format!(
+            "render {} ({}): {verb} {} files: {} added, {} changed, {} removed, {} unchanged\n",
+            self.lane,
+            self.namespace,
+            self.summary.files,
+            self.summary.added,
+            self.summary.changed,
+            self.summary.removed,
+            self.summary.unchanged
+        ));
+        for f in self.files.iter().filter(|f| f.change != "unchanged") {
+            s.push_str(&format!("  {:<9} {}\n", f.change, f.path));
+        }
+        if let Some(d) = &self.diff {
+            s.push_str(d);
+        }
+        s
+    }
+
+    fn failed(&self) -> bool {
+        !self.missing.is_empty()
+    }
+}
+
+fn env_err(message: String) -> Failure {
+    Failure::new(ExitClass::Environment, message)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    let mut s = String::with_capacity(64);
+    for b in d {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+struct Loaded {
+    catalog: Catalog,
+    source: CatalogSource,
+    repo: Option<Repo>,
+    head: Option<GitopsHead>,
+}
+
+fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
+    if let Some(path) = &args.catalog {
+        let catalog = gitops::catalog_file(path, &lane.names)?;
+        let source = CatalogSource {
+            source: "file",
+            path: Some(path.display().to_string()),
+            gitops: None,
+            source_commit: catalog.source_commit.clone(),
+        };
+        return Ok(Loaded {
+            catalog,
+            source,
+            repo: None,
+            head: None,
+        });
+    }
+    let repo = Repo::open(&args.repo)?;
+    let head = gitops::head(&repo, &lane.names, &args.gitops)?.ok_or_else(|| {
+        Failure::new(
+            ExitClass::Rejected,
+            format!(
+                "the GitOps branch '{}' was not found in {} (no catalog to pin digests from)",
+                lane.names.gitops_branch,
+                args.repo.display()
+            ),
+        )
+        .with_hint("fetch the lane's GitOps branch (or pass --gitops-remote), initialise the lane with `lane plan --init`, or pass --catalog FILE")
+    })?;
+    let catalog = gitops::catalog_at(&repo, &lane.names, &head)?.ok_or_else(|| {
+        Failure::new(
+            ExitClass::Rejected,
+            format!(
+                "{}:{} does not exist: the lane has no catalog",
+                lane.names.gitops_branch, lane.names.catalog_path
+            ),
+        )
+        .with_hint("initialise the lane's catalog with `lane plan --init` and `lane promote --init`, or pass --catalog FILE; nothing falls back to another branch")
+    })?;
+    let source = CatalogSource {
+        source: "gitops",
+        path: Some(lane.names.catalog_path.clone()),
+        gitops: Some(head.clone()),
+        source_commit: catalog.source_commit.clone(),
+    };
+    Ok(Loaded {
+        catalog,
+        source,
+        repo: Some(repo),
+        head: Some(head),
+    })
+}
+
+/// Read every regular file under `dir` (recursively), keyed by `/`-separated relative path.
+pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
+    let mut out = BTreeMap::new();
+    fn walk(base: &Path, rel: &str, out: &mut BTreeMap<String, Vec<u8>>) -> std::io::Result<()> {
+        let here = if rel.is_empty() {
+            base.to_path_buf()
+        } else {
+            base.join(rel)
+        };
+        let mut entries: Vec<_> = std::fs::read_dir(&here)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                walk(base, &path, out)?;
+            } else if ft.is_file() {
+                out.insert(path, std::fs::read(e.path())?);
+            }
+        }
+        Ok(())
+    }
+    walk(dir, "", &mut out)?;
+    Ok(out)
+}
+
+fn baseline(
+    args: &RenderArgs,
+    lane: &Lane,
+    loaded: &Loaded,
+) -> Result<(Baseline, BTreeMap<String, Vec<u8>>), Failure> {
+    if let Some(out) = &args.out {
+        let exists = out.is_dir();
+        let files = if exists {
+            read_tree(out).map_err(|e| env_err(format!("cannot read {}: {e}", out.display())))?
+        } else {
+            BTreeMap::new()
+        };
+        return Ok((
+            Baseline {
+                kind: "out",
+                gitops: None,
+                path: Some(out.display().to_string()),
+                exists,
+            },
+            files,
+        ));
+    }
+    if let Some(dir) = &args.against {
+        if !dir.is_dir() {
+            return Err(Failure::new(
+                ExitClass::Usage,
+                format!("--against {}: not a directory", dir.display()),
+            ));
+        }
+        let files =
+            read_tree(dir).map_err(|e| env_err(format!("cannot read {}: {e}", dir.display())))?;
+        return Ok((
+            Baseline {
+                kind: "dir",
+                gitops: None,
+                path: Some(dir.display().to_string()),
+                exists: true,
+            },
+            files,
+        ));
+    }
+    // Against the GitOps branch: reuse the catalog's repo, or open --repo when the catalog
+    // came from a file.
+    let opened;
+    let (repo, head) = match (&loaded.repo, &loaded.head) {
+        (Some(r), Some(h)) => (r, Some(h.clone())),
+        _ => {
+            opened = Repo::open(&args.repo)?;
+            let h = gitops::head(&opened, &lane.names, &args.gitops)?;
+            (&opened, h)
+        }
+    };
+    let path = lane.names.runtime_path.clone();
+    let Some(head) = head else {
+        progress(format!(
+            "GitOps branch '{}' not found: every file is new",
+            lane.names.gitops_branch
+        ));
+        return Ok((
+            Baseline {
+                kind: "gitops",
+                gitops: None,
+                path: Some(path),
+                exists: false,
+            },
+            BTreeMap::new(),
+        ));
+    };
+    let files = repo.read_dir_files(&head.commit, &path)?;
+    Ok((
+        Baseline {
+            kind: "gitops",
+            gitops: Some(head),
+            exists: !files.is_empty(),
+            path: Some(path),
+        },
+        files,
+    ))
+}
+
+fn compare(
+    tree: &RenderedTree,
+    base: &BTreeMap<String, Vec<u8>>,
+    want_diff: bool,
+) -> (Vec<FileLine>, Summary, Option<String>) {
+    let mut files = Vec::new();
+    let mut sum = Summary {
+        files: tree.files.len(),
+        ..Summary::default()
+    };
+    let mut diff_text = String::new();
+    let mut paths: Vec<&String> = tree.files.keys().chain(base.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    for path in paths {
+        let new = tree.files.get(path);
+        let old = base.get(path);
+        let (change, content) = match (old, new) {
+            (None, Some(n)) => ("added", n.as_bytes()),
+            (Some(o), Some(n)) if o.as_slice() == n.as_bytes() => ("unchanged", n.as_bytes()),
+            (Some(_), Some(n)) => ("changed", n.as_bytes()),
+            (Some(o), None) => ("removed", o.as_slice()),
+            (None, None) => continue,
+        };
+        match change {
+            "added" => sum.added += 1,
+            "changed" => sum.changed += 1,
+            "removed" => sum.removed += 1,
+            _ => sum.unchanged += 1,
+        }
+        if want_diff && change != "unchanged" {
+            let old_s = old.map(|o| String::from_utf8_lossy(o).into_owned());
+            diff_text.push_str(&diff::unified(
+                path,
+                old_s.as_deref(),
+                new.map(String::as_str),
+            ));
+        }
+        files.push(FileLine {
+            path: path.clone(),
+            change,
+            sha256: sha256_hex(content),
+            bytes: content.len(),
+        });
+    }
+    (files, sum, want_diff.then_some(diff_text))
+}
+
+fn service_lines(lane: &Lane, catalog: &Catalog) -> Vec<ServiceLine> {
+    lane.intent
+        .services
+        .iter()
+        .map(|s| {
+            let entry = catalog.services.get(&s.id);
+            let status = match (s.enabled, entry) {
+                (false, _) => "disabled",
+                (true, None) => "missing",
+                (true, Some(_)) => "rendered",
+            };
+            ServiceLine {
+                id: s.id.clone(),
+                kind: s.kind.as_str(),
+                status,
+                image: entry.filter(|_| s.enabled).map(|e| e.pinned_image()),
+            }
+        })
+        .collect()
+}
+
+pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
+    let lane = Lane::load(&args.deploy, None)?;
+    let templates_owned;
+    let templates = match &args.templates {
+        Some(dir) => {
+            templates_owned = Templates::with_overrides(dir)?;
+            &templates_owned
+        }
+        None => Templates::embedded(),
+    };
+    let loaded = load_catalog(args, &lane)?;
+    let services = service_lines(&lane, &loaded.catalog);
+    let missing = missing_digests(&lane, &loaded.catalog);
+    let mode = if args.no_write { "no-write" } else { "write" };
+
+    if !missing.is_empty() {
+        if !args.no_write {
+            return Err(RenderError::MissingDigest {
+                service: missing[0].clone(),
+            }
+            .into());
+        }
+        progress(format!("no catalog digest for: {}", missing.join(", ")));
+        let (against, _) = baseline(args, &lane, &loaded)?;
+        return Outcome::of(&RenderReport {
+            lane: lane.names.version.clone(),
+            namespace: lane.names.namespace.clone(),
+            runtime_path: lane.names.runtime_path.clone(),
+            mode,
+            written: false,
+            out: None,
+            catalog: loaded.source,
+            against,
+            services,
+            missing,
+            files: Vec::new(),
+            summary: Summary::default(),
+            changed: false,
+            diff: None,
+        });
+    }
+
+    progress(format!(
+        "rendering {} services of lane {}",
+        services.iter().filter(|s| s.status == "rendered").count(),
+        lane.names.version
+    ));
+    let tree = render_tree_with(&lane, &loaded.catalog, templates)?;
+    let (against, base) = baseline(args, &lane, &loaded)?;
+    let (files, summary, diff_text) = compare(&tree, &base, args.diff);
+    let changed = summary.added + summary.changed + summary.removed > 0;
+
+    let mut written = false;
+    if let Some(out) = &args.out {
+        replace_dir(out, &tree.files)?;
+        written = true;
+        progress(format!(
+            "wrote {} files to {}",
+            tree.files.len(),
+            out.display()
+        ));
+    }
+    Outcome::of(&RenderReport {
+        lane: lane.names.version.clone(),
+        namespace: lane.names.namespace.clone(),
+        runtime_path: lane.names.runtime_path.clone(),
+        mode,
+        written,
+        out: args.out.as_ref().map(|p| p.display().to_string()),
+        catalog: loaded.source,
+        against,
+        services,
+        missing,
+        files,
+        summary,
+        changed,
+        diff: diff_text,
+    })
+}
+
+/// Refuse to replace a directory that holds anything lane would not have written.
+fn check_replaceable(out: &Path) -> Result<bool, Failure> {
+    let meta = match std::fs::symlink_metadata(out) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(env_err(format!("cannot read {}: {e}", out.display()))),
+    };
+    let refuse = |what: String| {
+        Failure::new(
+            ExitClass::Rejected,
+            format!("refusing to replace {}: {what}", out.display()),
+        )
+        .with_hint("--out must name the runtime directory itself (a directory of rendered YAML files), or a path that does not exist yet")
+    };
+    if !meta.is_dir() {
+        return Err(refuse("it is not a directory".into()));
+    }
+    let rd = std::fs::read_dir(out)
+        .map_err(|e| env_err(format!("cannot read {}: {e}", out.display())))?;
+    for e in rd {
+        let e = e.map_err(|e| env_err(e.to_string()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let ft = e.file_type().map_err(|e| env_err(e.to_string()))?;
+        if !ft.is_file() || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+            return Err(refuse(format!(
+                "it holds '{name}', which is not a rendered YAML file"
+            )));
+        }
+    }
+    Ok(true)
+}
+
+/// Replace `out` whole with `files`: write a sibling temp dir, then swap it in. On failure
+/// the old directory is left as it was and the temp dir is removed.
+pub fn replace_dir(out: &Path, files: &BTreeMap<String, String>) -> Result<(), Failure> {
+    let exists = check_replaceable(out)?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| {
+            Failure::new(
+                ExitClass::Usage,
+                format!("--out {}: needs a directory name", out.display()),
+            )
+        })?;
+    std::fs::create_dir_all(&parent)
+        .map_err(|e| env_err(format!("cannot create {}: {e}", parent.display())))?;
+    let pid = std::process::id();
+    let tmp = parent.join(format!(".{name}.lane-new-{pid}"));
+    let old = parent.join(format!(".{name}.lane-old-{pid}"));
+    let write_all = || -> std::io::Result<()> {
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp)?;
+        }
+        std::fs::create_dir(&tmp)?;
+        for (rel, content) in files {
+            let p = tmp.join(rel);
+            if let Some(d) = p.parent() {
+                std::fs::create_dir_all(d)?;
+            }
+            let mut f = std::fs::File::create(&p)?;
+            std::io::Write::write_all(&mut f, content.as_bytes())?;
+            f.sync_all()?;
+        }
+        std::fs::File::open(&tmp)?.sync_all()?;
+        Ok(())
+    };
+    if let Err(e) = write_all() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(env_err(format!("cannot write {}: {e}", tmp.display())));
+    }
+    let swap = || -> std::io::Result<()> {
+        if exists {
+            std::fs::rename(out, &old)?;
+            if let Err(e) = std::fs::rename(&tmp, out) {
+                let _ = std::fs::rename(&old, out);
+                return Err(e);
+            }
+            std::fs::remove_dir_all(&old)?;
+        } else {
+            std::fs::rename(&tmp, out)?;
+        }
+        std::fs::File::open(&parent)?.sync_all()
+    };
+    if let Err(e) = swap() {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(env_err(format!("cannot replace {}: {e}", out.display())));
+    }
+    Ok(())
+}

@@ -1,0 +1,210 @@
+//! Hostile values injected through deploy.json never change a manifest's structure, and no
+//! secret value ever reaches the rendered tree.
+
+mod common;
+
+use common::render::*;
+use lane::render::render_tree;
+use serde_json::{json, Value};
+
+/// Values that break naive YAML templating (each would change structure if spliced raw).
+const HOSTILE: &[&str] = &[
+    "line1\nline2",
+    "key: value",
+    "a # comment",
+    "{{ 7*7 }}",
+    "{% if true %}x{% endif %}",
+    "\"double\" 'single'",
+    "ünïcødé ☃ 漢字 \u{202e}rtl",
+    "&anchor",
+    "*alias",
+    "---",
+    "--- !!python/object:os.system",
+    "!!python/object/apply:os.system ['id']",
+    "0755",
+    "yes",
+    "no",
+    "~",
+    "null",
+    "1e3",
+    "[a, b]",
+    "{a: b}",
+    "- item",
+    "|\n  block",
+    "> folded",
+    "@at `tick`",
+    "%TAG ! tag:x",
+    "\t tab and trailing space ",
+    " ",
+    "...",
+    "? complex",
+    "\\ backslash \\n",
+];
+
+const SLOT: &str = "SLOT-VALUE";
+/// A health path slot (paths cannot contain whitespace).
+const PATH_SLOT: &str = "/SLOT-PATH";
+
+/// deploy.json with `v` in every free-text field render consumes.
+fn intent_with(v: &str, path: &str) -> Value {
+    let mut d = shipped_json();
+    let mgr = &mut d["services"][0];
+    mgr["config"]["AGENTRUN_DATABASE_NAME"] = json!(v);
+    mgr["env"][3]["value"] = json!(v);
+    mgr["command"] = json!([v, "--flag"]);
+    mgr["args"] = json!(["--x", v]);
+    mgr["health"]["path"] = json!(path);
+    let runner = &mut d["services"][1];
+    runner["env"][0]["value"] = json!(v);
+    runner["args"] = json!([v]);
+    d
+}
+
+/// Replace `from` by `to` in every string of a parsed tree (keys included).
+fn replace_strings(v: &Value, from: &str, to: &str) -> Value {
+    match v {
+        Value::String(s) if s == from => json!(to),
+        Value::Array(a) => Value::Array(a.iter().map(|x| replace_strings(x, from, to)).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (if k == from { to.to_string() } else { k.clone() }, replace_strings(x, from, to)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The config hash annotation legitimately depends on the value: blank it for comparison.
+fn drop_config_hash(mut v: Value) -> Value {
+    if let Some(a) = v.pointer_mut("/spec/template/metadata/annotations") {
+        a.as_object_mut().unwrap().remove(lane::render::CONFIG_HASH_ANNOTATION);
+    }
+    v
+}
+
+#[test]
+fn hostile_values_never_change_structure() {
+    assert!(HOSTILE.len() >= 20);
+    let cat = v01_catalog();
+    let base_lane = lane_from_json(&intent_with(SLOT, PATH_SLOT)).expect("baseline intent is valid");
+    let base = parse_tree(&render_tree(&base_lane, &cat).unwrap().files);
+    for h in HOSTILE {
+        // Health paths must be absolute and whitespace-free (deploy.json rule): inject the
+        // hostile text after the slash when that holds, else keep the slot.
+        let path = format!("/{h}");
+        let path_ok = !h.chars().any(|c| c.is_whitespace() || c.is_control());
+        let path = if path_ok { path } else { PATH_SLOT.to_string() };
+        let lane = match lane_from_json(&intent_with(h, &path)) {
+            Ok(l) => l,
+            // Some values are refused by deploy.json checks; render must still hold.
+            Err(_) => lane_unchecked(&intent_with(h, &path)),
+        };
+        let tree = render_tree(&lane, &cat).unwrap_or_else(|e| panic!("{h:?}: {e}"));
+        let docs = parse_tree(&tree.files);
+        assert_eq!(docs.keys().collect::<Vec<_>>(), base.keys().collect::<Vec<_>>(), "{h:?}");
+        for (file, doc) in &docs {
+            let back = replace_strings(&replace_strings(doc, h, SLOT), &path, PATH_SLOT);
+            assert_eq!(
+                drop_config_hash(back),
+                drop_config_hash(base[file].clone()),
+                "{h:?} changed the structure of {file}"
+            );
+        }
+        // The value arrives exactly, where it was put.
+        let cm = &docs["configmap-agentrun-mgr-config.yaml"];
+        assert_eq!(cm["data"]["AGENTRUN_DATABASE_NAME"], json!(h));
+        let c = &docs["deployment-agentrun-mgr.yaml"]["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["command"][0], json!(h));
+        assert_eq!(c["args"][1], json!(h));
+        assert_eq!(c["env"][3]["value"], json!(h));
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], json!(path));
+    }
+}
+
+#[test]
+fn hostile_names_are_refused_not_rendered() {
+    // deploy.json checks reject these; render refuses them on its own too.
+    for bad in ["Bad Name", "x\n---\nkind: Secret", "a:b", "../etc"] {
+        let mut d = shipped_json();
+        d["serviceAccounts"][1]["name"] = json!(bad);
+        d["services"][1]["serviceAccount"] = json!(bad);
+        assert!(lane_from_json(&d).is_err(), "{bad:?} passed deploy.json checks");
+        let err = render_tree(&lane_unchecked(&d), &v01_catalog()).unwrap_err();
+        assert!(err.to_string().contains("dns1123-subdomain"), "{bad:?}: {err}");
+    }
+}
+
+/// Values that exist only in the cluster's Secrets (never in deploy.json or the catalog).
+const TEST_SECRETS: &[&str] = &[
+    "postgres://agentrun:s3cr3t-pa55@db.internal:5432/agentrun_v01",
+    "s3cr3t-pa55",
+    "{\"OPENAI_API_KEY\":\"sk-test-abcdefghijklmnopqrstuvwx\"}",
+    "sk-test-abcdefghijklmnopqrstuvwx",
+];
+
+#[test]
+fn no_secret_value_appears_in_the_tree() {
+    let tree = render_tree(&shipped_lane(), &v01_catalog()).unwrap();
+    for (file, content) in &tree.files {
+        for s in TEST_SECRETS {
+            assert!(!content.contains(s), "{file} holds a secret value");
+        }
+        for doc in parse_tree(&BTreeMapOne::one(file, content)).values() {
+            assert_no_credentials(doc, file);
+        }
+    }
+}
+
+struct BTreeMapOne;
+impl BTreeMapOne {
+    fn one(k: &str, v: &str) -> std::collections::BTreeMap<String, String> {
+        [(k.to_string(), v.to_string())].into_iter().collect()
+    }
+}
+
+fn assert_no_credentials(v: &Value, file: &str) {
+    match v {
+        Value::String(s) => assert!(lane::model::secrets::classify(s).is_none(), "{file}: credential-looking value"),
+        Value::Array(a) => a.iter().for_each(|x| assert_no_credentials(x, file)),
+        Value::Object(m) => m.values().for_each(|x| assert_no_credentials(x, file)),
+        _ => {}
+    }
+}
+
+#[test]
+fn a_credential_smuggled_past_the_checks_is_refused_without_echoing_it() {
+    for s in TEST_SECRETS.iter().filter(|s| lane::model::secrets::classify(s).is_some()) {
+        let d = intent_with(s, PATH_SLOT);
+        assert!(lane_from_json(&d).is_err(), "deploy.json checks let a credential through");
+        let err = render_tree(&lane_unchecked(&d), &v01_catalog()).unwrap_err();
+        let msg = format!("{err} {err:?}");
+        assert!(msg.contains("secret-value"), "{msg}");
+        assert!(!msg.contains("s3cr3t") && !msg.contains("sk-test"), "error echoes the secret: {msg}");
+    }
+}
+
+#[test]
+fn cli_output_never_holds_secret_values() {
+    // Secrets present in the environment and beside deploy.json must not leak into the
+    // report, progress or written files.
+    let dir = common::tempdir();
+    let cat = dir.path().join("catalog.json");
+    std::fs::write(&cat, serde_json::to_string(&v01_catalog_json()).unwrap()).unwrap();
+    std::fs::write(dir.path().join("dsn.txt"), TEST_SECRETS[0]).unwrap();
+    let out = dir.path().join("runtime");
+    let deploy = common::shipped_deploy();
+    let run = common::lane_env(
+        dir.path(),
+        &["render", "--deploy", deploy.to_str().unwrap(), "--catalog", cat.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[("DATABASE_URL", TEST_SECRETS[0]), ("CODEX_AUTH", TEST_SECRETS[2])],
+    );
+    run.assert_code(0);
+    let files = read_dir(&out);
+    assert!(!files.is_empty());
+    for s in TEST_SECRETS {
+        assert!(!run.stdout.contains(s) && !run.stderr.contains(s));
+        for c in files.values() {
+            assert!(!c.contains(s));
+        }
+    }
+}
