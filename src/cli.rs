@@ -52,7 +52,7 @@ pub enum Command {
     /// branch), race-safe.
     Promote(crate::promote::PromoteArgs),
     /// Judge a release: live runtime, Argo CD, GitOps branch, Tekton evidence, clean source.
-    Verify(crate::verify::VerifyArgs),
+    Verify(Box<crate::verify::VerifyArgs>),
     /// Generate the Tekton Tasks/Pipeline/Triggers and Argo CD bootstrap from deploy.json.
     Generate(crate::generate::GenerateArgs),
 }

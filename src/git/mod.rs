@@ -319,6 +319,44 @@ impl Repo {
         Ok(())
     }
 
+    /// Every file path under `dir` in `commit` with its blob id, without reading the blobs
+    /// (for scans that only open some files). Empty when the directory does not exist.
+    pub fn list_files(
+        &self,
+        commit: &str,
+        dir: &str,
+    ) -> Result<BTreeMap<String, String>, GitError> {
+        let mut out = BTreeMap::new();
+        let Some((id, EntryKind::Tree)) = self.entry(commit, dir)? else {
+            return Ok(out);
+        };
+        let mut stack = vec![(
+            gix::ObjectId::from_hex(id.as_bytes()).map_err(obj_err)?,
+            String::new(),
+        )];
+        while let Some((tree, prefix)) = stack.pop() {
+            let t = tree
+                .attach(&self.repo)
+                .object()
+                .map_err(obj_err)?
+                .into_tree();
+            let decoded = t.decode().map_err(obj_err)?;
+            for e in decoded.entries.iter() {
+                let path = if prefix.is_empty() {
+                    e.filename.to_string()
+                } else {
+                    format!("{prefix}/{}", e.filename)
+                };
+                if e.mode.is_tree() {
+                    stack.push((e.oid.to_owned(), path));
+                } else if !e.mode.is_commit() {
+                    out.insert(path, e.oid.to_string());
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// True when `ancestor` is reachable from `descendant` (equal counts as ancestor).
     pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
         if ancestor == descendant {

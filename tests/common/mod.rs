@@ -4,6 +4,7 @@
 
 pub mod gitd;
 pub mod gitrepo;
+pub mod kube;
 pub mod oci;
 pub mod plan;
 pub mod promote;

@@ -1,0 +1,346 @@
+//! Group 4, Tekton evidence: the PipelineRun of the source commit succeeded, and the image
+//! digests it published (PipelineRun results, else its TaskRuns' results, in the forms Tekton
+//! Chains reads: `IMAGES`, `*IMAGE_URL` + `*IMAGE_DIGEST`, `*_ARTIFACT_OUTPUTS`) equal the
+//! catalog's.
+
+use serde_json::{json, Value};
+
+use super::tree::split_pinned;
+use super::{Check, Ctx, Group};
+use crate::kube::{Client, KubeError};
+use crate::model::{rules, EntryStatus};
+
+const G: Group = Group::Tekton;
+const API: &str = "/apis/tekton.dev/v1";
+
+fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
+    v.pointer(ptr).and_then(Value::as_str).unwrap_or("")
+}
+
+/// One published image found in results.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultImage {
+    pub repository: String,
+    pub digest: String,
+    /// `<run>/<result name>`.
+    pub from: String,
+}
+
+/// Repository of an image reference without tag or digest.
+fn repository_of(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r.to_string(),
+        _ => no_digest.to_string(),
+    }
+}
+
+/// Images named by a `results` array (`[{name, value}]`, value string/array/object).
+pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
+    let mut out = Vec::new();
+    let get = |name: &str| {
+        results
+            .iter()
+            .find(|r| r.get("name").and_then(Value::as_str) == Some(name))
+            .and_then(|r| r.get("value"))
+    };
+    for r in results {
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
+        let value = r.get("value").cloned().unwrap_or(Value::Null);
+        let tag = format!("{from}/{name}");
+        if name == "IMAGES" || name.ends_with("_IMAGES") {
+            let text = match &value {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => String::new(),
+            };
+            for item in text
+                .split([',', '\n', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
+                if let Some((repo, digest)) = split_pinned(item) {
+                    out.push(ResultImage {
+                        repository: repository_of(repo),
+                        digest: digest.into(),
+                        from: tag.clone(),
+                    });
+                }
+            }
+        } else if let Some(prefix) = name.strip_suffix("IMAGE_URL") {
+            let url = value.as_str().unwrap_or("");
+            let digest = get(&format!("{prefix}IMAGE_DIGEST"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .or_else(|| split_pinned(url).map(|(_, d)| d.to_string()));
+            if let Some(d) = digest.filter(|d| rules::is_digest(d)) {
+                out.push(ResultImage {
+                    repository: repository_of(url),
+                    digest: d,
+                    from: tag.clone(),
+                });
+            }
+        } else if name.ends_with("ARTIFACT_OUTPUTS") {
+            let parsed = match &value {
+                Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+                v => v.clone(),
+            };
+            let items = match parsed {
+                Value::Array(a) => a,
+                v => vec![v],
+            };
+            for it in items {
+                let uri = s(&it, "/uri");
+                let digest = s(&it, "/digest");
+                if rules::is_digest(digest) && !uri.is_empty() {
+                    out.push(ResultImage {
+                        repository: repository_of(uri),
+                        digest: digest.into(),
+                        from: tag.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+pub async fn run(
+    ctx: &Ctx,
+    client: &Client,
+    explicit: Option<&str>,
+) -> Result<Vec<Check>, KubeError> {
+    let n = &ctx.lane.names;
+    let ns = &n.tekton_namespace;
+    let prefix = n.pipeline_run_name(&ctx.commit);
+    let (pr, candidates) = match explicit {
+        Some(name) => {
+            let pr = client
+                .get_json(&format!("{API}/namespaces/{ns}/pipelineruns/{name}"))
+                .await?;
+            (pr, vec![name.to_string()])
+        }
+        None => {
+            let list = client
+                .get_json(&format!("{API}/namespaces/{ns}/pipelineruns"))
+                .await?
+                .unwrap_or(Value::Null);
+            let mut runs: Vec<Value> = list
+                .get("items")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter(|p| s(p, "/metadata/name").starts_with(&prefix))
+                .cloned()
+                .collect();
+            // Newest first (RFC 3339 UTC timestamps sort as strings), then by name.
+            runs.sort_by(|a, b| {
+                (s(b, "/metadata/creationTimestamp"), s(b, "/metadata/name"))
+                    .cmp(&(s(a, "/metadata/creationTimestamp"), s(a, "/metadata/name")))
+            });
+            let names = runs
+                .iter()
+                .map(|p| s(p, "/metadata/name").to_string())
+                .collect();
+            (runs.into_iter().next(), names)
+        }
+    };
+    let Some(pr) = pr else {
+        return Ok(vec![
+            Check::fail(
+                G,
+                "tekton.pipelinerun",
+                match explicit {
+                    Some(name) => format!("PipelineRun {ns}/{name} does not exist"),
+                    None => format!("no PipelineRun in {ns} named {prefix}* for commit {}", ctx.commit),
+                },
+                json!({"namespace": ns, "prefix": prefix, "explicit": explicit}),
+                "run the pipeline for the commit (Triggers on push, or a PipelineRun by hand); its name must start with the lane's prefix",
+            ),
+            Check::skip(G, "tekton.digests", "no PipelineRun"),
+        ]);
+    };
+    let name = s(&pr, "/metadata/name").to_string();
+    let cond = pr
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Succeeded"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let status = s(&cond, "/status");
+    let ev = json!({
+        "pipelineRun": name,
+        "namespace": ns,
+        "candidates": candidates,
+        "pipeline": pr.pointer("/spec/pipelineRef/name"),
+        "commitParam": pr.pointer("/spec/params").and_then(Value::as_array)
+            .and_then(|ps| ps.iter().find(|p| matches!(s(p, "/name"), "revision" | "commit" | "source-commit")))
+            .and_then(|p| p.get("value")),
+        "succeeded": status,
+        "reason": s(&cond, "/reason"),
+        "message": s(&cond, "/message"),
+        "startTime": pr.pointer("/status/startTime"),
+        "completionTime": pr.pointer("/status/completionTime"),
+    });
+    let mut out = vec![match status {
+        "True" => Check::pass(
+            G,
+            "tekton.pipelinerun",
+            format!("{name} succeeded ({})", s(&cond, "/reason")),
+            ev,
+        ),
+        "Unknown" | "" => Check::fail(
+            G,
+            "tekton.pipelinerun",
+            format!(
+                "{name} has not finished ({})",
+                if status.is_empty() {
+                    "no Succeeded condition"
+                } else {
+                    s(&cond, "/reason")
+                }
+            ),
+            ev,
+            "wait for the PipelineRun to finish (`tkn pr logs -f`)",
+        ),
+        _ => Check::fail(
+            G,
+            "tekton.pipelinerun",
+            format!(
+                "{name} failed: {} {}",
+                s(&cond, "/reason"),
+                s(&cond, "/message")
+            ),
+            ev,
+            "read the failed TaskRun's logs; a failed run is never release evidence",
+        ),
+    }];
+
+    let mut found = images_from_results(
+        pr.pointer("/status/results")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]),
+        &name,
+    );
+    let mut looked = vec![format!("PipelineRun {name}")];
+    if found.is_empty() {
+        for child in pr
+            .pointer("/status/childReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if s(child, "/kind") != "TaskRun" {
+                continue;
+            }
+            let tr_name = s(child, "/name");
+            looked.push(format!("TaskRun {tr_name}"));
+            if let Some(tr) = client
+                .get_json(&format!("{API}/namespaces/{ns}/taskruns/{tr_name}"))
+                .await?
+            {
+                found.extend(images_from_results(
+                    tr.pointer("/status/results")
+                        .and_then(Value::as_array)
+                        .map(Vec::as_slice)
+                        .unwrap_or(&[]),
+                    tr_name,
+                ));
+            }
+        }
+    }
+    out.push(digests_check(ctx, &found, &looked));
+    Ok(out)
+}
+
+fn digests_check(ctx: &Ctx, found: &[ResultImage], looked: &[String]) -> Check {
+    let Some(cat) = ctx.catalog() else {
+        return Check::skip(
+            G,
+            "tekton.digests",
+            "no usable catalog on the GitOps branch",
+        );
+    };
+    let mut problems = Vec::new();
+    let mut matched = Vec::new();
+    let mut other = Vec::new();
+    for img in found {
+        match cat
+            .services
+            .iter()
+            .find(|(_, e)| e.image_repository == img.repository)
+        {
+            Some((id, e)) if e.digest == img.digest => {
+                matched.push(json!({"service": id, "digest": img.digest, "from": img.from}))
+            }
+            Some((id, e)) => problems.push(format!(
+                "{}: {} published {} but the catalog has {}",
+                img.from, id, img.digest, e.digest
+            )),
+            None => other.push(
+                json!({"repository": img.repository, "digest": img.digest, "from": img.from}),
+            ),
+        }
+    }
+    // Every image this commit built must be in the run's results.
+    for (id, e) in &cat.services {
+        let built_here = e.status == EntryStatus::Published && e.tag == ctx.commit;
+        if built_here && !found.iter().any(|f| f.repository == e.image_repository) {
+            problems.push(format!(
+                "{id} was published for this commit but the run's results do not name it"
+            ));
+        }
+    }
+    Check::judge(
+        G,
+        "tekton.digests",
+        format!("{} published digest(s) equal the catalog's", matched.len()),
+        problems,
+        json!({"lookedAt": looked, "matched": matched, "otherImages": other}),
+        "the catalog must hold exactly the digests the run published: re-run promote with this run's publish results",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn result_forms() {
+        let d1 = format!("sha256:{}", "a".repeat(64));
+        let d2 = format!("sha256:{}", "b".repeat(64));
+        let results = vec![
+            json!({"name": "IMAGES", "value": format!("r/x@{d1}, r/y:tag@{d2}")}),
+            json!({"name": "MGR_IMAGE_URL", "value": "r/m:abc"}),
+            json!({"name": "MGR_IMAGE_DIGEST", "value": d1}),
+            json!({"name": "RUNNER_ARTIFACT_OUTPUTS", "value": {"uri": "r/run", "digest": d2}}),
+        ];
+        let got = images_from_results(&results, "pr");
+        let pairs: Vec<(String, String)> = got
+            .iter()
+            .map(|i| (i.repository.clone(), i.digest.clone()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("r/x".into(), d1.clone()),
+                ("r/y".into(), d2.clone()),
+                ("r/m".into(), d1.clone()),
+                ("r/run".into(), d2.clone()),
+            ]
+        );
+        assert_eq!(
+            repository_of("127.0.0.1:5000/agentrun/mgr"),
+            "127.0.0.1:5000/agentrun/mgr"
+        );
+        assert_eq!(
+            repository_of("127.0.0.1:5000/agentrun/mgr:abc"),
+            "127.0.0.1:5000/agentrun/mgr"
+        );
+    }
+}

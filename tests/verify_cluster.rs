@@ -1,0 +1,496 @@
+//! `lane verify` groups live, argo and tekton against a local HTTPS fake of the Kubernetes API
+//! (tests/fixtures/fake_kube_api.py) serving Kubernetes, Argo CD and Tekton objects shaped like
+//! the real APIs', behind a bearer token (401 otherwise) and a test CA.
+
+// tests/common/registry.rs (core) trips this lint; it is not part of these tests.
+#![allow(clippy::zombie_processes)]
+
+mod common;
+
+use common::kube::{digest, image, Cluster, FakeApi, LaneRepos, TOKEN};
+use serde_json::{json, Value};
+
+struct Setup {
+    repos: LaneRepos,
+    api: FakeApi,
+    cluster: Cluster,
+    dir: tempfile::TempDir,
+}
+
+fn setup() -> Setup {
+    let repos = LaneRepos::new();
+    let cluster = repos.healthy_cluster();
+    let dir = common::tempdir();
+    let api = FakeApi::start(dir.path(), &cluster.to_value());
+    Setup {
+        repos,
+        api,
+        cluster,
+        dir,
+    }
+}
+
+impl Setup {
+    fn apply(&self) {
+        self.api.set_routes(&self.cluster.to_value());
+    }
+
+    fn verify(&self, extra: &[&str]) -> common::Run {
+        let repo = self.repos.repo_arg();
+        let mut args: Vec<String> = vec!["verify".into(), "--repo".into(), repo];
+        args.extend(self.api.flags());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::lane(self.repos.source.path(), &a)
+    }
+}
+
+fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc:#}"))
+}
+
+fn status(doc: &Value, id: &str) -> String {
+    check(doc, id)["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_healthy_release_passes_all_five_groups_in_truth_order() {
+    let s = setup();
+    let run = s.verify(&[]);
+    let doc = run.json();
+    run.assert_code(0);
+    let groups: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["group"].as_str().unwrap())
+        .collect();
+    let mut order = groups.clone();
+    order.dedup();
+    assert_eq!(order, ["live", "argo", "gitops", "tekton", "source"]);
+    for id in [
+        "live.namespace",
+        "live.deployment.agentrun-mgr.rollout",
+        "live.images",
+        "live.source-commit",
+        "live.cronjob.agentrun-runner.image",
+        "live.health.agentrun-mgr",
+        "argo.application",
+        "argo.source",
+        "argo.destination",
+        "argo.revision",
+        "argo.sync",
+        "argo.health",
+        "argo.project-destinations",
+        "tekton.pipelinerun",
+        "tekton.digests",
+    ] {
+        assert_eq!(status(&doc, id), "pass", "{id}: {:#}", check(&doc, id));
+    }
+    // Evidence names what was looked at: the running digest and the synced revision.
+    let ev = check(&doc, "live.images")["evidence"]["agentrun-mgr"].to_string();
+    assert!(ev.contains(&digest('a')), "{ev}");
+    assert_eq!(
+        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        s.repos.gitops_head.as_str()
+    );
+    // The newest PipelineRun of the commit was judged (an older failed one exists).
+    let pr = check(&doc, "tekton.pipelinerun")["evidence"]["pipelineRun"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(pr.ends_with("-x7k2p"), "{pr}");
+    // The health check went through the API server's service proxy, with the token.
+    let log = s.api.requests();
+    assert!(
+        log.contains("GET /api/v1/namespaces/agentrun-v01/services/agentrun-mgr:http/proxy/health bearer 200"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(" none "),
+        "a request went out without credentials:\n{log}"
+    );
+    // The token is never printed.
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+}
+
+#[test]
+fn an_old_digest_still_healthy_fails_live_images() {
+    let mut s = setup();
+    let old = digest('c');
+    for p in s.cluster.pods().iter_mut() {
+        p["spec"]["containers"][0]["image"] =
+            json!(format!("127.0.0.1:5000/agentrun/agentrun-mgr@{old}"));
+        p["status"]["containerStatuses"][0]["imageID"] =
+            json!(format!("127.0.0.1:5000/agentrun/agentrun-mgr@{old}"));
+    }
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "live.images");
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains(&old) && msg.contains(&digest('a')), "{msg}");
+    // The old pods are Ready and the Deployment looks rolled out: only the digest betrays it.
+    assert_eq!(status(&doc, "live.deployment.agentrun-mgr.rollout"), "pass");
+    assert_eq!(status(&doc, "live.health.agentrun-mgr"), "pass");
+}
+
+#[test]
+fn an_unfinished_rollout_and_a_stale_source_commit_fail() {
+    let mut s = setup();
+    let path = "/apis/apps/v1/namespaces/agentrun-v01/deployments/agentrun-mgr";
+    let d = s.cluster.body(path);
+    d["metadata"]["generation"] = json!(4);
+    d["status"]["updatedReplicas"] = json!(0);
+    d["metadata"]["labels"]["lane.dev/source-commit"] = json!("0".repeat(40));
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "live.deployment.agentrun-mgr.rollout");
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains("observedGeneration 3 < generation 4"), "{msg}");
+    assert!(msg.contains("updatedReplicas 0"), "{msg}");
+    let sc = check(&doc, "live.source-commit");
+    assert_eq!(sc["status"], "fail");
+    assert!(sc["message"].as_str().unwrap().contains(&"0".repeat(40)));
+}
+
+#[test]
+fn a_failing_health_endpoint_and_a_wrong_runner_template_fail() {
+    let mut s = setup();
+    *s.cluster
+        .route("/api/v1/namespaces/agentrun-v01/services/agentrun-mgr:http/proxy/health") = json!({
+        "status": 503,
+        "body": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                 "message": "no endpoints available for service \"agentrun-mgr\"", "reason": "ServiceUnavailable", "code": 503}
+    });
+    let cj = s
+        .cluster
+        .body("/apis/batch/v1/namespaces/agentrun-v01/cronjobs/agentrun-runner");
+    cj["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!(image("agentrun-runner", 'd'));
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let h = check(&doc, "live.health.agentrun-mgr");
+    assert_eq!(h["status"], "fail");
+    assert_eq!(h["evidence"]["status"], 503);
+    assert_eq!(status(&doc, "live.cronjob.agentrun-runner.image"), "fail");
+}
+
+#[test]
+fn a_missing_namespace_fails_and_skips_the_rest_of_live() {
+    let mut s = setup();
+    s.cluster.routes.remove("/api/v1/namespaces/agentrun-v01");
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert_eq!(status(&doc, "live.namespace"), "fail");
+    assert_eq!(status(&doc, "live.images"), "skip");
+}
+
+#[test]
+fn argo_synced_to_an_older_revision_fails_revision() {
+    let mut s = setup();
+    let old = "1".repeat(40);
+    let app = s.cluster.app();
+    app["status"]["sync"]["revision"] = json!(old);
+    app["status"]["operationState"]["syncResult"]["revision"] = json!(old);
+    s.apply();
+    let run = s.verify(&["--only", "argo"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "argo.revision");
+    assert_eq!(c["status"], "fail");
+    assert!(c["message"].as_str().unwrap().contains(&old));
+    assert_eq!(c["evidence"]["gitopsHead"], s.repos.gitops_head.as_str());
+    // Synced and Healthy at the old revision is still not the release.
+    assert_eq!(status(&doc, "argo.sync"), "pass");
+    assert_eq!(status(&doc, "argo.health"), "pass");
+}
+
+#[test]
+fn degraded_health_and_outofsync_fail() {
+    let mut s = setup();
+    let app = s.cluster.app();
+    app["status"]["health"] = json!({"status": "Degraded", "message": "Deployment \"agentrun-mgr\" exceeded its progress deadline"});
+    app["status"]["sync"]["status"] = json!("OutOfSync");
+    s.apply();
+    let run = s.verify(&["--only", "argo"]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert_eq!(status(&doc, "argo.health"), "fail");
+    assert!(check(&doc, "argo.health")["message"]
+        .as_str()
+        .unwrap()
+        .contains("Degraded"));
+    assert_eq!(status(&doc, "argo.sync"), "fail");
+}
+
+#[test]
+fn wrong_source_destination_and_a_wide_project_fail() {
+    let mut s = setup();
+    let app = s.cluster.app();
+    app["spec"]["source"]["targetRevision"] = json!("master");
+    app["spec"]["destination"]["namespace"] = json!("agentrun_prod");
+    let proj = s
+        .cluster
+        .body("/apis/argoproj.io/v1alpha1/namespaces/argocd/appprojects/agentrun-v01");
+    proj["spec"]["destinations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"server": "*", "namespace": "*"}));
+    s.apply();
+    let run = s.verify(&["--only", "argo"]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert!(check(&doc, "argo.source")["message"]
+        .as_str()
+        .unwrap()
+        .contains("'master'"));
+    assert_eq!(status(&doc, "argo.destination"), "fail");
+    assert_eq!(status(&doc, "argo.project-destinations"), "fail");
+}
+
+#[test]
+fn a_failed_pipelinerun_fails_tekton() {
+    let mut s = setup();
+    // Make the newest run of the commit a failed one.
+    let list = s.cluster.pipeline_run_list();
+    list[1]["status"]["conditions"][0] = json!({
+        "type": "Succeeded", "status": "False", "reason": "Failed",
+        "message": "Tasks Completed: 3 (Failed: 1, Cancelled 0), Skipped: 2",
+        "lastTransitionTime": "2026-11-01T00:04:00Z"
+    });
+    s.apply();
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "tekton.pipelinerun");
+    assert_eq!(c["status"], "fail");
+    assert!(c["message"].as_str().unwrap().contains("Failed: 1"));
+}
+
+#[test]
+fn published_digests_that_differ_from_the_catalog_fail_tekton() {
+    let mut s = setup();
+    let name = format!("agentrun-v01-ci-{}-x7k2p-publish", &s.repos.commit[..12]);
+    let tr = s.cluster.body(&format!(
+        "/apis/tekton.dev/v1/namespaces/agentrun-ci/taskruns/{name}"
+    ));
+    tr["status"]["results"] = json!([
+        {"name": "IMAGES", "type": "string",
+         "value": format!("{},{}", image("agentrun-mgr", 'e'), image("agentrun-runner", 'b'))}
+    ]);
+    s.apply();
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "tekton.digests");
+    assert_eq!(c["status"], "fail");
+    assert!(c["message"].as_str().unwrap().contains(&digest('e')));
+    assert_eq!(status(&doc, "tekton.pipelinerun"), "pass");
+}
+
+#[test]
+fn no_pipelinerun_for_the_commit_fails() {
+    let mut s = setup();
+    s.cluster.pipeline_run_list().clear();
+    s.apply();
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "tekton.pipelinerun");
+    assert!(c["message"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("agentrun-v01-ci-{}", &s.repos.commit[..12])));
+}
+
+#[test]
+fn wait_times_out_with_the_last_observed_state_when_the_revision_never_syncs() {
+    let mut s = setup();
+    let old = "2".repeat(40);
+    let app = s.cluster.app();
+    app["status"]["sync"]["revision"] = json!(old);
+    app["status"]["sync"]["status"] = json!("OutOfSync");
+    s.apply();
+    let start = std::time::Instant::now();
+    let run = s.verify(&["--only", "argo", "--wait", "2s"]);
+    let took = start.elapsed();
+    run.assert_code(1);
+    let doc = run.json();
+    assert_eq!(doc["wait"]["satisfied"], false);
+    assert!(
+        doc["wait"]["attempts"].as_u64().unwrap() >= 2,
+        "{:#}",
+        doc["wait"]
+    );
+    assert!(took >= std::time::Duration::from_secs(2), "{took:?}");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    let c = check(&doc, "argo.revision");
+    assert_eq!(c["evidence"]["syncRevision"], old.as_str());
+    assert_eq!(c["evidence"]["syncStatus"], "OutOfSync");
+}
+
+#[test]
+fn wait_succeeds_once_argo_reports_the_pushed_revision() {
+    let mut s = setup();
+    let path = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/agentrun-g14-v01";
+    let synced = s.cluster.route(path).clone();
+    let mut syncing = synced.clone();
+    syncing["body"]["status"]["sync"]["status"] = json!("OutOfSync");
+    syncing["body"]["status"]["sync"]["revision"] = json!("3".repeat(40));
+    syncing["body"]["status"]["health"]["status"] = json!("Progressing");
+    *s.cluster.route(path) = json!({"sequence": [syncing.clone(), syncing, synced]});
+    s.apply();
+    let run = s.verify(&["--only", "argo", "--wait", "30s"]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["wait"]["satisfied"], true);
+    assert_eq!(doc["wait"]["attempts"], 3);
+}
+
+#[test]
+fn a_wrong_token_is_an_environment_error_without_the_token_in_output() {
+    let s = setup();
+    let bad = s.dir.path().join("bad-token");
+    std::fs::write(&bad, "not-the-token").unwrap();
+    let repo = s.repos.repo_arg();
+    let ca = s.api.pki.path("ca.pem").display().to_string();
+    let badp = bad.display().to_string();
+    let run = common::lane(
+        s.repos.source.path(),
+        &[
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--api-server",
+            &s.api.url,
+            "--token-file",
+            &badp,
+            "--ca-file",
+            &ca,
+        ],
+    );
+    run.assert_code(3);
+    let doc = run.json();
+    assert!(doc["error"]["message"].as_str().unwrap().contains("401"));
+    assert!(!run.stdout.contains("not-the-token") && !run.stderr.contains("not-the-token"));
+    assert!(s.api.requests().contains(" none 401"));
+}
+
+#[test]
+fn a_server_certificate_from_another_ca_is_refused() {
+    let s = setup();
+    let other = common::kube::Pki::generate(&s.dir.path().join("other-pki"));
+    let repo = s.repos.repo_arg();
+    let tok = s.api.token_file.display().to_string();
+    let ca = other.path("ca.pem").display().to_string();
+    let run = common::lane(
+        s.repos.source.path(),
+        &[
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--api-server",
+            &s.api.url,
+            "--token-file",
+            &tok,
+            "--ca-file",
+            &ca,
+        ],
+    );
+    run.assert_code(3);
+    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.to_lowercase().contains("certificate"), "{msg}");
+    // Nothing reached the handler: the TLS handshake failed first.
+    assert_eq!(s.api.requests(), "");
+}
+
+#[test]
+fn a_kubeconfig_with_a_token_or_a_client_certificate_works() {
+    let s = setup();
+    let repo = s.repos.repo_arg();
+    let kc = s.dir.path().join("kubeconfig");
+    s.api.kubeconfig(&kc, &format!("token: {TOKEN}"));
+    let kcs = kc.display().to_string();
+    let run = common::lane(
+        s.repos.source.path(),
+        &[
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--kubeconfig",
+            &kcs,
+        ],
+    );
+    run.assert_code(0);
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+
+    // KUBECONFIG with a client certificate and key given as files (relative to the file).
+    let pki = &s.api.pki.dir;
+    let kc2 = pki.join("kubeconfig-cert");
+    s.api.kubeconfig(
+        &kc2,
+        "client-certificate: client.pem\nclient-key: client-key.pem",
+    );
+    let run = common::lane_env(
+        s.repos.source.path(),
+        &["verify", "--only", "argo", "--repo", &repo],
+        &[("KUBECONFIG", kc2.to_str().unwrap())],
+    );
+    run.assert_code(0);
+    assert!(s.api.requests().contains(" client-cert 200"));
+}
+
+#[test]
+fn a_kubeconfig_with_insecure_skip_tls_verify_is_refused() {
+    let s = setup();
+    let kc = s.dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster:\n    server: {}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: x\n  context: {{cluster: c, user: u}}\nusers:\n- name: u\n  user:\n    token: {TOKEN}\n",
+            s.api.url
+        ),
+    )
+    .unwrap();
+    let repo = s.repos.repo_arg();
+    let kcs = kc.display().to_string();
+    let run = common::lane(
+        s.repos.source.path(),
+        &[
+            "verify",
+            "--only",
+            "argo",
+            "--repo",
+            &repo,
+            "--kubeconfig",
+            &kcs,
+        ],
+    );
+    run.assert_code(3);
+    assert!(run.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("insecure-skip-tls-verify"));
+    assert!(!run.stdout.contains(TOKEN));
+}

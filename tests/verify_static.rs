@@ -1,0 +1,356 @@
+//! `lane verify --only static` (GitOps branch and source groups) on real git repositories:
+//! a source branch with deploy.json, a GitOps branch with catalog and rendered tree, pushed to
+//! a bare origin and fetched back.
+
+// tests/common/registry.rs (core) trips this lint; it is not part of these tests.
+#![allow(clippy::zombie_processes)]
+
+mod common;
+
+use common::kube::{image, run_git, LaneRepos, CATALOG_PATH, MGR_DIGEST_CHAR, RUNTIME_PATH};
+use serde_json::Value;
+
+fn verify(repos: &LaneRepos, extra: &[&str]) -> common::Run {
+    let repo = repos.repo_arg();
+    let mut args = vec!["verify", "--only", "static", "--repo", repo.as_str()];
+    args.extend_from_slice(extra);
+    common::lane(repos.source.path(), &args)
+}
+
+fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
+    doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc:#}"))
+}
+
+fn status(doc: &Value, id: &str) -> String {
+    check(doc, id)["status"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_clean_release_passes_every_static_check_in_order() {
+    let repos = LaneRepos::new();
+    let run = verify(&repos, &[]);
+    let doc = run.json();
+    run.assert_code(0);
+    let ids: Vec<&str> = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "gitops.catalog",
+            "gitops.pinned",
+            "gitops.no-secrets",
+            "gitops.drift",
+            "source.deploy-json",
+            "source.untracked-generated",
+            "source.legacy-targets",
+            "source.clean"
+        ]
+    );
+    assert_eq!(doc["summary"]["fail"], 0);
+    assert_eq!(doc["commit"], repos.commit.as_str());
+    assert_eq!(doc["gitops"]["commit"], repos.gitops_head.as_str());
+    assert_eq!(
+        check(&doc, "gitops.drift")["evidence"]["changed"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn a_tag_instead_of_a_digest_fails_pinned() {
+    let mut repos = LaneRepos::new();
+    let pinned = image("agentrun-mgr", MGR_DIGEST_CHAR);
+    let tagged = format!("127.0.0.1:5000/agentrun/agentrun-mgr:{}", repos.commit);
+    repos.gitops_commit(|dir| {
+        let root = dir.join(RUNTIME_PATH);
+        let mut hit = false;
+        for e in std::fs::read_dir(&root).unwrap() {
+            let p = e.unwrap().path();
+            let t = std::fs::read_to_string(&p).unwrap();
+            if t.contains(&pinned) {
+                std::fs::write(&p, t.replace(&pinned, &tagged)).unwrap();
+                hit = true;
+            }
+        }
+        assert!(hit, "the rendered tree names {pinned}");
+    });
+    let run = verify(&repos, &[]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert_eq!(status(&doc, "gitops.pinned"), "fail");
+    let msg = check(&doc, "gitops.pinned")["message"].as_str().unwrap();
+    assert!(
+        msg.contains("is not pinned by digest") && msg.contains(&tagged),
+        "{msg}"
+    );
+    // The hand edit is also drift.
+    assert_eq!(status(&doc, "gitops.drift"), "fail");
+}
+
+#[test]
+fn a_hand_edited_runtime_file_is_drift_and_names_the_file() {
+    let mut repos = LaneRepos::new();
+    let file = repos
+        .tree
+        .keys()
+        .find(|f| f.as_str() != "kustomization.yaml")
+        .unwrap()
+        .clone();
+    repos.gitops_commit(|dir| {
+        let p = dir.join(RUNTIME_PATH).join(&file);
+        let t = std::fs::read_to_string(&p).unwrap();
+        std::fs::write(&p, format!("{t}# patched by hand\n")).unwrap();
+    });
+    let run = verify(&repos, &[]);
+    run.assert_code(1);
+    let doc = run.json();
+    let drift = check(&doc, "gitops.drift");
+    assert_eq!(drift["status"], "fail");
+    assert_eq!(drift["evidence"]["changed"], serde_json::json!([file]));
+    assert!(drift["hint"].as_str().unwrap().contains("promote"));
+    // Everything else about the branch is still fine.
+    assert_eq!(status(&doc, "gitops.pinned"), "pass");
+    assert_eq!(status(&doc, "gitops.catalog"), "pass");
+}
+
+#[test]
+fn a_secret_in_the_tree_fails_without_printing_the_value() {
+    let mut repos = LaneRepos::new();
+    let value = "postgres://app:hunter2-very-secret@db:5432/agentrun_v01";
+    repos.gitops_commit(|dir| {
+        std::fs::write(
+            dir.join(RUNTIME_PATH).join("secret-postgres.yaml"),
+            format!(
+                "apiVersion: v1\nkind: Secret\nmetadata:\n  name: agentrun-v01-postgres\n  namespace: agentrun-v01\nstringData:\n  DATABASE_URL: {value}\n"
+            ),
+        )
+        .unwrap();
+    });
+    let run = verify(&repos, &[]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "gitops.no-secrets");
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains("a Secret object"), "{msg}");
+    assert!(msg.contains("URL with user:password"), "{msg}");
+    assert!(
+        !run.stdout.contains("hunter2"),
+        "secret value leaked: {}",
+        run.stdout
+    );
+    assert!(!run.stderr.contains("hunter2"));
+    // An extra file is drift too, named as only on the branch.
+    assert_eq!(
+        check(&doc, "gitops.drift")["evidence"]["onlyInBranch"],
+        serde_json::json!(["secret-postgres.yaml"])
+    );
+}
+
+#[test]
+fn a_catalog_of_another_lane_fails_and_skips_what_needs_it() {
+    let mut repos = LaneRepos::new();
+    let mut other = repos.catalog.clone();
+    other["lane"] = "v0.2".into();
+    other["sourceBranch"] = "v0.2".into();
+    other["gitopsBranch"] = "v0.2-gitops".into();
+    repos.gitops_commit(|dir| {
+        std::fs::write(
+            dir.join(CATALOG_PATH),
+            serde_json::to_string_pretty(&other).unwrap(),
+        )
+        .unwrap();
+    });
+    let run = verify(&repos, &[]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "gitops.catalog");
+    assert_eq!(c["status"], "fail");
+    let rules: Vec<&str> = c["evidence"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(rules.contains(&"lane-mismatch"), "{c:#}");
+    assert_eq!(status(&doc, "gitops.drift"), "skip");
+}
+
+#[test]
+fn a_catalog_for_another_commit_fails() {
+    let repos = LaneRepos::new();
+    // A newer source commit that was never promoted.
+    repos.source.write("README.md", "newer\n");
+    let newer = repos.source.commit("newer");
+    run_git(repos.source.path(), &["push", "-q", "origin", "v0.1"]);
+    run_git(repos.source.path(), &["fetch", "-q", "origin"]);
+    let run = verify(&repos, &["--commit", &newer]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "gitops.catalog");
+    assert_eq!(c["status"], "fail");
+    assert!(c["message"].as_str().unwrap().contains(&repos.commit));
+    // The drift check renders at the catalog's own source commit and still passes.
+    assert_eq!(status(&doc, "gitops.drift"), "pass");
+}
+
+#[test]
+fn a_tracked_catalog_on_the_source_branch_fails() {
+    let repos = LaneRepos::new();
+    repos.source.write(
+        CATALOG_PATH,
+        &serde_json::to_string_pretty(&repos.catalog).unwrap(),
+    );
+    repos.source.write(
+        &format!("{RUNTIME_PATH}/deployment-agentrun-mgr.yaml"),
+        "kind: Deployment\n",
+    );
+    let c2 = repos.source.commit("oops: generated state");
+    run_git(repos.source.path(), &["push", "-q", "origin", "v0.1"]);
+    run_git(repos.source.path(), &["fetch", "-q", "origin"]);
+    let run = verify(&repos, &["--commit", &c2, "--only", "source"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "source.untracked-generated");
+    assert_eq!(c["status"], "fail");
+    let found = c["evidence"]["found"].to_string();
+    assert!(found.contains(CATALOG_PATH), "{found}");
+    assert!(
+        found.contains("runtime-v01/deployment-agentrun-mgr.yaml"),
+        "{found}"
+    );
+    // The worktree is clean and at origin: only the generated state is wrong.
+    assert_eq!(status(&doc, "source.clean"), "pass");
+}
+
+#[test]
+fn docs_naming_the_old_lanes_as_a_target_fail() {
+    let repos = LaneRepos::new();
+    repos.source.write(
+        "docs/reference/deploy.md",
+        "# Deploy\n\nThe Argo destination is agentrun_prod.\n\n## History\n\nagentrun_dev was the dev lane.\n",
+    );
+    let c2 = repos.source.commit("docs");
+    run_git(repos.source.path(), &["push", "-q", "origin", "v0.1"]);
+    run_git(repos.source.path(), &["fetch", "-q", "origin"]);
+    let run = verify(&repos, &["--commit", &c2, "--only", "source"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "source.legacy-targets");
+    assert_eq!(c["status"], "fail");
+    let problems = c["evidence"]["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0]
+        .as_str()
+        .unwrap()
+        .starts_with("docs/reference/deploy.md:3:"));
+}
+
+#[test]
+fn a_dirty_worktree_or_one_behind_origin_fails_clean() {
+    let repos = LaneRepos::new();
+    repos.source.write("scratch.txt", "local\n");
+    let run = verify(&repos, &["--only", "source"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "source.clean");
+    assert_eq!(c["status"], "fail");
+    assert!(c["evidence"]["changes"].to_string().contains("scratch.txt"));
+    std::fs::remove_file(repos.source.path().join("scratch.txt")).unwrap();
+
+    // A local commit not pushed: HEAD is ahead of origin/v0.1.
+    repos.source.write("README.md", "local only\n");
+    let local = repos.source.commit("local");
+    let run = verify(&repos, &["--only", "source", "--commit", &local]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert!(check(&doc, "source.clean")["message"]
+        .as_str()
+        .unwrap()
+        .contains("refs/remotes/origin/v0.1"));
+}
+
+#[test]
+fn a_bare_repository_skips_clean_with_a_reason() {
+    let repos = LaneRepos::new();
+    let remote = repos.remote.1.display().to_string();
+    let run = common::lane(
+        repos.source.path(),
+        &[
+            "verify",
+            "--only",
+            "source",
+            "--repo",
+            &remote,
+            "--commit",
+            &repos.commit,
+        ],
+    );
+    run.assert_code(0);
+    let doc = run.json();
+    let c = check(&doc, "source.clean");
+    assert_eq!(c["status"], "skip");
+    assert!(c["message"].as_str().unwrap().contains("bare repository"));
+}
+
+#[test]
+fn an_invalid_deploy_json_at_the_commit_fails_and_skips_the_rest() {
+    let repos = LaneRepos::new();
+    let mut d: Value = serde_json::from_str(
+        &std::fs::read_to_string(repos.source.path().join("deploy/deploy.json")).unwrap(),
+    )
+    .unwrap();
+    d["services"][0]["image"] = "127.0.0.1:5000/agentrun/agentrun-mgr:latest".into();
+    repos.source.write(
+        "deploy/deploy.json",
+        &serde_json::to_string_pretty(&d).unwrap(),
+    );
+    let c2 = repos.source.commit("bad intent");
+    let run = verify(&repos, &["--commit", &c2]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "source.deploy-json");
+    assert_eq!(c["status"], "fail");
+    assert!(!c["evidence"]["findings"].as_array().unwrap().is_empty());
+    assert_eq!(status(&doc, "gitops"), "skip");
+}
+
+#[test]
+fn static_groups_need_no_cluster_and_groups_can_be_skipped() {
+    let repos = LaneRepos::new();
+    // No kubeconfig anywhere: static must not try to reach a cluster.
+    let repo = repos.repo_arg();
+    let run = common::lane_env(
+        repos.source.path(),
+        &[
+            "verify",
+            "--skip",
+            "live,argo,tekton,source",
+            "--repo",
+            &repo,
+        ],
+        &[("KUBECONFIG", "/nonexistent"), ("HOME", "/nonexistent")],
+    );
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["groups"], serde_json::json!(["gitops"]));
+    // A cluster group without any API configuration is an environment error (exit 3).
+    let run = common::lane_env(
+        repos.source.path(),
+        &["verify", "--only", "argo", "--repo", &repo],
+        &[("KUBECONFIG", "/nonexistent"), ("HOME", "/nonexistent")],
+    );
+    run.assert_code(3);
+    assert!(run.json()["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--only static"));
+}
