@@ -87,9 +87,16 @@ const PARTIALS: &[(&str, &str)] = &[
 fn env() -> Result<Environment<'static>, GenerateError> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_trim_blocks(true);
-    env.set_lstrip_blocks(true);
-    env.set_keep_trailing_newline(true);
+    let syntax = minijinja::syntax::SyntaxConfig::builder()
+        .trim_blocks(true)
+        .lstrip_blocks(true)
+        .keep_trailing_newline(true)
+        .build()
+        .map_err(|e| GenerateError::Template {
+            template: "syntax".into(),
+            message: e.to_string(),
+        })?;
+    env.set_syntax(syntax);
     for (name, src) in PARTIALS
         .iter()
         .copied()
@@ -112,7 +119,7 @@ pub fn render_all(ctx: &GenerateContext) -> Result<BTreeMap<String, String>, Gen
             template: name.to_string(),
             message: format!("{e:#}"),
         })?;
-        let body = tmpl.render(ctx).map_err(|e| GenerateError::Template {
+        let body = tmpl.render(minijinja::value::Serde(ctx)).map_err(|e| GenerateError::Template {
             template: name.to_string(),
             message: format!("{e:#}"),
         })?;
@@ -120,7 +127,11 @@ pub fn render_all(ctx: &GenerateContext) -> Result<BTreeMap<String, String>, Gen
             "{HEADER} from the lane's deploy.json (lane {}). Do not edit: change deploy.json or\n# templates/{name} and run `lane generate`.\n",
             ctx.names.version
         );
-        text.push_str(body.trim_start_matches('\n'));
+        // Macro calls leave empty lines behind; no generated block scalar needs one.
+        for line in body.lines().filter(|l| !l.trim().is_empty()) {
+            text.push_str(line);
+            text.push('\n');
+        }
         if !text.ends_with('\n') {
             text.push('\n');
         }
