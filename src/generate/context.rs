@@ -1,0 +1,298 @@
+//! Everything the templates see, derived from one lane (deploy.json). Nothing here is a
+//! literal name of a particular lane: a v0.2 deploy.json gives a wholly new set.
+
+use serde::Serialize;
+
+use super::GenerateError;
+use crate::model::intent::ImageSource;
+use crate::model::{labels, Lane, LaneNames};
+
+/// buildah image for the build step: the official `quay.io/buildah/stable` at v1.39.0 (has
+/// `--cache-to/--cache-from` since 1.27), pinned by the digest its publisher gave that tag.
+pub const BUILDAH_IMAGE: &str = "quay.io/buildah/stable:v1.39.0@sha256:85ad593f788870d76c4e0d37c42279d42416b7cad2c1577dd019c83ae04232fa";
+
+/// Kinds the rendered runtime tree may contain (the AppProject admits exactly these).
+const RUNTIME_KINDS: &[(&str, &str)] = &[
+    ("", "ConfigMap"),
+    ("", "PersistentVolumeClaim"),
+    ("", "Service"),
+    ("", "ServiceAccount"),
+    ("apps", "Deployment"),
+    ("batch", "CronJob"),
+    ("networking.k8s.io", "NetworkPolicy"),
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+];
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GenerateContext {
+    pub names: LaneNames,
+    /// `<project>-<short>`: prefix of every lane-owned CI object (Tasks, Triggers, Secrets).
+    pub prefix: String,
+    pub tasks: TaskNames,
+    pub triggers: TriggerNames,
+    pub secrets: SecretNames,
+    pub lane_image: Option<String>,
+    pub buildah_image: String,
+    /// `HTTP_PROXY`… env of the steps that reach the network (empty without `lane.proxy`).
+    pub proxy_env: Vec<EnvPair>,
+    pub registry_insecure: bool,
+    /// The build table: `<service>\t<key>\t<value>` lines (see the build-publish Task).
+    pub builds: String,
+    /// Services that can be built (for descriptions).
+    pub build_services: Vec<String>,
+    pub runtime_kinds: Vec<GroupKind>,
+    pub labels: Vec<EnvPair>,
+    /// Label keys stamped on images (shared with `publish`).
+    pub oci: OciLabels,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNames {
+    pub prepare_source: String,
+    pub validate: String,
+    pub plan: String,
+    pub build_publish: String,
+    pub promote: String,
+    pub verify: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerNames {
+    pub event_listener: String,
+    pub binding: String,
+    pub template: String,
+    pub service_account: String,
+    /// CEL filter: only pushes to the lane's source branch of the lane's source repository.
+    pub filter: String,
+    /// CEL overlay giving the first 12 characters of the pushed commit.
+    pub short_expression: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretNames {
+    pub git_ssh: String,
+    pub docker_config: String,
+    pub webhook: String,
+    pub webhook_key: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvPair {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupKind {
+    pub group: String,
+    pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OciLabels {
+    pub revision: &'static str,
+    pub source: &'static str,
+    pub service: &'static str,
+    pub dockerfile: &'static str,
+    pub lane: &'static str,
+}
+
+/// A CEL single-quoted string literal.
+pub fn cel_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `owner/name` of a GitHub-style repository URL (scp-like `git@host:o/n.git`, `ssh://`,
+/// `https://`), as GitHub reports it in `repository.full_name`.
+pub fn repo_full_name(url: &str) -> Option<String> {
+    let rest = match url.split_once("://") {
+        Some((_, r)) => r.split_once('/')?.1,
+        None => url.split_once(':')?.1,
+    };
+    let path = rest.trim_matches('/');
+    let path = path.strip_suffix(".git").unwrap_or(path);
+    let mut parts = path.rsplitn(3, '/');
+    let name = parts.next().filter(|s| !s.is_empty())?;
+    let owner = parts.next().filter(|s| !s.is_empty())?;
+    Some(format!("{owner}/{name}"))
+}
+
+fn check_build_value(index: usize, field: &str, value: &str) -> Result<(), GenerateError> {
+    if value.chars().any(char::is_control) {
+        return Err(GenerateError::BuildValue {
+            index,
+            field: field.into(),
+            problem: "contains a control character (tab, newline, …)",
+        });
+    }
+    if value.trim() != value {
+        return Err(GenerateError::BuildValue {
+            index,
+            field: field.into(),
+            problem: "has leading or trailing whitespace",
+        });
+    }
+    Ok(())
+}
+
+impl GenerateContext {
+    pub fn new(lane: &Lane, lane_image: Option<&str>) -> Result<GenerateContext, GenerateError> {
+        let n = &lane.names;
+        let spec = &lane.intent.lane;
+        let prefix = format!("{}-{}", n.project, n.short);
+        let task = |t: &str| format!("{prefix}-{t}");
+
+        let mut filter = format!(
+            "body.ref == {} && !body.deleted",
+            cel_quote(&format!("refs/heads/{}", n.source_branch))
+        );
+        if let Some(full) = repo_full_name(&n.source_repo) {
+            filter.push_str(&format!(" && body.repository.full_name == {}", cel_quote(&full)));
+        }
+
+        let mut proxy_env = Vec::new();
+        let p = &spec.proxy;
+        let mut push = |name: &str, value: &str| {
+            for key in [name.to_string(), name.to_ascii_lowercase()] {
+                proxy_env.push(EnvPair {
+                    name: key,
+                    value: value.to_string(),
+                });
+            }
+        };
+        if let Some(v) = &p.http_proxy {
+            push("HTTP_PROXY", v);
+        }
+        if let Some(v) = &p.https_proxy {
+            push("HTTPS_PROXY", v);
+        }
+        if !p.no_proxy.is_empty() {
+            push("NO_PROXY", &p.no_proxy.join(","));
+        }
+
+        let mut builds = String::new();
+        let mut build_services = Vec::new();
+        for (i, s) in lane.intent.services.iter().enumerate() {
+            let ImageSource::Build(b) = s.source() else {
+                continue;
+            };
+            let mut line = |key: &str, value: &str| -> Result<(), GenerateError> {
+                check_build_value(i, key, value)?;
+                builds.push_str(&format!("{}\t{key}\t{value}\n", s.id));
+                Ok(())
+            };
+            line("repository", &s.image_repository(spec))?;
+            line("context", &b.context)?;
+            line("dockerfile", &b.dockerfile)?;
+            if let Some(t) = &b.target {
+                line("target", t)?;
+            }
+            for (k, v) in &b.args {
+                line("build-arg", &format!("{k}={v}"))?;
+            }
+            build_services.push(s.id.clone());
+        }
+
+        let labels = vec![
+            EnvPair {
+                name: labels::APP_PART_OF.into(),
+                value: n.project.clone(),
+            },
+            EnvPair {
+                name: labels::APP_MANAGED_BY.into(),
+                value: labels::MANAGED_BY_VALUE.into(),
+            },
+            EnvPair {
+                name: labels::LANE.into(),
+                value: n.version.clone(),
+            },
+        ];
+
+        Ok(GenerateContext {
+            tasks: TaskNames {
+                prepare_source: task("prepare-source"),
+                validate: task("validate"),
+                plan: task("plan"),
+                build_publish: task("build-publish"),
+                promote: task("promote"),
+                verify: task("verify"),
+            },
+            triggers: TriggerNames {
+                event_listener: task("github"),
+                binding: task("github-push"),
+                template: task("ci"),
+                service_account: task("triggers"),
+                filter,
+                short_expression: "body.after.truncate(12)".into(),
+            },
+            secrets: SecretNames {
+                git_ssh: task("git-ssh"),
+                docker_config: task("docker-config"),
+                webhook: task("github-webhook"),
+                webhook_key: "secretToken".into(),
+            },
+            lane_image: lane_image.map(str::to_string),
+            buildah_image: BUILDAH_IMAGE.into(),
+            proxy_env,
+            registry_insecure: spec.registry.insecure,
+            builds,
+            build_services,
+            runtime_kinds: RUNTIME_KINDS
+                .iter()
+                .map(|(g, k)| GroupKind {
+                    group: g.to_string(),
+                    kind: k.to_string(),
+                })
+                .collect(),
+            labels,
+            oci: OciLabels {
+                revision: labels::OCI_REVISION,
+                source: labels::OCI_SOURCE,
+                service: labels::OCI_SERVICE,
+                dockerfile: labels::OCI_DOCKERFILE,
+                lane: labels::OCI_LANE,
+            },
+            names: n.clone(),
+            prefix,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_names_from_urls() {
+        for url in [
+            "git@github.com:pikasTech/agentrun.git",
+            "https://github.com/pikasTech/agentrun.git",
+            "ssh://git@github.com/pikasTech/agentrun",
+            "https://github.com/pikasTech/agentrun/",
+        ] {
+            assert_eq!(repo_full_name(url).as_deref(), Some("pikasTech/agentrun"), "{url}");
+        }
+        assert_eq!(repo_full_name("nonsense"), None);
+    }
+
+    #[test]
+    fn cel_strings_are_quoted() {
+        assert_eq!(cel_quote("refs/heads/v0.1"), "'refs/heads/v0.1'");
+        assert_eq!(cel_quote("a'b\\c"), "'a\\'b\\\\c'");
+    }
+}

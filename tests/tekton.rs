@@ -1,0 +1,950 @@
+//! The generated Tekton Tasks/Pipeline/Triggers and the Argo CD bootstrap: committed files
+//! equal a fresh generation, every document validates against the upstream schemas (or a
+//! structural test where upstream has none), scripts never interpolate params, images are
+//! pinned, the trigger filter is evaluated by a real CEL evaluator on GitHub push payloads,
+//! and every name/registry/proxy comes from deploy.json.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::{json, Value};
+
+const DIRS: &[&str] = &["tasks", "pipelines", "gitops"];
+const TEST_TASK_IMAGE: &str =
+    "registry.test/lane/lane@sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// All generated `.yaml` files under `root` (relative path → text).
+fn read_tree(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for d in DIRS {
+        let Ok(entries) = std::fs::read_dir(root.join(d)) else {
+            continue;
+        };
+        for e in entries {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".yaml") {
+                out.insert(format!("{d}/{name}"), std::fs::read_to_string(e.path()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn docs(text: &str) -> Vec<Value> {
+    serde_saphyr::from_multiple::<Value>(text)
+        .unwrap_or_else(|e| panic!("not YAML: {e}\n{text}"))
+        .into_iter()
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+/// Every document of a tree with the file it came from.
+fn all_docs(tree: &BTreeMap<String, String>) -> Vec<(String, Value)> {
+    tree.iter()
+        .flat_map(|(p, t)| docs(t).into_iter().map(move |d| (p.clone(), d)))
+        .collect()
+}
+
+fn kind_of(d: &Value) -> (&str, &str) {
+    (
+        d["apiVersion"].as_str().unwrap_or(""),
+        d["kind"].as_str().unwrap_or(""),
+    )
+}
+
+/// The lane-image default the committed Tasks carry (None: generated without --task-image).
+fn committed_task_image() -> Option<String> {
+    let text = std::fs::read_to_string(common::repo_root().join("tasks/plan.yaml")).unwrap();
+    let task = &docs(&text)[0];
+    task["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "lane-image")
+        .and_then(|p| p["default"].as_str().map(str::to_string))
+}
+
+fn generate(deploy: &Path, out: &Path, task_image: Option<&str>) {
+    let mut args = vec![
+        "generate".to_string(),
+        "--deploy".into(),
+        deploy.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+    ];
+    if let Some(i) = task_image {
+        args.push("--task-image".into());
+        args.push(i.into());
+    }
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::lane(&common::repo_root(), &a).assert_code(0);
+}
+
+fn fresh(task_image: Option<&str>) -> (tempfile::TempDir, BTreeMap<String, String>) {
+    let dir = common::tempdir();
+    generate(&common::shipped_deploy(), dir.path(), task_image);
+    let tree = read_tree(dir.path());
+    (dir, tree)
+}
+
+#[test]
+fn committed_files_equal_a_fresh_generation() {
+    let image = committed_task_image();
+    let committed = read_tree(&common::repo_root());
+    let (_d, generated) = fresh(image.as_deref());
+    assert!(generated.len() >= 12, "generated: {:?}", generated.keys());
+    assert_eq!(
+        committed.keys().collect::<Vec<_>>(),
+        generated.keys().collect::<Vec<_>>(),
+        "committed and generated file sets differ"
+    );
+    for (path, text) in &generated {
+        assert!(
+            committed[path] == *text,
+            "{path} differs from a fresh generation: run `lane generate{}`",
+            image
+                .as_deref()
+                .map(|i| format!(" --task-image {i}"))
+                .unwrap_or_default()
+        );
+    }
+    // `--check` agrees, and names a file that was edited by hand.
+    let root = common::repo_root();
+    let mut args = vec!["generate", "--check", "--out", "."];
+    if let Some(i) = image.as_deref() {
+        args.extend(["--task-image", i]);
+    }
+    common::lane(&root, &args).assert_code(0);
+    let copy = common::tempdir();
+    generate(&common::shipped_deploy(), copy.path(), image.as_deref());
+    let edited = copy.path().join("pipelines/pipeline.yaml");
+    let t = std::fs::read_to_string(&edited).unwrap().replace("10m", "11m");
+    std::fs::write(&edited, t).unwrap();
+    std::fs::remove_file(copy.path().join("gitops/application.yaml")).unwrap();
+    let out = copy.path().display().to_string();
+    let deploy = common::shipped_deploy().display().to_string();
+    let mut args = vec!["generate", "--check", "--deploy", &deploy, "--out", &out];
+    if let Some(i) = image.as_deref() {
+        args.extend(["--task-image", i]);
+    }
+    let run = common::lane(&root, &args);
+    run.assert_code(1);
+    let doc = run.json();
+    assert_eq!(
+        doc["differing"],
+        json!(["gitops/application.yaml", "pipelines/pipeline.yaml"])
+    );
+}
+
+#[test]
+fn generation_is_deterministic_and_rejects_unpinned_task_images() {
+    let (_a, one) = fresh(Some(TEST_TASK_IMAGE));
+    let (_b, two) = fresh(Some(TEST_TASK_IMAGE));
+    assert_eq!(one, two);
+    let dir = common::tempdir();
+    let out = dir.path().display().to_string();
+    let deploy = common::shipped_deploy().display().to_string();
+    let run = common::lane(
+        &common::repo_root(),
+        &["generate", "--deploy", &deploy, "--out", &out, "--task-image", "lane:latest"],
+    );
+    run.assert_code(2);
+    assert!(run.json()["error"]["message"].as_str().unwrap().contains("not pinned"));
+    assert!(read_tree(dir.path()).is_empty(), "nothing may be written on failure");
+}
+
+fn shared_schemas() -> PathBuf {
+    // ../shared beside the repository; a helper worktree sits one level deeper.
+    for rel in ["../shared/schemas", "../../shared/schemas"] {
+        let p = common::repo_root().join(rel);
+        if p.is_dir() {
+            return p;
+        }
+    }
+    common::shared_schemas()
+}
+
+/// The schema file for a document, from its apiVersion/kind; None when upstream has none.
+fn schema_for(api: &str, kind: &str) -> Option<PathBuf> {
+    let (group, version) = api.split_once('/')?;
+    let p = shared_schemas()
+        .join(group)
+        .join(format!("{}_{version}.json", kind.to_ascii_lowercase()));
+    p.is_file().then_some(p)
+}
+
+/// Validate instances with check-jsonschema, one run per schema.
+fn check_jsonschema(items: Vec<(PathBuf, String, Value)>) {
+    let tool = common::tools::require("check-jsonschema");
+    let dir = common::tempdir();
+    let mut by_schema: BTreeMap<PathBuf, Vec<(String, PathBuf)>> = BTreeMap::new();
+    for (i, (schema, label, doc)) in items.into_iter().enumerate() {
+        let f = dir.path().join(format!("doc-{i}.json"));
+        std::fs::write(&f, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+        by_schema.entry(schema).or_default().push((label, f));
+    }
+    for (schema, files) in by_schema {
+        let out = Command::new(&tool)
+            .arg("--schemafile")
+            .arg(&schema)
+            .args(files.iter().map(|(_, f)| f))
+            .output()
+            .expect("run check-jsonschema");
+        assert!(
+            out.status.success(),
+            "schema {} rejected {:?}:\n{}{}",
+            schema.display(),
+            files.iter().map(|(l, _)| l).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_document_validates_against_its_upstream_schema() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let mut items = Vec::new();
+    let mut core = Vec::new();
+    let mut kinds = BTreeSet::new();
+    for (path, doc) in all_docs(&tree) {
+        let (api, kind) = kind_of(&doc);
+        kinds.insert(format!("{api}/{kind}"));
+        let label = format!("{path}: {kind} {}", doc["metadata"]["name"]);
+        match api.split_once('/').map(|(g, _)| g).unwrap_or(api) {
+            "tekton.dev" | "argoproj.io" => {
+                let schema = schema_for(api, kind)
+                    .unwrap_or_else(|| panic!("{label}: no schema for {api} {kind}"));
+                items.push((schema, label, doc));
+            }
+            "triggers.tekton.dev" => {
+                // Upstream ships only an EventListener schema (a stub); all three kinds also
+                // get the structural test below. The TriggerTemplate's PipelineRun is a real
+                // Tekton document and gets the real schema.
+                if let Some(schema) = schema_for(api, kind) {
+                    items.push((schema, label.clone(), doc.clone()));
+                }
+                if kind == "TriggerTemplate" {
+                    for rt in doc["spec"]["resourcetemplates"].as_array().unwrap() {
+                        let (a, k) = kind_of(rt);
+                        let schema = schema_for(a, k).expect("resourcetemplate schema");
+                        items.push((schema, format!("{label} resourcetemplate"), rt.clone()));
+                    }
+                }
+            }
+            "v1" | "rbac.authorization.k8s.io" => core.push((label, doc)),
+            _ => panic!("{label}: no schema for {api} {kind}"),
+        }
+    }
+    for want in [
+        "tekton.dev/v1/Task",
+        "tekton.dev/v1/Pipeline",
+        "tekton.dev/v1/PipelineRun",
+        "argoproj.io/v1alpha1/AppProject",
+        "argoproj.io/v1alpha1/Application",
+        "triggers.tekton.dev/v1beta1/EventListener",
+        "triggers.tekton.dev/v1beta1/TriggerBinding",
+        "triggers.tekton.dev/v1beta1/TriggerTemplate",
+    ] {
+        assert!(kinds.contains(want), "{want} missing from {kinds:?}");
+    }
+    check_jsonschema(items);
+    // ServiceAccount / Role / RoleBinding / ClusterRole(Binding): the Kubernetes schemas.
+    let tool = common::tools::require("kubernetes-validate");
+    let dir = common::tempdir();
+    let mut files = Vec::new();
+    for (i, (_, doc)) in core.iter().enumerate() {
+        let f = dir.path().join(format!("core-{i}.json"));
+        std::fs::write(&f, serde_json::to_vec_pretty(doc).unwrap()).unwrap();
+        files.push(f);
+    }
+    let out = Command::new(tool)
+        .args(["--strict", "--quiet", "-k", "1.31.0"])
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubernetes-validate: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn find<'a>(docs: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
+    docs.iter()
+        .filter(|(_, d)| d["kind"] == kind)
+        .map(|(_, d)| d)
+        .collect()
+}
+
+fn lane_names() -> Value {
+    let run = common::lane(
+        &common::repo_root(),
+        &["validate", &common::shipped_deploy().display().to_string()],
+    );
+    run.assert_code(0);
+    run.json()["names"].clone()
+}
+
+#[test]
+fn triggers_have_the_required_structure() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let names = lane_names();
+    let el = find(&docs, "EventListener")[0];
+    let tb = find(&docs, "TriggerBinding")[0];
+    let tt = find(&docs, "TriggerTemplate")[0];
+    for d in [el, tb, tt] {
+        assert_eq!(d["apiVersion"], "triggers.tekton.dev/v1beta1");
+        assert_eq!(d["metadata"]["namespace"], names["tektonNamespace"]);
+        assert!(d["metadata"]["name"].as_str().is_some_and(|n| !n.is_empty()));
+    }
+    // In-cluster Service only.
+    let st = &el["spec"]["resources"]["kubernetesResource"]["serviceType"];
+    assert!(st.is_null() || *st == "ClusterIP", "serviceType {st}");
+    for (_, t) in &tree {
+        assert!(!t.contains("NodePort") && !t.contains("LoadBalancer") && !t.contains("hostPort"));
+    }
+    assert!(el["spec"]["serviceAccountName"].as_str().is_some());
+    let triggers = el["spec"]["triggers"].as_array().unwrap();
+    assert_eq!(triggers.len(), 1);
+    let tr = &triggers[0];
+    let ic = tr["interceptors"].as_array().unwrap();
+    assert_eq!(ic.len(), 2);
+    assert_eq!(ic[0]["ref"], json!({"name": "github", "kind": "ClusterInterceptor"}));
+    let param = |i: &Value, n: &str| -> Value {
+        i["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .map(|p| p["value"].clone())
+            .unwrap_or(Value::Null)
+    };
+    let secret = param(&ic[0], "secretRef");
+    assert!(secret["secretName"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(secret["secretKey"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(param(&ic[0], "eventTypes"), json!(["push"]));
+    assert_eq!(ic[1]["ref"]["name"], "cel");
+    assert!(param(&ic[1], "filter").as_str().is_some());
+    assert_eq!(param(&ic[1], "overlays")[0]["key"], "short");
+    assert_eq!(tr["bindings"][0]["ref"], tb["metadata"]["name"]);
+    assert_eq!(tr["template"]["ref"], tt["metadata"]["name"]);
+    // Binding: full commit from body.after, the short name from the CEL overlay.
+    let bp: BTreeMap<String, String> = tb["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap().into(), p["value"].as_str().unwrap().into()))
+        .collect();
+    assert_eq!(bp["revision"], "$(body.after)");
+    assert_eq!(bp["short"], "$(extensions.short)");
+    assert!(bp["repo-url"].starts_with("$(body.repository."));
+    // Template: declares exactly what the binding gives, every one described and used.
+    let tp: Vec<&str> = tt["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            assert!(p["description"].as_str().is_some_and(|d| !d.is_empty()));
+            p["name"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(tp.iter().copied().collect::<BTreeSet<_>>(), bp.keys().map(String::as_str).collect());
+    let rts = tt["spec"]["resourcetemplates"].as_array().unwrap();
+    assert_eq!(rts.len(), 1);
+    let pr = &rts[0];
+    let rendered = serde_json::to_string(pr).unwrap();
+    for p in &tp {
+        assert!(rendered.contains(&format!("$(tt.params.{p})")), "param {p} unused");
+    }
+    assert_eq!(pr["kind"], "PipelineRun");
+    assert_eq!(
+        pr["metadata"]["name"],
+        format!("{}$(tt.params.short)", names["pipelineRunPrefix"].as_str().unwrap())
+    );
+    assert_eq!(pr["spec"]["pipelineRef"]["name"], names["pipeline"]);
+    let revision = pr["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "revision")
+        .unwrap();
+    assert_eq!(revision["value"], "$(tt.params.revision)");
+    assert_pipelinerun_runtime(pr, &names);
+}
+
+fn assert_pipelinerun_runtime(pr: &Value, names: &Value) {
+    let trt = &pr["spec"]["taskRunTemplate"];
+    assert_eq!(trt["serviceAccountName"], names["tektonServiceAccount"]);
+    assert_eq!(trt["podTemplate"]["hostNetwork"], true);
+    assert_eq!(trt["podTemplate"]["dnsPolicy"], "ClusterFirstWithHostNet");
+    assert!(trt["podTemplate"].get("env").is_none(), "proxy only as step env");
+    let ws: BTreeMap<&str, &Value> = pr["spec"]["workspaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w))
+        .collect();
+    assert!(ws["source"].get("volumeClaimTemplate").is_some());
+    assert!(ws["ssh-directory"]["secret"]["secretName"].as_str().is_some());
+    assert!(ws["docker-config"]["secret"]["secretName"].as_str().is_some());
+}
+
+fn tasks(docs: &[(String, Value)]) -> Vec<&Value> {
+    find(docs, "Task")
+}
+
+fn steps(task: &Value) -> &Vec<Value> {
+    task["spec"]["steps"].as_array().unwrap()
+}
+
+#[test]
+fn scripts_never_interpolate_tekton_variables() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let ts = tasks(&docs);
+    assert_eq!(ts.len(), 6);
+    for t in ts {
+        for s in steps(t) {
+            let who = format!("{} step {}", t["metadata"]["name"], s["name"]);
+            let script = s["script"].as_str().unwrap_or("");
+            assert!(!script.is_empty() || s.get("command").is_some(), "{who}");
+            for var in ["$(params.", "$(context.", "$(tasks.", "$(results.", "$(workspaces.", "$(steps."] {
+                assert!(!script.contains(var), "{who}: script contains {var}");
+                if let Some(args) = s["args"].as_array() {
+                    assert!(args.iter().all(|a| !a.as_str().unwrap().contains(var)), "{who}: args");
+                }
+            }
+            // And every param the Task declares reaches the steps through env only.
+            let env = serde_json::to_string(&s["env"]).unwrap();
+            for p in t["spec"]["params"].as_array().unwrap() {
+                let var = format!("$(params.{})", p["name"].as_str().unwrap());
+                if env.contains(&var) {
+                    assert!(!script.contains(&var));
+                }
+            }
+        }
+    }
+}
+
+/// The image of a step with `$(params.X)` resolved to X's default.
+fn step_image(task: &Value, step: &Value) -> Option<String> {
+    let img = step["image"].as_str().unwrap();
+    match img.strip_prefix("$(params.").and_then(|r| r.strip_suffix(')')) {
+        Some(p) => task["spec"]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == p)
+            .unwrap_or_else(|| panic!("image param {p} is not declared"))
+            .get("default")
+            .and_then(|d| d.as_str().map(str::to_string)),
+        None => Some(img.to_string()),
+    }
+}
+
+fn pinned(img: &str) -> bool {
+    img.rsplit_once("@sha256:")
+        .is_some_and(|(r, h)| !r.is_empty() && h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[test]
+fn every_step_image_is_pinned_by_digest() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    for t in tasks(&docs) {
+        for s in steps(t) {
+            let img = step_image(t, s).expect("a default");
+            assert!(pinned(&img), "{} {}: {img}", t["metadata"]["name"], s["name"]);
+        }
+    }
+    // The task image given to generate is the default of every lane-image param.
+    let lane_steps = tasks(&docs)
+        .iter()
+        .flat_map(|t| steps(t).iter().map(move |s| (*t, s)))
+        .filter(|(_, s)| s["image"] == "$(params.lane-image)")
+        .count();
+    assert!(lane_steps >= 8);
+    assert!(tree.values().filter(|t| t.contains(TEST_TASK_IMAGE)).count() >= 7);
+    // Without --task-image the lane image is a required param (no default), never a tag.
+    let (_e, bare) = fresh(None);
+    for t in tasks(&all_docs(&bare)) {
+        for s in steps(t) {
+            match step_image(t, s) {
+                Some(img) => assert!(pinned(&img)),
+                None => assert_eq!(s["image"], "$(params.lane-image)"),
+            }
+        }
+    }
+    // The committed files: whatever they carry is pinned.
+    let committed = read_tree(&common::repo_root());
+    for t in tasks(&all_docs(&committed)) {
+        for s in steps(t) {
+            if let Some(img) = step_image(t, s) {
+                assert!(pinned(&img), "committed {}: {img}", t["metadata"]["name"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_param_result_and_workspace_is_described() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let mut checked = 0;
+    for d in find(&docs, "Task").into_iter().chain(find(&docs, "Pipeline")) {
+        for field in ["params", "results", "workspaces"] {
+            for p in d["spec"][field].as_array().into_iter().flatten() {
+                let desc = p["description"].as_str().unwrap_or("");
+                assert!(
+                    desc.trim().len() >= 10,
+                    "{} {field} {} has no description",
+                    d["metadata"]["name"],
+                    p["name"]
+                );
+                checked += 1;
+            }
+        }
+        assert!(d["spec"]["description"].as_str().is_some_and(|s| s.len() > 20));
+    }
+    assert!(checked > 40, "{checked}");
+}
+
+#[test]
+fn pipeline_builds_only_affected_services_then_promotes_once() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let names = lane_names();
+    let p = find(&docs, "Pipeline")[0];
+    assert_eq!(p["metadata"]["name"], names["pipeline"]);
+    let tasks: BTreeMap<&str, &Value> = p["spec"]["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t))
+        .collect();
+    assert_eq!(
+        tasks.keys().copied().collect::<Vec<_>>(),
+        ["build-publish", "plan", "prepare-source", "promote", "validate", "verify"]
+    );
+    let bp = tasks["build-publish"];
+    assert_eq!(
+        bp["matrix"]["params"],
+        json!([{"name": "service", "value": "$(tasks.plan.results.affected[*])"}])
+    );
+    assert_eq!(
+        bp["when"],
+        json!([{"input": "$(tasks.plan.results.build)", "operator": "in", "values": ["true"]}])
+    );
+    let promote = tasks["promote"];
+    assert!(promote.get("matrix").is_none(), "promote runs once");
+    assert_eq!(promote["runAfter"], json!(["build-publish"]));
+    assert_eq!(tasks["verify"]["runAfter"], json!(["promote"]));
+    // Every taskRef names a generated Task; every Task param without default is given.
+    let defs: BTreeMap<&str, &Value> = find(&docs, "Task")
+        .into_iter()
+        .map(|t| (t["metadata"]["name"].as_str().unwrap(), t))
+        .collect();
+    for (name, t) in &tasks {
+        let def = defs[t["taskRef"]["name"].as_str().unwrap()];
+        let given: BTreeSet<&str> = t["params"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(t["matrix"]["params"].as_array().into_iter().flatten())
+            .map(|x| x["name"].as_str().unwrap())
+            .collect();
+        for dp in def["spec"]["params"].as_array().unwrap() {
+            if dp.get("default").is_none() {
+                assert!(given.contains(dp["name"].as_str().unwrap()), "{name}: {}", dp["name"]);
+            }
+        }
+        let ws: BTreeSet<&str> = t["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| w["name"].as_str().unwrap())
+            .collect();
+        for dw in def["spec"]["workspaces"].as_array().unwrap() {
+            if dw["optional"] != true {
+                assert!(ws.contains(dw["name"].as_str().unwrap()), "{name}: {}", dw["name"]);
+            }
+        }
+    }
+    let ex = find(&docs, "PipelineRun")[0];
+    assert_eq!(ex["spec"]["pipelineRef"]["name"], names["pipeline"]);
+    assert_pipelinerun_runtime(ex, &names);
+}
+
+#[test]
+fn proxy_is_step_env_from_deploy_json() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let deploy: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::shipped_deploy()).unwrap()).unwrap();
+    let proxy = &deploy["lane"]["proxy"];
+    let no_proxy = proxy["noProxy"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut with_proxy = BTreeSet::new();
+    for t in tasks(&docs) {
+        for s in steps(t) {
+            let env: BTreeMap<&str, &str> = s["env"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|e| (e["name"].as_str().unwrap(), e["value"].as_str().unwrap_or("")))
+                .collect();
+            if let Some(v) = env.get("HTTPS_PROXY") {
+                assert_eq!(*v, proxy["httpsProxy"]);
+                assert_eq!(env["HTTP_PROXY"], proxy["httpProxy"]);
+                assert_eq!(env["NO_PROXY"], no_proxy);
+                assert_eq!(env["no_proxy"], no_proxy);
+                with_proxy.insert(format!("{}/{}", t["metadata"]["name"], s["name"]));
+            }
+        }
+    }
+    for step in ["prepare-source/checkout", "build-publish/build", "promote/promote", "verify/verify"] {
+        assert!(
+            with_proxy.iter().any(|s| s.ends_with(step)),
+            "{step} has no proxy env: {with_proxy:?}"
+        );
+    }
+    // Never global: not in a pod template, not written into git or container config.
+    for (path, t) in &tree {
+        assert!(!t.contains("git config --global"), "{path}");
+        assert!(!t.contains("http.proxy"), "{path}");
+    }
+}
+
+#[test]
+fn argo_bootstrap_admits_only_the_lane() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let names = lane_names();
+    let proj = find(&docs, "AppProject")[0];
+    assert_eq!(proj["metadata"]["name"], names["argoProject"]);
+    assert_eq!(proj["metadata"]["namespace"], "argocd");
+    assert_eq!(
+        proj["spec"]["destinations"],
+        json!([{"server": "https://kubernetes.default.svc", "namespace": names["namespace"]}])
+    );
+    assert_eq!(proj["spec"]["sourceRepos"], json!([names["gitopsRepo"]]));
+    assert_eq!(proj["spec"]["clusterResourceWhitelist"], json!([{"group": "", "kind": "Namespace"}]));
+    let kinds: BTreeSet<(String, String)> = proj["spec"]["namespaceResourceWhitelist"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["group"].as_str().unwrap().into(), k["kind"].as_str().unwrap().into()))
+        .collect();
+    let want: BTreeSet<(String, String)> = [
+        ("", "ServiceAccount"),
+        ("rbac.authorization.k8s.io", "Role"),
+        ("rbac.authorization.k8s.io", "RoleBinding"),
+        ("", "ConfigMap"),
+        ("", "PersistentVolumeClaim"),
+        ("networking.k8s.io", "NetworkPolicy"),
+        ("", "Service"),
+        ("apps", "Deployment"),
+        ("batch", "CronJob"),
+    ]
+    .iter()
+    .map(|(g, k)| (g.to_string(), k.to_string()))
+    .collect();
+    assert_eq!(kinds, want);
+    let app = find(&docs, "Application")[0];
+    assert_eq!(app["metadata"]["name"], names["argoApplication"]);
+    assert_eq!(app["metadata"]["namespace"], "argocd");
+    assert_eq!(app["spec"]["project"], names["argoProject"]);
+    assert_eq!(
+        app["spec"]["source"],
+        json!({"repoURL": names["gitopsRepo"], "targetRevision": names["gitopsBranch"], "path": names["runtimePath"]})
+    );
+    assert_eq!(
+        app["spec"]["destination"],
+        json!({"server": "https://kubernetes.default.svc", "namespace": names["namespace"]})
+    );
+    assert_eq!(app["spec"]["syncPolicy"]["automated"], json!({"prune": true, "selfHeal": true}));
+    assert_eq!(app["spec"]["syncPolicy"]["syncOptions"], json!(["CreateNamespace=true"]));
+}
+
+/// Run the generated CEL filter and overlay on a fixture with cel-python.
+fn eval_cel(filter: &str, overlay: &str, fixture: &str) -> Value {
+    let python = common::tools::require("python3");
+    let script = common::repo_root().join("tests/fixtures/github/eval_cel.py");
+    let body = std::fs::read(common::repo_root().join("tests/fixtures/github").join(fixture)).unwrap();
+    let mut child = Command::new(python)
+        .arg(script)
+        .arg(filter)
+        .arg(format!("short={overlay}"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "eval_cel.py failed (is cel-python installed? scripts/install-test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn cel_of(tree: &BTreeMap<String, String>) -> (String, String) {
+    let docs = all_docs(tree);
+    let el = find(&docs, "EventListener")[0];
+    let cel = &el["spec"]["triggers"][0]["interceptors"][1]["params"];
+    let get = |n: &str| {
+        cel.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .unwrap()["value"]
+            .clone()
+    };
+    (
+        get("filter").as_str().unwrap().to_string(),
+        get("overlays")[0]["expression"].as_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn cel_filter_triggers_only_on_the_source_branch() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let (filter, overlay) = cel_of(&tree);
+    let hit = eval_cel(&filter, &overlay, "push-source-branch.json");
+    assert_eq!(hit["match"], true, "{filter}");
+    let body: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("tests/fixtures/github/push-source-branch.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let after = body["after"].as_str().unwrap();
+    assert_eq!(after.len(), 40);
+    assert_eq!(hit["extensions"]["short"], after[..12]);
+    for miss in [
+        "push-gitops-branch.json",
+        "push-tag.json",
+        "push-other-branch.json",
+        "push-source-branch-deleted.json",
+        "push-source-branch-other-repo.json",
+    ] {
+        assert_eq!(eval_cel(&filter, &overlay, miss)["match"], false, "{miss} must not trigger");
+    }
+    // The evaluator is real: a filter naming the GitOps branch matches that payload instead.
+    let gitops_filter = filter.replace("refs/heads/v0.1'", "refs/heads/v0.1-gitops'");
+    assert_ne!(gitops_filter, filter);
+    assert_eq!(eval_cel(&gitops_filter, &overlay, "push-gitops-branch.json")["match"], true);
+    assert_eq!(eval_cel(&gitops_filter, &overlay, "push-source-branch.json")["match"], false);
+}
+
+/// deploy.json for a new lane: another version, registry, proxy and repository.
+fn lane_v02(dir: &Path) -> PathBuf {
+    let mut d: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::shipped_deploy()).unwrap()).unwrap();
+    d["lane"]["version"] = json!("v0.2");
+    d["lane"]["registry"]["host"] = json!("10.20.30.40:5001");
+    d["lane"]["proxy"] = json!({
+        "httpProxy": "http://10.9.9.9:3128",
+        "httpsProxy": "http://10.9.9.9:3129",
+        "noProxy": ["example.internal", ".svc.cluster.local"]
+    });
+    d["lane"]["sourceRepo"] = json!("git@github.com:otherOrg/agentrun2.git");
+    for s in d["services"].as_array_mut().unwrap() {
+        for e in s["env"].as_array_mut().into_iter().flatten() {
+            if e["value"].is_string() {
+                e["value"] = json!(e["value"].as_str().unwrap().replace("v01", "v02").replace("v0.1", "v0.2"));
+            }
+            if e["secretKeyRef"].is_object() {
+                e["secretKeyRef"]["name"] = json!("agentrun-v02-postgres");
+            }
+        }
+    }
+    let text = serde_json::to_string_pretty(&d)
+        .unwrap()
+        .replace("agentrun-v01-", "agentrun-v02-")
+        .replace("agentrun_v01", "agentrun_v02");
+    let p = dir.join("deploy.json");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn every_name_registry_and_proxy_comes_from_deploy_json() {
+    let (_a, v01) = fresh(Some(TEST_TASK_IMAGE));
+    let dir = common::tempdir();
+    let deploy = lane_v02(dir.path());
+    let out = dir.path().join("out");
+    generate(&deploy, &out, Some(TEST_TASK_IMAGE));
+    let v02 = read_tree(&out);
+    assert_eq!(v01.keys().collect::<Vec<_>>(), v02.keys().collect::<Vec<_>>());
+    let all02: String = v02.values().cloned().collect();
+    let all01: String = v01.values().cloned().collect();
+    // Everything lane v0.1 owns, and its registry, proxy and NO_PROXY, is gone.
+    for old in [
+        "agentrun-v01",
+        "v0.1-gitops",
+        "runtime-v01",
+        "artifact-catalog.v01",
+        "refs/heads/v0.1'",
+        "127.0.0.1:5000",
+        "127.0.0.1:10808",
+        "hyueapi.com",
+        "pikasTech/agentrun",
+        "(lane v0.1)",
+    ] {
+        assert!(all01.contains(old), "v0.1 output lacks {old}");
+        assert!(!all02.contains(old), "v0.2 output still contains {old}");
+    }
+    for new in [
+        "agentrun-v02-ci-image-publish",
+        "agentrun-v02-tekton-runner",
+        "agentrun-g14-v02",
+        "v0.2-gitops",
+        "deploy/gitops/g14/runtime-v02",
+        "refs/heads/v0.2'",
+        "10.20.30.40:5001/agentrun/agentrun-mgr",
+        "http://10.9.9.9:3128",
+        "http://10.9.9.9:3129",
+        "example.internal,.svc.cluster.local",
+        "otherOrg/agentrun2",
+        "agentrun-v02-ci-$(tt.params.short)",
+    ] {
+        assert!(all02.contains(new), "v0.2 output lacks {new}");
+    }
+    // Every metadata.name in v0.2 differs from every v0.1 one, except the shared Triggers
+    // ClusterRoles that both lanes bind to.
+    let names = |tree: &BTreeMap<String, String>| -> BTreeSet<String> {
+        all_docs(tree)
+            .iter()
+            .filter_map(|(_, d)| d["metadata"]["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    let (n01, n02) = (names(&v01), names(&v02));
+    assert!(n01.len() >= 20, "{n01:?}");
+    assert!(n01.is_disjoint(&n02), "shared: {:?}", n01.intersection(&n02).collect::<Vec<_>>());
+}
+
+/// Run the generated build step's script on this machine (buildah, vfs, chroot) against a
+/// real registry, with the env the Task gives it.
+fn run_build_step(
+    task: &Value,
+    workspace: &Path,
+    service: &str,
+    commit: &str,
+    storage: &Path,
+) -> std::process::Output {
+    let step = steps(task).iter().find(|s| s["name"] == "build").unwrap();
+    let mut cmd = Command::new(common::tools::require("bash"));
+    cmd.arg("-c").arg(step["script"].as_str().unwrap()).current_dir(workspace);
+    cmd.env_remove("HTTP_PROXY").env_remove("HTTPS_PROXY");
+    for e in step["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        let value = match e["value"].as_str().unwrap() {
+            "$(params.service)" => service.to_string(),
+            "$(params.commit)" => commit.to_string(),
+            "$(workspaces.docker-config.path)" => workspace.join("no-docker-config").display().to_string(),
+            v if v.starts_with("$(") => panic!("unexpected substitution {v} in the build step"),
+            v => v.to_string(),
+        };
+        let value = if name == "STORAGE" { storage.display().to_string() } else { value };
+        cmd.env(name, value);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn build_step_builds_labels_caches_and_pushes_with_buildah() {
+    common::tools::require("buildah");
+    let skopeo = common::tools::require("skopeo");
+    let registry = common::registry::Registry::start_with(None);
+    // The shipped lane, with the test registry as the lane registry.
+    let dir = common::tempdir();
+    let mut d: Value =
+        serde_json::from_str(&std::fs::read_to_string(common::shipped_deploy()).unwrap()).unwrap();
+    d["lane"]["registry"]["host"] = json!(registry.host);
+    let deploy = dir.path().join("deploy.json");
+    std::fs::write(&deploy, serde_json::to_vec_pretty(&d).unwrap()).unwrap();
+    let out = dir.path().join("out");
+    generate(&deploy, &out, Some(TEST_TASK_IMAGE));
+    let tree = read_tree(&out);
+    let docs = all_docs(&tree);
+    let task = find(&docs, "Task")
+        .into_iter()
+        .find(|t| t["metadata"]["name"].as_str().unwrap().ends_with("-build-publish"))
+        .unwrap()
+        .clone();
+    // A workspace as prepare-source and plan leave it.
+    let ws = dir.path().join("ws");
+    let ctx = ws.join("src/apps/mgr");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello from the lane\n").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM scratch\nCOPY hello.txt /hello.txt\n").unwrap();
+    let repo = format!("{}/agentrun/agentrun-mgr", registry.host);
+    let plan = json!({"services": [{"id": "agentrun-mgr", "decision": "affected",
+        "imageRepository": repo,
+        "build": {"context": "apps/mgr", "dockerfile": "apps/mgr/Dockerfile"}}]});
+    std::fs::create_dir_all(ws.join("lane")).unwrap();
+    std::fs::write(ws.join("lane/plan.json"), serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let storage = dir.path().join("buildah");
+    let run = run_build_step(&task, &ws, "agentrun-mgr", commit, &storage);
+    assert!(
+        run.status.success(),
+        "build step failed:\n{}\n{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    // Pushed under the full commit, with the provenance labels publish requires.
+    let inspect = Command::new(&skopeo)
+        .args(["inspect", "--tls-verify=false", &format!("docker://{repo}:{commit}")])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stderr));
+    let info: Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    let labels = &info["Labels"];
+    assert_eq!(labels["org.opencontainers.image.revision"], commit);
+    assert_eq!(labels["org.opencontainers.image.source"], "git@github.com:pikasTech/agentrun.git");
+    assert_eq!(labels["dev.lane.service"], "agentrun-mgr");
+    assert_eq!(labels["dev.lane.dockerfile"], "apps/mgr/Dockerfile");
+    assert_eq!(labels["dev.lane.lane"], "v0.1");
+    // The layer cache went to <repo>/cache in the same registry.
+    let cache = Command::new(&skopeo)
+        .args(["list-tags", "--tls-verify=false", &format!("docker://{repo}/cache")])
+        .output()
+        .unwrap();
+    assert!(cache.status.success(), "no cache repository: {}", String::from_utf8_lossy(&cache.stderr));
+    let tags: Value = serde_json::from_slice(&cache.stdout).unwrap();
+    assert!(!tags["Tags"].as_array().unwrap().is_empty());
+
+    // A service this Task cannot build, and a plan that disagrees with the Task, both fail
+    // before anything is built or pushed.
+    let other = run_build_step(&task, &ws, "agentrun-nope", commit, &storage);
+    assert!(!other.status.success());
+    assert!(String::from_utf8_lossy(&other.stderr).contains("lane generate"));
+    let stale = json!({"services": [{"id": "agentrun-mgr", "imageRepository": repo,
+        "build": {"context": "apps/manager", "dockerfile": "apps/manager/Dockerfile"}}]});
+    std::fs::write(ws.join("lane/plan.json"), serde_json::to_string(&stale).unwrap()).unwrap();
+    let commit2 = "1123456789abcdef0123456789abcdef01234567";
+    let drift = run_build_step(&task, &ws, "agentrun-mgr", commit2, &storage);
+    assert!(!drift.status.success());
+    assert!(String::from_utf8_lossy(&drift.stderr).contains("out of date"));
+    let gone = Command::new(&skopeo)
+        .args(["inspect", "--tls-verify=false", &format!("docker://{repo}:{commit2}")])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "nothing may be pushed for a rejected build");
+}
