@@ -58,10 +58,15 @@ fn gitops_repo(cat: &Value, tree: &BTreeMap<String, String>) -> TestRepo {
 #[test]
 fn no_write_reports_changes_against_the_gitops_branch_and_touches_nothing() {
     let lane = shipped_lane();
-    let old = lane::render::render_tree(&lane, &v01_catalog()).unwrap().files;
+    let old = lane::render::render_tree(&lane, &v01_catalog())
+        .unwrap()
+        .files;
     let mut committed = old.clone();
     committed.remove("service-agentrun-mgr.yaml");
-    committed.insert("deployment-retired.yaml".into(), "kind: Deployment\n".into());
+    committed.insert(
+        "deployment-retired.yaml".into(),
+        "kind: Deployment\n".into(),
+    );
     // The catalog on the branch has a new runner digest.
     let mut cat = v01_catalog_json();
     cat["services"]["agentrun-runner"]["digest"] = json!(format!("sha256:{}", "e".repeat(64)));
@@ -70,7 +75,15 @@ fn no_write_reports_changes_against_the_gitops_branch_and_touches_nothing() {
     let deploy = common::shipped_deploy();
     let run = common::lane(
         repo.path(),
-        &["render", "--deploy", deploy.to_str().unwrap(), "--repo", ".", "--no-write", "--diff"],
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--repo",
+            ".",
+            "--no-write",
+            "--diff",
+        ],
     );
     run.assert_code(0);
     let doc = run.json();
@@ -90,14 +103,36 @@ fn no_write_reports_changes_against_the_gitops_branch_and_touches_nothing() {
     assert_eq!(by["cronjob-agentrun-runner.yaml"], "changed");
     assert_eq!(by["kustomization.yaml"], "unchanged");
     assert_eq!(by["deployment-agentrun-mgr.yaml"], "unchanged");
-    assert_eq!(doc["summary"], json!({"files": 18, "added": 1, "changed": 1, "removed": 1, "unchanged": 17 - 1 - 1 + 1}));
+    assert_eq!(
+        doc["summary"],
+        json!({"files": 18, "added": 1, "changed": 1, "removed": 1, "unchanged": 17 - 1 - 1 + 1})
+    );
     assert_eq!(doc["changed"], true);
     // sha256 is of the rendered content.
-    let f = doc["files"].as_array().unwrap().iter().find(|f| f["path"] == "kustomization.yaml").unwrap();
-    assert_eq!(f["sha256"], json!(lane::render::cli::sha256_hex(old["kustomization.yaml"].as_bytes())));
+    let f = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "kustomization.yaml")
+        .unwrap();
+    assert_eq!(
+        f["sha256"],
+        json!(lane::render::cli::sha256_hex(
+            old["kustomization.yaml"].as_bytes()
+        ))
+    );
     let diff = doc["diff"].as_str().unwrap();
-    assert!(diff.contains("--- a/cronjob-agentrun-runner.yaml\n+++ b/cronjob-agentrun-runner.yaml\n"), "{diff}");
-    assert!(diff.contains(&format!("+    \"lane.dev/image-digest\": \"sha256:{}\"", "e".repeat(64))), "{diff}");
+    assert!(
+        diff.contains("--- a/cronjob-agentrun-runner.yaml\n+++ b/cronjob-agentrun-runner.yaml\n"),
+        "{diff}"
+    );
+    assert!(
+        diff.contains(&format!(
+            "+    \"lane.dev/image-digest\": \"sha256:{}\"",
+            "e".repeat(64)
+        )),
+        "{diff}"
+    );
     assert!(diff.contains("--- /dev/null\n+++ b/service-agentrun-mgr.yaml\n"));
     assert!(diff.contains("--- a/deployment-retired.yaml\n+++ /dev/null\n"));
     // Nothing moved: refs, object count, status and the work dir are as before.
@@ -110,11 +145,25 @@ fn no_write_against_a_directory_and_an_identical_tree_reports_no_change() {
     let cat = dir.path().join("catalog.json");
     std::fs::write(&cat, serde_json::to_string(&v01_catalog_json()).unwrap()).unwrap();
     let against = dir.path().join("current");
-    write_tree(&against, &lane::render::render_tree(&shipped_lane(), &v01_catalog()).unwrap().files);
+    write_tree(
+        &against,
+        &lane::render::render_tree(&shipped_lane(), &v01_catalog())
+            .unwrap()
+            .files,
+    );
     let deploy = common::shipped_deploy();
     let run = common::lane(
         dir.path(),
-        &["render", "--deploy", deploy.to_str().unwrap(), "--catalog", cat.to_str().unwrap(), "--no-write", "--against", against.to_str().unwrap()],
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--no-write",
+            "--against",
+            against.to_str().unwrap(),
+        ],
     );
     run.assert_code(0);
     let doc = run.json();
@@ -131,7 +180,18 @@ fn out_replaces_the_directory_whole() {
     let out = dir.path().join("runtime");
     let deploy = common::shipped_deploy();
     let r = |deploy: &str| {
-        common::lane(dir.path(), &["render", "--deploy", deploy, "--catalog", cat.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        common::lane(
+            dir.path(),
+            &[
+                "render",
+                "--deploy",
+                deploy,
+                "--catalog",
+                cat.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
     };
     r(deploy.to_str().unwrap()).assert_code(0);
     let first = read_dir(&out);
@@ -144,11 +204,23 @@ fn out_replaces_the_directory_whole() {
     let run = r(d2.to_str().unwrap());
     run.assert_code(0);
     let second = read_dir(&out);
-    assert!(second.keys().all(|k| !k.contains("agentrun-runner")), "{:?}", second.keys());
+    assert!(
+        second.keys().all(|k| !k.contains("agentrun-runner")),
+        "{:?}",
+        second.keys()
+    );
     assert!(run.json()["summary"]["removed"].as_u64().unwrap() >= 4);
     // No temp dirs are left beside it.
-    let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
-    assert!(names.iter().all(|n| !n.contains("lane-new") && !n.contains("lane-old")), "{names:?}");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.contains("lane-new") && !n.contains("lane-old")),
+        "{names:?}"
+    );
 }
 
 #[test]
@@ -158,7 +230,18 @@ fn out_refuses_a_directory_it_did_not_write() {
     std::fs::write(&cat, serde_json::to_string(&v01_catalog_json()).unwrap()).unwrap();
     let deploy = common::shipped_deploy();
     // Pointing --out at a directory with other content must not delete it.
-    let run = common::lane(dir.path(), &["render", "--deploy", deploy.to_str().unwrap(), "--catalog", cat.to_str().unwrap(), "--out", "."]);
+    let run = common::lane(
+        dir.path(),
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--out",
+            ".",
+        ],
+    );
     run.assert_code(1);
     assert!(cat.exists());
 }
@@ -171,17 +254,48 @@ fn missing_digest_fails_and_writes_nothing() {
     std::fs::write(&cat, serde_json::to_string(&c).unwrap()).unwrap();
     let out = dir.path().join("runtime");
     let deploy = common::shipped_deploy();
-    let run = common::lane(dir.path(), &["render", "--deploy", deploy.to_str().unwrap(), "--catalog", cat.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let run = common::lane(
+        dir.path(),
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
     run.assert_code(1);
-    assert!(run.json()["error"]["message"].as_str().unwrap().contains("agentrun-runner"));
+    assert!(run.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("agentrun-runner"));
     assert!(!out.exists());
     // The dry-run lists it as missing.
     let against = dir.path().join("empty");
     std::fs::create_dir(&against).unwrap();
-    let run = common::lane(dir.path(), &["render", "--deploy", deploy.to_str().unwrap(), "--catalog", cat.to_str().unwrap(), "--no-write", "--against", against.to_str().unwrap()]);
+    let run = common::lane(
+        dir.path(),
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--no-write",
+            "--against",
+            against.to_str().unwrap(),
+        ],
+    );
     run.assert_code(1);
     let doc = run.json();
     assert_eq!(doc["missing"], json!(["agentrun-runner"]));
-    let runner = doc["services"].as_array().unwrap().iter().find(|s| s["id"] == "agentrun-runner").unwrap();
+    let runner = doc["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "agentrun-runner")
+        .unwrap();
     assert_eq!(runner["status"], "missing");
 }

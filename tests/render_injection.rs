@@ -67,7 +67,12 @@ fn replace_strings(v: &Value, from: &str, to: &str) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(|x| replace_strings(x, from, to)).collect()),
         Value::Object(m) => Value::Object(
             m.iter()
-                .map(|(k, x)| (if k == from { to.to_string() } else { k.clone() }, replace_strings(x, from, to)))
+                .map(|(k, x)| {
+                    (
+                        if k == from { to.to_string() } else { k.clone() },
+                        replace_strings(x, from, to),
+                    )
+                })
                 .collect(),
         ),
         other => other.clone(),
@@ -77,7 +82,9 @@ fn replace_strings(v: &Value, from: &str, to: &str) -> Value {
 /// The config hash annotation legitimately depends on the value: blank it for comparison.
 fn drop_config_hash(mut v: Value) -> Value {
     if let Some(a) = v.pointer_mut("/spec/template/metadata/annotations") {
-        a.as_object_mut().unwrap().remove(lane::render::CONFIG_HASH_ANNOTATION);
+        a.as_object_mut()
+            .unwrap()
+            .remove(lane::render::CONFIG_HASH_ANNOTATION);
     }
     v
 }
@@ -86,7 +93,8 @@ fn drop_config_hash(mut v: Value) -> Value {
 fn hostile_values_never_change_structure() {
     assert!(HOSTILE.len() >= 20);
     let cat = v01_catalog();
-    let base_lane = lane_from_json(&intent_with(SLOT, PATH_SLOT)).expect("baseline intent is valid");
+    let base_lane =
+        lane_from_json(&intent_with(SLOT, PATH_SLOT)).expect("baseline intent is valid");
     let base = parse_tree(&render_tree(&base_lane, &cat).unwrap().files);
     for h in HOSTILE {
         // Health paths must be absolute and whitespace-free (deploy.json rule): inject the
@@ -101,7 +109,11 @@ fn hostile_values_never_change_structure() {
         };
         let tree = render_tree(&lane, &cat).unwrap_or_else(|e| panic!("{h:?}: {e}"));
         let docs = parse_tree(&tree.files);
-        assert_eq!(docs.keys().collect::<Vec<_>>(), base.keys().collect::<Vec<_>>(), "{h:?}");
+        assert_eq!(
+            docs.keys().collect::<Vec<_>>(),
+            base.keys().collect::<Vec<_>>(),
+            "{h:?}"
+        );
         for (file, doc) in &docs {
             let back = replace_strings(&replace_strings(doc, h, SLOT), &path, PATH_SLOT);
             assert_eq!(
@@ -128,9 +140,15 @@ fn hostile_names_are_refused_not_rendered() {
         let mut d = shipped_json();
         d["serviceAccounts"][1]["name"] = json!(bad);
         d["services"][1]["serviceAccount"] = json!(bad);
-        assert!(lane_from_json(&d).is_err(), "{bad:?} passed deploy.json checks");
+        assert!(
+            lane_from_json(&d).is_err(),
+            "{bad:?} passed deploy.json checks"
+        );
         let err = render_tree(&lane_unchecked(&d), &v01_catalog()).unwrap_err();
-        assert!(err.to_string().contains("dns1123-subdomain"), "{bad:?}: {err}");
+        assert!(
+            err.to_string().contains("dns1123-subdomain"),
+            "{bad:?}: {err}"
+        );
     }
 }
 
@@ -164,7 +182,10 @@ impl BTreeMapOne {
 
 fn assert_no_credentials(v: &Value, file: &str) {
     match v {
-        Value::String(s) => assert!(lane::model::secrets::classify(s).is_none(), "{file}: credential-looking value"),
+        Value::String(s) => assert!(
+            lane::model::secrets::classify(s).is_none(),
+            "{file}: credential-looking value"
+        ),
         Value::Array(a) => a.iter().for_each(|x| assert_no_credentials(x, file)),
         Value::Object(m) => m.values().for_each(|x| assert_no_credentials(x, file)),
         _ => {}
@@ -173,13 +194,22 @@ fn assert_no_credentials(v: &Value, file: &str) {
 
 #[test]
 fn a_credential_smuggled_past_the_checks_is_refused_without_echoing_it() {
-    for s in TEST_SECRETS.iter().filter(|s| lane::model::secrets::classify(s).is_some()) {
+    for s in TEST_SECRETS
+        .iter()
+        .filter(|s| lane::model::secrets::classify(s).is_some())
+    {
         let d = intent_with(s, PATH_SLOT);
-        assert!(lane_from_json(&d).is_err(), "deploy.json checks let a credential through");
+        assert!(
+            lane_from_json(&d).is_err(),
+            "deploy.json checks let a credential through"
+        );
         let err = render_tree(&lane_unchecked(&d), &v01_catalog()).unwrap_err();
         let msg = format!("{err} {err:?}");
         assert!(msg.contains("secret-value"), "{msg}");
-        assert!(!msg.contains("s3cr3t") && !msg.contains("sk-test"), "error echoes the secret: {msg}");
+        assert!(
+            !msg.contains("s3cr3t") && !msg.contains("sk-test"),
+            "error echoes the secret: {msg}"
+        );
     }
 }
 
@@ -195,8 +225,19 @@ fn cli_output_never_holds_secret_values() {
     let deploy = common::shipped_deploy();
     let run = common::lane_env(
         dir.path(),
-        &["render", "--deploy", deploy.to_str().unwrap(), "--catalog", cat.to_str().unwrap(), "--out", out.to_str().unwrap()],
-        &[("DATABASE_URL", TEST_SECRETS[0]), ("CODEX_AUTH", TEST_SECRETS[2])],
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[
+            ("DATABASE_URL", TEST_SECRETS[0]),
+            ("CODEX_AUTH", TEST_SECRETS[2]),
+        ],
     );
     run.assert_code(0);
     let files = read_dir(&out);

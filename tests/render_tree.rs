@@ -81,7 +81,7 @@ fn v01_renders_the_expected_objects() {
     }
 }
 
-fn pod_spec<'a>(doc: &'a Value) -> &'a Value {
+fn pod_spec(doc: &Value) -> &Value {
     match doc["kind"].as_str().unwrap() {
         "Deployment" => &doc["spec"]["template"]["spec"],
         "CronJob" => &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"],
