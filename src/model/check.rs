@@ -289,6 +289,9 @@ pub fn parse_intent(
         }
         None => {}
     }
+    if !value.is_object() {
+        return Err(invalid(vec![not_an_object()]));
+    }
     let mut findings = Vec::new();
     scan(&value, "$", Ctx::Intent, &mut findings);
     if !findings.is_empty() {
@@ -316,6 +319,15 @@ fn describe_version(v: &Value) -> String {
         Value::Bool(_) => "(a boolean)".into(),
         Value::Array(_) => "(an array)".into(),
         Value::Object(_) => "(an object)".into(),
+    }
+}
+
+/// serde would read a struct from an array; the files are JSON objects, nothing else.
+fn not_an_object() -> Finding {
+    Finding {
+        path: "$".into(),
+        rule: "wrong-type",
+        message: "the document must be a JSON object".into(),
     }
 }
 
@@ -1366,6 +1378,12 @@ pub fn parse_catalog(
     names: Option<&LaneNames>,
 ) -> Result<super::catalog::Catalog, InputError> {
     let value = parse_json(bytes, file)?;
+    if !value.is_object() {
+        return Err(InputError::Invalid {
+            file: file.into(),
+            findings: vec![not_an_object()],
+        });
+    }
     let mut findings = Vec::new();
     // A catalog never holds a credential either.
     scan_secrets_only(&value, "$", &mut findings);
