@@ -670,39 +670,9 @@ pub fn image(service: &str, c: char) -> String {
 pub fn rendered_tree(deploy: &str, catalog: &Value) -> BTreeMap<String, String> {
     let lane = lane::model::Lane::parse(deploy.as_bytes(), "deploy.json").expect("deploy.json");
     let cat: lane::model::Catalog = serde_json::from_value(catalog.clone()).expect("catalog");
-    match lane::render::render_tree(&lane, &cat) {
-        Ok(t) => t.files,
-        // Until render lands on this branch: a minimal tree with the same conventions, so
-        // the live/argo/tekton tests run; the drift assertions still need the real render.
-        Err(e) => {
-            eprintln!("render_tree unavailable ({e}); using the minimal test tree");
-            minimal_tree(catalog)
-        }
-    }
-}
-
-/// Deployment + ClusterIP Service of agentrun-mgr and the suspended runner CronJob, labelled
-/// as render labels them (src/model/labels.rs).
-pub fn minimal_tree(catalog: &Value) -> BTreeMap<String, String> {
-    let e = |id: &str| &catalog["services"][id];
-    let sc = |id: &str| e(id)["sourceCommit"].as_str().unwrap().to_string();
-    let img = |id: &str| {
-        format!(
-            "{}@{}",
-            e(id)["imageRepository"].as_str().unwrap(),
-            e(id)["digest"].as_str().unwrap()
-        )
-    };
-    let mut t = BTreeMap::new();
-    t.insert("kustomization.yaml".to_string(), "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: agentrun-v01\nresources:\n- cronjob-agentrun-runner.yaml\n- deployment-agentrun-mgr.yaml\n- service-agentrun-mgr.yaml\n".to_string());
-    t.insert("deployment-agentrun-mgr.yaml".to_string(), format!(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: agentrun-mgr\n  namespace: agentrun-v01\n  labels:\n    lane.dev/lane: v0.1\n    lane.dev/service: agentrun-mgr\n    lane.dev/source-commit: {sc}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      lane.dev/service: agentrun-mgr\n  template:\n    metadata:\n      labels:\n        lane.dev/lane: v0.1\n        lane.dev/service: agentrun-mgr\n        lane.dev/image-commit: {tag}\n      annotations:\n        lane.dev/image-digest: {dg}\n    spec:\n      containers:\n      - name: agentrun-mgr\n        image: {img}\n        ports:\n        - name: http\n          containerPort: 8080\n",
-        sc = sc("agentrun-mgr"), tag = e("agentrun-mgr")["tag"].as_str().unwrap(), dg = e("agentrun-mgr")["digest"].as_str().unwrap(), img = img("agentrun-mgr")));
-    t.insert("service-agentrun-mgr.yaml".to_string(), format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: agentrun-mgr\n  namespace: agentrun-v01\n  labels:\n    lane.dev/service: agentrun-mgr\n    lane.dev/source-commit: {}\nspec:\n  type: ClusterIP\n  selector:\n    lane.dev/service: agentrun-mgr\n  ports:\n  - name: http\n    port: 80\n    targetPort: http\n", sc("agentrun-mgr")));
-    t.insert("cronjob-agentrun-runner.yaml".to_string(), format!(
-        "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: agentrun-runner\n  namespace: agentrun-v01\n  labels:\n    lane.dev/service: agentrun-runner\n    lane.dev/source-commit: {}\nspec:\n  suspend: true\n  schedule: \"0 0 31 2 *\"\n  jobTemplate:\n    spec:\n      template:\n        metadata:\n          labels:\n            lane.dev/service: agentrun-runner\n        spec:\n          restartPolicy: Never\n          containers:\n          - name: agentrun-runner\n            image: {}\n", sc("agentrun-runner"), img("agentrun-runner")));
-    t
+    lane::render::render_tree(&lane, &cat)
+        .expect("render_tree of the shipped deploy.json")
+        .files
 }
 
 pub struct LaneRepos {
