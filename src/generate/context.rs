@@ -162,7 +162,10 @@ impl GenerateContext {
             cel_quote(&format!("refs/heads/{}", n.source_branch))
         );
         if let Some(full) = repo_full_name(&n.source_repo) {
-            filter.push_str(&format!(" && body.repository.full_name == {}", cel_quote(&full)));
+            filter.push_str(&format!(
+                " && body.repository.full_name == {}",
+                cel_quote(&full)
+            ));
         }
 
         let mut proxy_env = Vec::new();
@@ -285,7 +288,11 @@ mod tests {
             "ssh://git@github.com/pikasTech/agentrun",
             "https://github.com/pikasTech/agentrun/",
         ] {
-            assert_eq!(repo_full_name(url).as_deref(), Some("pikasTech/agentrun"), "{url}");
+            assert_eq!(
+                repo_full_name(url).as_deref(),
+                Some("pikasTech/agentrun"),
+                "{url}"
+            );
         }
         assert_eq!(repo_full_name("nonsense"), None);
     }

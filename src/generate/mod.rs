@@ -124,7 +124,11 @@ impl Report for GenerateReport {
     fn text(&self) -> String {
         let mut s = String::new();
         for f in &self.files {
-            s.push_str(&format!("{:10} {}\n", format!("{:?}", f.status).to_lowercase(), f.path));
+            s.push_str(&format!(
+                "{:10} {}\n",
+                format!("{:?}", f.status).to_lowercase(),
+                f.path
+            ));
         }
         if self.check {
             if self.differing.is_empty() {
@@ -167,7 +171,9 @@ pub fn is_pinned(image: &str) -> bool {
             !repo.is_empty()
                 && !repo.chars().any(char::is_whitespace)
                 && hex.len() == 64
-                && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                && hex
+                    .bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         }
         None => false,
     }
@@ -286,7 +292,9 @@ mod tests {
     #[test]
     fn pinned_images() {
         let hex = "a".repeat(64);
-        assert!(is_pinned(&format!("quay.io/buildah/stable:v1.39.0@sha256:{hex}")));
+        assert!(is_pinned(&format!(
+            "quay.io/buildah/stable:v1.39.0@sha256:{hex}"
+        )));
         assert!(is_pinned(&format!("127.0.0.1:5000/lane/lane@sha256:{hex}")));
         assert!(!is_pinned("quay.io/buildah/stable:v1.39.0"));
         assert!(!is_pinned(&format!("@sha256:{hex}")));

@@ -102,10 +102,11 @@ fn env() -> Result<Environment<'static>, GenerateError> {
         .copied()
         .chain(FILES.iter().map(|(n, s, _)| (*n, *s)))
     {
-        env.add_template(name, src).map_err(|e| GenerateError::Template {
-            template: name.to_string(),
-            message: format!("{e:#}"),
-        })?;
+        env.add_template(name, src)
+            .map_err(|e| GenerateError::Template {
+                template: name.to_string(),
+                message: format!("{e:#}"),
+            })?;
     }
     Ok(env)
 }
@@ -115,14 +116,18 @@ pub fn render_all(ctx: &GenerateContext) -> Result<BTreeMap<String, String>, Gen
     let env = env()?;
     let mut out = BTreeMap::new();
     for (name, _, path) in FILES {
-        let tmpl = env.get_template(name).map_err(|e| GenerateError::Template {
-            template: name.to_string(),
-            message: format!("{e:#}"),
-        })?;
-        let body = tmpl.render(minijinja::value::Serde(ctx)).map_err(|e| GenerateError::Template {
-            template: name.to_string(),
-            message: format!("{e:#}"),
-        })?;
+        let tmpl = env
+            .get_template(name)
+            .map_err(|e| GenerateError::Template {
+                template: name.to_string(),
+                message: format!("{e:#}"),
+            })?;
+        let body =
+            tmpl.render(minijinja::value::Serde(ctx))
+                .map_err(|e| GenerateError::Template {
+                    template: name.to_string(),
+                    message: format!("{e:#}"),
+                })?;
         let mut text = format!(
             "{HEADER} from the lane's deploy.json (lane {}). Do not edit: change deploy.json or\n# templates/{name} and run `lane generate`.\n",
             ctx.names.version

@@ -37,7 +37,10 @@ impl TestRepo {
         let dir = super::tempdir();
         git(dir.path(), &["init", "-q", "-b", branch]);
         git(dir.path(), &["config", "user.name", "Lane Test"]);
-        git(dir.path(), &["config", "user.email", "lane-test@example.invalid"]);
+        git(
+            dir.path(),
+            &["config", "user.email", "lane-test@example.invalid"],
+        );
         git(dir.path(), &["config", "commit.gpgsign", "false"]);
         TestRepo { dir }
     }

@@ -27,7 +27,10 @@ impl Run {
     /// stdout parsed as the one JSON document every subcommand prints.
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("stdout is not one JSON document ({e}):\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
         })
     }
 
@@ -89,7 +92,10 @@ pub fn shipped_deploy() -> PathBuf {
 
 /// A fresh temporary directory that is removed on drop.
 pub fn tempdir() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("lane-test-").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("lane-test-")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// A catalog JSON for the shipped lane with the given (service, digest-hex-char) pairs.

@@ -19,6 +19,8 @@ pub fn find(name: &str) -> Option<PathBuf> {
 /// Find `name` or panic with the install advice.
 pub fn require(name: &str) -> PathBuf {
     find(name).unwrap_or_else(|| {
-        panic!("`{name}` is not installed: run scripts/test.sh, which installs the test dependencies")
+        panic!(
+            "`{name}` is not installed: run scripts/test.sh, which installs the test dependencies"
+        )
     })
 }
