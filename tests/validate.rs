@@ -213,7 +213,7 @@ fn lane_rejects_every_corpus_file_naming_path_and_rule() {
             case["rule"].as_str().unwrap(),
             secret,
         );
-        if secret.is_some() {
+        if let Some(secret) = secret {
             let mut text_args = extra.clone();
             text_args.extend(["--output", "text"]);
             let text = validate(&file, &text_args);
@@ -224,7 +224,7 @@ fn lane_rejects_every_corpus_file_naming_path_and_rule() {
                 text.stdout
             );
             assert!(
-                !text.stdout.contains(secret.unwrap()) && !text.stderr.contains(secret.unwrap()),
+                !text.stdout.contains(secret) && !text.stderr.contains(secret),
                 "{what}: the secret leaked into the text view"
             );
         }

@@ -21,6 +21,8 @@ fn free_port() -> u16 {
 
 impl Registry {
     /// Start a registry; `htpasswd` enables basic auth with that file's users.
+    // The child moves into `Registry`, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
     pub fn start_with(htpasswd: Option<PathBuf>) -> Registry {
         let bin = super::tools::require("docker-registry");
         let dir = super::tempdir();
