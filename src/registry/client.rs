@@ -430,7 +430,7 @@ impl Client {
                 });
             }
             let last_try = attempt >= self.policy.max_attempts;
-            let (retry_after, last) =
+            let (retry_after, last, transport) =
                 match make().timeout(REQUEST_TIMEOUT.min(remaining)).send().await {
                     Ok(resp) if retryable_status(resp.status().as_u16()) => {
                         let after = header(resp.headers(), RETRY_AFTER.as_str())
@@ -445,7 +445,7 @@ impl Client {
                                 ),
                             });
                         }
-                        (after, format!("HTTP {}", resp.status().as_u16()))
+                        (after, format!("HTTP {}", resp.status().as_u16()), false)
                     }
                     Ok(resp) => return Ok(resp),
                     Err(e) => {
@@ -459,10 +459,18 @@ impl Client {
                                 detail: format!("{detail} (after {attempt} attempts)"),
                             });
                         }
-                        (None, detail)
+                        (None, detail, true)
                     }
                 };
             let delay = self.policy.delay(attempt, retry_after);
+            if !self.policy.fits(delay) && transport {
+                // Never got an HTTP answer: the registry is not reachable at all.
+                return Err(RegistryError::Unreachable {
+                    reference: reference.to_string(),
+                    host: host.to_string(),
+                    detail: format!("{last} after {attempt} attempts; the --timeout deadline leaves no time to retry"),
+                });
+            }
             if !self.policy.fits(delay) {
                 return Err(RegistryError::GaveUp {
                     reference: reference.to_string(),
