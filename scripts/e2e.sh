@@ -123,7 +123,7 @@ run_pipeline() {
   say "run $n: PipelineRun $pr"
 
   info "prepare-source: clone $remote at $commit"
-  git clone -q "$remote" "$run/src"
+  git clone -q --no-checkout "$remote" "$run/src"
   git -C "$run/src" checkout -q --detach "$commit"
 
   lane validate "$run/src/deploy/deploy.json" --repo-root "$run/src" > "$run/validate.json"
@@ -152,7 +152,7 @@ run_pipeline() {
     info "build-publish: built and pushed $repo:$commit"
   done
 
-  lane publish --plan "$run/plan.json" --out "$run/publish/publish.json" > "$run/publish-report.json"
+  lane publish --plan "$run/plan.json" --deploy "$run/src/deploy/deploy.json" --out "$run/publish/publish.json" > "$run/publish-report.json"
   info "publish: $(json "$run/publish/publish.json" "', '.join(i['service'] + ' ' + i['status'] + ' ' + i['digest'][:19] for i in d['images'])")"
 
   lane promote --repo "$run/src" --commit "$commit" --publish "$run/publish" \

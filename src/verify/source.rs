@@ -267,10 +267,9 @@ fn clean(ctx: &Ctx) -> Check {
             "the worktree is on branch '{b}', not the lane's source branch '{}'",
             n.source_branch
         )),
-        None => problems.push(format!(
-            "HEAD is detached; the source worktree must be on '{}'",
-            n.source_branch
-        )),
+        // A CI checkout is detached at the commit: fine, as long as that commit is the
+        // remote branch tip (checked below).
+        None => {}
     }
     match (&head, &upstream) {
         (_, None) => problems.push(format!("{upstream_ref} does not exist: fetch origin")),
