@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Assembles the lane task image with buildah (vfs storage, chroot isolation) from a locally
-# built binary — the same final image the Dockerfile produces (lane, git + ssh, CA bundle,
+# built binary — the same final image the Dockerfile produces (lane, git + ssh, a POSIX shell
+# with the utilities the Task scripts use, CA bundle,
 # non-root user 65532, OCI labels), for machines without a Docker engine.
 #
 # usage: scripts/build-image.sh [--binary PATH] [--tag NAME] [--push REF] [--tls-verify BOOL]
@@ -75,6 +76,13 @@ fi
 if command -v ssh >/dev/null 2>&1; then
   copy_with_libs "$(command -v ssh)" /usr/bin/ssh
 fi
+# A POSIX shell and the few utilities the Tekton step scripts call (Task scripts are
+# `#!/bin/sh`; the Dockerfile's Alpine base has them through busybox).
+copy_with_libs "$(readlink -f /bin/sh)" /bin/sh
+for tool in cat chmod cp env grep id mkdir rm tr wc ls mv; do
+  path=$(command -v "$tool" 2>/dev/null) || continue
+  copy_with_libs "$(readlink -f "$path")" "/usr/bin/$tool"
+done
 # CA bundle (rustls reads SSL_CERT_FILE; git/curl read the same file).
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
 # Non-root user, a writable home and /tmp.
@@ -90,6 +98,7 @@ mkdir -p "$mnt/dev"
 mknod -m 666 "$mnt/dev/null" c 1 3 2>/dev/null || true
 version=$(chroot "$mnt" /usr/local/bin/lane --version)
 chroot "$mnt" /usr/bin/git --version >/dev/null
+chroot "$mnt" /bin/sh -c 'mkdir -p /tmp/check && rm -r /tmp/check' || { log "the image's shell does not work"; exit 1; }
 rm -f "$mnt/dev/null"
 log "in image: $version"
 size=$(du -sb "$mnt" | cut -f1)
