@@ -16,4 +16,4 @@ fi
 path_add=$(scripts/install-test-deps.sh | sed -n 's/^PATH_ADD=//p' | tail -n1)
 export PATH="${path_add:+$path_add:}$HOME/.local/bin:$PATH"
 
-cargo test --locked --lib --bins --tests -- --test-threads="${LANE_TEST_THREADS:-4}"
+cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads="${LANE_TEST_THREADS:-4}"
