@@ -52,21 +52,40 @@ fn patterns() -> &'static Patterns {
 }
 
 /// The first credential kind found in `s`, if any.
+/// Literal parts of the token patterns (a token can only match when one is present).
+const TOKEN_MARKERS: &[&str] = &[
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xox",
+    "sk-",
+    "AIza",
+    "npm_",
+    "hf_",
+];
+
 pub fn classify(s: &str) -> Option<SecretKind> {
     if s.contains("-----BEGIN ") {
         return Some(SecretKind::PemBlock);
     }
     let p = patterns();
-    if p.url_creds.is_match(s) {
+    // Cheap substring tests first: each regex can only match when its literal part is
+    // present, and most values (names, paths, quantities) contain none of them. This keeps
+    // scanning a rendered tree of thousands of objects fast.
+    if s.contains("://") && s.contains('@') && p.url_creds.is_match(s) {
         return Some(SecretKind::UrlCredentials);
     }
-    if p.token.is_match(s) {
+    if TOKEN_MARKERS.iter().any(|m| s.contains(m)) && p.token.is_match(s) {
         return Some(SecretKind::TokenPrefix);
     }
-    if p.jwt.is_match(s) {
+    if s.contains("eyJ") && p.jwt.is_match(s) {
         return Some(SecretKind::Jwt);
     }
-    if p.aws.is_match(s) {
+    if (s.contains("AKIA") || s.contains("ASIA")) && p.aws.is_match(s) {
         return Some(SecretKind::AwsAccessKey);
     }
     if looks_like_kubeconfig(s) {
