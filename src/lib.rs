@@ -5,6 +5,7 @@
 //! [`git`] and registry access.
 
 pub mod cli;
+pub mod encoding;
 pub mod error;
 pub mod fsutil;
 pub mod generate;

@@ -7,17 +7,24 @@ use std::process::Command;
 use super::GitError;
 use crate::model::secrets;
 
-/// Run `git <args>` in `dir`; return stdout. Prompts are disabled so a missing credential
-/// fails instead of hanging a Tekton step.
-pub fn run(dir: &Path, args: &[&str]) -> Result<String, GitError> {
-    let out = Command::new("git")
-        .arg("-C")
+/// `git -C dir` with prompts disabled (a missing credential fails instead of hanging a
+/// Tekton step) and no inherited repository location.
+fn git(dir: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C")
         .arg(dir)
-        .args(args)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
         .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_WORK_TREE");
+    c
+}
+
+/// Run `git <args>` in `dir`; return stdout. Prompts are disabled so a missing credential
+/// fails instead of hanging a Tekton step.
+pub fn run(dir: &Path, args: &[&str]) -> Result<String, GitError> {
+    let out = git(dir)
+        .args(args)
         .output()
         .map_err(|e| GitError::Spawn(e.to_string()))?;
     if out.status.success() {
@@ -120,14 +127,8 @@ pub fn push_lease(
         remote,
         refspec.as_str(),
     ];
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
+    let out = git(dir)
         .args(args)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "true")
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
         .output()
         .map_err(|e| GitError::Spawn(e.to_string()))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
