@@ -28,6 +28,8 @@ have musl-gcc || need_apt+=(musl-tools)
 # htpasswd -B makes the bcrypt users of the basic-auth registry tests.
 have htpasswd || need_apt+=(apache2-utils)
 have gzip || need_apt+=(gzip)
+# openssl makes the test PKI (fake Kubernetes API, registry token service) and signs tokens.
+have openssl || need_apt+=(openssl)
 have python3 || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then

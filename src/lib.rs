@@ -20,3 +20,4 @@ pub mod registry;
 pub mod render;
 pub mod validate;
 pub mod verify;
+pub mod yaml;

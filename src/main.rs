@@ -5,6 +5,12 @@ use clap::Parser;
 use lane::cli::{Cli, Command};
 use lane::output;
 
+// mimalloc instead of the system allocator: the task image is a static musl binary, and
+// musl's allocator is several times slower under render's many small allocations
+// (docs/decisions.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let cli = Cli::parse();
     output::set_quiet(cli.quiet);

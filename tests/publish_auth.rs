@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::oci::{self, Format, Image};
-use common::registry::Registry;
+use common::registry::{Registry, TokenServer};
 use serde_json::{json, Value};
 
 const SOURCE: &str = "git@github.com:pikasTech/agentrun.git";
@@ -155,6 +155,114 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
             !text.contains(wrong) && !text.contains(PASSWORD),
             "credential leaked:\n{text}"
         );
+    }
+}
+
+#[test]
+fn bearer_token_flow_with_a_real_token_service() {
+    let dir = common::tempdir();
+    let tokens = TokenServer::start(dir.path(), USER, PASSWORD);
+    let reg = Registry::start_auth(tokens.auth());
+    let repos: Vec<(&str, String)> = ["agentrun-mgr", "agentrun-runner"]
+        .into_iter()
+        .map(|id| (id, format!("{}/agentrun/{id}", reg.host)))
+        .collect();
+    for (id, repo) in &repos {
+        let layout = dir.path().join(format!("layout-{id}"));
+        oci::write_layout(&layout, &[image(id)], false);
+        oci::push(
+            &layout,
+            &format!("{repo}:{C1}"),
+            Format::Docker,
+            Some((USER, PASSWORD)),
+        );
+    }
+    let pushed = tokens.requests().len();
+    let p = plan(dir.path(), &repos);
+
+    // No credentials: the token service hands out a token without access; the registry
+    // refuses it and publish says so (exit 3), naming the host.
+    let run = run_publish(dir.path(), &p, &[], &[]);
+    run.assert_code(3);
+    assert!(run.stdout.contains(&reg.host), "{}", run.stdout);
+
+    // With credentials from config.json: one token per repository, scoped to pull.
+    let before = tokens.requests().len();
+    let cfg = docker_config(
+        dir.path(),
+        "config.json",
+        &reg.host,
+        json!({"username": USER, "password": PASSWORD}),
+    );
+    let run = run_publish(
+        dir.path(),
+        &p,
+        &["--docker-config", cfg.to_str().unwrap()],
+        &[],
+    );
+    run.assert_code(0);
+    let images = run.json()["images"].as_array().unwrap().clone();
+    assert_eq!(images.len(), 2);
+    for img in &images {
+        assert_eq!(img["status"], "published", "{img}");
+        assert_eq!(
+            img["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+            "{img}"
+        );
+    }
+    let asked: Vec<Value> = tokens.requests().split_off(before);
+    let mut scopes: Vec<String> = asked
+        .iter()
+        .filter(|r| r["granted"] == true)
+        .flat_map(|r| r["scope"].as_array().unwrap().clone())
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    assert_eq!(
+        scopes,
+        vec![
+            "repository:agentrun/agentrun-mgr:pull".to_string(),
+            "repository:agentrun/agentrun-runner:pull".to_string()
+        ],
+        "publish asks for pull access only, per repository"
+    );
+    assert!(
+        asked.iter().all(|r| r["user"] == USER),
+        "every token was asked with the configured user: {asked:?}"
+    );
+
+    // Neither the password nor any token issued during the run shows anywhere.
+    let issued: Vec<String> = tokens.requests()[pushed..]
+        .iter()
+        .filter_map(|r| r["token"].as_str().map(str::to_string))
+        .collect();
+    assert!(!issued.is_empty());
+    let written = std::fs::read_to_string(dir.path().join("publish.json")).unwrap();
+    for text in [&run.stdout, &run.stderr, &written] {
+        assert!(!text.contains(PASSWORD), "password leaked:\n{text}");
+        for t in &issued {
+            assert!(!text.contains(t.as_str()), "token leaked:\n{text}");
+        }
+    }
+
+    // Wrong password: the token service refuses (401), publish exits 3 without the password.
+    let wrong = "wr0ng-Token-passw0rd";
+    let cfg = docker_config(
+        dir.path(),
+        "config.json",
+        &reg.host,
+        json!({"username": USER, "password": wrong}),
+    );
+    let run = run_publish(
+        dir.path(),
+        &p,
+        &["--docker-config", cfg.to_str().unwrap()],
+        &[],
+    );
+    run.assert_code(3);
+    for text in [&run.stdout, &run.stderr] {
+        assert!(!text.contains(wrong) && !text.contains(PASSWORD), "{text}");
     }
 }
 

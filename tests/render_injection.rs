@@ -134,6 +134,29 @@ fn hostile_values_never_change_structure() {
 }
 
 #[test]
+fn the_fast_read_back_takes_every_rendered_file_and_agrees_with_the_full_parser() {
+    let mut seen = 0;
+    for h in [
+        "plain",
+        "line1\nline2",
+        "ünïcødé ☃ 漢字",
+        "{a: b}",
+        "\\ backslash \\n",
+    ] {
+        let lane = lane_unchecked(&intent_with(h, PATH_SLOT));
+        let tree = render_tree(&lane, &v01_catalog()).unwrap();
+        for (file, text) in &tree.files {
+            let fast = lane::yaml::fast(text)
+                .unwrap_or_else(|| panic!("{h:?}: the fast path declined {file}:\n{text}"));
+            let full: Value = serde_saphyr::from_str(text).unwrap();
+            assert_eq!(fast, full, "{h:?}: {file}");
+            seen += 1;
+        }
+    }
+    assert!(seen > 50, "{seen}");
+}
+
+#[test]
 fn hostile_names_are_refused_not_rendered() {
     // deploy.json checks reject these; render refuses them on its own too.
     for bad in ["Bad Name", "x\n---\nkind: Secret", "a:b", "../etc"] {

@@ -51,60 +51,98 @@ fn patterns() -> &'static Patterns {
     })
 }
 
-/// The first credential kind found in `s`, if any.
-/// Literal parts of the token patterns (a token can only match when one is present).
-const TOKEN_MARKERS: &[&str] = &[
-    "ghp_",
-    "gho_",
-    "ghu_",
-    "ghs_",
-    "ghr_",
-    "github_pat_",
-    "glpat-",
-    "xox",
-    "sk-",
-    "AIza",
-    "npm_",
-    "hf_",
-];
+/// Literal parts of the patterns, found in one pass over a value (see [`markers`]).
+const URL_SCHEME: u16 = 1; // "://"
+const AT: u16 = 1 << 1; // '@'
+const TOKEN: u16 = 1 << 2; // a token prefix such as "ghp_" or "glpat-"
+const JWT: u16 = 1 << 3; // "eyJ"
+const AWS: u16 = 1 << 4; // "AKIA" / "ASIA"
+const PEM: u16 = 1 << 5; // "-----BEGIN "
+const KUBE_CREDS: u16 = 1 << 6; // "client-key-data", "current-context", ...
+const KIND_CONFIG: u16 = 1 << 7; // "kind: Config" / "\"kind\":\"Config\""
+const CLUSTERS: u16 = 1 << 8; // "clusters"
 
+/// The literal parts of the credential patterns present in `s`. Each regex can only match
+/// when its literal part is present, and most values (names, paths, quantities) hold none,
+/// so one cheap pass decides for nearly every value of a rendered tree of thousands of
+/// objects.
+fn markers(s: &str) -> u16 {
+    let b = s.as_bytes();
+    let mut found = 0;
+    for i in 0..b.len() {
+        let rest = &b[i..];
+        let any = |words: &[&[u8]]| words.iter().any(|w| rest.starts_with(w));
+        found |= match b[i] {
+            b':' if rest.starts_with(b"://") => URL_SCHEME,
+            b'@' => AT,
+            b'g' if any(&[
+                b"ghp_",
+                b"gho_",
+                b"ghu_",
+                b"ghs_",
+                b"ghr_",
+                b"github_pat_",
+                b"glpat-",
+            ]) =>
+            {
+                TOKEN
+            }
+            b'x' if rest.starts_with(b"xox") => TOKEN,
+            b's' if rest.starts_with(b"sk-") => TOKEN,
+            b'n' if rest.starts_with(b"npm_") => TOKEN,
+            b'h' if rest.starts_with(b"hf_") => TOKEN,
+            b'A' if rest.starts_with(b"AIza") => TOKEN,
+            b'A' if any(&[b"AKIA", b"ASIA"]) => AWS,
+            b'e' if rest.starts_with(b"eyJ") => JWT,
+            b'-' if rest.starts_with(b"-----BEGIN ") => PEM,
+            b'c' if any(&[
+                b"client-key-data",
+                b"client-certificate-data",
+                b"certificate-authority-data",
+                b"current-context",
+            ]) =>
+            {
+                KUBE_CREDS
+            }
+            b'c' if rest.starts_with(b"clusters") => CLUSTERS,
+            b'k' if rest.starts_with(b"kind: Config") => KIND_CONFIG,
+            b'"' if rest.starts_with(b"\"kind\":\"Config\"") => KIND_CONFIG,
+            _ => 0,
+        };
+    }
+    found
+}
+
+/// The first credential kind found in `s`, if any.
 pub fn classify(s: &str) -> Option<SecretKind> {
-    if s.contains("-----BEGIN ") {
+    // The shortest value any pattern matches (`a://b:c@d`) has 9 characters.
+    if s.len() < 9 {
+        return None;
+    }
+    let m = markers(s);
+    if m == 0 {
+        return None;
+    }
+    if m & PEM != 0 {
         return Some(SecretKind::PemBlock);
     }
     let p = patterns();
-    // Cheap substring tests first: each regex can only match when its literal part is
-    // present, and most values (names, paths, quantities) contain none of them. This keeps
-    // scanning a rendered tree of thousands of objects fast.
-    if s.contains("://") && s.contains('@') && p.url_creds.is_match(s) {
+    if m & (URL_SCHEME | AT) == URL_SCHEME | AT && p.url_creds.is_match(s) {
         return Some(SecretKind::UrlCredentials);
     }
-    if TOKEN_MARKERS.iter().any(|m| s.contains(m)) && p.token.is_match(s) {
+    if m & TOKEN != 0 && p.token.is_match(s) {
         return Some(SecretKind::TokenPrefix);
     }
-    if s.contains("eyJ") && p.jwt.is_match(s) {
+    if m & JWT != 0 && p.jwt.is_match(s) {
         return Some(SecretKind::Jwt);
     }
-    if (s.contains("AKIA") || s.contains("ASIA")) && p.aws.is_match(s) {
+    if m & AWS != 0 && p.aws.is_match(s) {
         return Some(SecretKind::AwsAccessKey);
     }
-    if looks_like_kubeconfig(s) {
+    if m & KUBE_CREDS != 0 || m & (KIND_CONFIG | CLUSTERS) == KIND_CONFIG | CLUSTERS {
         return Some(SecretKind::Kubeconfig);
     }
     None
-}
-
-fn looks_like_kubeconfig(s: &str) -> bool {
-    let kind_config = s.contains("kind: Config") || s.contains("\"kind\":\"Config\"");
-    let creds = [
-        "client-key-data",
-        "client-certificate-data",
-        "certificate-authority-data",
-        "current-context",
-    ]
-    .iter()
-    .any(|k| s.contains(k));
-    creds || (kind_config && s.contains("clusters"))
 }
 
 /// Key names whose literal value is a credential (`DB_PASSWORD`, `apiKey`, `GITHUB_TOKEN`).
@@ -166,6 +204,56 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The plain definition [`classify`] must agree with: every pattern tried on every value.
+    fn reference(s: &str) -> Option<SecretKind> {
+        let p = patterns();
+        if s.contains("-----BEGIN ") {
+            Some(SecretKind::PemBlock)
+        } else if p.url_creds.is_match(s) {
+            Some(SecretKind::UrlCredentials)
+        } else if p.token.is_match(s) {
+            Some(SecretKind::TokenPrefix)
+        } else if p.jwt.is_match(s) {
+            Some(SecretKind::Jwt)
+        } else if p.aws.is_match(s) {
+            Some(SecretKind::AwsAccessKey)
+        } else if [
+            "client-key-data",
+            "client-certificate-data",
+            "certificate-authority-data",
+            "current-context",
+        ]
+        .iter()
+        .any(|k| s.contains(k))
+            || ((s.contains("kind: Config") || s.contains("\"kind\":\"Config\""))
+                && s.contains("clusters"))
+        {
+            Some(SecretKind::Kubeconfig)
+        } else {
+            None
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn the_one_pass_prefilter_agrees_with_the_patterns(parts in prop::collection::vec(prop_oneof![
+            Just("ghp_".to_string()), Just("github_pat_".to_string()), Just("glpat-".to_string()),
+            Just("xoxb-".to_string()), Just("sk-".to_string()), Just("AIza".to_string()),
+            Just("npm_".to_string()), Just("hf_".to_string()), Just("eyJ".to_string()),
+            Just(".".to_string()), Just("AKIA".to_string()), Just("ASIA".to_string()),
+            Just("-----BEGIN ".to_string()), Just("://".to_string()), Just("@".to_string()),
+            Just(":".to_string()), Just("kind: Config".to_string()), Just("clusters".to_string()),
+            Just("\"kind\":\"Config\"".to_string()), Just("current-context".to_string()),
+            Just("client-key-data".to_string()), "[A-Z0-9]{4,20}", "[a-zA-Z0-9_-]{1,24}",
+            "\\PC{0,6}", Just(" ".to_string()),
+        ], 0..8)) {
+            let s: String = parts.concat();
+            prop_assert_eq!(classify(&s), reference(&s), "{:?}", s);
+        }
+    }
 
     #[test]
     fn finds_each_kind() {

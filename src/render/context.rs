@@ -26,7 +26,7 @@ pub const ARGO_SYNC_OPTIONS: &str = "argocd.argoproj.io/sync-options";
 pub const SEED_SCRIPT: &str = r#"set -eu; for f in "$@"; do mkdir -p "$(dirname "$LANE_COPY_TO/$f")"; cp -L "$LANE_COPY_FROM/$f" "$LANE_COPY_TO/$f"; chmod 0600 "$LANE_COPY_TO/$f"; done"#;
 
 /// One object to render into one file.
-pub struct Planned {
+pub struct Planned<'a> {
     pub template: &'static str,
     pub file: String,
     pub api_version: &'static str,
@@ -34,7 +34,7 @@ pub struct Planned {
     pub name: String,
     /// The service the object belongs to, for error messages.
     pub service: Option<String>,
-    pub ctx: minijinja::Value,
+    pub ctx: Ctx<'a>,
 }
 
 #[derive(Serialize)]
@@ -282,16 +282,22 @@ fn access_mode(m: AccessMode) -> &'static str {
     }
 }
 
-fn ctx<T: Serialize>(v: &T) -> minijinja::Value {
-    minijinja::Value::from(minijinja::value::Serde(v))
+/// A template context, built when the object is rendered: building the typed context and
+/// turning it into a template value is a good part of a render's work, and this way it runs
+/// on the render workers. Validation stays in [`plan`], so errors still come first.
+pub type Ctx<'a> = Box<dyn FnOnce() -> minijinja::Value + Send + 'a>;
+
+fn ctx<'a, T: Serialize, F: FnOnce() -> T + Send + 'a>(build: F) -> Ctx<'a> {
+    Box::new(move || minijinja::Value::from(minijinja::value::Serde(&build())))
 }
 
 /// The kustomization context (rendered last, once the file list is known).
 pub fn kustomization(resources: &[String]) -> minijinja::Value {
-    ctx(&KustomizationCtx { resources })
+    minijinja::Value::from(minijinja::value::Serde(&KustomizationCtx { resources }))
 }
 
 /// Everything needed to build labels, shared by all objects of one render.
+#[derive(Clone, Copy)]
 struct Common<'a> {
     lane: &'a Lane,
     catalog: &'a Catalog,
@@ -403,14 +409,14 @@ fn file_name(kind: &str, name: &str) -> String {
     format!("{}-{}.yaml", kind.to_ascii_lowercase(), name)
 }
 
-fn planned(
+fn planned<'a>(
     template: &'static str,
     api_version: &'static str,
     kind: &'static str,
     name: &str,
     service: Option<&str>,
-    ctx: minijinja::Value,
-) -> Planned {
+    ctx: Ctx<'a>,
+) -> Planned<'a> {
     Planned {
         template,
         file: file_name(kind, name),
@@ -432,7 +438,7 @@ fn invalid(path: String, rule: &'static str, message: String) -> RenderError {
 
 /// Plan every object of the lane. Fails on the first enabled service without a catalog
 /// entry (`MissingDigest`) or on intent the render cannot express safely.
-pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError> {
+pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>, RenderError> {
     let c = Common { lane, catalog };
     let intent = &lane.intent;
     let mut out = Vec::new();
@@ -471,7 +477,7 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
             "ServiceAccount",
             &sa.name,
             None,
-            ctx(&SaCtx {
+            ctx(move || SaCtx {
                 meta: c.lane_meta(&sa.name, "rbac"),
                 automount: sa.automount_token,
             }),
@@ -493,7 +499,7 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
                 "Role",
                 &sa.name,
                 None,
-                ctx(&RoleCtx {
+                ctx(move || RoleCtx {
                     meta: c.lane_meta(&sa.name, "rbac"),
                     rules,
                 }),
@@ -504,7 +510,7 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
                 "RoleBinding",
                 &sa.name,
                 None,
-                ctx(&RoleBindingCtx {
+                ctx(move || RoleBindingCtx {
                     meta: c.lane_meta(&sa.name, "rbac"),
                     role: sa.name.clone(),
                     service_account: sa.name.clone(),
@@ -523,7 +529,7 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
             "PersistentVolumeClaim",
             &pvc.name,
             None,
-            ctx(&PvcCtx {
+            ctx(move || PvcCtx {
                 meta,
                 access_modes: pvc.access_modes.iter().map(|m| access_mode(*m)).collect(),
                 storage_class: pvc.storage_class_name.clone(),
@@ -538,7 +544,7 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
         "NetworkPolicy",
         "default-deny",
         None,
-        ctx(&MetaOnly {
+        ctx(move || MetaOnly {
             meta: c.lane_meta("default-deny", "network-policy"),
         }),
     ));
@@ -552,14 +558,15 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
         let p = format!("$.services[{i}]");
         if !svc.config.is_empty() {
             let name = format!("{}-config", svc.id);
+            let meta_name = name.clone();
             out.push(planned(
                 "configmap.yaml",
                 "v1",
                 "ConfigMap",
                 &name,
                 Some(&svc.id),
-                ctx(&ConfigMapCtx {
-                    meta: c.service_meta(&name, svc, entry),
+                ctx(move || ConfigMapCtx {
+                    meta: c.service_meta(&meta_name, svc, entry),
                     data: &svc.config,
                 }),
             ));
@@ -568,25 +575,24 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
         match svc.kind {
             ComponentKind::Deployment => {
                 if !svc.ports.is_empty() {
-                    let ports = svc
-                        .ports
-                        .iter()
-                        .map(|port| SvcPort {
-                            name: port.name.clone(),
-                            port: port.service_port.unwrap_or(port.container_port),
-                            protocol: protocol(port.protocol),
-                        })
-                        .collect();
                     out.push(planned(
                         "service.yaml",
                         "v1",
                         "Service",
                         &svc.id,
                         Some(&svc.id),
-                        ctx(&ServiceCtx {
+                        ctx(move || ServiceCtx {
                             meta: c.service_meta(&svc.id, svc, entry),
                             service: svc.id.clone(),
-                            ports,
+                            ports: svc
+                                .ports
+                                .iter()
+                                .map(|port| SvcPort {
+                                    name: port.name.clone(),
+                                    port: port.service_port.unwrap_or(port.container_port),
+                                    protocol: protocol(port.protocol),
+                                })
+                                .collect(),
                         }),
                     ));
                 }
@@ -596,7 +602,7 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
                     "Deployment",
                     &svc.id,
                     Some(&svc.id),
-                    ctx(&DeploymentCtx {
+                    ctx(move || DeploymentCtx {
                         meta: c.workload_meta(svc, entry),
                         service: svc.id.clone(),
                         replicas: svc.replicas.unwrap_or(1),
@@ -607,11 +613,6 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
                 ));
             }
             ComponentKind::Job => {
-                let pod_meta = c.pod_meta(svc, entry);
-                let job_meta = TemplateMeta {
-                    labels: pod_meta.labels.clone(),
-                    annotations: pod_meta.annotations.clone(),
-                };
                 let j = svc
                     .job
                     .clone()
@@ -626,16 +627,22 @@ pub fn plan(lane: &Lane, catalog: &Catalog) -> Result<Vec<Planned>, RenderError>
                     "CronJob",
                     &svc.id,
                     Some(&svc.id),
-                    ctx(&CronJobCtx {
-                        meta: c.workload_meta(svc, entry),
-                        job_meta,
-                        job: JobCtx {
-                            backoff_limit: j.backoff_limit,
-                            active_deadline_seconds: j.active_deadline_seconds,
-                            ttl_seconds_after_finished: j.ttl_seconds_after_finished,
-                        },
-                        pod_meta,
-                        pod,
+                    ctx(move || {
+                        let pod_meta = c.pod_meta(svc, entry);
+                        CronJobCtx {
+                            meta: c.workload_meta(svc, entry),
+                            job_meta: TemplateMeta {
+                                labels: pod_meta.labels.clone(),
+                                annotations: pod_meta.annotations.clone(),
+                            },
+                            job: JobCtx {
+                                backoff_limit: j.backoff_limit,
+                                active_deadline_seconds: j.active_deadline_seconds,
+                                ttl_seconds_after_finished: j.ttl_seconds_after_finished,
+                            },
+                            pod_meta,
+                            pod,
+                        }
                     }),
                 ));
             }
@@ -911,17 +918,17 @@ fn pod_ctx(
     })
 }
 
-fn plan_network_policies(
-    c: &Common<'_>,
-    entries: &BTreeMap<&str, &CatalogEntry>,
-    out: &mut Vec<Planned>,
+fn plan_network_policies<'a>(
+    c: &Common<'a>,
+    entries: &BTreeMap<&str, &'a CatalogEntry>,
+    out: &mut Vec<Planned<'a>>,
 ) -> Result<(), RenderError> {
     let intent = &c.lane.intent;
     let mut counters: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for (i, a) in intent.network_policy.ingress.iter().enumerate() {
         let p = format!("$.networkPolicy.ingress[{i}]");
         // A policy for a service that does not run selects no pod: nothing to render.
-        let Some(entry) = entries.get(a.to.as_str()) else {
+        let Some(&entry) = entries.get(a.to.as_str()) else {
             continue;
         };
         let svc = intent.service(&a.to).expect("entries come from services");
@@ -956,14 +963,15 @@ fn plan_network_policies(
         let n = counters.entry((a.to.clone(), "ingress")).or_default();
         *n += 1;
         let name = format!("{}-ingress-{}", a.to, n);
+        let (c, meta_name) = (*c, name.clone());
         out.push(planned(
             "networkpolicy-ingress.yaml",
             "networking.k8s.io/v1",
             "NetworkPolicy",
             &name,
             Some(&a.to),
-            ctx(&NetpolCtx {
-                meta: c.service_meta(&name, svc, entry),
+            ctx(move || NetpolCtx {
+                meta: c.service_meta(&meta_name, svc, entry),
                 service: a.to.clone(),
                 dns: false,
                 peers,
@@ -973,7 +981,7 @@ fn plan_network_policies(
     }
     for (i, e) in intent.network_policy.egress.iter().enumerate() {
         let p = format!("$.networkPolicy.egress[{i}]");
-        let Some(entry) = entries.get(e.from.as_str()) else {
+        let Some(&entry) = entries.get(e.from.as_str()) else {
             continue;
         };
         let svc = intent.service(&e.from).expect("entries come from services");
@@ -997,14 +1005,15 @@ fn plan_network_policies(
         let n = counters.entry((e.from.clone(), "egress")).or_default();
         *n += 1;
         let name = format!("{}-egress-{}", e.from, n);
+        let (c, meta_name) = (*c, name.clone());
         out.push(planned(
             "networkpolicy-egress.yaml",
             "networking.k8s.io/v1",
             "NetworkPolicy",
             &name,
             Some(&e.from),
-            ctx(&NetpolCtx {
-                meta: c.service_meta(&name, svc, entry),
+            ctx(move || NetpolCtx {
+                meta: c.service_meta(&meta_name, svc, entry),
                 service: e.from.clone(),
                 dns: e.dns,
                 peers,

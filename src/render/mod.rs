@@ -105,6 +105,71 @@ impl Classified for RenderError {
     }
 }
 
+/// Below this many objects one thread renders everything (threads cost more than they save).
+const PARALLEL_FROM: usize = 64;
+
+/// Render, parse back and check every planned object, in plan order. Large lanes are split
+/// into contiguous chunks over the machine's cores (each worker also frees what it built);
+/// the result, and the first error in plan order, are the same as rendering one by one.
+fn render_all(
+    templates: &Templates,
+    mut planned: Vec<context::Planned<'_>>,
+    ns: &str,
+) -> Vec<Result<(String, ObjectRef), RenderError>> {
+    let one = |p: context::Planned<'_>| render_one(templates, p, ns);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get().min(8))
+        .unwrap_or(1);
+    if workers < 2 || planned.len() < PARALLEL_FROM {
+        return planned.into_iter().map(one).collect();
+    }
+    let size = planned.len().div_ceil(workers);
+    let mut chunks = Vec::with_capacity(workers);
+    while planned.len() > size {
+        chunks.push(planned.split_off(planned.len() - size));
+    }
+    chunks.push(planned);
+    chunks.reverse();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|part| s.spawn(move || part.into_iter().map(one).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a render worker panicked"))
+            .collect()
+    })
+}
+
+fn render_one(
+    templates: &Templates,
+    p: context::Planned<'_>,
+    ns: &str,
+) -> Result<(String, ObjectRef), RenderError> {
+    let text = templates.render(p.template, &(p.ctx)())?;
+    let doc = postcheck::parse_one(&p.file, &text)?;
+    postcheck::check(
+        &doc,
+        &postcheck::Expect {
+            file: &p.file,
+            api_version: p.api_version,
+            kind: p.kind,
+            name: &p.name,
+            namespace: Some(ns),
+        },
+    )?;
+    drop(doc);
+    let object = ObjectRef {
+        file: p.file,
+        api_version: p.api_version.into(),
+        kind: p.kind.into(),
+        name: p.name,
+        service: p.service,
+    };
+    Ok((text, object))
+}
+
 /// Enabled services that have no catalog entry, in deploy.json order.
 pub fn missing_digests(lane: &Lane, catalog: &Catalog) -> Vec<String> {
     lane.intent
@@ -129,36 +194,19 @@ pub fn render_tree_with(
     let ns = lane.names.namespace.as_str();
     let mut files = BTreeMap::new();
     let mut objects = Vec::with_capacity(planned.len());
-    for p in &planned {
-        let text = templates.render(p.template, &p.ctx)?;
-        let doc = postcheck::parse_one(&p.file, &text)?;
-        postcheck::check(
-            &doc,
-            &postcheck::Expect {
-                file: &p.file,
-                api_version: p.api_version,
-                kind: p.kind,
-                name: &p.name,
-                namespace: Some(ns),
-            },
-        )?;
-        if files.insert(p.file.clone(), text).is_some() {
+    for done in render_all(templates, planned, ns) {
+        let (text, object) = done?;
+        if files.insert(object.file.clone(), text).is_some() {
             return Err(RenderError::Intent {
                 path: "$".into(),
                 rule: "duplicate-object",
                 message: format!(
                     "two objects render to {} ({} '{}'); names must be unique per kind",
-                    p.file, p.kind, p.name
+                    object.file, object.kind, object.name
                 ),
             });
         }
-        objects.push(ObjectRef {
-            file: p.file.clone(),
-            api_version: p.api_version.into(),
-            kind: p.kind.into(),
-            name: p.name.clone(),
-            service: p.service.clone(),
-        });
+        objects.push(object);
     }
     objects.sort_by(|a, b| a.file.cmp(&b.file));
     let resources: Vec<String> = files.keys().cloned().collect();

@@ -2,11 +2,10 @@
 //! template fails the render here, not in Argo CD. Findings name the file, the JSON path and
 //! the rule; they never carry a value that might be a credential.
 
-use serde_json::Value;
-
 use super::RenderError;
 use crate::model::rules;
 use crate::model::secrets;
+use crate::yaml::Node;
 
 /// What a file must contain.
 pub struct Expect<'a> {
@@ -28,10 +27,10 @@ fn bad(file: &str, path: &str, rule: &'static str, message: impl Into<String>) -
 }
 
 /// Parse `text` as exactly one YAML document.
-pub fn parse_one(file: &str, text: &str) -> Result<Value, RenderError> {
-    let docs: Vec<Value> = serde_saphyr::from_multiple(text)
+pub fn parse_one<'t>(file: &str, text: &'t str) -> Result<Node<'t>, RenderError> {
+    let docs = crate::yaml::nodes(text)
         .map_err(|e| bad(file, "$", "yaml-parse", format!("not valid YAML: {e}")))?;
-    match <[Value; 1]>::try_from(docs) {
+    match <[Node<'t>; 1]>::try_from(docs) {
         Ok([doc]) => Ok(doc),
         Err(docs) => Err(bad(
             file,
@@ -42,21 +41,21 @@ pub fn parse_one(file: &str, text: &str) -> Result<Value, RenderError> {
     }
 }
 
-fn str_at<'v>(doc: &'v Value, ptr: &str) -> Option<&'v str> {
-    doc.pointer(ptr).and_then(Value::as_str)
+fn str_at<'v>(doc: &'v Node<'_>, keys: &[&str]) -> Option<&'v str> {
+    doc.at(keys).and_then(Node::as_str)
 }
 
 /// Check one parsed object against what was planned.
-pub fn check(doc: &Value, want: &Expect<'_>) -> Result<(), RenderError> {
+pub fn check(doc: &Node<'_>, want: &Expect<'_>) -> Result<(), RenderError> {
     let f = want.file;
-    if !doc.is_object() {
+    if !doc.is_map() {
         return Err(bad(f, "$", "object", "the document must be a mapping"));
     }
-    for (ptr, path, expected) in [
-        ("/apiVersion", "$.apiVersion", want.api_version),
-        ("/kind", "$.kind", want.kind),
+    for (key, path, expected) in [
+        ("apiVersion", "$.apiVersion", want.api_version),
+        ("kind", "$.kind", want.kind),
     ] {
-        let got = str_at(doc, ptr);
+        let got = str_at(doc, &[key]);
         if got != Some(expected) {
             return Err(bad(
                 f,
@@ -66,7 +65,7 @@ pub fn check(doc: &Value, want: &Expect<'_>) -> Result<(), RenderError> {
             ));
         }
     }
-    if want.kind == "Secret" || str_at(doc, "/kind") == Some("Secret") {
+    if want.kind == "Secret" || str_at(doc, &["kind"]) == Some("Secret") {
         return Err(bad(
             f,
             "$.kind",
@@ -75,7 +74,7 @@ pub fn check(doc: &Value, want: &Expect<'_>) -> Result<(), RenderError> {
         ));
     }
     if let Some(ns) = want.namespace {
-        let name = str_at(doc, "/metadata/name");
+        let name = str_at(doc, &["metadata", "name"]);
         if name != Some(want.name) {
             return Err(bad(
                 f,
@@ -92,7 +91,7 @@ pub fn check(doc: &Value, want: &Expect<'_>) -> Result<(), RenderError> {
                 "object names must be DNS-1123 subdomains (lowercase letters, digits, '-', '.')",
             ));
         }
-        let got_ns = str_at(doc, "/metadata/namespace");
+        let got_ns = str_at(doc, &["metadata", "namespace"]);
         if got_ns != Some(ns) {
             return Err(bad(
                 f,
@@ -120,9 +119,9 @@ fn shown(v: Option<&str>) -> String {
 /// host networking or ports, no privileged pods).
 const FORBIDDEN_KEYS: &[&str] = &["hostPort", "hostNetwork", "hostPID", "hostIPC", "nodePort"];
 
-fn walk(v: &Value, path: &mut String, file: &str) -> Result<(), RenderError> {
+fn walk(v: &Node<'_>, path: &mut String, file: &str) -> Result<(), RenderError> {
     match v {
-        Value::String(s) => {
+        Node::Str(s) => {
             if let Some(kind) = secrets::classify(s) {
                 return Err(bad(
                     file,
@@ -136,20 +135,22 @@ fn walk(v: &Value, path: &mut String, file: &str) -> Result<(), RenderError> {
                 ));
             }
         }
-        Value::Array(items) => {
+        Node::Seq(items) => {
             for (i, it) in items.iter().enumerate() {
                 let len = path.len();
-                path.push_str(&format!("[{i}]"));
+                use std::fmt::Write;
+                let _ = write!(path, "[{i}]");
                 walk(it, path, file)?;
                 path.truncate(len);
             }
         }
-        Value::Object(map) => {
+        Node::Map(map) => {
             for (k, it) in map {
+                let k: &str = k;
                 let len = path.len();
                 path.push('.');
                 path.push_str(k);
-                if FORBIDDEN_KEYS.contains(&k.as_str()) {
+                if FORBIDDEN_KEYS.contains(&k) {
                     return Err(bad(
                         file,
                         path,
@@ -157,8 +158,8 @@ fn walk(v: &Value, path: &mut String, file: &str) -> Result<(), RenderError> {
                         "no NodePort, hostPort or host namespaces: entries are ClusterIP Services only",
                     ));
                 }
-                match (k.as_str(), it) {
-                    ("image", Value::String(s)) if !is_pinned(s) => {
+                match (k, it) {
+                    ("image", Node::Str(s)) if !is_pinned(s) => {
                         return Err(bad(
                             file,
                             path,
@@ -166,9 +167,7 @@ fn walk(v: &Value, path: &mut String, file: &str) -> Result<(), RenderError> {
                             "images are pinned by digest (<repository>@sha256:<64 hex>), never a tag",
                         ));
                     }
-                    ("type", Value::String(s))
-                        if path.ends_with("$.spec.type") && s != "ClusterIP" =>
-                    {
+                    ("type", Node::Str(s)) if path.ends_with("$.spec.type") && s != "ClusterIP" => {
                         return Err(bad(
                             file,
                             path,
@@ -176,7 +175,7 @@ fn walk(v: &Value, path: &mut String, file: &str) -> Result<(), RenderError> {
                             "Services are ClusterIP only",
                         ));
                     }
-                    ("privileged", Value::Bool(true)) => {
+                    ("privileged", Node::Bool(true)) => {
                         return Err(bad(
                             file,
                             path,
@@ -208,11 +207,15 @@ pub fn is_pinned(image: &str) -> bool {
 }
 
 /// The kustomization must list exactly the rendered object files.
-pub fn check_kustomization(doc: &Value, file: &str, files: &[String]) -> Result<(), RenderError> {
-    let got: Option<Vec<&str>> = doc
-        .get("resources")
-        .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).collect());
+pub fn check_kustomization(
+    doc: &Node<'_>,
+    file: &str,
+    files: &[String],
+) -> Result<(), RenderError> {
+    let got: Option<Vec<&str>> = match doc.get("resources") {
+        Some(Node::Seq(items)) => Some(items.iter().filter_map(Node::as_str).collect()),
+        _ => None,
+    };
     let want: Vec<&str> = files.iter().map(String::as_str).collect();
     if got.as_deref() != Some(&want[..]) {
         return Err(bad(

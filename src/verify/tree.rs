@@ -66,7 +66,7 @@ impl Tree {
             if !(file.ends_with(".yaml") || file.ends_with(".yml") || file.ends_with(".json")) {
                 continue;
             }
-            match serde_saphyr::from_multiple::<Value>(text) {
+            match crate::yaml::from_multiple(text) {
                 Ok(docs) => {
                     for v in docs.into_iter().filter(|v| !v.is_null()) {
                         if v.get("kind").is_some() {

@@ -5,6 +5,21 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// How the registry controls access.
+pub enum Auth {
+    None,
+    /// Basic auth with the users of a bcrypt htpasswd file.
+    Htpasswd(PathBuf),
+    /// The Docker token flow: clients are sent to `realm` for a JWT signed by the key of
+    /// `root_cert`, issued by `issuer` for `service`.
+    Token {
+        realm: String,
+        service: String,
+        issuer: String,
+        root_cert: PathBuf,
+    },
+}
+
 pub struct Registry {
     child: Child,
     pub host: String,
@@ -21,19 +36,36 @@ fn free_port() -> u16 {
 
 impl Registry {
     /// Start a registry; `htpasswd` enables basic auth with that file's users.
+    pub fn start_with(htpasswd: Option<PathBuf>) -> Registry {
+        Registry::start_auth(match htpasswd {
+            Some(p) => Auth::Htpasswd(p),
+            None => Auth::None,
+        })
+    }
+
+    /// Start a registry with the given access control.
     // The child moves into `Registry`, whose Drop kills and waits for it.
     #[allow(clippy::zombie_processes)]
-    pub fn start_with(htpasswd: Option<PathBuf>) -> Registry {
+    pub fn start_auth(auth: Auth) -> Registry {
         let bin = super::tools::require("docker-registry");
         let dir = super::tempdir();
         for _attempt in 0..5 {
             let port = free_port();
-            let auth = match &htpasswd {
-                Some(p) => format!(
+            let auth = match &auth {
+                Auth::Htpasswd(p) => format!(
                     "auth:\n  htpasswd:\n    realm: lane-test\n    path: {}\n",
                     p.display()
                 ),
-                None => String::new(),
+                Auth::Token {
+                    realm,
+                    service,
+                    issuer,
+                    root_cert,
+                } => format!(
+                    "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+                    root_cert.display()
+                ),
+                Auth::None => String::new(),
             };
             let cfg = format!(
                 "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
@@ -75,6 +107,106 @@ impl Registry {
 }
 
 impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A token service for [`Auth::Token`] (tests/fixtures/token_server.py): checks basic
+/// credentials and issues RS256 JWTs the registry trusts. Killed on drop.
+pub struct TokenServer {
+    child: Child,
+    pub realm: String,
+    pub service: String,
+    pub issuer: String,
+    pub cert: PathBuf,
+    /// One JSON line per token request (scopes, user, granted, the issued token).
+    pub log: PathBuf,
+}
+
+impl TokenServer {
+    // The child moves into `TokenServer`, whose Drop kills and waits for it.
+    #[allow(clippy::zombie_processes)]
+    pub fn start(dir: &std::path::Path, user: &str, password: &str) -> TokenServer {
+        use std::io::{BufRead, BufReader};
+        let openssl = super::tools::require("openssl");
+        let key = dir.join("token-key.pem");
+        let cert = dir.join("token-cert.pem");
+        let out = Command::new(openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=lane-test-token-issuer", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl req: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let password_file = dir.join("token-password");
+        std::fs::write(&password_file, password).unwrap();
+        let log = dir.join("token-requests.log");
+        std::fs::write(&log, "").unwrap();
+        let (issuer, service) = ("lane-test-issuer", "lane-test-registry");
+        let mut child = Command::new(super::tools::require("python3"))
+            .arg(super::repo_root().join("tests/fixtures/token_server.py"))
+            .arg("--key")
+            .arg(&key)
+            .arg("--cert")
+            .arg(&cert)
+            .args(["--issuer", issuer, "--service", service, "--user", user])
+            .arg("--password-file")
+            .arg(&password_file)
+            .arg("--log")
+            .arg(&log)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the token server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .unwrap_or_else(|| panic!("token server did not start: {line:?}"));
+        TokenServer {
+            child,
+            realm: format!("http://127.0.0.1:{port}/token"),
+            service: service.into(),
+            issuer: issuer.into(),
+            cert,
+            log,
+        }
+    }
+
+    /// The registry access control that sends clients to this server.
+    pub fn auth(&self) -> Auth {
+        Auth::Token {
+            realm: self.realm.clone(),
+            service: self.service.clone(),
+            issuer: self.issuer.clone(),
+            root_cert: self.cert.clone(),
+        }
+    }
+
+    /// Every token request so far.
+    pub fn requests(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for TokenServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

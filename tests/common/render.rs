@@ -65,6 +65,11 @@ pub fn parse_tree(files: &BTreeMap<String, String>) -> BTreeMap<String, serde_js
         .map(|(k, v)| {
             let doc: serde_json::Value = serde_saphyr::from_str(v)
                 .unwrap_or_else(|e| panic!("{k} is not valid YAML: {e}\n{v}"));
+            // render reads its files back through lane's fast YAML path: whatever that path
+            // accepts must read exactly as the full parser reads it.
+            if let Some(fast) = lane::yaml::fast(v) {
+                assert_eq!(fast, doc, "lane::yaml::fast misreads {k}:\n{v}");
+            }
             (k.clone(), doc)
         })
         .collect()
