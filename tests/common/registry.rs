@@ -67,8 +67,10 @@ impl Registry {
                 ),
                 Auth::None => String::new(),
             };
+            // The storage settings of the registry:2 image's default config (in-memory blob
+            // descriptor cache), plus deletes for the "reused digest deleted" cases.
             let cfg = format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
+                "version: 0.1\nlog:\n  level: error\nstorage:\n  cache:\n    blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
                 dir.path().join("data").display()
             );
             let cfg_path = dir.path().join(format!("config-{port}.yml"));
