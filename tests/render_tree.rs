@@ -541,3 +541,47 @@ fn an_allowance_without_peers_is_refused_not_widened() {
     );
     assert!(err.to_string().contains("empty-allowance"), "{err}");
 }
+
+/// A lane large enough to render on several threads: the result equals the one-by-one
+/// order, and when two objects fail, the error is the first one in plan order.
+#[test]
+fn a_large_lane_renders_in_plan_order_and_reports_the_first_failure() {
+    let mut intent = shipped_json();
+    let mgr = intent["services"][0].clone();
+    let mut services = vec![];
+    let mut entries = vec![];
+    let ids: Vec<String> = (0..40).map(|i| format!("svc-{i:02}")).collect();
+    for id in &ids {
+        let mut s = mgr.clone();
+        s["id"] = json!(id);
+        services.push(s);
+        entries.push((id.as_str(), "deployment", 'c'));
+    }
+    intent["services"] = json!(services);
+    intent["networkPolicy"] = json!({});
+    let lane = lane_unchecked(&intent);
+    let cat = catalog(&common::test_catalog(COMMIT, &entries));
+    let tree = render_tree(&lane, &cat).unwrap_or_else(|e| panic!("{e}"));
+    assert!(tree.objects.len() >= 120, "{}", tree.objects.len());
+    assert!(tree.files.contains_key("deployment-svc-39.yaml"));
+    assert_eq!(
+        render_tree(&lane, &cat).unwrap(),
+        tree,
+        "deterministic across threads"
+    );
+
+    // A template override that breaks the ConfigMaps of svc-31 and svc-07.
+    let dir = common::tempdir();
+    let broken = format!(
+        "{{% if meta.name in [\"svc-31-config\", \"svc-07-config\"] %}}broken: [\n{{% endif %}}{}",
+        include_str!("../templates/runtime/configmap.yaml")
+    );
+    std::fs::write(dir.path().join("configmap.yaml"), broken).unwrap();
+    let templates = lane::render::Templates::with_overrides(dir.path()).unwrap();
+    let err = lane::render::render_tree_with(&lane, &cat, &templates).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("configmap-svc-07-config.yaml") && text.contains("yaml-parse"),
+        "{text}"
+    );
+}
