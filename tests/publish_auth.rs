@@ -75,6 +75,17 @@ fn run_publish(dir: &Path, plan: &Path, extra: &[&str], env: &[(&str, &str)]) ->
     common::lane_env(dir, &args, &envs)
 }
 
+/// `lane publish` with `user`/`password` for `host` in a `--docker-config` directory.
+fn publish_as(dir: &Path, plan: &Path, host: &str, user: &str, password: &str) -> common::Run {
+    let cfg = docker_config(
+        dir,
+        "config.json",
+        host,
+        json!({"username": user, "password": password}),
+    );
+    run_publish(dir, plan, &["--docker-config", cfg.to_str().unwrap()], &[])
+}
+
 #[test]
 fn basic_auth_from_docker_config_and_the_password_never_shows() {
     let dir = common::tempdir();
@@ -136,18 +147,7 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
     // Wrong password: refused, exit 3, and neither password appears anywhere.
     std::fs::remove_dir_all(&ws).unwrap();
     let wrong = "wr0ng-Passw0rd-value";
-    let cfg = docker_config(
-        dir.path(),
-        "config.json",
-        &reg.host,
-        json!({"username": USER, "password": wrong}),
-    );
-    let run = run_publish(
-        dir.path(),
-        &p,
-        &["--docker-config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let run = publish_as(dir.path(), &p, &reg.host, USER, wrong);
     run.assert_code(3);
     assert!(run.stdout.contains("refused access"), "{}", run.stdout);
     for text in [&run.stdout, &run.stderr] {
@@ -188,18 +188,7 @@ fn bearer_token_flow_with_a_real_token_service() {
 
     // With credentials from config.json: one token per repository, scoped to pull.
     let before = tokens.requests().len();
-    let cfg = docker_config(
-        dir.path(),
-        "config.json",
-        &reg.host,
-        json!({"username": USER, "password": PASSWORD}),
-    );
-    let run = run_publish(
-        dir.path(),
-        &p,
-        &["--docker-config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let run = publish_as(dir.path(), &p, &reg.host, USER, PASSWORD);
     run.assert_code(0);
     let images = run.json()["images"].as_array().unwrap().clone();
     assert_eq!(images.len(), 2);
@@ -248,18 +237,7 @@ fn bearer_token_flow_with_a_real_token_service() {
 
     // Wrong password: the token service refuses (401), publish exits 3 without the password.
     let wrong = "wr0ng-Token-passw0rd";
-    let cfg = docker_config(
-        dir.path(),
-        "config.json",
-        &reg.host,
-        json!({"username": USER, "password": wrong}),
-    );
-    let run = run_publish(
-        dir.path(),
-        &p,
-        &["--docker-config", cfg.to_str().unwrap()],
-        &[],
-    );
+    let run = publish_as(dir.path(), &p, &reg.host, USER, wrong);
     run.assert_code(3);
     for text in [&run.stdout, &run.stderr] {
         assert!(!text.contains(wrong) && !text.contains(PASSWORD), "{text}");

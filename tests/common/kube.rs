@@ -117,33 +117,23 @@ impl FakeApi {
         std::fs::write(&routes_file, serde_json::to_vec_pretty(routes).unwrap()).unwrap();
         let log = dir.join("requests.log");
         std::fs::write(&log, "").unwrap();
-        let script = super::repo_root().join("tests/fixtures/fake_kube_api.py");
-        let mut child = Command::new(tools::require("python3"))
-            .arg(script)
-            .arg("--cert")
-            .arg(pki.path("server.pem"))
-            .arg("--key")
-            .arg(pki.path("server-key.pem"))
-            .arg("--client-ca")
-            .arg(pki.path("ca.pem"))
-            .arg("--token-file")
-            .arg(&token_file)
-            .arg("--routes")
-            .arg(&routes_file)
-            .arg("--log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the fake API server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| panic!("fake API server did not start: {line:?}"));
+        let (child, port) = tools::start_fixture(
+            "fake_kube_api.py",
+            &[
+                "--cert".as_ref(),
+                pki.path("server.pem").as_os_str(),
+                "--key".as_ref(),
+                pki.path("server-key.pem").as_os_str(),
+                "--client-ca".as_ref(),
+                pki.path("ca.pem").as_os_str(),
+                "--token-file".as_ref(),
+                token_file.as_os_str(),
+                "--routes".as_ref(),
+                routes_file.as_os_str(),
+                "--log".as_ref(),
+                log.as_os_str(),
+            ],
+        );
         FakeApi {
             child,
             url: format!("https://127.0.0.1:{port}"),

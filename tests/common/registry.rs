@@ -128,10 +128,7 @@ pub struct TokenServer {
 }
 
 impl TokenServer {
-    // The child moves into `TokenServer`, whose Drop kills and waits for it.
-    #[allow(clippy::zombie_processes)]
     pub fn start(dir: &std::path::Path, user: &str, password: &str) -> TokenServer {
-        use std::io::{BufRead, BufReader};
         let openssl = super::tools::require("openssl");
         let key = dir.join("token-key.pem");
         let cert = dir.join("token-cert.pem");
@@ -155,29 +152,25 @@ impl TokenServer {
         let log = dir.join("token-requests.log");
         std::fs::write(&log, "").unwrap();
         let (issuer, service) = ("lane-test-issuer", "lane-test-registry");
-        let mut child = Command::new(super::tools::require("python3"))
-            .arg(super::repo_root().join("tests/fixtures/token_server.py"))
-            .arg("--key")
-            .arg(&key)
-            .arg("--cert")
-            .arg(&cert)
-            .args(["--issuer", issuer, "--service", service, "--user", user])
-            .arg("--password-file")
-            .arg(&password_file)
-            .arg("--log")
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the token server");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .unwrap_or_else(|| panic!("token server did not start: {line:?}"));
+        let (child, port) = super::tools::start_fixture(
+            "token_server.py",
+            &[
+                "--key".as_ref(),
+                key.as_os_str(),
+                "--cert".as_ref(),
+                cert.as_os_str(),
+                "--issuer".as_ref(),
+                issuer.as_ref(),
+                "--service".as_ref(),
+                service.as_ref(),
+                "--user".as_ref(),
+                user.as_ref(),
+                "--password-file".as_ref(),
+                password_file.as_os_str(),
+                "--log".as_ref(),
+                log.as_os_str(),
+            ],
+        );
         TokenServer {
             child,
             realm: format!("http://127.0.0.1:{port}/token"),

@@ -24,3 +24,27 @@ pub fn require(name: &str) -> PathBuf {
         )
     })
 }
+
+/// Start `tests/fixtures/<script>` with `args` and wait for its `PORT <n>` line on stdout.
+/// The caller owns the child (and kills it on drop).
+pub fn start_fixture(script: &str, args: &[&std::ffi::OsStr]) -> (std::process::Child, u16) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(require("python3"))
+        .arg(super::repo_root().join("tests/fixtures").join(script))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{script} did not start: {line:?}"));
+    (child, port)
+}
