@@ -3,9 +3,8 @@
 //! Tekton objects shaped like the real APIs' (status blocks as the controllers write them),
 //! behind bearer-token / client-certificate authentication.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 use serde_json::{json, Map, Value};
 
