@@ -135,9 +135,11 @@ fn an_unknown_host_key_is_refused_and_nothing_is_pushed() {
     let e = env();
     // known_hosts names the right host with another key: strict checking must refuse it.
     let other = Sshd::start();
-    let wrong = other
-        .known_hosts_line()
-        .replacen(&format!(":{}", other.port), &format!(":{}", e.sshd.port), 1);
+    let wrong = other.known_hosts_line().replacen(
+        &format!(":{}", other.port),
+        &format!(":{}", e.sshd.port),
+        1,
+    );
     let ws = e.sshd.workspace(&wrong);
     let run = e.promote(ws.path(), 100, &["--init"]);
     run.assert_code(3);

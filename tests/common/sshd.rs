@@ -110,7 +110,12 @@ impl Sshd {
 
     /// `ssh://<user>@127.0.0.1:<port><absolute path>`.
     pub fn url(&self, repo: &Path) -> String {
-        format!("ssh://{}@127.0.0.1:{}{}", self.user, self.port, repo.display())
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            repo.display()
+        )
     }
 
     /// The client's private key (OpenSSH format).
