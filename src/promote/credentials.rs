@@ -4,7 +4,8 @@
 //! - `ssh-directory`: a private key (`id_ed25519`, `id_ecdsa` or `id_rsa`) and `known_hosts`;
 //!   used through `GIT_SSH_COMMAND` with `-i` and `UserKnownHostsFile` (strict host keys).
 //! - `basic-auth`: a `.git-credentials` file (`https://user:token@host`); used through a
-//!   `credential.helper=store --file=…` given by `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`.
+//!   credential helper that only reads it (`git credential-store … get`), given by
+//!   `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`; the workspace file is never rewritten.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,8 @@ fn missing(what: &str, path: &Path) -> PromoteError {
 pub fn apply(args: &CredentialArgs) -> Result<Applied, PromoteError> {
     let mut applied = Applied::default();
     if let Some(dir) = &args.ssh_directory {
+        // git runs in another directory (`git -C`): relative paths would point elsewhere.
+        let dir = &absolute(dir)?;
         let key = ["id_ed25519", "id_ecdsa", "id_rsa"]
             .iter()
             .map(|k| dir.join(k))
@@ -66,18 +69,31 @@ pub fn apply(args: &CredentialArgs) -> Result<Applied, PromoteError> {
         std::env::set_var("GIT_SSH_COMMAND", cmd);
     }
     if let Some(dir) = &args.basic_auth {
+        let dir = &absolute(dir)?;
         let store = dir.join(".git-credentials");
         if !store.is_file() {
             return Err(missing(".git-credentials", dir));
         }
         std::env::set_var("GIT_CONFIG_COUNT", "1");
         std::env::set_var("GIT_CONFIG_KEY_0", "credential.helper");
-        std::env::set_var(
-            "GIT_CONFIG_VALUE_0",
-            format!("store --file={}", quote(&store)),
-        );
+        std::env::set_var("GIT_CONFIG_VALUE_0", read_only_helper(&store));
     }
     Ok(applied)
+}
+
+fn absolute(dir: &Path) -> Result<PathBuf, PromoteError> {
+    std::path::absolute(dir)
+        .map_err(|e| PromoteError::Credentials(format!("{}: {e}", dir.display())))
+}
+
+/// A credential helper that only answers `get` from the workspace's `.git-credentials`.
+/// `git credential-store` itself would also run `store` after a success and `erase` after a
+/// refusal, rewriting (or emptying) the user's workspace file; those actions are ignored.
+fn read_only_helper(store: &Path) -> String {
+    format!(
+        "!f() {{ if [ \"$1\" = get ]; then git credential-store --file={} get; fi; }}; f",
+        quote(store)
+    )
 }
 
 /// ssh refuses a key readable by others (Tekton mounts Secrets 0644): use a private copy then.
