@@ -173,3 +173,48 @@ fn a_workspace_without_key_or_known_hosts_is_a_clear_error() {
     e.assert_clean(&run);
     assert_eq!(remote_head(&e.remote, GITOPS_BRANCH), None);
 }
+
+#[test]
+fn an_ssh_auth_secret_layout_with_a_config_file_is_used() {
+    let e = env();
+    // A kubernetes.io/ssh-auth Secret names the key `ssh-privatekey`; the workspace's ssh
+    // `config` gives the host an alias, so the push can only work if that config is used.
+    let ws = e.sshd.workspace(&e.sshd.known_hosts_line());
+    std::fs::rename(
+        ws.path().join("id_ed25519"),
+        ws.path().join("ssh-privatekey"),
+    )
+    .unwrap();
+    std::fs::write(
+        ws.path().join("config"),
+        format!(
+            "Host lane-gitops\n  HostName 127.0.0.1\n  Port {}\n  User {}\n",
+            e.sshd.port, e.sshd.user
+        ),
+    )
+    .unwrap();
+    let publish = publish_file(
+        e.work.path(),
+        "publish.json",
+        &e.commit,
+        &all_images(&e.deploy, 300),
+    );
+    let url = format!("lane-gitops:{}", e.remote.display());
+    let args = promote_args(e.src.path(), &e.commit, &url, &[&publish]);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.extend(["--init", "--ssh-directory", ws.path().to_str().unwrap()]);
+    let run = common::lane_env(
+        Path::new("/"),
+        &a,
+        &[
+            ("HOME", e.home.path().to_str().unwrap()),
+            ("TMPDIR", e.tmp.path().to_str().unwrap()),
+        ],
+    );
+    run.assert_code(0);
+    e.assert_clean(&run);
+    assert_eq!(
+        run.json()["commit"].as_str(),
+        remote_head(&e.remote, GITOPS_BRANCH).as_deref()
+    );
+}

@@ -1152,3 +1152,102 @@ fn build_step_builds_labels_caches_and_pushes_with_buildah() {
         "nothing may be pushed for a rejected build"
     );
 }
+
+/// Run the shipped promote Task's `promote` step script on this machine, with the env the
+/// Task gives it, against a real sshd: the ssh-directory workspace (key mounted 0644 and
+/// known_hosts, as a Secret mounts them) must be what authenticates the push.
+#[test]
+fn promote_step_pushes_over_ssh_with_the_ssh_directory_workspace() {
+    use common::promote::*;
+    let sshd = common::sshd::Sshd::start();
+    let text = std::fs::read_to_string(common::repo_root().join("tasks/promote.yaml")).unwrap();
+    let task = docs(&text).remove(0);
+    let step = steps(&task)
+        .iter()
+        .find(|s| s["name"] == "promote")
+        .unwrap()
+        .clone();
+
+    // A source workspace as prepare-source and build-publish leave it.
+    let deploy = deploy_json(0);
+    let src = source_repo(&deploy);
+    let commit = src.head();
+    let dir = common::tempdir();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join("lane/publish")).unwrap();
+    common::gitrepo::git(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            src.path().to_str().unwrap(),
+            ws.join("src").to_str().unwrap(),
+        ],
+    );
+    publish_file(
+        &ws.join("lane/publish"),
+        "images.json",
+        &commit,
+        &all_images(&deploy, 7),
+    );
+    let (_remote_dir, remote) = common::gitrepo::bare_repo();
+    let ssh_dir = sshd.workspace(&sshd.known_hosts_line());
+    let results = dir.path().join("results");
+    std::fs::create_dir_all(&results).unwrap();
+    // The server trusts only the workspace's key; its host key is only in the workspace.
+    let lane_dir = common::lane_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        lane_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mut cmd = Command::new(common::tools::require("sh"));
+    cmd.arg("-c")
+        .arg(step["script"].as_str().unwrap())
+        .current_dir(&ws)
+        .env("PATH", path);
+    for e in step["env"].as_array().unwrap() {
+        let name = e["name"].as_str().unwrap();
+        let value = match e["value"].as_str().unwrap() {
+            "$(params.commit)" => commit.clone(),
+            "$(params.init)" => "true".into(),
+            "$(params.gitops-url)" => sshd.url(&remote),
+            "$(context.pipelineRun.name)" => "agentrun-v01-ci-ssh".into(),
+            "$(workspaces.ssh-directory.path)" => ssh_dir.path().display().to_string(),
+            "$(results.gitops-commit.path)" => results.join("gitops-commit").display().to_string(),
+            "$(results.outcome.path)" => results.join("outcome").display().to_string(),
+            v if v.starts_with("$(") => panic!("unexpected substitution {v} in the promote step"),
+            _ if name.to_ascii_lowercase().ends_with("_proxy") => continue,
+            v => v.to_string(),
+        };
+        cmd.env(name, value);
+    }
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "promote step failed:\n{stdout}\n{stderr}\nsshd:\n{}",
+        sshd.log()
+    );
+    let head = remote_head(&remote, GITOPS_BRANCH).expect("GitOps branch pushed over ssh");
+    assert_eq!(
+        std::fs::read_to_string(results.join("gitops-commit")).unwrap(),
+        head
+    );
+    assert_eq!(
+        std::fs::read_to_string(results.join("outcome")).unwrap(),
+        "committed"
+    );
+    assert!(sshd
+        .log()
+        .contains(&format!("Accepted publickey for {}", sshd.user)));
+    for line in sshd
+        .private_key()
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+    {
+        assert!(!stdout.contains(line) && !stderr.contains(line));
+    }
+}

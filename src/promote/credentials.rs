@@ -1,8 +1,9 @@
 //! Git credentials from Tekton workspaces, handed to the git CLI through its environment so
 //! that no credential ever appears on a command line, in output or in an error.
 //!
-//! - `ssh-directory`: a private key (`id_ed25519`, `id_ecdsa` or `id_rsa`) and `known_hosts`;
-//!   used through `GIT_SSH_COMMAND` with `-i` and `UserKnownHostsFile` (strict host keys).
+//! - `ssh-directory`: a private key (`id_ed25519`, `id_ecdsa`, `id_rsa` or `ssh-privatekey`),
+//!   `known_hosts` and optionally `config`; used through `GIT_SSH_COMMAND` with `-i`,
+//!   `UserKnownHostsFile` (strict host keys) and `-F`.
 //! - `basic-auth`: a `.git-credentials` file (`https://user:token@host`); used through a
 //!   credential helper that only reads it (`git credential-store … get`), given by
 //!   `GIT_CONFIG_COUNT`/`GIT_CONFIG_KEY_n`; the workspace file is never rewritten.
@@ -13,8 +14,9 @@ use super::PromoteError;
 
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct CredentialArgs {
-    /// Tekton `ssh-directory` workspace: a private key (id_ed25519, id_ecdsa or id_rsa) and
-    /// `known_hosts`. Used for ssh remotes; host keys are checked strictly.
+    /// Tekton `ssh-directory` workspace: a private key (id_ed25519, id_ecdsa, id_rsa or
+    /// ssh-privatekey), `known_hosts`, and optionally an ssh `config`. Used for ssh remotes;
+    /// host keys are checked strictly.
     #[arg(long, value_name = "DIR")]
     pub ssh_directory: Option<PathBuf>,
     /// Tekton `basic-auth` workspace holding `.git-credentials` (`https://user:token@host`)
@@ -51,18 +53,31 @@ pub fn apply(args: &CredentialArgs) -> Result<Applied, PromoteError> {
     if let Some(dir) = &args.ssh_directory {
         // git runs in another directory (`git -C`): relative paths would point elsewhere.
         let dir = &absolute(dir)?;
-        let key = ["id_ed25519", "id_ecdsa", "id_rsa"]
+        // `ssh-privatekey` is the key's name in a kubernetes.io/ssh-auth Secret.
+        let key = ["id_ed25519", "id_ecdsa", "id_rsa", "ssh-privatekey"]
             .iter()
             .map(|k| dir.join(k))
             .find(|p| p.is_file())
-            .ok_or_else(|| missing("a private key (id_ed25519, id_ecdsa or id_rsa)", dir))?;
+            .ok_or_else(|| {
+                missing(
+                    "a private key (id_ed25519, id_ecdsa, id_rsa or ssh-privatekey)",
+                    dir,
+                )
+            })?;
         let known = dir.join("known_hosts");
         if !known.is_file() {
             return Err(missing("known_hosts", dir));
         }
         let key = private_key_path(&key, &mut applied)?;
+        // The workspace's `config` (host aliases, ports, proxies) when it has one.
+        let config = dir.join("config");
+        let config = if config.is_file() {
+            format!("-F {} ", quote(&config))
+        } else {
+            String::new()
+        };
         let cmd = format!(
-            "ssh -i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes",
+            "ssh {config}-i {} -o IdentitiesOnly=yes -o UserKnownHostsFile={} -o StrictHostKeyChecking=yes -o BatchMode=yes",
             quote(&key),
             quote(&known)
         );
