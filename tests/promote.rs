@@ -453,3 +453,137 @@ fn publish_results_for_another_commit_are_rejected() {
     );
     assert_eq!(remote_head(&s.remote, GITOPS_BRANCH), None);
 }
+
+/// What prepare-source leaves in the source workspace: the GitOps branch fetched into
+/// `refs/remotes/origin/<branch>`.
+fn fetch_into_workspace(s: &Setup) -> String {
+    s.src.git(&[
+        "fetch",
+        "-q",
+        &s.url(),
+        &format!("+refs/heads/{GITOPS_BRANCH}:refs/remotes/origin/{GITOPS_BRANCH}"),
+    ]);
+    s.src
+        .git(&["rev-parse", &format!("refs/remotes/origin/{GITOPS_BRANCH}")])
+        .trim()
+        .to_string()
+}
+
+fn one_image(s: &Setup, name: &str, service: &str, n: u64) -> std::path::PathBuf {
+    let (id, kind) = services(&s.deploy)
+        .into_iter()
+        .find(|(id, _)| id == service)
+        .unwrap();
+    publish_file(s.work.path(), name, &s.commit, &[(id, kind, digest(n))])
+}
+
+#[test]
+fn builds_on_the_tip_the_workspace_holds_without_fetching() {
+    let s = setup(0);
+    let first = s.promote(&s.commit, &s.publish("p1.json", &s.commit, 10), &["--init"]);
+    first.assert_code(0);
+    assert_eq!(
+        first.json()["tipSource"],
+        "remote",
+        "an --init always fetches"
+    );
+    let tip = fetch_into_workspace(&s);
+
+    let run = s.promote(&s.commit, &s.publish("p2.json", &s.commit, 20), &[]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["outcome"], "committed", "{doc}");
+    assert_eq!(doc["tipSource"], "workspace", "{doc}");
+    assert_eq!(doc["attempts"], 1);
+    assert_eq!(doc["previousCommit"], tip.as_str());
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    assert_eq!(doc["commit"], head.as_str());
+    assert_eq!(
+        remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
+        digest(20).as_str()
+    );
+    git(&s.remote, &["fsck", "--strict"]);
+
+    // --fetch-first ignores the workspace's tip.
+    let run = s.promote(
+        &s.commit,
+        &s.publish("p3.json", &s.commit, 30),
+        &["--fetch-first"],
+    );
+    run.assert_code(0);
+    assert_eq!(run.json()["tipSource"], "remote");
+    assert_eq!(run.json()["previousCommit"], head.as_str());
+}
+
+#[test]
+fn a_stale_workspace_tip_is_refused_by_the_lease_and_redone_on_the_fetched_tip() {
+    let s = setup(0);
+    s.promote(&s.commit, &s.publish("p1.json", &s.commit, 10), &["--init"])
+        .assert_code(0);
+    let stale = fetch_into_workspace(&s);
+    // Another run lands a new runner image after the workspace was fetched.
+    let other = s.promote(
+        &s.commit,
+        &one_image(&s, "runner.json", "agentrun-runner", 77),
+        &["--fetch-first"],
+    );
+    other.assert_code(0);
+    let moved = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    assert_ne!(moved, stale);
+
+    // This run only has the manager: built first on the stale tip, refused by the lease,
+    // then redone on the fetched tip, keeping the other run's entry.
+    let run = s.promote(
+        &s.commit,
+        &one_image(&s, "mgr.json", "agentrun-mgr", 88),
+        &[],
+    );
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["outcome"], "committed", "{doc}");
+    assert_eq!(doc["attempts"], 2, "{doc}");
+    assert_eq!(doc["tipSource"], "remote", "{doc}");
+    assert_eq!(doc["previousCommit"], moved.as_str());
+    let cat = remote_catalog(&s.remote);
+    assert_eq!(
+        cat["services"]["agentrun-runner"]["digest"],
+        digest(77).as_str()
+    );
+    assert_eq!(
+        cat["services"]["agentrun-mgr"]["digest"],
+        digest(88).as_str()
+    );
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    assert_eq!(
+        git(&s.remote, &["rev-parse", &format!("{head}^")]).trim(),
+        moved
+    );
+}
+
+#[test]
+fn a_noop_on_a_stale_workspace_tip_is_judged_again_on_the_fetched_tip() {
+    let s = setup(0);
+    let p1 = s.publish("p1.json", &s.commit, 10);
+    s.promote(&s.commit, &p1, &["--init"]).assert_code(0);
+    fetch_into_workspace(&s);
+    // Another run replaces the manager's image after the workspace was fetched.
+    s.promote(
+        &s.commit,
+        &one_image(&s, "mgr.json", "agentrun-mgr", 55),
+        &["--fetch-first"],
+    )
+    .assert_code(0);
+    let moved = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+
+    // Against the workspace's (stale) tip p1 changes nothing; against the real tip it does.
+    let run = s.promote(&s.commit, &p1, &[]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["outcome"], "committed", "{doc}");
+    assert_eq!(doc["previousCommit"], moved.as_str());
+    assert_eq!(doc["tipSource"], "remote");
+    assert_eq!(
+        remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
+        digest(10).as_str()
+    );
+}

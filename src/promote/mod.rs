@@ -68,6 +68,13 @@ pub struct PromoteArgs {
     /// Attempts when another run moves the GitOps branch first (fetch, redo, push again).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub max_attempts: u32,
+    /// Always fetch the GitOps tip before the first attempt. By default the first attempt
+    /// builds on the tip the source repository already holds (`refs/lane/gitops/<branch>`
+    /// from `lane plan --gitops-remote`, else `refs/remotes/origin/<branch>` from the
+    /// prepare-source step) and the lease-guarded push refuses it if the branch moved since;
+    /// only then is the tip fetched.
+    #[arg(long)]
+    pub fetch_first: bool,
     /// Write the GitOps commit (new, or current on a noop) to PATH (a Tekton result).
     #[arg(long, value_name = "PATH")]
     pub result_commit: Option<PathBuf>,
@@ -195,6 +202,16 @@ impl PromoteOutcome {
     }
 }
 
+/// Where an attempt's GitOps tip came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TipSource {
+    /// The source repository already held it (no fetch); confirmed by the push's lease.
+    Workspace,
+    /// Fetched from the GitOps remote.
+    Remote,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromoteReport {
@@ -207,6 +224,9 @@ pub struct PromoteReport {
     /// The GitOps commit the promote was built on (`null`: the branch did not exist).
     pub previous_commit: Option<String>,
     pub attempts: u32,
+    /// Where the tip this release was built on came from: `workspace` (the source
+    /// repository already held it) or `remote` (fetched).
+    pub tip_source: TipSource,
     pub init: bool,
     pub catalog_path: String,
     pub runtime_path: String,
@@ -250,13 +270,16 @@ enum Prepared {
         head: Option<GitopsHead>,
         services: Vec<ServiceResult>,
     },
-    Commit {
-        scratch: Box<Scratch>,
-        head: Option<GitopsHead>,
-        commit: String,
-        changed: Vec<String>,
-        services: Vec<ServiceResult>,
-    },
+    Commit(Box<Built>),
+}
+
+/// A new commit in a scratch repository, not pushed yet.
+struct Built {
+    scratch: Scratch,
+    head: Option<GitopsHead>,
+    commit: String,
+    changed: Vec<String>,
+    services: Vec<ServiceResult>,
 }
 
 pub fn run(args: &PromoteArgs) -> Result<Outcome, Failure> {
@@ -337,18 +360,56 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         images.len(),
         names.gitops_branch
     ));
+    // The first attempt builds on the tip the source repository already holds, when it has
+    // one: the push's lease confirms it, so a stale guess costs one refused push, never a
+    // wrong commit. Anything but a commit to push (a noop, a refusal) is judged again on the
+    // fetched tip.
+    let guess = if args.fetch_first || args.init {
+        None
+    } else {
+        workspace_tip(&repo, names)
+    };
+    let mut attempts = 0u32;
     let mut last = String::new();
-    for attempt in 1..=args.max_attempts {
-        if attempt > 1 {
-            let wait = backoff(attempt);
+    if let Some(tip) = guess {
+        progress(format!(
+            "building on the GitOps tip the source repository holds ({})",
+            &tip[..12]
+        ));
+        match prepare(&ctx, Some(&tip)) {
+            Ok(Prepared::Commit(built)) => {
+                attempts = 1;
+                match land(&ctx, *built, (attempts, TipSource::Workspace))? {
+                    Ok(done) => return Ok(done),
+                    Err(reason) => {
+                        progress(format!(
+                            "the GitOps branch moved since the workspace read it ({reason}); fetching its tip"
+                        ));
+                        last = reason;
+                    }
+                }
+            }
+            Ok(Prepared::Noop { .. }) => {
+                progress("no change against the workspace's tip; confirming on the fetched tip")
+            }
+            Err(e) => progress(format!(
+                "the workspace's tip was not usable ({}); fetching the tip",
+                crate::error::chain(&e)
+            )),
+        }
+    }
+    for n in 1..=args.max_attempts {
+        attempts += 1;
+        if n > 1 {
+            let wait = backoff(n);
             progress(format!(
-                "attempt {attempt}/{}: {last}; retrying on the new tip in {} ms",
+                "attempt {n}/{}: {last}; retrying on the new tip in {} ms",
                 args.max_attempts,
                 wait.as_millis()
             ));
             std::thread::sleep(wait);
         }
-        let prepared = match prepare(&ctx) {
+        let prepared = match prepare(&ctx, None) {
             Err(PromoteError::Git(GitError::Command { stderr, .. })) if cli::is_race(&stderr) => {
                 // A ref lock held by another writer during the fetch: try again.
                 last = stderr;
@@ -365,41 +426,69 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
                     PromoteOutcome::Noop,
                     c.clone(),
                     c,
-                    attempt,
+                    (attempts, TipSource::Remote),
                     vec![],
                     services,
                 ));
             }
-            Prepared::Commit {
-                scratch,
-                head,
-                commit: new,
-                changed,
-                services,
-            } => {
-                let old = head.as_ref().map(|h| h.commit.clone());
-                match cli::push_lease(&scratch.dir, &remote, &new, &dst, old.as_deref())? {
-                    PushOutcome::Pushed => {
-                        progress(format!("pushed {new} to {}", names.gitops_branch));
-                        return Ok(report(
-                            &ctx,
-                            PromoteOutcome::Committed,
-                            Some(new),
-                            old,
-                            attempt,
-                            changed,
-                            services,
-                        ));
-                    }
-                    PushOutcome::Raced(reason) => last = reason,
-                }
-            }
+            Prepared::Commit(built) => match land(&ctx, *built, (attempts, TipSource::Remote))? {
+                Ok(done) => return Ok(done),
+                Err(reason) => last = reason,
+            },
         }
     }
     Err(PromoteError::Exhausted {
         branch: names.gitops_branch.clone(),
-        attempts: args.max_attempts,
+        attempts,
         last,
+    })
+}
+
+/// The GitOps tip the source repository already holds: `refs/lane/gitops/<branch>` (from
+/// `lane plan --gitops-remote`), else `refs/remotes/origin/<branch>` (prepare-source).
+fn workspace_tip(repo: &Repo, names: &crate::model::LaneNames) -> Option<String> {
+    [
+        gitops::fetched_ref(names),
+        format!("refs/remotes/origin/{}", names.gitops_branch),
+    ]
+    .iter()
+    .find_map(|r| repo.ref_target(r).ok().flatten())
+    .and_then(|id| repo.resolve_commit(&id).ok())
+}
+
+/// Push a built commit with the lease on its base. `Ok(Err(reason))`: another run moved the
+/// branch first (or the base was stale).
+fn land(
+    ctx: &Ctx<'_>,
+    built: Built,
+    attempt: (u32, TipSource),
+) -> Result<Result<PromoteReport, String>, PromoteError> {
+    let names = &ctx.lane.names;
+    let old = built.head.as_ref().map(|h| h.commit.clone());
+    let pushed = cli::push_lease(
+        &built.scratch.dir,
+        ctx.remote,
+        &built.commit,
+        &names.gitops_ref(),
+        old.as_deref(),
+    )?;
+    Ok(match pushed {
+        PushOutcome::Pushed => {
+            progress(format!(
+                "pushed {} to {}",
+                built.commit, names.gitops_branch
+            ));
+            Ok(report(
+                ctx,
+                PromoteOutcome::Committed,
+                Some(built.commit),
+                old,
+                attempt,
+                built.changed,
+                built.services,
+            ))
+        }
+        PushOutcome::Raced(reason) => Err(reason),
     })
 }
 
@@ -408,7 +497,7 @@ fn report(
     outcome: PromoteOutcome,
     commit: Option<String>,
     previous: Option<String>,
-    attempts: u32,
+    (attempts, tip_source): (u32, TipSource),
     changed_paths: Vec<String>,
     services: Vec<ServiceResult>,
 ) -> PromoteReport {
@@ -421,6 +510,7 @@ fn report(
         commit,
         previous_commit: previous,
         attempts,
+        tip_source,
         init: ctx.args.init,
         catalog_path: n.catalog_path.clone(),
         runtime_path: n.runtime_path.clone(),
@@ -518,6 +608,21 @@ impl Scratch {
         Ok(Scratch { dir, repo })
     }
 
+    /// Take `tip` (present through the alternates) as the branch tip, without fetching.
+    fn adopt(
+        &self,
+        names: &crate::model::LaneNames,
+        tip: &str,
+    ) -> Result<GitopsHead, PromoteError> {
+        let local = names.gitops_ref();
+        self.repo
+            .update_ref_cas(&local, tip, None, "lane promote: the workspace's tip")?;
+        Ok(GitopsHead {
+            git_ref: local,
+            commit: tip.to_string(),
+        })
+    }
+
     /// Fetch the remote GitOps branch's tip into `refs/heads/<branch>` (`None`: no branch).
     fn fetch_tip(
         &self,
@@ -558,12 +663,16 @@ impl Scratch {
     }
 }
 
-/// Fetch the tip, merge, render and build the new commit (not pushed yet).
-fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
+/// Take the tip (`workspace`: the one the source repository holds; else fetched), merge,
+/// render and build the new commit (not pushed yet).
+fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteError> {
     let repo = ctx.repo;
     let names = &ctx.lane.names;
     let scratch = Scratch::new(repo)?;
-    let head = scratch.fetch_tip(names, ctx.remote)?;
+    let head = match workspace {
+        Some(tip) => Some(scratch.adopt(names, tip)?),
+        None => scratch.fetch_tip(names, ctx.remote)?,
+    };
     let gitops = &scratch.repo;
     let previous = match &head {
         Some(h) => gitops::catalog_at(gitops, names, h)?,
@@ -649,13 +758,13 @@ fn prepare(ctx: &Ctx<'_>) -> Result<Prepared, PromoteError> {
         head.as_ref().map(|h| h.commit.as_str()),
         "lane promote",
     )?;
-    Ok(Prepared::Commit {
-        scratch: Box::new(scratch),
+    Ok(Prepared::Commit(Box::new(Built {
+        scratch,
         head,
         commit,
         changed,
         services: merged.services,
-    })
+    })))
 }
 
 /// Refuse any change outside the catalog file and the runtime directory.
