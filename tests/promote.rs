@@ -587,3 +587,45 @@ fn a_noop_on_a_stale_workspace_tip_is_judged_again_on_the_fetched_tip() {
         digest(10).as_str()
     );
 }
+
+#[test]
+fn a_shallow_workspace_tip_is_pushed_on_and_a_bogus_one_is_ignored() {
+    let s = setup(0);
+    s.promote(&s.commit, &s.publish("p1.json", &s.commit, 10), &["--init"])
+        .assert_code(0);
+    let tip = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    // prepare-source with a depth-1 fetch of the GitOps branch: the workspace is shallow.
+    s.src.git(&[
+        "fetch",
+        "-q",
+        "--depth=1",
+        &s.url(),
+        &format!("+refs/heads/{GITOPS_BRANCH}:refs/remotes/origin/{GITOPS_BRANCH}"),
+    ]);
+    assert!(s.src.path().join(".git/shallow").is_file());
+    let run = s.promote(&s.commit, &s.publish("p2.json", &s.commit, 20), &[]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["tipSource"], "workspace", "{doc}");
+    assert_eq!(doc["previousCommit"], tip.as_str());
+    git(&s.remote, &["fsck", "--strict"]);
+
+    // A workspace ref that is no GitOps commit at all (here: the source commit, which has no
+    // catalog) is not conclusive: the fetched tip decides, and the release lands on it.
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    s.src.git(&[
+        "update-ref",
+        &format!("refs/lane/gitops/{GITOPS_BRANCH}"),
+        &s.commit,
+    ]);
+    let run = s.promote(&s.commit, &s.publish("p3.json", &s.commit, 30), &[]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["outcome"], "committed", "{doc}");
+    assert_eq!(doc["tipSource"], "remote", "{doc}");
+    assert_eq!(doc["previousCommit"], head.as_str());
+    assert_eq!(
+        remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
+        digest(30).as_str()
+    );
+}

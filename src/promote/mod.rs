@@ -379,14 +379,20 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         match prepare(&ctx, Some(&tip)) {
             Ok(Prepared::Commit(built)) => {
                 attempts = 1;
-                match land(&ctx, *built, (attempts, TipSource::Workspace))? {
-                    Ok(done) => return Ok(done),
-                    Err(reason) => {
+                match land(&ctx, *built, (attempts, TipSource::Workspace)) {
+                    Ok(Ok(done)) => return Ok(done),
+                    Ok(Err(reason)) => {
                         progress(format!(
                             "the GitOps branch moved since the workspace read it ({reason}); fetching its tip"
                         ));
                         last = reason;
                     }
+                    // Whatever went wrong with the guess, the fetched tip is the real test (a
+                    // lasting cause, such as refused credentials, fails there again).
+                    Err(e) => progress(format!(
+                        "pushing on the workspace's tip failed ({}); fetching the tip",
+                        crate::error::chain(&e)
+                    )),
                 }
             }
             Ok(Prepared::Noop { .. }) => {
@@ -611,9 +617,19 @@ impl Scratch {
     /// Take `tip` (present through the alternates) as the branch tip, without fetching.
     fn adopt(
         &self,
+        source: &Repo,
         names: &crate::model::LaneNames,
         tip: &str,
     ) -> Result<GitopsHead, PromoteError> {
+        // A shallow workspace: the push must know where its history stops, or pack-objects
+        // looks for parents that are not there.
+        let shallow = source.gix().common_dir().join("shallow");
+        if shallow.is_file() {
+            std::fs::copy(&shallow, self.dir.join("shallow")).map_err(|e| PromoteError::Write {
+                path: self.dir.join("shallow").display().to_string(),
+                message: e.to_string(),
+            })?;
+        }
         let local = names.gitops_ref();
         self.repo
             .update_ref_cas(&local, tip, None, "lane promote: the workspace's tip")?;
@@ -670,7 +686,7 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
     let names = &ctx.lane.names;
     let scratch = Scratch::new(repo)?;
     let head = match workspace {
-        Some(tip) => Some(scratch.adopt(names, tip)?),
+        Some(tip) => Some(scratch.adopt(repo, names, tip)?),
         None => scratch.fetch_tip(names, ctx.remote)?,
     };
     let gitops = &scratch.repo;
