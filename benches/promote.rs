@@ -313,7 +313,9 @@ fn main() {
     }
     println!("lane promote vs shell promotion (clone, copy, add, commit, push), git daemon, median of {ROUNDS}");
     println!("  cold: the source checkout only, lane fetches the GitOps tip (depth 1)");
-    println!("  workspace: the GitOps branch already fetched by prepare-source, as in a PipelineRun");
+    println!(
+        "  workspace: the GitOps branch already fetched by prepare-source, as in a PipelineRun"
+    );
     let mut lanes = Vec::new();
     for history in [1_000usize, 10_000] {
         let (l, w, s) = measure(history);
