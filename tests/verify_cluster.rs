@@ -494,3 +494,72 @@ fn a_kubeconfig_with_insecure_skip_tls_verify_is_refused() {
         .contains("insecure-skip-tls-verify"));
     assert!(!run.stdout.contains(TOKEN));
 }
+
+/// In a pod: no kubeconfig and no flags, only `KUBERNETES_SERVICE_HOST`/`_PORT` and the
+/// service account's token and CA under /var/run/secrets/kubernetes.io/serviceaccount. That
+/// directory is made for lane alone, in a private mount namespace (`unshare`, with a user
+/// namespace when not root), so the test needs no change to the machine.
+#[test]
+fn the_pod_service_account_is_used_in_cluster() {
+    let s = setup();
+    let port = s.api.url.rsplit(':').next().unwrap().to_string();
+    let sa = s.dir.path().join("serviceaccount");
+    std::fs::create_dir_all(&sa).unwrap();
+    std::fs::copy(&s.api.token_file, sa.join("token")).unwrap();
+    std::fs::copy(s.api.pki.path("ca.pem"), sa.join("ca.crt")).unwrap();
+    std::fs::write(sa.join("namespace"), "agentrun-v01").unwrap();
+    let run_dir = std::fs::canonicalize("/var/run").unwrap();
+    let home = common::tempdir();
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+
+    let mut cmd = std::process::Command::new(common::tools::require("unshare"));
+    if !root {
+        cmd.args(["--user", "--map-root-user"]);
+    }
+    cmd.args(["--mount", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs lane-test \"$RUN_DIR\" \
+             && mkdir -p \"$RUN_DIR/secrets/kubernetes.io\" \
+             && cp -r \"$SA\" \"$RUN_DIR/secrets/kubernetes.io/serviceaccount\" \
+             && exec \"$LANE\" \"$@\"",
+        )
+        .args(["sh", "verify", "--repo", &s.repos.repo_arg()])
+        .current_dir(s.repos.source.path())
+        .env("RUN_DIR", &run_dir)
+        .env("SA", &sa)
+        .env("LANE", common::lane_bin())
+        .env("KUBERNETES_SERVICE_HOST", "127.0.0.1")
+        .env("KUBERNETES_SERVICE_PORT", &port)
+        .env("HOME", home.path())
+        .env_remove("KUBECONFIG");
+    let out = cmd.output().unwrap();
+    let run = common::Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "Kubernetes API https://127.0.0.1:{port} (in-cluster, "
+        )),
+        "{}",
+        run.stderr
+    );
+    let doc = run.json();
+    assert_eq!(status(&doc, "live.images"), "pass");
+    assert_eq!(status(&doc, "argo.revision"), "pass");
+    assert_eq!(status(&doc, "tekton.pipelinerun"), "pass");
+    let log = s.api.requests();
+    assert!(log.contains(" bearer 200"), "{log}");
+    assert!(!log.contains(" none "), "{log}");
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+    // The machine's own /var/run is untouched.
+    assert!(!run_dir
+        .join("secrets/kubernetes.io/serviceaccount/token")
+        .exists());
+}
