@@ -164,6 +164,14 @@ impl Setup {
         )
     }
 
+    /// A second source commit (the manager changed) and its publish result.
+    fn second_commit(&self) -> (String, PathBuf) {
+        self.src.write("apps/mgr/main.go", "package main\n");
+        let c2 = self.src.commit("mgr change");
+        let p2 = self.publish("p2.json", &c2, 50);
+        (c2, p2)
+    }
+
     /// A Tekton basic-auth workspace whose `.git-credentials` holds `token` for the server.
     fn credentials(&self, token: &str) -> tempfile::TempDir {
         let dir = common::tempdir();
@@ -339,9 +347,7 @@ fn update_pushes_through_the_basic_auth_workspace() {
     let first = init_release(&s, creds.path());
     let before = s.server.requests().len();
 
-    s.src.write("apps/mgr/main.go", "package main\n");
-    let c2 = s.src.commit("mgr change");
-    let p2 = s.publish("p2.json", &c2, 50);
+    let (c2, p2) = s.second_commit();
     let run = s.promote(&c2, &p2, &["--basic-auth", creds.path().to_str().unwrap()]);
     run.assert_code(0);
     assert_no_secrets(&run);
@@ -423,9 +429,7 @@ fn wrong_token_fails_with_environment_code_and_pushes_nothing() {
     let good = s.credentials(TOKEN);
     let head = init_release(&s, good.path());
     let before = s.server.requests().len();
-    s.src.write("apps/mgr/main.go", "package main\n");
-    let c2 = s.src.commit("mgr change");
-    let p2 = s.publish("p2.json", &c2, 50);
+    let (c2, p2) = s.second_commit();
     let wrong = s.credentials(WRONG_TOKEN);
     let run = s.promote(&c2, &p2, &["--basic-auth", wrong.path().to_str().unwrap()]);
     assert_remote_failure(&run, &s);

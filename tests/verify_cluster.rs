@@ -536,12 +536,7 @@ fn the_pod_service_account_is_used_in_cluster() {
         .env("KUBERNETES_SERVICE_PORT", &port)
         .env("HOME", home.path())
         .env_remove("KUBECONFIG");
-    let out = cmd.output().unwrap();
-    let run = common::Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = common::Run::from(cmd.output().unwrap());
     run.assert_code(0);
     assert!(
         run.stderr.contains(&format!(

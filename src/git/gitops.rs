@@ -63,6 +63,20 @@ pub fn fetched_ref(names: &LaneNames) -> String {
     format!("refs/lane/gitops/{}", names.gitops_branch)
 }
 
+/// Where prepare-source (or a plain `git fetch origin`) leaves the GitOps branch.
+fn tracking_ref(names: &LaneNames) -> String {
+    format!("refs/remotes/origin/{}", names.gitops_branch)
+}
+
+/// The GitOps tip the repository already holds, without fetching: `refs/lane/gitops/<branch>`
+/// (from `lane plan --gitops-remote`), else `refs/remotes/origin/<branch>` (prepare-source).
+pub fn held_tip(repo: &Repo, names: &LaneNames) -> Option<String> {
+    [fetched_ref(names), tracking_ref(names)]
+        .iter()
+        .find_map(|r| repo.ref_target(r).ok().flatten())
+        .and_then(|id| repo.resolve_commit(&id).ok())
+}
+
 /// Find (fetching first when a remote is given) the GitOps branch tip; `None` when the
 /// branch does not exist yet.
 pub fn head(
@@ -87,10 +101,7 @@ pub fn head(
     }
     let candidates = match &args.gitops_ref {
         Some(r) => vec![r.clone()],
-        None => vec![
-            format!("refs/remotes/origin/{}", names.gitops_branch),
-            names.gitops_ref(),
-        ],
+        None => vec![tracking_ref(names), names.gitops_ref()],
     };
     for r in candidates {
         if let Some(id) = repo.ref_target(&r)? {

@@ -367,7 +367,7 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
     let guess = if args.fetch_first || args.init {
         None
     } else {
-        workspace_tip(&repo, names)
+        gitops::held_tip(&repo, names)
     };
     let mut attempts = 0u32;
     let mut last = String::new();
@@ -448,18 +448,6 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         attempts,
         last,
     })
-}
-
-/// The GitOps tip the source repository already holds: `refs/lane/gitops/<branch>` (from
-/// `lane plan --gitops-remote`), else `refs/remotes/origin/<branch>` (prepare-source).
-fn workspace_tip(repo: &Repo, names: &crate::model::LaneNames) -> Option<String> {
-    [
-        gitops::fetched_ref(names),
-        format!("refs/remotes/origin/{}", names.gitops_branch),
-    ]
-    .iter()
-    .find_map(|r| repo.ref_target(r).ok().flatten())
-    .and_then(|id| repo.resolve_commit(&id).ok())
 }
 
 /// Push a built commit with the lease on its base. `Ok(Err(reason))`: another run moved the

@@ -52,8 +52,8 @@ impl Sshd {
         keygen(&d.join("client_key"));
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
         // As root, sshd needs its privilege-separation directory (normally made by systemd).
-        let root = current_user() == "root";
-        if root {
+        let user = current_user();
+        if user == "root" {
             std::fs::create_dir_all("/run/sshd").unwrap();
         }
         for _ in 0..5 {
@@ -90,7 +90,7 @@ impl Sshd {
                     return Sshd {
                         child,
                         port,
-                        user: current_user(),
+                        user,
                         dir,
                     };
                 }
