@@ -605,3 +605,40 @@ fn schema_secret_patterns_agree_with_the_scanner() {
         );
     }
 }
+
+/// lane and the published schema agree on git remotes (src/git/remote.rs): the accepted ones
+/// pass both, the option-shaped and transport-helper ones fail both.
+#[test]
+fn schema_and_lane_agree_on_git_remotes() {
+    let intent = maximal_intent();
+    let base = serde_json::to_value(&intent).unwrap();
+    let dir = common::tempdir();
+    let schema = common::repo_root().join("deploy/deploy.schema.json");
+    let cases = [
+        ("https://github.com/o/r.git", true),
+        ("git@github.com:o/r.git", true),
+        ("ssh://git@h:22/o/r.git", true),
+        ("git://127.0.0.1:9418/r.git", true),
+        ("file:///srv/git/r.git", true),
+        ("/srv/git/r.git", true),
+        ("--upload-pack=touch${IFS}/tmp/x;false", false),
+        ("ext::sh%-c%touch%/tmp/x", false),
+        ("fd::3", false),
+        ("ssh://-oProxyCommand=x/r", false),
+        ("git@-oProxyCommand=x:r", false),
+        ("-oProxyCommand=x:r", false),
+    ];
+    for (i, (remote, ok)) in cases.iter().enumerate() {
+        for field in ["sourceRepo", "gitopsRepo"] {
+            let mut v = base.clone();
+            v["lane"][field] = Value::String(remote.to_string());
+            let f = dir.path().join(format!("{i}-{field}.json"));
+            let bytes = serde_json::to_vec_pretty(&v).unwrap();
+            std::fs::write(&f, &bytes).unwrap();
+            let schema_ok = check_jsonschema(&schema, &f).status.success();
+            let lane_ok = check::parse_intent(&bytes, "deploy.json", None).is_ok();
+            assert_eq!(schema_ok, *ok, "schema on {field} = {remote}");
+            assert_eq!(lane_ok, *ok, "lane on {field} = {remote}");
+        }
+    }
+}

@@ -4,20 +4,36 @@
 use std::path::Path;
 use std::process::Command;
 
+use super::remote::{Remote, GIT_ALLOW_PROTOCOL};
 use super::GitError;
 use crate::model::secrets;
 
 /// `git -C dir` with prompts disabled (a missing credential fails instead of hanging a
-/// Tekton step) and no inherited repository location.
+/// Tekton step), no inherited repository location, and git's own protocol allow-list: even a
+/// remote that slipped past [`Remote::parse`] cannot use `ext::`/`fd::` (they run programs).
 fn git(dir: &Path) -> Command {
     let mut c = Command::new("git");
     c.arg("-C")
         .arg(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_ASKPASS", "true")
+        .env("GIT_ALLOW_PROTOCOL", GIT_ALLOW_PROTOCOL)
         .env_remove("GIT_DIR")
         .env_remove("GIT_WORK_TREE");
     c
+}
+
+/// A value for a positional git argument: never one that git could read as an option. Every
+/// caller also puts `--` (or `--end-of-options`) before its positionals; this refuses the
+/// value before a process starts.
+pub fn positional(value: &str) -> Result<&str, GitError> {
+    if value.starts_with('-') {
+        Err(GitError::OptionShaped {
+            value: secrets::scrub(value, &[]),
+        })
+    } else {
+        Ok(value)
+    }
 }
 
 /// Run `git <args>` in `dir`; return stdout. Prompts are disabled so a missing credential
@@ -45,19 +61,12 @@ fn scrub_args(args: &[&str]) -> String {
 /// commit, or `None` when the remote has no such branch.
 pub fn fetch_branch(
     dir: &Path,
-    remote: &str,
+    remote: &Remote,
     branch: &str,
     into: &str,
 ) -> Result<Option<String>, GitError> {
-    let listed = run(
-        dir,
-        &[
-            "ls-remote",
-            "--heads",
-            remote,
-            &format!("refs/heads/{branch}"),
-        ],
-    )?;
+    let head = format!("refs/heads/{}", positional(branch)?);
+    let listed = run(dir, &["ls-remote", "--heads", "--", remote.as_str(), &head])?;
     if listed.trim().is_empty() {
         return Ok(None);
     }
@@ -68,13 +77,19 @@ pub fn fetch_branch(
             "--quiet",
             "--no-tags",
             "--no-write-fetch-head",
-            remote,
-            &format!("+refs/heads/{branch}:{into}"),
+            "--",
+            remote.as_str(),
+            &format!("+{head}:{}", positional(into)?),
         ],
     )?;
     let id = run(
         dir,
-        &["rev-parse", "--verify", &format!("{into}^{{commit}}")],
+        &[
+            "rev-parse",
+            "--verify",
+            "--end-of-options",
+            &format!("{into}^{{commit}}"),
+        ],
     )?;
     Ok(Some(id.trim().to_string()))
 }
@@ -112,19 +127,20 @@ pub fn is_race(message: &str) -> bool {
 /// would also silence the porcelain status lines.)
 pub fn push_lease(
     dir: &Path,
-    remote: &str,
+    remote: &Remote,
     commit: &str,
     dst: &str,
     expected: Option<&str>,
 ) -> Result<PushOutcome, GitError> {
     let lease = format!("--force-with-lease={dst}:{}", expected.unwrap_or(""));
-    let refspec = format!("{commit}:{dst}");
+    let refspec = format!("{}:{dst}", positional(commit)?);
     let args = [
         "push",
         "--porcelain",
         "--no-verify",
         lease.as_str(),
-        remote,
+        "--",
+        remote.as_str(),
         refspec.as_str(),
     ];
     let out = git(dir)
@@ -159,4 +175,32 @@ pub fn push_lease(
         command: scrub_args(&args),
         stderr: secrets::scrub(all.trim(), &[]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The second layer: even a remote that reached git unparsed cannot use a transport
+    /// helper, because lane's git environment carries git's own protocol allow-list.
+    #[test]
+    fn git_refuses_transport_helpers_in_lanes_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("marker");
+        run(dir.path(), &["init", "-q", "--", "."]).unwrap();
+        let ext = format!("ext::sh -c touch% {}", marker.display());
+        let err = run(dir.path(), &["ls-remote", "--", &ext]).unwrap_err();
+        assert!(
+            err.to_string().contains("transport 'ext' not allowed"),
+            "{err}"
+        );
+        assert!(!marker.exists(), "git ran the ext:: command");
+    }
+
+    #[test]
+    fn positional_values_never_start_with_a_dash() {
+        assert!(positional("refs/heads/v0.1").is_ok());
+        let err = positional("--upload-pack=x").unwrap_err();
+        assert!(matches!(err, GitError::OptionShaped { .. }));
+    }
 }

@@ -19,6 +19,20 @@ pub struct GitopsArgs {
     pub gitops_ref: Option<String>,
 }
 
+impl GitopsArgs {
+    /// Refuse an option-shaped or disallowed `--gitops-remote` / `--gitops-ref` up front, so a
+    /// bad flag fails (exit 1) even on a path that would not have used it.
+    pub fn check(&self) -> Result<(), GitError> {
+        if let Some(r) = &self.gitops_remote {
+            super::remote::Remote::parse_named("--gitops-remote", r)?;
+        }
+        if let Some(r) = &self.gitops_ref {
+            cli::positional(r)?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum GitopsError {
     #[error(transparent)]
@@ -85,13 +99,14 @@ pub fn head(
     args: &GitopsArgs,
 ) -> Result<Option<GitopsHead>, GitError> {
     if let Some(remote) = &args.gitops_remote {
+        let remote = super::remote::Remote::parse_named("--gitops-remote", remote)?;
         let into = fetched_ref(names);
         crate::output::progress(format!(
             "fetching {} from the GitOps remote",
             names.gitops_branch
         ));
         return Ok(
-            cli::fetch_branch(repo.path(), remote, &names.gitops_branch, &into)?.map(|commit| {
+            cli::fetch_branch(repo.path(), &remote, &names.gitops_branch, &into)?.map(|commit| {
                 GitopsHead {
                     git_ref: into,
                     commit,
@@ -100,7 +115,7 @@ pub fn head(
         );
     }
     let candidates = match &args.gitops_ref {
-        Some(r) => vec![r.clone()],
+        Some(r) => vec![cli::positional(r)?.to_string()],
         None => vec![tracking_ref(names), names.gitops_ref()],
     };
     for r in candidates {

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod gitops;
+pub mod remote;
 pub mod write;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,14 @@ pub enum GitError {
     Command { command: String, stderr: String },
     #[error("cannot run git: {0}")]
     Spawn(String),
+    #[error("'{value}' starts with '-', which git would read as an option")]
+    OptionShaped { value: String },
+    #[error("{what}: {source}")]
+    Remote {
+        what: String,
+        #[source]
+        source: remote::RemoteError,
+    },
 }
 
 impl Classified for GitError {
@@ -39,7 +48,9 @@ impl Classified for GitError {
             GitError::NotFound { .. }
             | GitError::Ambiguous { .. }
             | GitError::NotACommit { .. }
-            | GitError::BadSpec { .. } => ExitClass::Rejected,
+            | GitError::BadSpec { .. }
+            | GitError::OptionShaped { .. }
+            | GitError::Remote { .. } => ExitClass::Rejected,
             _ => ExitClass::Environment,
         }
     }
@@ -53,6 +64,12 @@ impl Classified for GitError {
             }
             GitError::NotACommit { .. } => "pass a commit (or a ref that points at one)".into(),
             GitError::Open { .. } => "run inside a git checkout or pass --repo".into(),
+            GitError::OptionShaped { .. } => {
+                "pass a commit, ref or path that does not start with '-'".into()
+            }
+            GitError::Remote { .. } => {
+                "use an https://, ssh://, git@host:path, git:// or file:// remote".into()
+            }
             _ => return None,
         })
     }

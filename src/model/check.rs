@@ -607,12 +607,9 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
         ("$.lane.gitopsRepo", l.gitops_repo.as_ref()),
     ] {
         let Some(v) = v else { continue };
-        if v.trim().is_empty() || v.len() > 512 || v.chars().any(char::is_whitespace) {
-            f(
-                p.into(),
-                "repo-url",
-                "must be a git URL without whitespace".into(),
-            );
+        // The same parser promote and plan use before git runs (src/git/remote.rs).
+        if let Err(e) = crate::git::remote::Remote::parse(v) {
+            f(p.into(), "repo-url", e.to_string());
         }
     }
     if !rules::is_registry_host(&l.registry.host) {
@@ -1438,15 +1435,8 @@ fn check_catalog_fields(cat: &super::catalog::Catalog) -> Vec<Finding> {
             message: message.into(),
         })
     };
-    if cat.source_repo.trim().is_empty()
-        || cat.source_repo.len() > 512
-        || cat.source_repo.chars().any(char::is_whitespace)
-    {
-        f(
-            "$.sourceRepo".into(),
-            "repo-url",
-            "must be a git URL without whitespace",
-        );
+    if let Err(e) = crate::git::remote::Remote::parse(&cat.source_repo) {
+        f("$.sourceRepo".into(), "repo-url", &e.to_string());
     }
     for (p, v) in [
         ("$.sourceBranch", &cat.source_branch),

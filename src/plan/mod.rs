@@ -203,6 +203,7 @@ pub fn run(args: &PlanArgs) -> Result<Outcome, Failure> {
 
 /// Everything but the writes: the plan for `args`.
 pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
+    args.gitops.check()?;
     let repo = Repo::open(&args.repo)?;
     let commit = repo.resolve_commit(&args.commit)?;
     progress(format!("plan: source commit {commit}"));

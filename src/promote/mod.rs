@@ -30,6 +30,7 @@ use serde::Serialize;
 use crate::error::{Classified, ExitClass, Failure};
 use crate::git::cli::{self, PushOutcome};
 use crate::git::gitops::{self, GitopsError, GitopsHead};
+use crate::git::remote::Remote;
 use crate::git::write::{Identity, Replace};
 use crate::git::{GitError, Repo};
 use crate::model::publish::PublishedImage;
@@ -259,7 +260,7 @@ struct Ctx<'a> {
     commit: &'a str,
     images: &'a [PublishedImage],
     args: &'a PromoteArgs,
-    remote: &'a str,
+    remote: &'a Remote,
     now: String,
     unix_now: i64,
 }
@@ -283,6 +284,9 @@ struct Built {
 }
 
 pub fn run(args: &PromoteArgs) -> Result<Outcome, Failure> {
+    if let Some(r) = &args.gitops_remote {
+        Remote::parse_named("--gitops-remote", r).map_err(PromoteError::from)?;
+    }
     let _creds = credentials::apply(&args.credentials)?;
     let report = promote(args)?;
     write_results(args, &report)?;
@@ -336,10 +340,10 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         });
     }
     let images = inputs::load(&args.publish, &lane, &commit)?;
-    let remote = args
-        .gitops_remote
-        .clone()
-        .unwrap_or_else(|| names.gitops_repo.clone());
+    let remote = match &args.gitops_remote {
+        Some(r) => Remote::parse_named("--gitops-remote", r)?,
+        None => Remote::parse_named("deploy.json: $.lane.gitopsRepo", &names.gitops_repo)?,
+    };
     let unix_now = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -539,7 +543,14 @@ fn ensure_commit(repo: &Repo, service: &str, commit: &str) -> Result<(), Promote
     progress(format!("fetching {commit} into the source repository"));
     let _ = cli::run(
         repo.path(),
-        &["fetch", "--quiet", "--no-tags", "origin", commit],
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--",
+            "origin",
+            cli::positional(commit)?,
+        ],
     );
     if repo.has_object(commit) {
         Ok(())
@@ -631,7 +642,7 @@ impl Scratch {
     fn fetch_tip(
         &self,
         names: &crate::model::LaneNames,
-        remote: &str,
+        remote: &Remote,
     ) -> Result<Option<GitopsHead>, PromoteError> {
         progress(format!(
             "fetching {} from the GitOps remote",
@@ -647,7 +658,8 @@ impl Scratch {
                 "--no-tags",
                 "--no-write-fetch-head",
                 "--depth=1",
-                remote,
+                "--",
+                remote.as_str(),
                 &spec,
             ],
         );

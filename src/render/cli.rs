@@ -429,6 +429,7 @@ fn service_lines(lane: &Lane, catalog: &Catalog) -> Vec<ServiceLine> {
 }
 
 pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
+    args.gitops.check()?;
     let lane = Lane::load(&args.deploy, None)?;
     let templates_owned;
     let templates = match &args.templates {

@@ -384,6 +384,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
                 .with_hint("groups: live, argo, gitops, tekton, source, static"),
         );
     }
+    args.gitops.check()?;
     let repo = Repo::open(&args.repo)?;
     let commit = repo.resolve_commit(&args.commit)?;
     output::progress(format!("verifying source commit {commit}"));
