@@ -436,8 +436,9 @@ snapshot() {
   ip -o -4 addr show | awk '{print "addr " $2 " " $4}'
   ip -4 route show table all | sed 's/^/route4 /'
   ip netns list 2>/dev/null | awk '{print "netns " $1}'
-  iptables-save 2>/dev/null | grep -E '^(\*|:|-A)' | sed -E 's/ \[[0-9]+:[0-9]+\]$//; s/^/ipt4 /'
-  ip6tables-save 2>/dev/null | grep -E '^(\*|:|-A)' | sed -E 's/ \[[0-9]+:[0-9]+\]$//; s/^/ipt6 /'
+  # grep finds nothing on a machine without rules: not an error here.
+  { iptables-save 2>/dev/null | grep -E '^(\*|:|-A)' | sed -E 's/ \[[0-9]+:[0-9]+\]$//; s/^/ipt4 /'; } || true
+  { ip6tables-save 2>/dev/null | grep -E '^(\*|:|-A)' | sed -E 's/ \[[0-9]+:[0-9]+\]$//; s/^/ipt6 /'; } || true
   awk '{print "mount " $2}' /proc/mounts | sort -u
   local s p
   for s in "${SYSCTLS[@]}"; do
@@ -474,8 +475,11 @@ network_up() {
     mv -f -- "$RUN/sysctl.orig.tmp" "$RUN/sysctl.orig"
   fi
   if ! ip link show dev "$DUMMY_IF" >/dev/null 2>&1; then
-    ip link add "$DUMMY_IF" type dummy
+    # Some kernels here lack the dummy driver; an ifb device holds a local address as well.
+    ip link add "$DUMMY_IF" type dummy 2>/dev/null || ip link add "$DUMMY_IF" type ifb \
+      || die "cannot create the node interface $DUMMY_IF (neither dummy nor ifb devices are supported)"
   fi
+  sysctl_set "net.ipv6.conf.$DUMMY_IF.disable_ipv6" 1
   ip addr replace "$NODE_IP/32" dev "$DUMMY_IF"
   ip link set "$DUMMY_IF" up
   # Service traffic between pods on the bridge must pass through iptables (kube-proxy's DNAT).
@@ -638,7 +642,7 @@ start_etcd() {
   start etcd etcd --name lane --data-dir "$STATE/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
-    --initial-cluster "lane=http://127.0.0.1:$ETCD_PEER_PORT" --listen-metrics-urls "" \
+    --initial-cluster "lane=http://127.0.0.1:$ETCD_PEER_PORT" \
     --quota-backend-bytes 2147483648 --snapshot-count 10000
   wait_for etcd 60 curl -fsS "http://127.0.0.1:$ETCD_PORT/health"
 }

@@ -26,11 +26,14 @@ struct Env {
 }
 
 fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is unset (eval \"$(scripts/cluster.sh env)\")"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is unset (eval \"$(scripts/cluster.sh env)\")"))
 }
 
 fn cidr(s: &str) -> (Ipv4Addr, u8) {
-    let (ip, len) = s.split_once('/').unwrap_or_else(|| panic!("not a CIDR: {s}"));
+    let (ip, len) = s
+        .split_once('/')
+        .unwrap_or_else(|| panic!("not a CIDR: {s}"));
     (ip.parse().unwrap(), len.parse().unwrap())
 }
 
@@ -60,12 +63,23 @@ impl Env {
     fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(&self.kubectl);
         cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{}: {e}", self.kubectl.display()));
+        cmd.stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.kubectl.display()));
         if let Some(input) = stdin {
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         }
         child.wait_with_output().unwrap()
     }
@@ -100,18 +114,33 @@ impl Env {
     /// A namespace of this test, deleted (without waiting) when the guard drops.
     fn namespace(&self, name: &str) -> Namespace<'_> {
         let ns = format!("lane-cluster-test-{name}");
-        let _ = self.kubectl(&["delete", "namespace", &ns, "--wait=true", "--timeout=60s"], None);
+        let _ = self.kubectl(
+            &["delete", "namespace", &ns, "--wait=true", "--timeout=60s"],
+            None,
+        );
         self.k(&["create", "namespace", &ns]);
         // The namespace's default ServiceAccount comes from the controller-manager.
         wait_until(Duration::from_secs(30), "default ServiceAccount", || {
-            self.kubectl(&["-n", &ns, "get", "serviceaccount", "default"], None).status.success()
+            self.kubectl(&["-n", &ns, "get", "serviceaccount", "default"], None)
+                .status
+                .success()
         });
-        Namespace { env: self, name: ns }
+        Namespace {
+            env: self,
+            name: ns,
+        }
     }
 
     fn wait_ready(&self, ns: &str, pod: &str, secs: u64) {
         let out = self.kubectl(
-            &["-n", ns, "wait", "--for=condition=Ready", &format!("pod/{pod}"), &format!("--timeout={secs}s")],
+            &[
+                "-n",
+                ns,
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{pod}"),
+                &format!("--timeout={secs}s"),
+            ],
             None,
         );
         if !out.status.success() {
@@ -132,14 +161,19 @@ struct Namespace<'a> {
 
 impl Drop for Namespace<'_> {
     fn drop(&mut self) {
-        let _ = self.env.kubectl(&["delete", "namespace", &self.name, "--wait=false"], None);
+        let _ = self
+            .env
+            .kubectl(&["delete", "namespace", &self.name, "--wait=false"], None);
     }
 }
 
 fn wait_until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
     let start = Instant::now();
     while !f() {
-        assert!(start.elapsed() < limit, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -193,7 +227,9 @@ const HTTPD: &str = "mkdir -p /www && echo ok > /www/index.html && exec httpd -f
 
 #[test]
 fn node_is_ready_and_reports_the_pinned_version() {
-    let Some(env) = cluster("node_is_ready_and_reports_the_pinned_version") else { return };
+    let Some(env) = cluster("node_is_ready_and_reports_the_pinned_version") else {
+        return;
+    };
     let nodes = env.json(&["get", "nodes"]);
     let items = nodes["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "one node");
@@ -212,16 +248,24 @@ fn node_is_ready_and_reports_the_pinned_version() {
         .filter(|a| a["type"] == "InternalIP")
         .map(|a| a["address"].as_str().unwrap())
         .collect();
-    assert_eq!(internal, [env.node_ip.to_string()], "the node address is the dummy one");
+    assert_eq!(
+        internal,
+        [env.node_ip.to_string()],
+        "the node address is the dummy one"
+    );
     assert_eq!(node["status"]["nodeInfo"]["kubeletVersion"], "v1.37.2");
     // Built with the version ldflags: knative-based controllers check this.
     let version: Value = serde_json::from_str(&env.k(&["version", "-o", "json"])).unwrap();
-    assert_eq!(version["serverVersion"]["gitVersion"], "v1.37.2", "{version}");
+    assert_eq!(
+        version["serverVersion"]["gitVersion"], "v1.37.2",
+        "{version}"
+    );
 }
 
 #[test]
 fn pod_from_the_cluster_registry_is_ready_contained_and_resolves_cluster_names() {
-    let Some(env) = cluster("pod_from_the_cluster_registry_is_ready_contained_and_resolves_cluster_names")
+    let Some(env) =
+        cluster("pod_from_the_cluster_registry_is_ready_contained_and_resolves_cluster_names")
     else {
         return;
     };
@@ -236,17 +280,30 @@ fn pod_from_the_cluster_registry_is_ready_contained_and_resolves_cluster_names()
     ));
     env.wait_ready(&ns.name, "web", 120);
     let pod = env.json(&["-n", &ns.name, "get", "pod", "web"]);
-    let image_id = pod["status"]["containerStatuses"][0]["imageID"].as_str().unwrap();
+    let image_id = pod["status"]["containerStatuses"][0]["imageID"]
+        .as_str()
+        .unwrap();
     assert!(
         image_id.starts_with(&format!("{}/", env.registry)) && image_id.contains("@sha256:"),
         "image from the cluster registry by digest: {image_id}"
     );
     let pod_ip: Ipv4Addr = pod["status"]["podIP"].as_str().unwrap().parse().unwrap();
-    assert!(in_cidr(pod_ip, env.pod_cidr), "pod IP {pod_ip} in the pod range");
+    assert!(
+        in_cidr(pod_ip, env.pod_cidr),
+        "pod IP {pod_ip} in the pod range"
+    );
 
     // Containment: the pod's routing table holds only the pod range, the service range and
     // the node address: no default route, nothing else. (Inspected, not probed.)
-    let table = env.k(&["-n", &ns.name, "exec", "web", "--", "cat", "/proc/net/route"]);
+    let table = env.k(&[
+        "-n",
+        &ns.name,
+        "exec",
+        "web",
+        "--",
+        "cat",
+        "/proc/net/route",
+    ]);
     let routes = routes(&table);
     assert!(!routes.is_empty(), "routes: {table}");
     for &(dst, len) in &routes {
@@ -254,26 +311,80 @@ fn pod_from_the_cluster_registry_is_ready_contained_and_resolves_cluster_names()
         let allowed = (dst, len) == (env.node_ip, 32)
             || (in_cidr(dst, env.pod_cidr) && len >= env.pod_cidr.1)
             || (in_cidr(dst, env.service_cidr) && len >= env.service_cidr.1);
-        assert!(allowed, "route {dst}/{len} leads off the cluster's ranges:\n{table}");
+        assert!(
+            allowed,
+            "route {dst}/{len} leads off the cluster's ranges:\n{table}"
+        );
     }
-    assert!(routes.contains(&env.service_cidr), "a route to the service range:\n{table}");
-    assert!(routes.contains(&(env.node_ip, 32)), "a route to the node address:\n{table}");
+    assert!(
+        routes.contains(&env.service_cidr),
+        "a route to the service range:\n{table}"
+    );
+    assert!(
+        routes.contains(&(env.node_ip, 32)),
+        "a route to the node address:\n{table}"
+    );
 
     // Cluster DNS: CoreDNS answers the cluster domain; its Corefile forwards nowhere.
-    let corefile = env.k(&["-n", "kube-system", "get", "configmap", "coredns", "-o", "jsonpath={.data.Corefile}"]);
+    let corefile = env.k(&[
+        "-n",
+        "kube-system",
+        "get",
+        "configmap",
+        "coredns",
+        "-o",
+        "jsonpath={.data.Corefile}",
+    ]);
     assert!(corefile.contains("kubernetes"), "{corefile}");
-    assert!(!corefile.contains("forward"), "the Corefile must not forward:\n{corefile}");
-    let api = env.k(&["-n", "default", "get", "service", "kubernetes", "-o", "jsonpath={.spec.clusterIP}"]);
-    let lookup = env.k(&["-n", &ns.name, "exec", "web", "--", "nslookup", "kubernetes.default.svc.cluster.local"]);
-    assert!(lookup.contains(api.trim()), "kubernetes.default resolves to {api}:\n{lookup}");
+    assert!(
+        !corefile.contains("forward"),
+        "the Corefile must not forward:\n{corefile}"
+    );
+    let api = env.k(&[
+        "-n",
+        "default",
+        "get",
+        "service",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]);
+    let lookup = env.k(&[
+        "-n",
+        &ns.name,
+        "exec",
+        "web",
+        "--",
+        "nslookup",
+        "kubernetes.default.svc.cluster.local",
+    ]);
+    assert!(
+        lookup.contains(api.trim()),
+        "kubernetes.default resolves to {api}:\n{lookup}"
+    );
     // A Service of the pod's own namespace, by its short name, over the service range.
-    let body = env.k(&["-n", &ns.name, "exec", "web", "--", "wget", "-q", "-O", "-", "-T", "5", "http://web/index.html"]);
+    let body = env.k(&[
+        "-n",
+        &ns.name,
+        "exec",
+        "web",
+        "--",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "-T",
+        "5",
+        "http://web/index.html",
+    ]);
     assert_eq!(body.trim(), "ok");
 }
 
 #[test]
 fn image_from_an_unknown_registry_is_refused_on_loopback() {
-    let Some(env) = cluster("image_from_an_unknown_registry_is_refused_on_loopback") else { return };
+    let Some(env) = cluster("image_from_an_unknown_registry_is_refused_on_loopback") else {
+        return;
+    };
     let ns = env.namespace("pull");
     env.apply(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata: {{ name: public, namespace: {} }}\nspec:\n  containers:\n    - {{ name: main, image: \"quay.io/x/y:1\" }}\n",
@@ -281,7 +392,14 @@ fn image_from_an_unknown_registry_is_refused_on_loopback() {
     ));
     let mut message = String::new();
     wait_until(Duration::from_secs(60), "a pull failure event", || {
-        let events = env.json(&["-n", &ns.name, "get", "events", "--field-selector", "involvedObject.name=public"]);
+        let events = env.json(&[
+            "-n",
+            &ns.name,
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=public",
+        ]);
         message = events["items"]
             .as_array()
             .unwrap()
@@ -292,14 +410,23 @@ fn image_from_an_unknown_registry_is_refused_on_loopback() {
             .to_string();
         !message.is_empty()
     });
-    assert!(message.contains("connection refused"), "refused at once on loopback: {message}");
+    assert!(
+        message.contains("connection refused"),
+        "refused at once on loopback: {message}"
+    );
     let status = env.json(&["-n", &ns.name, "get", "pod", "public"]);
-    let reason = status["status"]["containerStatuses"][0]["state"]["waiting"]["reason"].as_str().unwrap_or("");
-    assert!(matches!(reason, "ErrImagePull" | "ImagePullBackOff"), "{reason}");
+    let reason = status["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        matches!(reason, "ErrImagePull" | "ImagePullBackOff"),
+        "{reason}"
+    );
     if let Some(logs) = &env.logs {
         let log = std::fs::read_to_string(logs.join("containerd.log")).unwrap_or_default();
         assert!(
-            log.lines().any(|l| l.contains("quay.io/x/y:1") && l.contains("127.0.0.1")),
+            log.lines()
+                .any(|l| l.contains("quay.io/x/y:1") && l.contains("127.0.0.1")),
             "containerd's log shows the pull going to loopback"
         );
     }
@@ -307,13 +434,17 @@ fn image_from_an_unknown_registry_is_refused_on_loopback() {
 
 #[test]
 fn claim_binds_through_the_default_storage_class() {
-    let Some(env) = cluster("claim_binds_through_the_default_storage_class") else { return };
+    let Some(env) = cluster("claim_binds_through_the_default_storage_class") else {
+        return;
+    };
     let classes = env.json(&["get", "storageclass"]);
     let default: Vec<&str> = classes["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true")
+        .filter(|c| {
+            c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+        })
         .map(|c| c["metadata"]["name"].as_str().unwrap())
         .collect();
     assert_eq!(default, ["local-path"]);
@@ -342,20 +473,35 @@ impl Drop for Daemon {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git").arg("-C").arg(dir).args(args).output().unwrap();
-    assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn argo_cd_syncs_a_git_daemon_repository_to_synced_healthy() {
-    let Some(env) = cluster("argo_cd_syncs_a_git_daemon_repository_to_synced_healthy") else { return };
+    let Some(env) = cluster("argo_cd_syncs_a_git_daemon_repository_to_synced_healthy") else {
+        return;
+    };
     let ns = env.namespace("argo");
     // A repository with a kustomization (the repo-server runs kustomize from its PATH).
     let base = tempfile::tempdir().unwrap();
     let repo = base.path().join("app.git");
     std::fs::create_dir_all(repo.join("tree")).unwrap();
     git(&repo, &["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("tree/kustomization.yaml"), "resources: [config.yaml, web.yaml]\n").unwrap();
+    std::fs::write(
+        repo.join("tree/kustomization.yaml"),
+        "resources: [config.yaml, web.yaml]\n",
+    )
+    .unwrap();
     std::fs::write(
         repo.join("tree/config.yaml"),
         "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: synced }\ndata: { from: git-daemon }\n",
@@ -377,12 +523,34 @@ fn argo_cd_syncs_a_git_daemon_repository_to_synced_healthy() {
     )
     .unwrap();
     git(&repo, &["add", "-A"]);
-    git(&repo, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "tree"]);
+    git(
+        &repo,
+        &[
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "commit",
+            "-q",
+            "-m",
+            "tree",
+        ],
+    );
 
-    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port();
+    let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let daemon = Daemon(
         Command::new("git")
-            .args(["daemon", "--listen=127.0.0.1", &format!("--port={port}"), "--reuseaddr", "--export-all"])
+            .args([
+                "daemon",
+                "--listen=127.0.0.1",
+                &format!("--port={port}"),
+                "--reuseaddr",
+                "--export-all",
+            ])
             .arg(format!("--base-path={}", base.path().display()))
             .arg(base.path())
             .stdout(Stdio::null())
@@ -421,11 +589,41 @@ spec:
         }
         std::thread::sleep(Duration::from_secs(1));
     };
-    let _ = env.kubectl(&["-n", &env.argocd_ns, "delete", "application", &app, "--wait=false"], None);
+    let _ = env.kubectl(
+        &[
+            "-n",
+            &env.argocd_ns,
+            "delete",
+            "application",
+            &app,
+            "--wait=false",
+        ],
+        None,
+    );
     drop(daemon);
-    assert!(synced, "Application not Synced/Healthy in 150s: {}", last["status"]);
-    let cm = env.k(&["-n", &ns.name, "get", "configmap", "synced", "-o", "jsonpath={.data.from}"]);
+    assert!(
+        synced,
+        "Application not Synced/Healthy in 150s: {}",
+        last["status"]
+    );
+    let cm = env.k(&[
+        "-n",
+        &ns.name,
+        "get",
+        "configmap",
+        "synced",
+        "-o",
+        "jsonpath={.data.from}",
+    ]);
     assert_eq!(cm, "git-daemon");
-    let ready = env.k(&["-n", &ns.name, "get", "deployment", "web", "-o", "jsonpath={.status.readyReplicas}"]);
+    let ready = env.k(&[
+        "-n",
+        &ns.name,
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
     assert_eq!(ready, "1");
 }
