@@ -190,6 +190,15 @@ fn corpus_is_complete() {
         "lane-mismatch",
         "digest",
         "commit-sha",
+        "duplicate-key",
+        "control-character",
+        "too-long",
+        "too-many",
+        "catalog-in-runtime",
+        "legacy-target",
+        "tag-is-source-commit",
+        "timestamp",
+        "timestamp-order",
     ] {
         assert!(rules.contains(r), "the corpus has no case for rule {r}");
     }
@@ -420,4 +429,51 @@ fn a_missing_file_is_an_environment_error() {
     );
     run.assert_code(3);
     run.json();
+}
+
+/// `lane validate` reads regular files only, and never more than the size limit: a FIFO used
+/// to block forever and `/dev/zero` to grow until memory ran out.
+#[test]
+fn only_regular_files_are_read_and_reading_stops_at_the_limit() {
+    let dir = common::tempdir();
+    let fifo = dir.path().join("deploy.fifo");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success());
+    for (what, file) in [
+        ("fifo", fifo.as_path()),
+        ("device", Path::new("/dev/zero")),
+        ("directory", dir.path()),
+    ] {
+        let start = std::time::Instant::now();
+        let run = validate(file, &[]);
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(10),
+            "{what}"
+        );
+        assert_lane_rejects(&run, what, "$", "not-a-file", None);
+    }
+    // A file that grows past the limit while it is read is cut at the limit, not read whole.
+    let big = dir.path().join("big.json");
+    std::fs::write(&big, vec![b' '; 3 * 1024 * 1024]).unwrap();
+    let run = validate(&big, &[]);
+    assert_lane_rejects(&run, "big", "$", "too-large", None);
+}
+
+/// A --repo-root that does not exist used to skip every on-disk path check silently.
+#[test]
+fn a_repo_root_that_does_not_exist_is_a_finding_not_a_skipped_check() {
+    let run = validate(
+        &common::shipped_deploy(),
+        &["--repo-root", "/nonexistent/checkout"],
+    );
+    assert_lane_rejects(&run, "repo-root", "$", "repo-root", None);
+    let file = repo_root().join("Cargo.toml");
+    let run = validate(
+        &common::shipped_deploy(),
+        &["--repo-root", file.to_str().unwrap()],
+    );
+    assert_lane_rejects(&run, "repo-root file", "$", "repo-root", None);
 }

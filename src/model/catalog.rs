@@ -194,6 +194,30 @@ impl Catalog {
                 );
             }
             match e.status {
+                // publish tags a built image with the commit it was built from, and a
+                // published entry is that run's own (src/model/publish.rs to_entry).
+                EntryStatus::Published
+                    if rules::is_commit(&e.tag) && e.tag != e.source_commit =>
+                {
+                    f(
+                        format!("{p}.tag"),
+                        "tag-is-source-commit",
+                        "a published image's tag is the source commit of its own entry; an image built elsewhere would run under this commit's name".into(),
+                    )
+                }
+                EntryStatus::Reused
+                    if rules::is_commit(&e.tag)
+                        && e.reused_from.as_deref().is_some_and(|r| r != e.tag) =>
+                {
+                    f(
+                        format!("{p}.reusedFrom"),
+                        "reused-from",
+                        "a reused entry's reusedFrom is its tag, the commit its image was built from".into(),
+                    )
+                }
+                _ => {}
+            }
+            match e.status {
                 EntryStatus::Published | EntryStatus::Reused => {
                     if !rules::is_commit(&e.tag) {
                         f(
@@ -249,6 +273,18 @@ impl Catalog {
                     );
                 }
             }
+            if let (Some(a), Some(b)) = (
+                rules::timestamp_key(&e.published_at),
+                rules::timestamp_key(&e.updated_at),
+            ) {
+                if a > b {
+                    f(
+                        format!("{p}.publishedAt"),
+                        "timestamp-order",
+                        "an entry cannot be published after it last changed (publishedAt > updatedAt)".into(),
+                    );
+                }
+            }
         }
         out
     }
@@ -258,6 +294,7 @@ impl Catalog {
         let mut out = Vec::new();
         for (path, got, want) in [
             ("$.lane", &self.lane, &names.version),
+            ("$.sourceRepo", &self.source_repo, &names.source_repo),
             ("$.sourceBranch", &self.source_branch, &names.source_branch),
             ("$.gitopsBranch", &self.gitops_branch, &names.gitops_branch),
         ] {

@@ -43,7 +43,9 @@ pub enum InputError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{file} is {size} bytes; the limit is {limit} bytes (rule: too-large)")]
+    #[error(
+        "{file} is larger than the limit of {limit} bytes (rule: too-large; read {size} bytes)"
+    )]
     TooLarge {
         file: String,
         size: usize,
@@ -96,7 +98,9 @@ impl InputError {
             InputError::TooLarge { size, limit, .. } => vec![Finding {
                 path: "$".into(),
                 rule: "too-large",
-                message: format!("{size} bytes exceeds the {limit}-byte limit"),
+                message: format!(
+                    "larger than the {limit}-byte limit (read {size} bytes before stopping); deploy.json and catalogs are small documents"
+                ),
             }],
             InputError::Io { source, .. } => vec![Finding {
                 path: "$".into(),
@@ -134,24 +138,50 @@ impl crate::error::Classified for InputError {
     }
 }
 
-/// Read a file with the size limit applied before parsing.
+/// Read a regular file with the size limit enforced while reading. A FIFO would block
+/// forever and `/dev/zero` never ends, so anything but a regular file is refused before it is
+/// opened, and the read stops one byte past the limit whatever the size claimed.
 pub fn read_limited(path: &Path) -> Result<Vec<u8>, InputError> {
+    use std::io::Read;
     let file = path.display().to_string();
-    let meta = std::fs::metadata(path).map_err(|source| InputError::Io {
+    let io = |source| InputError::Io {
         file: file.clone(),
         source,
-    })?;
-    if meta.len() as usize > MAX_INPUT_BYTES {
+    };
+    let not_a_file = || InputError::Invalid {
+        file: file.clone(),
+        findings: vec![Finding {
+            path: "$".into(),
+            rule: "not-a-file",
+            message: "only a regular file is read (not a directory, FIFO, socket or device); \
+                      copy the document into a file first"
+                .into(),
+        }],
+    };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_a_file());
+    }
+    let f = std::fs::File::open(path).map_err(io)?;
+    // Checked again on the opened file: the path may have changed since the first look.
+    if !f.metadata().map_err(io)?.is_file() {
+        return Err(not_a_file());
+    }
+    let mut bytes = Vec::new();
+    f.take(MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge {
             file,
-            size: meta.len() as usize,
+            size: bytes.len(),
             limit: MAX_INPUT_BYTES,
         });
     }
-    std::fs::read(path).map_err(|source| InputError::Io { file, source })
+    Ok(bytes)
 }
 
-/// Parse bytes as JSON with size and syntax errors named.
+/// Parse bytes as JSON with size and syntax errors named; a key that appears twice in one
+/// object is refused with its path (see src/model/json.rs).
 pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
     if bytes.len() > MAX_INPUT_BYTES {
         return Err(InputError::TooLarge {
@@ -160,11 +190,30 @@ pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
             limit: MAX_INPUT_BYTES,
         });
     }
-    serde_json::from_slice(bytes).map_err(|e| InputError::Syntax {
-        file: file.into(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
+    super::json::from_slice(bytes).map_err(|e| match e {
+        super::json::Error::Syntax(e) => InputError::Syntax {
+            file: file.into(),
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        },
+        super::json::Error::Duplicate { parent, key } => {
+            let (path, shown_key) = if secrets::classify(&key).is_some() {
+                (parent, secrets::redacted(&key))
+            } else {
+                (key_path(&parent, &key), truncate(&key, 80))
+            };
+            InputError::Invalid {
+                file: file.into(),
+                findings: vec![Finding {
+                    path,
+                    rule: "duplicate-key",
+                    message: format!(
+                        "key '{shown_key}' appears twice in one object; JSON readers disagree on which copy counts, so keep exactly one"
+                    ),
+                }],
+            }
+        }
     })
 }
 
@@ -516,6 +565,14 @@ fn secret_key_finding(path: &str, kind: secrets::SecretKind, key: &str) -> Findi
 }
 
 fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
+    if let Some(problem) = text_problem(s) {
+        out.push(Finding {
+            path: path.into(),
+            rule: problem.0,
+            message: problem.1,
+        });
+        return;
+    }
     if let Some(kind) = secrets::classify(s) {
         out.push(Finding {
             path: path.into(),
@@ -548,6 +605,30 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
     }
 }
 
+/// What every string of deploy.json and of a catalog must satisfy, whatever its field: at
+/// most [`rules::MAX_TEXT_CHARS`] characters (the schema's `text`), and no control character
+/// render would have to refuse ([`rules::forbidden_char`]).
+fn text_problem(s: &str) -> Option<(&'static str, String)> {
+    if s.len() > rules::MAX_TEXT_CHARS && s.chars().count() > rules::MAX_TEXT_CHARS {
+        return Some((
+            "too-long",
+            format!(
+                "a value is at most {} characters; larger content belongs in a file of the image or a volume",
+                rules::MAX_TEXT_CHARS
+            ),
+        ));
+    }
+    rules::forbidden_char(s).map(|c| {
+        (
+            "control-character",
+            format!(
+                "holds the control character U+{:04X}; values may hold tab, newline and carriage return, but no NUL, DEL or other C0/C1 control",
+                c as u32
+            ),
+        )
+    })
+}
+
 /// `sha256:` followed by 64 hex digits anywhere in `s` (every occurrence is looked at).
 fn has_digest(s: &str) -> bool {
     s.match_indices("sha256:").any(|(i, _)| {
@@ -570,6 +651,23 @@ const LEGACY_TARGETS: &[&str] = &[
     "master",
     "main",
 ];
+
+/// The old model's namespaces and environments: never a lane's name of any kind, nor a
+/// namespace a value points at (`db.agentrun-dev.svc`).
+const LEGACY_NAMES: &[&str] = &[
+    "agentrun_dev",
+    "agentrun_prod",
+    "agentrun-dev",
+    "agentrun-prod",
+];
+
+/// The legacy name `s` is or names as one of its dot, slash, colon, `@`, `=`, `,` or
+/// whitespace-separated parts (a DNS name, URL, path or list), if any.
+fn legacy_name_in(s: &str) -> Option<&'static str> {
+    s.split(|c: char| c.is_whitespace() || "./:@=,;".contains(c))
+        .find_map(|part| LEGACY_NAMES.iter().find(|l| l.eq_ignore_ascii_case(part)))
+        .copied()
+}
 
 /// Rules on the typed model.
 pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
@@ -707,27 +805,59 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             );
         }
     }
+    for (p, v) in [
+        ("$.lane.names.tektonNamespace", &names.tekton_namespace),
+        ("$.lane.names.argoNamespace", &names.argo_namespace),
+        ("$.lane.names.pipeline", &names.pipeline),
+        (
+            "$.lane.names.tektonServiceAccount",
+            &names.tekton_service_account,
+        ),
+        ("$.lane.names.argoProject", &names.argo_project),
+        ("$.lane.names.argoApplication", &names.argo_application),
+    ] {
+        if let Some(l) = legacy_name_in(v) {
+            f(
+                p.into(),
+                "legacy-target",
+                format!("'{l}' belongs to the old dev/prod model and is never part of a lane"),
+            );
+        }
+    }
     if names.gitops_branch == names.source_branch {
         f("$.lane.names.gitopsBranch".into(), "gitops-is-source", "the GitOps branch must differ from the source branch: nothing machine-written ever lands on the source branch".into());
     }
+    let mut paths_ok = true;
     for (p, v) in [
         ("$.lane.names.catalogPath", &names.catalog_path),
         ("$.lane.names.runtimePath", &names.runtime_path),
     ] {
-        if let Some(problem) = rules::repo_path_problem(v) {
+        // promote writes these paths into a git tree and Argo CD reads them back: one
+        // spelling per path, so `./x`, `x//y` and `x/` never name the same place twice.
+        if let Some(problem) = rules::repo_path_problem(v).or_else(|| rules::gitops_path_problem(v))
+        {
             f(p.into(), "repo-path", problem.into());
+            paths_ok = false;
         }
     }
-    if rules::normalize_repo_path(&names.catalog_path).starts_with(&format!(
-        "{}/",
-        rules::normalize_repo_path(&names.runtime_path)
-    )) {
-        f(
-            "$.lane.names.catalogPath".into(),
-            "catalog-in-runtime",
-            "the catalog must not live inside the runtime directory (Argo CD would apply it)"
-                .into(),
-        );
+    if paths_ok {
+        let (cat, run) = (&names.catalog_path, &names.runtime_path);
+        let problem = if cat == run {
+            Some("the catalog path and the runtime path are the same")
+        } else if cat.starts_with(&format!("{run}/")) {
+            Some("the catalog must not live inside the runtime directory (Argo CD would apply it)")
+        } else if run.starts_with(&format!("{cat}/")) {
+            Some("the runtime directory must not live under the catalog path (the catalog is one file)")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            f(
+                "$.lane.names.catalogPath".into(),
+                "catalog-in-runtime",
+                problem.into(),
+            );
+        }
     }
     if d.ingress.enabled {
         f(
@@ -778,8 +908,20 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
         check_service(s, &p, &sa_names, &pvc_names, &mut f);
     }
     let known: BTreeSet<&str> = d.services.iter().map(|s| s.id.as_str()).collect();
+    check_list_limits(d, &mut f);
+    let mut seen_sa = BTreeSet::new();
     for (i, sa) in d.service_accounts.iter().enumerate() {
         let p = format!("$.serviceAccounts[{i}]");
+        if !seen_sa.insert(sa.name.as_str()) {
+            f(
+                format!("{p}.name"),
+                "duplicate",
+                format!(
+                    "ServiceAccount '{}' appears twice; render would write two objects of that name",
+                    truncate(&sa.name, 80)
+                ),
+            );
+        }
         if !rules::is_dns1123_subdomain(&sa.name) {
             f(
                 format!("{p}.name"),
@@ -818,8 +960,19 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             }
         }
     }
+    let mut seen_pvc = BTreeSet::new();
     for (i, c) in d.persistent_volume_claims.iter().enumerate() {
         let p = format!("$.persistentVolumeClaims[{i}]");
+        if !seen_pvc.insert(c.name.as_str()) {
+            f(
+                format!("{p}.name"),
+                "duplicate",
+                format!(
+                    "PVC '{}' appears twice; render would write two objects of that name",
+                    truncate(&c.name, 80)
+                ),
+            );
+        }
         if !rules::is_dns1123_subdomain(&c.name) {
             f(
                 format!("{p}.name"),
@@ -873,7 +1026,13 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             }
         }
         for (j, n) in a.from_namespaces.iter().enumerate() {
-            if !rules::is_dns1123_label(n) {
+            if let Some(l) = legacy_name_in(n) {
+                f(
+                    format!("{p}.fromNamespaces[{j}]"),
+                    "legacy-target",
+                    format!("'{l}' belongs to the old dev/prod model; a lane never opens to it"),
+                );
+            } else if !rules::is_dns1123_label(n) {
                 f(
                     format!("{p}.fromNamespaces[{j}]"),
                     "dns1123-label",
@@ -917,7 +1076,13 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             }
         }
         for (j, n) in e.to_namespaces.iter().enumerate() {
-            if !rules::is_dns1123_label(n) {
+            if let Some(l) = legacy_name_in(n) {
+                f(
+                    format!("{p}.toNamespaces[{j}]"),
+                    "legacy-target",
+                    format!("'{l}' belongs to the old dev/prod model; a lane never sends to it"),
+                );
+            } else if !rules::is_dns1123_label(n) {
                 f(
                     format!("{p}.toNamespaces[{j}]"),
                     "dns1123-label",
@@ -947,6 +1112,87 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
     out
 }
 
+/// Longest lists, as deploy/deploy.schema.json states them (`maxItems`/`maxProperties`;
+/// tests/schema.rs compares every limit of the two).
+fn check_list_limits(d: &DeployIntent, f: &mut impl FnMut(String, &'static str, String)) {
+    let mut limit = |path: String, len: usize, max: usize| {
+        if len > max {
+            f(
+                path,
+                "too-many",
+                format!("at most {max} entries here, found {len}"),
+            );
+        }
+    };
+    limit("$.serviceAccounts".into(), d.service_accounts.len(), 100);
+    limit(
+        "$.persistentVolumeClaims".into(),
+        d.persistent_volume_claims.len(),
+        100,
+    );
+    limit(
+        "$.lane.proxy.noProxy".into(),
+        d.lane.proxy.no_proxy.len(),
+        200,
+    );
+    for (i, s) in d.services.iter().enumerate() {
+        let p = format!("$.services[{i}]");
+        limit(format!("{p}.ports"), s.ports.len(), 100);
+        limit(format!("{p}.command"), s.command.len(), 256);
+        limit(format!("{p}.args"), s.args.len(), 256);
+        limit(format!("{p}.env"), s.env.len(), 1000);
+        limit(format!("{p}.config"), s.config.len(), 1000);
+        limit(format!("{p}.volumes"), s.volumes.len(), 100);
+        if let Some(b) = &s.build {
+            limit(format!("{p}.build.args"), b.args.len(), 1000);
+        }
+        for (j, v) in s.volumes.iter().enumerate() {
+            if let Some(sec) = &v.secret {
+                limit(
+                    format!("{p}.volumes[{j}].secret.items"),
+                    sec.items.len(),
+                    100,
+                );
+            }
+        }
+    }
+    for (i, sa) in d.service_accounts.iter().enumerate() {
+        let p = format!("$.serviceAccounts[{i}]");
+        limit(format!("{p}.rules"), sa.rules.len(), 100);
+        for (j, r) in sa.rules.iter().enumerate() {
+            let rp = format!("{p}.rules[{j}]");
+            limit(format!("{rp}.apiGroups"), r.api_groups.len(), 50);
+            limit(format!("{rp}.resources"), r.resources.len(), 50);
+            limit(format!("{rp}.verbs"), r.verbs.len(), 20);
+            limit(format!("{rp}.resourceNames"), r.resource_names.len(), 100);
+        }
+    }
+    for (i, c) in d.persistent_volume_claims.iter().enumerate() {
+        limit(
+            format!("$.persistentVolumeClaims[{i}].accessModes"),
+            c.access_modes.len(),
+            4,
+        );
+    }
+    let np = &d.network_policy;
+    limit("$.networkPolicy.ingress".into(), np.ingress.len(), 1000);
+    limit("$.networkPolicy.egress".into(), np.egress.len(), 1000);
+    for (i, a) in np.ingress.iter().enumerate() {
+        let p = format!("$.networkPolicy.ingress[{i}]");
+        limit(format!("{p}.fromServices"), a.from_services.len(), 1000);
+        limit(format!("{p}.fromNamespaces"), a.from_namespaces.len(), 1000);
+        limit(format!("{p}.fromCidrs"), a.from_cidrs.len(), 1000);
+        limit(format!("{p}.ports"), a.ports.len(), 100);
+    }
+    for (i, e) in np.egress.iter().enumerate() {
+        let p = format!("$.networkPolicy.egress[{i}]");
+        limit(format!("{p}.toServices"), e.to_services.len(), 1000);
+        limit(format!("{p}.toNamespaces"), e.to_namespaces.len(), 1000);
+        limit(format!("{p}.toCidrs"), e.to_cidrs.len(), 1000);
+        limit(format!("{p}.ports"), e.ports.len(), 100);
+    }
+}
+
 fn check_service(
     s: &Service,
     p: &str,
@@ -967,7 +1213,14 @@ fn check_service(
                 f(format!("{p}.build.{field}"), "repo-path", problem.into());
             }
         }
-        for k in b.args.keys() {
+        for (k, v) in &b.args {
+            if let Some(l) = legacy_name_in(v) {
+                f(
+                    key_path(&format!("{p}.build.args"), k),
+                    "legacy-target",
+                    format!("names '{l}', a namespace of the old dev/prod model"),
+                );
+            }
             if !rules::is_env_name(k) {
                 f(
                     key_path(&format!("{p}.build.args"), k),
@@ -1106,7 +1359,7 @@ fn check_service(
     }
     for (field, list) in [("command", &s.command), ("args", &s.args)] {
         for (i, a) in list.iter().enumerate() {
-            if a.len() > 4096 {
+            if a.chars().count() > rules::MAX_TEXT_CHARS {
                 f(
                     format!("{p}.{field}[{i}]"),
                     "too-long",
@@ -1130,6 +1383,13 @@ fn check_service(
                 format!("{ep}.name"),
                 "duplicate",
                 format!("env '{}' appears twice", e.name),
+            );
+        }
+        if let Some(l) = e.value.as_deref().and_then(legacy_name_in) {
+            f(
+                format!("{ep}.value"),
+                "legacy-target",
+                format!("names '{l}', a namespace of the old dev/prod model; a lane only reaches its own namespace and shared services"),
             );
         }
         let sources = e.value.is_some() as u8
@@ -1164,7 +1424,14 @@ fn check_service(
             }
         }
     }
-    for k in s.config.keys() {
+    for (k, v) in &s.config {
+        if let Some(l) = legacy_name_in(v) {
+            f(
+                key_path(&format!("{p}.config"), k),
+                "legacy-target",
+                format!("names '{l}', a namespace of the old dev/prod model; a lane only reaches its own namespace and shared services"),
+            );
+        }
         if !rules::is_config_key(k) || !rules::is_env_name(k) {
             f(
                 key_path(&format!("{p}.config"), k),
@@ -1324,8 +1591,20 @@ fn check_service(
 
 /// Filesystem checks of build paths: they must exist and not leave the repo through symlinks.
 pub fn check_paths_on_disk(d: &DeployIntent, root: &Path, out: &mut Vec<Finding>) {
-    let Ok(root_real) = root.canonicalize() else {
-        return;
+    let root_real = match root.canonicalize() {
+        Ok(r) if r.is_dir() => r,
+        _ => {
+            // Skipping every path check silently would pass a tree that was never looked at.
+            out.push(Finding {
+                path: "$".into(),
+                rule: "repo-root",
+                message: format!(
+                    "the repository root '{}' is not a directory, so no build path could be checked; pass the source checkout",
+                    truncate(&root.display().to_string(), 200)
+                ),
+            });
+            return;
+        }
     };
     for (i, s) in d.services.iter().enumerate() {
         let Some(b) = &s.build else { continue };
@@ -1503,7 +1782,13 @@ fn scan_secrets_only(v: &Value, path: &str, out: &mut Vec<Finding>) {
             .enumerate()
             .for_each(|(i, c)| scan_secrets_only(c, &format!("{path}[{i}]"), out)),
         Value::String(s) => {
-            if let Some(kind) = secrets::classify(s) {
+            if let Some((rule, message)) = text_problem(s) {
+                out.push(Finding {
+                    path: path.into(),
+                    rule,
+                    message,
+                });
+            } else if let Some(kind) = secrets::classify(s) {
                 out.push(Finding {
                     path: path.into(),
                     rule: "secret-value",

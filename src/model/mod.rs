@@ -4,6 +4,7 @@
 pub mod catalog;
 pub mod check;
 pub mod intent;
+pub mod json;
 pub mod labels;
 pub mod names;
 pub mod plan;

@@ -234,6 +234,35 @@ pub fn repo_path_problem(s: &str) -> Option<&'static str> {
     None
 }
 
+/// Problems of a path lane writes on the GitOps branch (catalog file, runtime directory),
+/// after [`repo_path_problem`] passed: it must be written one way only (no `.` component,
+/// no empty component from `//` or a trailing `/`) and stay out of git's own `.git`.
+pub fn gitops_path_problem(s: &str) -> Option<&'static str> {
+    let parts = || s.split('/');
+    if parts().any(|c| c.is_empty() || c == ".") {
+        return Some("write the path in its one canonical form: no '.' component, no '//', no leading or trailing '/'");
+    }
+    if parts().any(|c| c.eq_ignore_ascii_case(".git")) {
+        return Some("a path inside '.git' is git's own data, never part of the GitOps tree");
+    }
+    None
+}
+
+/// Longest string any deploy.json or catalog field takes (deploy/deploy.schema.json
+/// `$defs/text`); fields with a format have tighter limits. Characters, as JSON Schema's
+/// `maxLength` counts them.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// The first character no value may hold: NUL, C0 controls other than tab, newline and
+/// carriage return, DEL, and C1 controls other than NEL (U+0085, a YAML line break that
+/// render escapes). Linux cannot pass NUL in an env var or argument, and YAML forbids the
+/// others raw, so render would refuse what validate passed.
+pub fn forbidden_char(s: &str) -> Option<char> {
+    s.chars().find(|&c| {
+        matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}'..='\u{84}' | '\u{86}'..='\u{9f}')
+    })
+}
+
 /// Normalise `./a//b/` to `a/b` (and `.` to ``) after [`repo_path_problem`] passed.
 pub fn normalize_repo_path(s: &str) -> String {
     s.split('/')
@@ -244,12 +273,19 @@ pub fn normalize_repo_path(s: &str) -> String {
 
 /// RFC 3339 UTC timestamp with a `Z` suffix (`2026-01-02T03:04:05Z`, fraction allowed).
 pub fn is_timestamp(s: &str) -> bool {
+    timestamp_key(s).is_some()
+}
+
+/// A timestamp as (whole seconds since 0000-03-01, fraction digits) for ordering, or `None`
+/// when [`is_timestamp`] would refuse it: the shape, and a date and time that exist (no
+/// month 13, February 30 or hour 24; a leap second `:60` is refused like Kubernetes does).
+pub fn timestamp_key(s: &str) -> Option<(i64, String)> {
     let b = s.as_bytes();
     if b.len() < 20 || b[b.len() - 1] != b'Z' {
-        return false;
+        return None;
     }
     let d = |r: std::ops::Range<usize>| b[r].iter().all(|c| c.is_ascii_digit());
-    d(0..4)
+    let shape = d(0..4)
         && b[4] == b'-'
         && d(5..7)
         && b[7] == b'-'
@@ -260,7 +296,34 @@ pub fn is_timestamp(s: &str) -> bool {
         && d(14..16)
         && b[16] == b':'
         && d(17..19)
-        && (b.len() == 20 || (b[19] == b'.' && b.len() > 21 && d(20..b.len() - 1)))
+        && (b.len() == 20 || (b[19] == b'.' && b.len() > 21 && d(20..b.len() - 1)));
+    if !shape {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap_or(-1);
+    let (y, mo, day, h, mi, sec) = (n(0..4), n(5..7), n(8..10), n(11..13), n(14..16), n(17..19));
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days_in_month = match mo {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=days_in_month).contains(&day) || h > 23 || mi > 59 || sec > 59 {
+        return None;
+    }
+    // Days from a civil date (the inverse of format_rfc3339's algorithm).
+    let (yy, mm) = if mo <= 2 {
+        (y - 1, mo + 9)
+    } else {
+        (y, mo - 3)
+    };
+    let days = 365 * yy + yy / 4 - yy / 100 + yy / 400 + (153 * mm + 2) / 5 + day - 1;
+    let frac = s[19..s.len() - 1]
+        .trim_start_matches('.')
+        .trim_end_matches('0');
+    Some((days * 86_400 + h * 3600 + mi * 60 + sec, frac.to_string()))
 }
 
 /// Current time as RFC 3339 UTC (seconds). `SOURCE_DATE_EPOCH` pins it for reproducible runs.
