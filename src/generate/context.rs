@@ -43,6 +43,13 @@ pub struct GenerateContext {
     /// Services that can be built (for descriptions).
     pub build_services: Vec<String>,
     pub runtime_kinds: Vec<GroupKind>,
+    /// The runtime kinds' resources by API group: `lane verify` reads every object of the
+    /// tree (`live.source-commit`), so its Role grants `get` on exactly these.
+    pub runtime_resources: Vec<GroupResources>,
+    /// Secrets deploy.json names (secretKeyRef, secret volumes) but lane never renders: the
+    /// operator creates them in the lane namespace, and the AppProject does not report them
+    /// as orphaned.
+    pub operator_secrets: Vec<String>,
     pub labels: Vec<EnvPair>,
     /// Label keys stamped on images (shared with `publish`).
     pub oci: OciLabels,
@@ -91,6 +98,12 @@ pub struct EnvPair {
 pub struct GroupKind {
     pub group: String,
     pub kind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupResources {
+    pub group: String,
+    pub resources: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -226,7 +239,39 @@ impl GenerateContext {
             },
         ];
 
+        let mut runtime_resources: Vec<GroupResources> = Vec::new();
+        for (g, k) in RUNTIME_KINDS {
+            let plural = crate::kube::plural(k);
+            match runtime_resources.iter_mut().find(|r| r.group == *g) {
+                Some(r) => r.resources.push(plural),
+                None => runtime_resources.push(GroupResources {
+                    group: g.to_string(),
+                    resources: vec![plural],
+                }),
+            }
+        }
+        let mut operator_secrets: Vec<String> = lane
+            .intent
+            .services
+            .iter()
+            .flat_map(|s| {
+                let env = s
+                    .env
+                    .iter()
+                    .filter_map(|e| e.secret_key_ref.as_ref().map(|r| r.name.clone()));
+                let vols = s
+                    .volumes
+                    .iter()
+                    .filter_map(|v| v.secret.as_ref().map(|p| p.secret_name.clone()));
+                env.chain(vols).collect::<Vec<_>>()
+            })
+            .collect();
+        operator_secrets.sort();
+        operator_secrets.dedup();
+
         Ok(GenerateContext {
+            runtime_resources,
+            operator_secrets,
             tasks: TaskNames {
                 prepare_source: task("prepare-source"),
                 validate: task("validate"),

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{Check, Ctx, Group};
+use super::{forbidden_check, or_forbidden, Check, Ctx, Group};
 use crate::kube::{Client, KubeError};
 
 const G: Group = Group::Argo;
@@ -38,37 +38,76 @@ pub fn normalize_repo_url(u: &str) -> String {
     }
 }
 
-pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
+/// The Argo group's checks and what `--wait` needs to know about the Application.
+pub struct ArgoRun {
+    pub checks: Vec<Check>,
+    /// The Application exists and its synced revision is not the GitOps head.
+    pub behind: bool,
+    /// A refresh annotation is still on the Application (Argo CD removes it once done).
+    pub refresh_pending: bool,
+}
+
+/// Argo CD's annotation asking its controller to refresh an Application now rather than at
+/// its next poll (3 minutes by default); Argo CD removes it when the refresh is done.
+pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
+
+fn app_path(ctx: &Ctx) -> String {
     let n = &ctx.lane.names;
-    let mut out = Vec::new();
-    let app_path = format!(
+    format!(
         "{API}/namespaces/{}/applications/{}",
         n.argo_namespace, n.argo_application
-    );
-    let app = client.get_json(&app_path).await?;
+    )
+}
+
+/// Ask Argo CD to refresh the lane's Application (a merge patch of the refresh annotation,
+/// `normal`: re-resolve the branch and compare; `hard` would also drop the manifest cache).
+pub async fn request_refresh(ctx: &Ctx, client: &Client) -> Result<(), KubeError> {
+    let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
+    client.merge_patch(&app_path(ctx), &patch).await.map(|_| ())
+}
+
+pub async fn run(ctx: &Ctx, client: &Client) -> Result<ArgoRun, KubeError> {
+    let n = &ctx.lane.names;
+    let mut out = Vec::new();
+    let app_path = app_path(ctx);
+    let mut behind = false;
+    let mut refresh_pending = false;
+    let app = match client.get_json(&app_path).await {
+        Ok(a) => Some(a),
+        Err(KubeError::Forbidden {
+            access, message, ..
+        }) => {
+            out.push(forbidden_check(G, "argo.application", &access, &message));
+            None
+        }
+        Err(e) => return Err(e),
+    };
     match &app {
-        None => {
-            out.push(Check::fail(
-                G,
-                "argo.application",
-                format!(
-                    "Application {}/{} does not exist",
-                    n.argo_namespace, n.argo_application
-                ),
-                json!({"path": app_path}),
-                "apply the lane's Argo CD bootstrap (gitops/ from `lane generate`)",
-            ));
+        None | Some(None) => {
+            if app.is_some() {
+                out.push(Check::fail(
+                    G,
+                    "argo.application",
+                    format!(
+                        "Application {}/{} does not exist",
+                        n.argo_namespace, n.argo_application
+                    ),
+                    json!({"path": app_path}),
+                    "apply the lane's Argo CD bootstrap (gitops/ from `lane generate`)",
+                ));
+            }
             for id in [
                 "argo.source",
                 "argo.destination",
                 "argo.revision",
+                "argo.operation",
                 "argo.sync",
                 "argo.health",
             ] {
-                out.push(Check::skip(G, id, "no Application"));
+                out.push(Check::skip(G, id, "no Application to look at"));
             }
         }
-        Some(app) => {
+        Some(Some(app)) => {
             let project = s(app, "/spec/project");
             out.push(Check::judge(
                 G,
@@ -82,22 +121,64 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
                 json!({"application": n.argo_application, "namespace": n.argo_namespace, "project": project}),
                 "the lane's Application belongs to the lane's AppProject, which limits it to the lane namespace",
             ));
-            out.extend(app_checks(ctx, app));
+            let (checks, is_behind) = app_checks(ctx, app);
+            out.extend(checks);
+            behind = is_behind;
+            refresh_pending = app
+                .pointer("/metadata/annotations")
+                .and_then(|a| a.get(REFRESH_ANNOTATION))
+                .is_some();
         }
     }
-    out.push(project_check(ctx, client).await?);
-    Ok(out)
+    out.push(or_forbidden(
+        G,
+        "argo.project-destinations",
+        project_check(ctx, client).await,
+    )?);
+    Ok(ArgoRun {
+        checks: out,
+        behind,
+        refresh_pending,
+    })
 }
 
-fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
+/// A source that only lends its repository to the others (`ref` without `path` or `chart`,
+/// for Helm value files) renders no manifests.
+fn renders_manifests(src: &Value) -> bool {
+    !(src.get("ref").is_some() && src.get("path").is_none() && src.get("chart").is_none())
+}
+
+/// The lane's source among the Application's, with its index in `spec.sources` (which is
+/// also its index in `status.sync.revisions`): `None` index for a single-source
+/// Application (`spec.source`).
+fn lane_source<'a>(ctx: &Ctx, app: &'a Value) -> (Option<usize>, Option<&'a Value>) {
+    let n = &ctx.lane.names;
+    match app.pointer("/spec/sources").and_then(Value::as_array) {
+        Some(srcs) if !srcs.is_empty() => {
+            let same_repo = |v: &Value| {
+                normalize_repo_url(s(v, "/repoURL")) == normalize_repo_url(&n.gitops_repo)
+            };
+            let same_path = |v: &Value| {
+                s(v, "/path").trim_end_matches('/') == n.runtime_path.trim_end_matches('/')
+            };
+            let i = srcs
+                .iter()
+                .position(|v| same_repo(v) && same_path(v))
+                .or_else(|| srcs.iter().position(same_repo))
+                .unwrap_or(0);
+            (Some(i), srcs.get(i))
+        }
+        _ => (None, app.pointer("/spec/source")),
+    }
+}
+
+fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
     let n = &ctx.lane.names;
     let mut out = Vec::new();
-    // A single-source Application has spec.source; a multi-source one spec.sources.
-    let src = app
-        .pointer("/spec/source")
-        .or_else(|| app.pointer("/spec/sources/0"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    // A single-source Application has spec.source; a multi-source one spec.sources, whose
+    // revisions Argo CD reports in status.sync.revisions in the same order.
+    let (index, src) = lane_source(ctx, app);
+    let src = src.cloned().unwrap_or(Value::Null);
     let repo = s(&src, "/repoURL");
     let rev = s(&src, "/targetRevision");
     let path = s(&src, "/path");
@@ -121,21 +202,22 @@ fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
             n.runtime_path
         ));
     }
-    if app
-        .pointer("/spec/sources")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() > 1)
-    {
-        problems.push(
-            "the Application has more than one source; the lane's desired state is one path".into(),
-        );
+    let sources = app.pointer("/spec/sources").and_then(Value::as_array);
+    for (i, other) in sources.into_iter().flatten().enumerate() {
+        if Some(i) != index && renders_manifests(other) {
+            problems.push(format!(
+                "spec.sources[{i}] ({} path '{}') adds manifests besides the lane's runtime path; the lane's desired state is that one path",
+                s(other, "/repoURL"),
+                s(other, "/path")
+            ));
+        }
     }
     out.push(Check::judge(
         G,
         "argo.source",
         format!("{}:{} of {}", n.gitops_branch, n.runtime_path, n.gitops_repo),
         problems,
-        json!({"repoURL": repo, "targetRevision": rev, "path": path,
+        json!({"repoURL": repo, "targetRevision": rev, "path": path, "sourceIndex": index,
                "want": {"repoURL": n.gitops_repo, "targetRevision": n.gitops_branch, "path": n.runtime_path}}),
         "the Application must follow the lane's GitOps branch and runtime path; regenerate it with `lane generate`",
     ));
@@ -157,21 +239,34 @@ fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
     ));
 
     let head = ctx.gitops_head.as_ref().map(|h| h.commit.as_str());
-    let synced_rev = s(app, "/status/sync/revision");
+    let synced_rev = match index {
+        Some(i) => app
+            .pointer(&format!("/status/sync/revisions/{i}"))
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        None => s(app, "/status/sync/revision"),
+    };
     let op = app.pointer("/status/operationState");
+    let op_phase = op.map(|o| s(o, "/phase")).unwrap_or("");
+    let op_message = op.map(|o| s(o, "/message")).unwrap_or("");
     let state = json!({
         "syncStatus": s(app, "/status/sync/status"),
         "syncRevision": synced_rev,
+        "syncRevisions": app.pointer("/status/sync/revisions"),
         "health": s(app, "/status/health/status"),
         "healthMessage": app.pointer("/status/health/message"),
         "operationPhase": op.map(|o| s(o, "/phase")),
         "operationMessage": op.map(|o| s(o, "/message")),
-        "operationRevision": op.map(|o| s(o, "/syncResult/revision")),
+        "operationRevision": op.map(|o| match index {
+            Some(i) => o.pointer(&format!("/syncResult/revisions/{i}")).and_then(Value::as_str).unwrap_or(""),
+            None => s(o, "/syncResult/revision"),
+        }),
         "reconciledAt": app.pointer("/status/reconciledAt"),
         "conditions": app.pointer("/status/conditions"),
     });
     let mut ev = state.clone();
     ev["gitopsHead"] = json!(head);
+    let behind = head.is_some_and(|h| synced_rev != h);
     out.push(match head {
         None => Check::fail(
             G,
@@ -189,7 +284,39 @@ fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
                 if synced_rev.is_empty() { "none" } else { synced_rev }
             ),
             ev.clone(),
-            "Argo CD has not synced the pushed revision yet: `lane verify --wait 5m`, or refresh the Application",
+            "Argo CD has not synced the pushed revision yet: `lane verify --wait 5m` (which asks Argo CD to refresh)",
+        ),
+    });
+
+    // The last sync operation: still running, or failed, is not a finished release even when
+    // the sync status already reads Synced (it compares manifests, not the operation).
+    out.push(match op_phase {
+        "" | "Succeeded" => Check::pass(
+            G,
+            "argo.operation",
+            if op_phase.is_empty() {
+                "no sync operation recorded".to_string()
+            } else {
+                format!("last sync operation Succeeded: {op_message}")
+            },
+            ev.clone(),
+        ),
+        "Running" | "Terminating" => Check::fail(
+            G,
+            "argo.operation",
+            format!("a sync operation is still {op_phase}: {op_message}"),
+            ev.clone(),
+            "wait for the sync to finish (`--wait`); a sync hook or a slow resource keeps it running",
+        ),
+        phase => Check::fail(
+            G,
+            "argo.operation",
+            format!("the last sync operation {}: {op_message}", match phase {
+                "Failed" | "Error" => format!("ended {phase}"),
+                p => format!("is in phase '{p}'"),
+            }),
+            ev.clone(),
+            "the message names what Argo CD could not apply; fix it in the runtime tree or the cluster and sync again",
         ),
     });
 
@@ -218,7 +345,7 @@ fn app_checks(ctx: &Ctx, app: &Value) -> Vec<Check> {
             "Argo CD aggregates the health of every object: see `live.*` for which workload is not ready",
         )
     });
-    out
+    (out, behind)
 }
 
 async fn project_check(ctx: &Ctx, client: &Client) -> Result<Check, KubeError> {

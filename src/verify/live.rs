@@ -6,8 +6,8 @@
 use serde_json::{json, Value};
 
 use super::tree::{self, Obj};
-use super::{Check, Ctx, Group};
-use crate::kube::{self, encode_query, Client, KubeError};
+use super::{forbidden_check, forbidden_hint, or_forbidden, Check, Ctx, Group};
+use crate::kube::{self, Client, KubeError};
 use crate::model::labels;
 use crate::model::secrets;
 
@@ -16,9 +16,22 @@ const G: Group = Group::Live;
 pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
     let ns = &ctx.lane.names.namespace;
     let mut out = Vec::new();
-    let nsobj = client.get_json(&format!("/api/v1/namespaces/{ns}")).await?;
-    let ns_ok = match &nsobj {
-        None => {
+    let nsobj = match client.get_json(&format!("/api/v1/namespaces/{ns}")).await {
+        Ok(v) => Some(v),
+        // Without `get` on the namespace the rest can still be looked at.
+        Err(KubeError::Forbidden {
+            access, message, ..
+        }) => {
+            out.push(forbidden_check(G, "live.namespace", &access, &message));
+            None
+        }
+        Err(e) => return Err(e),
+    };
+    let mut ns_missing = false;
+    match &nsobj {
+        None => {}
+        Some(None) => {
+            ns_missing = true;
             out.push(Check::fail(
                 G,
                 "live.namespace",
@@ -26,9 +39,8 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
                 json!({"namespace": ns}),
                 "the lane's Argo CD Application creates it on sync; check `argo.*` below",
             ));
-            false
         }
-        Some(v) => {
+        Some(Some(v)) => {
             let phase = v
                 .pointer("/status/phase")
                 .and_then(Value::as_str)
@@ -41,7 +53,6 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
                     format!("namespace {ns} is Active"),
                     ev,
                 ));
-                true
             } else {
                 out.push(Check::fail(
                     G,
@@ -50,10 +61,9 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
                     ev,
                     "a Terminating namespace is being deleted; find out who deleted it",
                 ));
-                false
             }
         }
-    };
+    }
     let Some(cat) = ctx.catalog() else {
         out.push(Check::skip(
             G,
@@ -62,7 +72,7 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
         ));
         return Ok(out);
     };
-    if !ns_ok && nsobj.is_none() {
+    if ns_missing {
         for id in ["live.deployments", "live.images", "live.source-commit"] {
             out.push(Check::skip(G, id, format!("namespace {ns} does not exist")));
         }
@@ -71,12 +81,22 @@ pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
 
     let deployments: Vec<&Obj> = ctx.tree.of_kind("Deployment").collect();
     for d in &deployments {
-        out.push(rollout(client, ns, d).await?);
+        let id = format!("live.deployment.{}.rollout", d.name());
+        out.push(or_forbidden(G, &id, rollout(client, ns, d).await)?);
     }
-    out.push(images(ctx, client, ns, cat).await?);
+    out.push(or_forbidden(
+        G,
+        "live.images",
+        images(ctx, client, ns, cat).await,
+    )?);
     out.push(source_commit(ctx, client, ns, cat).await?);
     for cj in ctx.tree.of_kind("CronJob") {
-        out.push(cronjob_image(client, ns, cj, cat).await?);
+        let id = format!("live.cronjob.{}.image", cj.name());
+        out.push(or_forbidden(
+            G,
+            &id,
+            cronjob_image(client, ns, cj, cat).await,
+        )?);
     }
     for svc in ctx.lane.intent.enabled_services() {
         if let Some(h) = &svc.health {
@@ -166,13 +186,78 @@ async fn rollout(client: &Client, ns: &str, d: &Obj) -> Result<Check, KubeError>
     ))
 }
 
-/// The digest part of an `imageID` (`docker-pullable://repo@sha256:…`, `repo@sha256:…`).
-pub fn image_id_digest(image_id: &str) -> Option<&str> {
-    let d = image_id
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or(image_id);
-    crate::model::rules::is_digest(d).then_some(d)
+/// What a container status's `imageID` proves about the image it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageId<'a> {
+    /// `[docker-pullable://]repo@sha256:…`: the registry (manifest) digest it was pulled by.
+    Registry(&'a str),
+    /// `sha256:…` or `docker://sha256:…`: only the node's local image ID (its config digest),
+    /// as for an image loaded or built on the node; no registry digest to compare.
+    LocalOnly(&'a str),
+    /// Empty: the container has not started.
+    Missing,
+    /// Anything else.
+    Unrecognised(&'a str),
+}
+
+pub fn parse_image_id(image_id: &str) -> ImageId<'_> {
+    let id = image_id.trim();
+    if id.is_empty() {
+        return ImageId::Missing;
+    }
+    if let Some((_, d)) = id.rsplit_once('@') {
+        return if crate::model::rules::is_digest(d) {
+            ImageId::Registry(d)
+        } else {
+            ImageId::Unrecognised(id)
+        };
+    }
+    let bare = id.rsplit_once("://").map(|(_, r)| r).unwrap_or(id);
+    if crate::model::rules::is_digest(bare) {
+        ImageId::LocalOnly(id)
+    } else {
+        ImageId::Unrecognised(id)
+    }
+}
+
+/// Repository of an image reference without tag or digest.
+fn repository_of(image: &str) -> String {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rsplit_once(':') {
+        Some((r, tag)) if !tag.contains('/') => r.to_string(),
+        _ => no_digest.to_string(),
+    }
+}
+
+/// The containers and init containers of the runtime tree's pod template for `service`:
+/// name → the image pinned there.
+fn desired_containers(ctx: &Ctx, service: &str) -> Option<Vec<(String, String)>> {
+    let obj = ctx.tree.objects.iter().find(|o| {
+        o.kind() == "Deployment"
+            && tree::pod_template(&o.value)
+                .and_then(|t| t.pointer("/metadata/labels"))
+                .and_then(|l| l.get(labels::SERVICE))
+                .and_then(Value::as_str)
+                == Some(service)
+    })?;
+    let spec = tree::pod_template(&obj.value)?.get("spec")?;
+    let mut out = Vec::new();
+    for key in ["initContainers", "containers"] {
+        for c in spec
+            .get(key)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(n), Some(i)) = (
+                c.get("name").and_then(Value::as_str),
+                c.get("image").and_then(Value::as_str),
+            ) {
+                out.push((n.to_string(), i.to_string()));
+            }
+        }
+    }
+    Some(out)
 }
 
 async fn images(
@@ -187,20 +272,34 @@ async fn images(
         let Some(entry) = cat.services.get(&svc.id) else {
             continue;
         };
+        let desired = desired_containers(ctx, &svc.id);
+        // The digest each container must run: the one the tree pins for it when that is
+        // another repository's (a sidecar), else the catalog's. Every container is judged by
+        // digest whatever repository its reference names (a mirror or a rewritten reference
+        // runs the same bytes only if the digest matches).
+        let expected = |cname: &str| -> Option<String> {
+            match &desired {
+                None => Some(entry.digest.clone()),
+                Some(d) => d.iter().find(|(n, _)| n == cname).map(|(_, img)| {
+                    match tree::split_pinned(img) {
+                        Some((repo, dig)) if repo != entry.image_repository => dig.to_string(),
+                        _ => entry.digest.clone(),
+                    }
+                }),
+            }
+        };
         let selector = format!("{}={}", labels::SERVICE, svc.id);
-        let path = format!(
-            "/api/v1/namespaces/{ns}/pods?labelSelector={}",
-            encode_query(&selector)
-        );
-        let list = client.get_json(&path).await?.unwrap_or(Value::Null);
+        let mut pods = Vec::new();
+        client
+            .list(
+                &format!("/api/v1/namespaces/{ns}/pods"),
+                Some(&selector),
+                |p| pods.push(p),
+            )
+            .await?;
         let mut pods_ev = Vec::new();
         let mut running_pods = 0;
-        for pod in list
-            .get("items")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for pod in &pods {
             let name = pod
                 .pointer("/metadata/name")
                 .and_then(Value::as_str)
@@ -215,75 +314,83 @@ async fn images(
                 continue;
             }
             running_pods += 1;
-            let specs: Vec<(String, String)> = pod
-                .pointer("/spec/containers")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| {
-                    (
-                        c.get("name")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                        c.get("image")
-                            .and_then(Value::as_str)
-                            .unwrap_or("")
-                            .to_string(),
-                    )
-                })
-                .collect();
             let mut ctrs = Vec::new();
-            for cs in pod
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let cname = cs.get("name").and_then(Value::as_str).unwrap_or("?");
-                let image = cs.get("image").and_then(Value::as_str).unwrap_or("");
-                let image_id = cs.get("imageID").and_then(Value::as_str).unwrap_or("");
-                let running = cs.pointer("/state/running").is_some();
-                let spec_image = specs
-                    .iter()
-                    .find(|(n, _)| n == cname)
-                    .map(|(_, i)| i.as_str())
-                    .unwrap_or(image);
-                // Only the service's own image is judged; a sidecar of another repository is
-                // listed but not compared.
-                let repo_of = |s: &str| {
-                    tree::split_pinned(s)
-                        .map(|(r, _)| r.to_string())
-                        .unwrap_or_else(|| {
-                            s.rsplit_once(':')
-                                .filter(|(_, t)| !t.contains('/'))
-                                .map(|(r, _)| r.to_string())
-                                .unwrap_or_else(|| s.to_string())
-                        })
-                };
-                let ours = repo_of(spec_image) == entry.image_repository
-                    || repo_of(image) == entry.image_repository;
-                let got = image_id_digest(image_id);
-                ctrs.push(json!({
-                    "container": cname, "image": spec_image, "imageID": image_id,
-                    "running": running, "ready": cs.get("ready").and_then(Value::as_bool).unwrap_or(false),
-                    "judged": ours && running,
-                }));
-                if !ours || !running {
-                    continue;
-                }
-                match got {
-                    Some(d) if d == entry.digest => {}
-                    Some(d) => problems.push(format!(
-                        "{}: pod {name} container {cname} runs {d}, the catalog says {}{}",
+            for (init, spec_key, status_key) in [
+                (
+                    true,
+                    "/spec/initContainers",
+                    "/status/initContainerStatuses",
+                ),
+                (false, "/spec/containers", "/status/containerStatuses"),
+            ] {
+                let specs = pod.pointer(spec_key).and_then(Value::as_array);
+                for cs in pod
+                    .pointer(status_key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    let cname = cs.get("name").and_then(Value::as_str).unwrap_or("?");
+                    let status_image = cs.get("image").and_then(Value::as_str).unwrap_or("");
+                    let image_id = cs.get("imageID").and_then(Value::as_str).unwrap_or("");
+                    let state = cs
+                        .get("state")
+                        .and_then(Value::as_object)
+                        .and_then(|m| m.keys().next().cloned())
+                        .unwrap_or_default();
+                    let spec_image = specs
+                        .into_iter()
+                        .flatten()
+                        .find(|c| c.get("name").and_then(Value::as_str) == Some(cname))
+                        .and_then(|c| c.get("image").and_then(Value::as_str))
+                        .unwrap_or(status_image);
+                    let want = expected(cname);
+                    let parsed = parse_image_id(image_id);
+                    let judged = want.is_some() && parsed != ImageId::Missing;
+                    ctrs.push(json!({
+                        "container": cname, "init": init, "image": spec_image, "imageID": image_id,
+                        "state": state, "ready": cs.get("ready").and_then(Value::as_bool).unwrap_or(false),
+                        "expectedDigest": want, "judged": judged,
+                    }));
+                    let what = format!(
+                        "{}: pod {name} {}container {cname}",
                         svc.id,
-                        entry.digest,
-                        if terminating { " (terminating)" } else { "" }
-                    )),
-                    None => problems.push(format!(
-                        "{}: pod {name} container {cname} reports no digest in imageID '{image_id}'",
-                        svc.id
-                    )),
+                        if init { "init " } else { "" }
+                    );
+                    let Some(want) = want else {
+                        problems.push(format!(
+                            "{what} is not in the runtime tree's pod template (added by an admission webhook?), so nothing says which image it may run"
+                        ));
+                        continue;
+                    };
+                    let other_repo = repository_of(spec_image) != entry.image_repository;
+                    let says = if want == entry.digest {
+                        "the catalog says"
+                    } else {
+                        "the runtime tree pins"
+                    };
+                    match parsed {
+                        ImageId::Registry(d) if d == want => {}
+                        ImageId::Registry(d) => problems.push(format!(
+                            "{what} runs {d}, {says} {want}{}{}",
+                            if other_repo {
+                                format!(" (its image {spec_image} names another repository than the catalog's {})", entry.image_repository)
+                            } else {
+                                String::new()
+                            },
+                            if terminating { " (terminating)" } else { "" }
+                        )),
+                        ImageId::LocalOnly(id) => problems.push(format!(
+                            "{what} reports imageID '{id}' without a registry digest: the node runs an image loaded or built locally, so the digest {want} cannot be proved"
+                        )),
+                        ImageId::Unrecognised(id) => problems.push(format!(
+                            "{what} reports imageID '{id}', which names no digest"
+                        )),
+                        ImageId::Missing if state == "running" || state == "terminated" => {
+                            problems.push(format!("{what} is {state} but reports no imageID"))
+                        }
+                        ImageId::Missing => {}
+                    }
                 }
             }
             pods_ev.push(json!({"pod": name, "phase": phase, "terminating": terminating, "containers": ctrs}));
@@ -298,13 +405,20 @@ async fn images(
             json!({"catalogDigest": entry.digest, "selector": selector, "pods": pods_ev}),
         );
     }
+    let local_only = problems
+        .iter()
+        .any(|p| p.contains("without a registry digest"));
     Ok(Check::judge(
         G,
         "live.images",
-        "every running container of the lane runs the catalog's digest",
+        "every container and init container of the lane's running pods runs the catalog's digest",
         problems,
         Value::Object(evidence),
-        "an older image is still running: wait for the rollout (`--wait`), or find why the new pods are not replacing it (a healthy old version is not a release)",
+        if local_only {
+            "pull the image from the registry by its digest (the rendered reference is repo@sha256:…); a locally loaded image has no registry digest to compare"
+        } else {
+            "an older image is still running: wait for the rollout (`--wait`), or find why the new pods are not replacing it (a healthy old version is not a release)"
+        },
     ))
 }
 
@@ -316,6 +430,7 @@ async fn source_commit(
 ) -> Result<Check, KubeError> {
     let mut problems = Vec::new();
     let mut ev = Vec::new();
+    let mut refused: Vec<kube::Access> = Vec::new();
     for o in &ctx.tree.objects {
         let Some(want_tree) = o.label(labels::SOURCE_COMMIT) else {
             continue;
@@ -338,7 +453,19 @@ async fn source_commit(
             .and_then(Value::as_str)
             .unwrap_or(ns);
         let path = kube::object_path(o.api_version(), o.kind(), Some(ns_opt), o.name());
-        let live = client.get_json(&path).await?;
+        let live = match client.get_json(&path).await {
+            Ok(v) => v,
+            Err(KubeError::Forbidden { access, .. }) => {
+                problems.push(format!(
+                    "{what}: forbidden: the verifying identity may not {}",
+                    access.describe()
+                ));
+                ev.push(json!({"object": what, "want": want, "forbidden": access}));
+                refused.push(access);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         let got = live
             .as_ref()
             .and_then(|v| v.pointer("/metadata/labels"))
@@ -362,13 +489,19 @@ async fn source_commit(
             labels::SOURCE_COMMIT
         ));
     }
+    let hint = if refused.is_empty() {
+        "the cluster does not run the promoted desired state: check argo.revision and argo.sync"
+            .to_string()
+    } else {
+        forbidden_hint(&refused)
+    };
     Ok(Check::judge(
         G,
         "live.source-commit",
         format!("{} object(s) carry the catalog's source commit", ev.len()),
         problems,
-        json!({"objects": ev}),
-        "the cluster does not run the promoted desired state: check argo.revision and argo.sync",
+        json!({"objects": ev, "forbidden": refused}),
+        hint,
     ))
 }
 
@@ -462,19 +595,9 @@ async fn health(
         Ok(a) => a,
         // The proxy answers 403 when RBAC lacks services/proxy: that is a failed check with a
         // hint, not a broken environment.
-        Err(KubeError::Unauthorized {
-            status: 403,
-            reason,
-            ..
-        }) => {
-            return Ok(Check::fail(
-                G,
-                id,
-                format!("the API server refused the service proxy: {reason}"),
-                json!({"path": path}),
-                "grant `get` on services/proxy in the lane namespace to the verifying identity",
-            ))
-        }
+        Err(KubeError::Forbidden {
+            access, message, ..
+        }) => return Ok(forbidden_check(G, id, &access, &message)),
         Err(e) => return Err(e),
     };
     let body: String = secrets::scrub(&String::from_utf8_lossy(&ans.body), &[])

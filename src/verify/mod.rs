@@ -253,6 +253,58 @@ impl Check {
     }
 }
 
+/// The failed check for a request the API server refused (403): it names the verb, the
+/// resource with its API group and the namespace, and the RBAC rule that would allow it.
+pub fn forbidden_check(
+    group: Group,
+    id: impl Into<String>,
+    access: &kube::Access,
+    api_message: &str,
+) -> Check {
+    Check::fail(
+        group,
+        id,
+        format!(
+            "forbidden: the verifying identity may not {}",
+            access.describe()
+        ),
+        json!({"forbidden": [access], "apiMessage": api_message}),
+        forbidden_hint(std::slice::from_ref(access)),
+    )
+}
+
+/// How to grant what was refused.
+pub fn forbidden_hint(refused: &[kube::Access]) -> String {
+    let rules: Vec<String> = refused.iter().map(|a| a.rule()).collect();
+    format!(
+        "grant the verifying identity {} (the lane's verify RBAC, pipelines/rbac.yaml from `lane generate`; docs/verify.md lists every permission verify needs)",
+        rules.join("; ")
+    )
+}
+
+/// `r`, or the failed check `id` when the API server refused its request.
+pub fn or_forbidden(
+    group: Group,
+    id: &str,
+    r: Result<Check, KubeError>,
+) -> Result<Check, KubeError> {
+    match r {
+        Err(KubeError::Forbidden {
+            access, message, ..
+        }) => Ok(forbidden_check(group, id, &access, &message)),
+        r => r,
+    }
+}
+
+/// A check failed because a permission is missing: waiting will not change that.
+pub fn is_forbidden(c: &Check) -> bool {
+    c.status == Status::Fail
+        && c.evidence
+            .get("forbidden")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     pub pass: usize,
@@ -270,6 +322,15 @@ pub struct WaitInfo {
     pub elapsed_ms: u128,
     /// True when the polled checks passed before the deadline.
     pub satisfied: bool,
+    /// Times lane asked Argo CD to refresh the Application (its revision was behind the
+    /// GitOps head), instead of waiting for Argo CD's own poll.
+    pub argo_refreshes: u32,
+    /// Why a refresh could not be asked for (e.g. the `patch` permission is missing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argo_refresh_problem: Option<String>,
+    /// Why polling stopped before the deadline without success (a missing permission).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -466,6 +527,25 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     Outcome::of(&report)
 }
 
+/// Ask Argo CD to refresh at most this often while its revision is behind.
+const REFRESH_EVERY: Duration = Duration::from_secs(10);
+
+/// A group's checks, or its one failed `<group>.access` check when the API server refused a
+/// request no single check owns.
+fn group_result(group: Group, r: Result<Vec<Check>, KubeError>) -> Result<Vec<Check>, KubeError> {
+    match r {
+        Err(KubeError::Forbidden {
+            access, message, ..
+        }) => Ok(vec![forbidden_check(
+            group,
+            format!("{}.access", group.as_str()),
+            &access,
+            &message,
+        )]),
+        r => r,
+    }
+}
+
 async fn run_groups(
     ctx: &Ctx,
     client: Option<&kube::Client>,
@@ -474,9 +554,20 @@ async fn run_groups(
 ) -> Result<(Vec<Check>, Option<WaitInfo>), KubeError> {
     let has = |g: Group| groups.contains(&g);
     let start = Instant::now();
+    // With --wait, a throttled (429) or failing (5xx) API server is retried until the
+    // deadline rather than ending the run.
+    let waiting_client = match (client, args.wait) {
+        (Some(c), Some(d)) => Some(c.retrying_until(start + d)),
+        (c, _) => c.cloned(),
+    };
+    let client = waiting_client.as_ref();
     // Live and Argo are what changes while Argo CD syncs: poll them together.
     let mut attempts = 0u32;
     let mut interval = Duration::from_millis(500);
+    let mut refreshes = 0u32;
+    let mut last_refresh: Option<Instant> = None;
+    let mut refresh_problem = None;
+    let mut stopped = None;
     let (live_checks, argo_checks, satisfied) = loop {
         attempts += 1;
         let mut lc = Vec::new();
@@ -484,11 +575,43 @@ async fn run_groups(
         if let Some(c) = client {
             if has(Group::Live) {
                 output::progress("live runtime");
-                lc = live::run(ctx, c).await?;
+                lc = group_result(Group::Live, live::run(ctx, c).await)?;
             }
             if has(Group::Argo) {
                 output::progress("Argo CD desired state");
-                ac = argo::run(ctx, c).await?;
+                match argo::run(ctx, c).await {
+                    Ok(r) => {
+                        ac = r.checks;
+                        let due = last_refresh.is_none_or(|t| t.elapsed() >= REFRESH_EVERY);
+                        if args.wait.is_some()
+                            && r.behind
+                            && !r.refresh_pending
+                            && due
+                            && refresh_problem.is_none()
+                        {
+                            last_refresh = Some(Instant::now());
+                            match argo::request_refresh(ctx, c).await {
+                                Ok(()) => {
+                                    refreshes += 1;
+                                    output::progress("Argo CD is behind the GitOps head: asked it to refresh the Application");
+                                }
+                                Err(e) => {
+                                    let why = match &e {
+                                        KubeError::Forbidden { access, .. } => format!(
+                                            "forbidden: the verifying identity may not {}; {}",
+                                            access.describe(),
+                                            forbidden_hint(std::slice::from_ref(access))
+                                        ),
+                                        e => e.to_string(),
+                                    };
+                                    output::progress(format!("cannot ask Argo CD to refresh ({why}); waiting for its own poll"));
+                                    refresh_problem = Some(why);
+                                }
+                            }
+                        }
+                    }
+                    Err(e) => ac = group_result(Group::Argo, Err(e))?,
+                }
             }
         }
         let ok = !lc.iter().chain(ac.iter()).any(|c| c.status == Status::Fail);
@@ -497,6 +620,15 @@ async fn run_groups(
         };
         if ok || !(has(Group::Live) || has(Group::Argo)) {
             break (lc, ac, ok);
+        }
+        if let Some(c) = lc.iter().chain(ac.iter()).find(|c| is_forbidden(c)) {
+            let why = format!(
+                "{} failed for a missing permission; waiting cannot fix that",
+                c.id
+            );
+            output::progress(format!("--wait: {why}"));
+            stopped = Some(why);
+            break (lc, ac, false);
         }
         let elapsed = start.elapsed();
         if elapsed >= deadline {
@@ -519,6 +651,9 @@ async fn run_groups(
         attempts,
         elapsed_ms: start.elapsed().as_millis(),
         satisfied,
+        argo_refreshes: refreshes,
+        argo_refresh_problem: refresh_problem,
+        stopped,
     });
 
     let mut checks = Vec::new();
@@ -531,7 +666,10 @@ async fn run_groups(
     if has(Group::Tekton) {
         if let Some(c) = client {
             output::progress("Tekton evidence");
-            checks.extend(tekton::run(ctx, c, args.pipeline_run.as_deref()).await?);
+            checks.extend(group_result(
+                Group::Tekton,
+                tekton::run(ctx, c, args.pipeline_run.as_deref()).await,
+            )?);
         }
     }
     if has(Group::Source) {

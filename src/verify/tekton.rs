@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::tree::split_pinned;
-use super::{Check, Ctx, Group};
+use super::{forbidden_check, Check, Ctx, Group};
 use crate::kube::{Client, KubeError};
 use crate::model::{rules, EntryStatus};
 
@@ -41,12 +41,19 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
     let get = |name: &str| {
         results
             .iter()
-            .find(|r| r.get("name").and_then(Value::as_str) == Some(name))
+            .find(|r| r.get("name").and_then(Value::as_str).map(str::trim) == Some(name))
             .and_then(|r| r.get("value"))
     };
+    // Tekton Chains trims the whitespace around every result value it reads (a step's
+    // `echo` leaves a newline): so does lane, or a digest Chains signs would not match here.
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(|s| s.trim().to_string());
     for r in results {
-        let name = r.get("name").and_then(Value::as_str).unwrap_or("");
-        let value = r.get("value").cloned().unwrap_or(Value::Null);
+        let name = r.get("name").and_then(Value::as_str).unwrap_or("").trim();
+        let value = match r.get("value") {
+            Some(Value::String(s)) => Value::String(s.trim().to_string()),
+            Some(v) => v.clone(),
+            None => Value::Null,
+        };
         let tag = format!("{from}/{name}");
         if name == "IMAGES" || name.ends_with("_IMAGES") {
             let text = match &value {
@@ -73,9 +80,7 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
             }
         } else if let Some(prefix) = name.strip_suffix("IMAGE_URL") {
             let url = value.as_str().unwrap_or("");
-            let digest = get(&format!("{prefix}IMAGE_DIGEST"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
+            let digest = text(get(&format!("{prefix}IMAGE_DIGEST")))
                 .or_else(|| split_pinned(url).map(|(_, d)| d.to_string()));
             if let Some(d) = digest.filter(|d| rules::is_digest(d)) {
                 out.push(ResultImage {
@@ -94,8 +99,8 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
                 v => vec![v],
             };
             for it in items {
-                let uri = s(&it, "/uri");
-                let digest = s(&it, "/digest");
+                let uri = s(&it, "/uri").trim();
+                let digest = s(&it, "/digest").trim();
                 if rules::is_digest(digest) && !uri.is_empty() {
                     out.push(ResultImage {
                         repository: repository_of(uri),
@@ -114,6 +119,22 @@ pub async fn run(
     client: &Client,
     explicit: Option<&str>,
 ) -> Result<Vec<Check>, KubeError> {
+    match judge(ctx, client, explicit).await {
+        Err(KubeError::Forbidden {
+            access, message, ..
+        }) => Ok(vec![
+            forbidden_check(G, "tekton.pipelinerun", &access, &message),
+            Check::skip(G, "tekton.digests", "no PipelineRun could be read"),
+        ]),
+        r => r,
+    }
+}
+
+async fn judge(
+    ctx: &Ctx,
+    client: &Client,
+    explicit: Option<&str>,
+) -> Result<Vec<Check>, KubeError> {
     let n = &ctx.lane.names;
     let ns = &n.tekton_namespace;
     let prefix = n.pipeline_run_name(&ctx.commit);
@@ -125,18 +146,21 @@ pub async fn run(
             (pr, vec![name.to_string()])
         }
         None => {
-            let list = client
-                .get_json(&format!("{API}/namespaces/{ns}/pipelineruns"))
-                .await?
-                .unwrap_or(Value::Null);
-            let mut runs: Vec<Value> = list
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter(|p| s(p, "/metadata/name").starts_with(&prefix))
-                .cloned()
-                .collect();
+            // Only this pipeline's runs (the label Tekton's controller sets), read in pages:
+            // a namespace keeps thousands of runs, more than one bounded answer holds.
+            let selector = format!("tekton.dev/pipeline={}", n.pipeline);
+            let mut runs: Vec<Value> = Vec::new();
+            client
+                .list(
+                    &format!("{API}/namespaces/{ns}/pipelineruns"),
+                    Some(&selector),
+                    |p| {
+                        if s(&p, "/metadata/name").starts_with(&prefix) {
+                            runs.push(p);
+                        }
+                    },
+                )
+                .await?;
             // Newest first (RFC 3339 UTC timestamps sort as strings), then by name.
             runs.sort_by(|a, b| {
                 (s(b, "/metadata/creationTimestamp"), s(b, "/metadata/name"))
@@ -228,6 +252,8 @@ pub async fn run(
         &name,
     );
     let mut looked = vec![format!("PipelineRun {name}")];
+    let mut pruned = Vec::new();
+    let mut refused = Vec::new();
     if found.is_empty() {
         for child in pr
             .pointer("/status/childReferences")
@@ -240,25 +266,36 @@ pub async fn run(
             }
             let tr_name = s(child, "/name");
             looked.push(format!("TaskRun {tr_name}"));
-            if let Some(tr) = client
+            match client
                 .get_json(&format!("{API}/namespaces/{ns}/taskruns/{tr_name}"))
-                .await?
+                .await
             {
-                found.extend(images_from_results(
+                Ok(Some(tr)) => found.extend(images_from_results(
                     tr.pointer("/status/results")
                         .and_then(Value::as_array)
                         .map(Vec::as_slice)
                         .unwrap_or(&[]),
                     tr_name,
-                ));
+                )),
+                // The PipelineRun names it, so it existed: a pruner (Tekton's keep/TTL
+                // settings) deleted it, and its results with it.
+                Ok(None) => pruned.push(tr_name.to_string()),
+                Err(KubeError::Forbidden { access, .. }) => refused.push(access),
+                Err(e) => return Err(e),
             }
         }
     }
-    out.push(digests_check(ctx, &found, &looked));
+    out.push(digests_check(ctx, &found, &looked, &pruned, &refused));
     Ok(out)
 }
 
-fn digests_check(ctx: &Ctx, found: &[ResultImage], looked: &[String]) -> Check {
+fn digests_check(
+    ctx: &Ctx,
+    found: &[ResultImage],
+    looked: &[String],
+    pruned: &[String],
+    refused: &[crate::kube::Access],
+) -> Check {
     let Some(cat) = ctx.catalog() else {
         return Check::skip(
             G,
@@ -288,21 +325,53 @@ fn digests_check(ctx: &Ctx, found: &[ResultImage], looked: &[String]) -> Check {
         }
     }
     // Every image this commit built must be in the run's results.
+    let mut unread = Vec::new();
     for (id, e) in &cat.services {
         let built_here = e.status == EntryStatus::Published && e.tag == ctx.commit;
         if built_here && !found.iter().any(|f| f.repository == e.image_repository) {
-            problems.push(format!(
-                "{id} was published for this commit but the run's results do not name it"
-            ));
+            if pruned.is_empty() && refused.is_empty() {
+                problems.push(format!(
+                    "{id} was published for this commit but the run's results do not name it"
+                ));
+            } else {
+                unread.push(id.as_str());
+            }
         }
+    }
+    // Results that cannot be read are missing evidence, said as such: not a wrong digest and
+    // not a broken command.
+    if !unread.is_empty() && !pruned.is_empty() {
+        problems.push(format!(
+            "the run's TaskRun(s) {} were pruned, so the digests published for {} can no longer be read",
+            pruned.join(", "),
+            unread.join(", ")
+        ));
+    }
+    if !unread.is_empty() && !refused.is_empty() {
+        problems.push(format!(
+            "forbidden: the verifying identity may not {}, so the digests published for {} cannot be read",
+            refused.iter().map(|a| a.describe()).collect::<Vec<_>>().join("; "),
+            unread.join(", ")
+        ));
+    }
+    let hint = if !refused.is_empty() {
+        super::forbidden_hint(refused)
+    } else if !pruned.is_empty() && !unread.is_empty() {
+        "the evidence is gone: keep TaskRuns longer than the release takes (the Tekton pruner's keep/keep-since), have the Pipeline report the images in its own results, or run the pipeline for the commit again".to_string()
+    } else {
+        "the catalog must hold exactly the digests the run published: re-run promote with this run's publish results".to_string()
+    };
+    let mut ev = json!({"lookedAt": looked, "matched": matched, "otherImages": other, "prunedTaskRuns": pruned});
+    if !refused.is_empty() {
+        ev["forbidden"] = json!(refused);
     }
     Check::judge(
         G,
         "tekton.digests",
         format!("{} published digest(s) equal the catalog's", matched.len()),
         problems,
-        json!({"lookedAt": looked, "matched": matched, "otherImages": other}),
-        "the catalog must hold exactly the digests the run published: re-run promote with this run's publish results",
+        ev,
+        hint,
     )
 }
 

@@ -621,6 +621,11 @@ impl Cluster {
         }
     }
 
+    /// Authorize every request as RBAC would for `rbac` (see [`rbac_of`]).
+    pub fn set_rbac(&mut self, rbac: Value) {
+        self.routes.insert("$rbac".into(), rbac);
+    }
+
     pub fn pipeline_run_list(&mut self) -> &mut Vec<Value> {
         self.body("/apis/tekton.dev/v1/namespaces/agentrun-ci/pipelineruns")["items"]
             .as_array_mut()
@@ -790,4 +795,61 @@ impl LaneRepos {
 /// `git` in a directory (re-export for tests).
 pub fn run_git(dir: &Path, args: &[&str]) -> String {
     git(dir, args)
+}
+
+/// The verifying identity of the shipped RBAC: the PipelineRun's ServiceAccount.
+pub const VERIFY_SA_NAMESPACE: &str = "agentrun-ci";
+pub const VERIFY_SA: &str = "agentrun-v01-tekton-runner";
+
+/// The RBAC rules `rbac_yaml` (Roles, ClusterRoles and their bindings) grants the
+/// ServiceAccount `namespace/name`, in the fake API's `$rbac` form: each rule with the
+/// namespace it applies in (`null`: every namespace, from a ClusterRoleBinding).
+pub fn rbac_of(rbac_yaml: &str, namespace: &str, name: &str) -> Value {
+    let docs: Vec<Value> = serde_saphyr::from_multiple::<Value>(rbac_yaml)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.get("kind").is_some())
+        .collect();
+    let role = |kind: &str, role_name: &str, ns: Option<&str>| {
+        docs.iter()
+            .find(|d| {
+                d["kind"] == kind
+                    && d["metadata"]["name"] == role_name
+                    && (kind == "ClusterRole" || d["metadata"]["namespace"].as_str() == ns)
+            })
+            .cloned()
+    };
+    let mut rules = Vec::new();
+    for b in &docs {
+        let kind = b["kind"].as_str().unwrap_or("");
+        if kind != "RoleBinding" && kind != "ClusterRoleBinding" {
+            continue;
+        }
+        let bound = b["subjects"].as_array().into_iter().flatten().any(|s| {
+            s["kind"] == "ServiceAccount" && s["name"] == name && s["namespace"] == namespace
+        });
+        if !bound {
+            continue;
+        }
+        let bns = b["metadata"]["namespace"].as_str();
+        let rk = b["roleRef"]["kind"].as_str().unwrap();
+        let Some(r) = role(rk, b["roleRef"]["name"].as_str().unwrap(), bns) else {
+            continue;
+        };
+        for rule in r["rules"].as_array().into_iter().flatten() {
+            let mut rule = rule.clone();
+            rule["namespace"] = match kind {
+                "RoleBinding" => json!(bns),
+                _ => Value::Null,
+            };
+            rules.push(rule);
+        }
+    }
+    json!({"user": format!("system:serviceaccount:{namespace}:{name}"), "rules": rules})
+}
+
+/// What the shipped `pipelines/rbac.yaml` grants the verifying identity.
+pub fn shipped_verify_rbac() -> Value {
+    let text = std::fs::read_to_string(super::repo_root().join("pipelines/rbac.yaml")).unwrap();
+    rbac_of(&text, VERIFY_SA_NAMESPACE, VERIFY_SA)
 }
