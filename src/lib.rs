@@ -4,6 +4,7 @@
 //! [`promote`] → [`verify`], over the shared [`model`] (deploy intent, catalog, lane names),
 //! [`git`] and registry access.
 
+pub mod ci;
 pub mod cli;
 pub mod encoding;
 pub mod error;

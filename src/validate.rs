@@ -26,6 +26,10 @@ pub struct ValidateArgs {
     /// Also print the resolved intent summary (services, kinds, sources).
     #[arg(long)]
     pub explain: bool,
+    /// For CI checks (deploy/ci-checks.json): the digest the validate Task was generated
+    /// from; a declaration with another digest is reported (rule task-out-of-date).
+    #[arg(long, value_name = "SHA256")]
+    pub ci_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -34,6 +38,8 @@ pub enum Kind {
     Auto,
     Deploy,
     Catalog,
+    /// The project's CI checks (deploy/ci-checks.json, see src/ci).
+    Ci,
 }
 
 #[derive(Debug, Serialize)]
@@ -48,6 +54,9 @@ pub struct ValidateReport {
     pub names: Option<LaneNames>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub services: Option<Vec<ServiceSummary>>,
+    /// CI checks: the declaration's digest and its packages.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<crate::ci::Summary>,
 }
 
 #[derive(Debug, Serialize)]
@@ -106,6 +115,7 @@ impl Report for ValidateReport {
 fn detect(bytes: &[u8]) -> Kind {
     match serde_json::from_slice::<serde_json::Value>(bytes) {
         Ok(v) if v.get("lane").is_some_and(|l| l.is_string()) => Kind::Catalog,
+        Ok(v) if v.get("packages").is_some() && v.get("lane").is_none() => Kind::Ci,
         _ => Kind::Deploy,
     }
 }
@@ -123,6 +133,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
                 findings: e.findings(),
                 names: None,
                 services: None,
+                ci: None,
             })
         }
     };
@@ -131,6 +142,23 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
         k => k,
     };
     let report = match kind {
+        Kind::Ci => {
+            let (findings, ci) = crate::ci::validate(
+                &bytes,
+                &file,
+                args.repo_root.as_deref(),
+                args.ci_digest.as_deref(),
+            );
+            ValidateReport {
+                file,
+                kind,
+                valid: findings.is_empty(),
+                findings,
+                names: None,
+                services: None,
+                ci,
+            }
+        }
         Kind::Catalog => {
             let lane = match &args.deploy {
                 Some(d) => Some(Lane::load(d, None)?),
@@ -145,6 +173,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
                 findings: res.err().map(|e| e.findings()).unwrap_or_default(),
                 names,
                 services: None,
+                ci: None,
             }
         }
         _ => {
@@ -182,6 +211,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
                         findings: vec![],
                         names: Some(lane.names),
                         services,
+                        ci: None,
                     }
                 }
                 Err(e) => ValidateReport {
@@ -191,6 +221,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
                     findings: e.findings(),
                     names: None,
                     services: None,
+                    ci: None,
                 },
             }
         }

@@ -53,6 +53,8 @@ pub struct GenerateContext {
     pub labels: Vec<EnvPair>,
     /// Label keys stamped on images (shared with `publish`).
     pub oci: OciLabels,
+    /// The project's CI checks in the validate Task (deploy/ci-checks.json), if declared.
+    pub ci: Option<crate::ci::TaskContext>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -317,6 +319,7 @@ impl GenerateContext {
             },
             names: n.clone(),
             prefix,
+            ci: None,
         })
     }
 }

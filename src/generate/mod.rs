@@ -38,6 +38,10 @@ pub struct GenerateArgs {
     /// of every Task's `lane-image` param. Without it `lane-image` is a required param.
     #[arg(long, value_name = "REF")]
     pub task_image: Option<String>,
+    /// The project's CI checks (docs/ci-checks.md); default: `ci-checks.json` beside the
+    /// deploy.json when it exists. Without one the validate Task runs no project checks.
+    #[arg(long, value_name = "FILE")]
+    pub ci_checks: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -155,12 +159,22 @@ pub fn generate(
     lane: &Lane,
     task_image: Option<&str>,
 ) -> Result<BTreeMap<String, String>, GenerateError> {
+    generate_with(lane, task_image, None)
+}
+
+/// [`generate`] with the project's CI checks in the validate Task.
+pub fn generate_with(
+    lane: &Lane,
+    task_image: Option<&str>,
+    ci: Option<&crate::ci::CiChecks>,
+) -> Result<BTreeMap<String, String>, GenerateError> {
     if let Some(img) = task_image {
         if !is_pinned(img) {
             return Err(GenerateError::TaskImage(img.to_string()));
         }
     }
-    let ctx = GenerateContext::new(lane, task_image)?;
+    let mut ctx = GenerateContext::new(lane, task_image)?;
+    ctx.ci = ci.map(crate::ci::TaskContext::new);
     templates::render_all(&ctx)
 }
 
@@ -216,7 +230,8 @@ fn existing_generated(out: &Path) -> Result<Vec<String>, GenerateError> {
 
 pub fn run(args: &GenerateArgs) -> Result<Outcome, Failure> {
     let lane = Lane::load(&args.deploy, None).map_err(|e: InputError| Failure::from(e))?;
-    let files = generate(&lane, args.task_image.as_deref())?;
+    let ci = crate::ci::load_for_generate(&args.deploy, args.ci_checks.as_deref())?;
+    let files = generate_with(&lane, args.task_image.as_deref(), ci.as_ref())?;
     let mut reports = Vec::new();
     let mut differing = Vec::new();
     for (rel, content) in &files {
