@@ -379,7 +379,8 @@ fn older_commit_after_newer_is_superseded() {
     let run = s.promote(&old_commit, &po, &[]);
     run.assert_code(0);
     let doc = run.json();
-    assert_eq!(doc["outcome"], "noop", "{doc}");
+    assert_eq!(doc["outcome"], "superseded", "{doc}");
+    assert_eq!(doc["intentCommit"], newer.as_str());
     for svc in doc["services"].as_array().unwrap() {
         assert_eq!(svc["outcome"], "superseded", "{svc}");
         assert_eq!(svc["sourceCommit"], newer.as_str());
@@ -628,4 +629,433 @@ fn a_shallow_workspace_tip_is_pushed_on_and_a_bogus_one_is_ignored() {
         remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
         digest(30).as_str()
     );
+}
+
+// --- promotion safety (deploy intent never rolls back; refusals and symbolic refs) ----------
+
+/// The mgr Deployment's replicas in the GitOps tree at the remote's tip.
+fn tree_replicas(remote: &Path) -> u64 {
+    let head = remote_head(remote, GITOPS_BRANCH).unwrap();
+    let text = show(
+        remote,
+        &head,
+        &format!("{RUNTIME}/deployment-agentrun-mgr.yaml"),
+    )
+    .expect("mgr Deployment in the tree");
+    let doc: Value = serde_saphyr::from_str(&text).unwrap();
+    doc["spec"]["replicas"].as_u64().unwrap()
+}
+
+fn tree_has(remote: &Path, file: &str) -> bool {
+    let head = remote_head(remote, GITOPS_BRANCH).unwrap();
+    show(remote, &head, &format!("{RUNTIME}/{file}")).is_some()
+}
+
+/// Commit B on top of A: mgr replicas 1 → 3 and a new service `svc-2` (its build context
+/// committed too). Returns (A, B, B's deploy.json).
+fn raise_intent(s: &Setup) -> (String, String, Value) {
+    let a = s.commit.clone();
+    let mut d = deploy_json(1);
+    d["services"][0]["replicas"] = serde_json::json!(3);
+    s.src.write(
+        "deploy/deploy.json",
+        &serde_json::to_string_pretty(&d).unwrap(),
+    );
+    s.src.write("apps/svc-2/Dockerfile", "FROM scratch\n");
+    let b = s.src.commit("raise mgr replicas, add svc-2");
+    (a, b, d)
+}
+
+fn publish_for(
+    s: &Setup,
+    name: &str,
+    commit: &str,
+    deploy: &Value,
+    base: u64,
+) -> std::path::PathBuf {
+    publish_file(s.work.path(), name, commit, &all_images(deploy, base))
+}
+
+#[test]
+fn a_late_older_run_never_rolls_back_the_newer_deploy_intent() {
+    let s = setup(0);
+    let pa0 = s.publish("a0.json", &s.commit, 1);
+    s.promote(&s.commit, &pa0, &["--init"]).assert_code(0);
+    let (a, b, deploy_b) = raise_intent(&s);
+    let pb = publish_for(&s, "b.json", &b, &deploy_b, 30);
+    s.promote(&b, &pb, &[]).assert_code(0);
+    assert_eq!(tree_replicas(&s.remote), 3);
+    assert!(tree_has(&s.remote, "deployment-svc-2.yaml"));
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+
+    // A's run finishes late with new digests: everything superseded, nothing committed.
+    let pa = s.publish("a.json", &a, 50);
+    let run = s.promote(&a, &pa, &[]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["outcome"], "superseded", "{doc}");
+    assert_eq!(doc["intentCommit"], b.as_str());
+    assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
+    assert_eq!(tree_replicas(&s.remote), 3);
+    assert!(tree_has(&s.remote, "deployment-svc-2.yaml"));
+    let cat = remote_catalog(&s.remote);
+    assert_eq!(cat["sourceCommit"], b.as_str());
+    assert!(cat["services"]["svc-2"].is_object());
+}
+
+#[test]
+fn a_late_older_run_does_not_bring_back_a_removed_service() {
+    // A declares svc-2; B (a descendant) removes it.
+    let s = setup(1);
+    let pa0 = s.publish("a0.json", &s.commit, 1);
+    s.promote(&s.commit, &pa0, &["--init"]).assert_code(0);
+    assert!(tree_has(&s.remote, "deployment-svc-2.yaml"));
+    let a = s.commit.clone();
+    let d = deploy_json(0);
+    s.src.write(
+        "deploy/deploy.json",
+        &serde_json::to_string_pretty(&d).unwrap(),
+    );
+    let b = s.src.commit("remove svc-2");
+    let pb = publish_for(&s, "b.json", &b, &d, 30);
+    s.promote(&b, &pb, &[]).assert_code(0);
+    assert!(!tree_has(&s.remote, "deployment-svc-2.yaml"));
+    // A's run (with an image of svc-2) finishes late.
+    let pa = s.publish("a.json", &a, 60);
+    let run = s.promote(&a, &pa, &[]);
+    run.assert_code(0);
+    assert_eq!(run.json()["outcome"], "superseded");
+    assert!(!tree_has(&s.remote, "deployment-svc-2.yaml"));
+    assert!(remote_catalog(&s.remote)["services"]["svc-2"].is_null());
+}
+
+#[test]
+fn in_order_runs_take_the_newer_intent() {
+    let s = setup(0);
+    let pa0 = s.publish("a0.json", &s.commit, 1);
+    s.promote(&s.commit, &pa0, &["--init"]).assert_code(0);
+    assert_eq!(tree_replicas(&s.remote), 1);
+    let (_a, b, deploy_b) = raise_intent(&s);
+    let pb = publish_for(&s, "b.json", &b, &deploy_b, 30);
+    let run = s.promote(&b, &pb, &[]);
+    run.assert_code(0);
+    assert_eq!(run.json()["intentCommit"], b.as_str());
+    assert_eq!(tree_replicas(&s.remote), 3);
+}
+
+#[test]
+fn concurrent_races_of_an_older_and_a_newer_run_end_with_the_newer_intent() {
+    let d = GitDaemon::start();
+    for round in 0..4 {
+        let bare = d.bare(&format!("gitops-{round}.git"));
+        let url = d.url(&format!("gitops-{round}.git"));
+        let s = setup(0);
+        let init = s.publish("a0.json", &s.commit, 1);
+        let mut args = promote_args(s.src.path(), &s.commit, &url, &[&init]);
+        args.push("--init".into());
+        run_promote(&args, &[]).assert_code(0);
+        let (a, b, deploy_b) = raise_intent(&s);
+        let pa = s.publish("a.json", &a, 40);
+        let pb = publish_for(&s, "b.json", &b, &deploy_b, 70);
+        let spawn = |commit: &str, p: &Path| {
+            let mut args = promote_args(s.src.path(), commit, &url, &[p]);
+            args.extend(["--max-attempts".into(), "20".into()]);
+            std::process::Command::new(common::lane_bin())
+                .args(&args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        // Alternate who starts first.
+        let (first, second) = if round % 2 == 0 {
+            (spawn(&a, &pa), spawn(&b, &pb))
+        } else {
+            (spawn(&b, &pb), spawn(&a, &pa))
+        };
+        for c in [first, second] {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert_eq!(tree_replicas(&bare), 3, "round {round}");
+        assert!(tree_has(&bare, "deployment-svc-2.yaml"), "round {round}");
+        let cat = remote_catalog(&bare);
+        assert_eq!(cat["sourceCommit"], b.as_str(), "round {round}");
+        assert_eq!(
+            cat["services"]["agentrun-mgr"]["digest"],
+            digest(70).as_str(),
+            "round {round}: B's image wins"
+        );
+    }
+}
+
+#[test]
+fn a_diverged_source_commit_is_refused_unless_allowed() {
+    let s = setup(0);
+    let p0 = s.publish("p0.json", &s.commit, 1);
+    s.promote(&s.commit, &p0, &["--init"]).assert_code(0);
+    let base = s.commit.clone();
+    s.src.write("apps/mgr/x", "1");
+    let b = s.src.commit("b");
+    let pb = s.publish("pb.json", &b, 10);
+    s.promote(&b, &pb, &[]).assert_code(0);
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    // C: a sibling of B (the branch was force-pushed to another history).
+    s.src.git(&["checkout", "-q", "-b", "rewritten", &base]);
+    s.src.write("apps/mgr/y", "2");
+    let c = s.src.commit("c");
+    let pc = s.publish("pc.json", &c, 20);
+    let run = s.promote(&c, &pc, &[]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("neither an ancestor"),
+        "{doc}"
+    );
+    assert!(doc["error"]["hint"]
+        .as_str()
+        .unwrap()
+        .contains("--allow-diverged"));
+    assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
+    let run = s.promote(&c, &pc, &["--allow-diverged"]);
+    run.assert_code(0);
+    assert_eq!(remote_catalog(&s.remote)["sourceCommit"], c.as_str());
+}
+
+#[test]
+fn a_symbolic_gitops_ref_to_the_source_branch_is_never_written_through() {
+    let d = GitDaemon::start();
+    for over_daemon in [false, true] {
+        let s = setup(0);
+        let (bare, url) = if over_daemon {
+            let name = "same.git";
+            let _ = std::fs::remove_dir_all(d.path(name));
+            (d.bare(name), d.url(name))
+        } else {
+            (s.remote.clone(), s.url())
+        };
+        s.src.git(&["push", "-q", &url, "v0.1"]);
+        git(
+            &bare,
+            &[
+                "symbolic-ref",
+                &format!("refs/heads/{GITOPS_BRANCH}"),
+                "refs/heads/v0.1",
+            ],
+        );
+        let before = remote_head(&bare, "v0.1").unwrap();
+        let p = s.publish("p.json", &s.commit, 1);
+        let args = promote_args(s.src.path(), &s.commit, &url, &[&p]);
+        let run = run_promote(&args, &["--init"]);
+        run.assert_code(1);
+        let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains("symbolic ref"), "{msg}");
+        assert_eq!(remote_head(&bare, "v0.1").unwrap(), before);
+        // Without --init the missing catalog stops it too, before any push.
+        run_promote(&args, &[]).assert_code(1);
+        assert_eq!(remote_head(&bare, "v0.1").unwrap(), before);
+
+        // A plain GitOps ref made from the source branch's tip is refused on --init too.
+        git(
+            &bare,
+            &[
+                "symbolic-ref",
+                "--delete",
+                &format!("refs/heads/{GITOPS_BRANCH}"),
+            ],
+        );
+        git(
+            &bare,
+            &[
+                "update-ref",
+                &format!("refs/heads/{GITOPS_BRANCH}"),
+                &before,
+            ],
+        );
+        let run = run_promote(&args, &["--init"]);
+        run.assert_code(1);
+        let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains("source history"), "{msg}");
+        assert_eq!(remote_head(&bare, GITOPS_BRANCH).unwrap(), before);
+    }
+}
+
+fn install_hook(bare: &Path, name: &str, body: &str) {
+    let hook = bare.join("hooks").join(name);
+    std::fs::create_dir_all(hook.parent().unwrap()).unwrap();
+    std::fs::write(&hook, format!("#!/bin/sh\n{body}\n")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+#[test]
+fn a_refusal_that_looks_like_a_race_stops_at_once_with_the_servers_message() {
+    for message in [
+        "hook: non-fast-forward updates are not allowed on this branch",
+        "error: cannot lock ref 'refs/heads/v0.1-gitops': Unable to create 'x.lock': Permission denied",
+    ] {
+        let s = setup(0);
+        let p0 = s.publish("p0.json", &s.commit, 1);
+        s.promote(&s.commit, &p0, &["--init"]).assert_code(0);
+        let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+        install_hook(&s.remote, "pre-receive", &format!("echo \"{message}\" >&2\nexit 1"));
+        s.src.write("apps/mgr/x", "1");
+        let b = s.src.commit("b");
+        let pb = s.publish("pb.json", &b, 10);
+        let run = s.promote(&b, &pb, &["--fetch-first"]);
+        run.assert_code(3);
+        let doc = run.json();
+        let text = doc["error"].to_string();
+        assert!(text.contains("refused"), "{doc}");
+        assert!(!text.contains("another run moved"), "{doc}");
+        assert!(
+            run.stderr.matches("retrying").count() == 0,
+            "a refusal is not retried: {}",
+            run.stderr
+        );
+        assert!(text.contains(message.split(':').next().unwrap()), "server message shown: {doc}");
+        assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
+    }
+}
+
+#[test]
+fn max_attempts_counts_pushes() {
+    // A hook that refuses with a race-shaped message while moving the branch each time: every
+    // push is a genuine race, so exactly N pushes are made.
+    let s = setup(0);
+    let p0 = s.publish("p0.json", &s.commit, 1);
+    s.promote(&s.commit, &p0, &["--init"]).assert_code(0);
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    let counter = s.work.path().join("pushes");
+    // Commits for the hook to move the branch to (a hook cannot write objects: they are
+    // quarantined until it accepts), one per push.
+    let mut bumps = Vec::new();
+    let mut parent = head.clone();
+    for i in 0..5 {
+        let tree = git(&s.remote, &["rev-parse", &format!("{head}^{{tree}}")]);
+        parent = git(
+            &s.remote,
+            &[
+                "commit-tree",
+                "-p",
+                &parent,
+                "-m",
+                &format!("bump {i}"),
+                &tree,
+            ],
+        );
+        bumps.push(parent.clone());
+    }
+    let queue = s.work.path().join("bumps");
+    std::fs::write(&queue, bumps.join("\n") + "\n").unwrap();
+    install_hook(
+        &s.remote,
+        "pre-receive",
+        &format!(
+            "echo x >> {c}\nn=$(wc -l < {c})\nsed -n \"${{n}}p\" {q} > refs/heads/{GITOPS_BRANCH}\necho 'error: failed to update ref: stale info' >&2\nexit 1",
+            c = counter.display(),
+            q = queue.display()
+        ),
+    );
+    s.src.write("apps/mgr/x", "1");
+    let b = s.src.commit("b");
+    let pb = s.publish("pb.json", &b, 10);
+    let run = s.promote(&b, &pb, &["--max-attempts", "3"]);
+    run.assert_code(3);
+    assert_eq!(
+        run.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("3 attempts"),
+        true,
+        "{}",
+        run.stdout
+    );
+    let pushes = std::fs::read_to_string(&counter).unwrap().lines().count();
+    assert_eq!(pushes, 3);
+}
+
+#[test]
+fn a_push_that_landed_but_lost_its_answer_is_committed() {
+    let s = setup(0);
+    let p0 = s.publish("p0.json", &s.commit, 1);
+    s.promote(&s.commit, &p0, &["--init"]).assert_code(0);
+    // The ref is updated, then receive-pack dies before it can answer.
+    install_hook(&s.remote, "post-update", "kill -9 $PPID");
+    s.src.write("apps/mgr/x", "1");
+    let b = s.src.commit("b");
+    let pb = s.publish("pb.json", &b, 10);
+    let run = s.promote(&b, &pb, &["--fetch-first"]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["outcome"], "committed", "{doc}");
+    assert_eq!(
+        doc["commit"],
+        remote_head(&s.remote, GITOPS_BRANCH).unwrap().as_str()
+    );
+    assert_eq!(remote_catalog(&s.remote)["sourceCommit"], b.as_str());
+}
+
+#[test]
+fn stale_scratch_repositories_are_swept() {
+    let s = setup(0);
+    let tmp = common::tempdir();
+    let owned = tmp.path().join("lane-promote");
+    // A run that was SIGKILLed: its pid is gone.
+    let stale = owned.join("999999999-1.git");
+    std::fs::create_dir_all(stale.join("objects")).unwrap();
+    let p0 = s.publish("p0.json", &s.commit, 1);
+    let args = promote_args(s.src.path(), &s.commit, &s.url(), &[&p0]);
+    let mut a: Vec<&str> = args.iter().map(String::as_str).collect();
+    a.push("--init");
+    let tmp_s = tmp.path().display().to_string();
+    lane_env(Path::new("/"), &a, &[("TMPDIR", &tmp_s)]).assert_code(0);
+    assert!(!stale.exists(), "the stale scratch repository was swept");
+    let left: Vec<_> = std::fs::read_dir(&owned)
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert_eq!(left, vec![0], "nothing left in {}", owned.display());
+}
+
+#[test]
+fn a_catalog_path_holding_a_directory_or_a_symlink_is_reported_as_such() {
+    for kind in ["directory", "symlink"] {
+        let s = setup(0);
+        // A GitOps branch whose catalog path is a directory (or a symlink).
+        let work = common::tempdir();
+        let w = work.path();
+        git(w, &["init", "-q", "-b", GITOPS_BRANCH]);
+        git(w, &["config", "user.email", "t@t"]);
+        git(w, &["config", "user.name", "t"]);
+        let cat = w.join(CATALOG);
+        std::fs::create_dir_all(cat.parent().unwrap()).unwrap();
+        if kind == "directory" {
+            std::fs::create_dir_all(&cat).unwrap();
+            std::fs::write(cat.join("x"), "x").unwrap();
+        } else {
+            std::os::unix::fs::symlink("elsewhere.json", &cat).unwrap();
+        }
+        git(w, &["add", "-A"]);
+        git(w, &["commit", "-q", "-m", "odd"]);
+        git(w, &["push", "-q", &s.url(), GITOPS_BRANCH]);
+        let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+        let p = s.publish("p.json", &s.commit, 1);
+        for extra in [&[][..], &["--init"][..]] {
+            let run = s.promote(&s.commit, &p, extra);
+            run.assert_code(1);
+            let msg = run.json()["error"].to_string();
+            assert!(msg.contains(kind), "{kind} {extra:?}: {msg}");
+            assert!(!msg.contains("no catalog"), "{msg}");
+            assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
+        }
+    }
 }

@@ -201,3 +201,65 @@ fn sigkill_at_random_points_leaves_old_or_complete_new_commit() {
         digest(9999).as_str()
     );
 }
+
+/// A burst: 32 PipelineRuns of 32 different services promote at the same moment with the
+/// default settings; every one lands.
+#[test]
+fn thirty_two_simultaneous_promotes_all_land_with_the_defaults() {
+    let d = GitDaemon::start();
+    let bare = d.bare("gitops.git");
+    let url = d.url("gitops.git");
+    let deploy = deploy_json(30);
+    let svcs = services(&deploy);
+    assert_eq!(svcs.len(), 32);
+    let src = source_repo(&deploy);
+    let a = src.head();
+    let work = common::tempdir();
+    let p = publish_file(work.path(), "init.json", &a, &all_images(&deploy, 1));
+    let mut init = promote_args(src.path(), &a, &url, &[&p]);
+    init.push("--init".into());
+    lane(Path::new("/"), &strs(&init)).assert_code(0);
+    let children: Vec<_> = svcs
+        .iter()
+        .enumerate()
+        .map(|(i, (id, kind))| {
+            let pf = publish_file(
+                work.path(),
+                &format!("p{i}.json"),
+                &a,
+                &[(id.clone(), kind.clone(), digest(900 + i as u64))],
+            );
+            Command::new(lane_bin())
+                .args(promote_args(src.path(), &a, &url, &[&pf]))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut attempts = Vec::new();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        attempts.push(doc["attempts"].as_u64().unwrap());
+    }
+    attempts.sort();
+    eprintln!(
+        "32 simultaneous promotes: attempts min {} median {} max {}",
+        attempts[0], attempts[16], attempts[31]
+    );
+    let cat = remote_catalog(&bare);
+    for (i, (id, _)) in svcs.iter().enumerate() {
+        assert_eq!(
+            cat["services"][id]["digest"],
+            digest(900 + i as u64).as_str(),
+            "{id} lost"
+        );
+    }
+}

@@ -94,6 +94,42 @@ pub fn fetch_branch(
     Ok(Some(id.trim().to_string()))
 }
 
+/// What a remote says of one ref: its tip, and the ref it points at when it is symbolic.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteRef {
+    pub tip: Option<String>,
+    pub symref_target: Option<String>,
+}
+
+/// `git ls-remote --symref -- <remote> <refname>`: the ref's tip and, when the remote serves
+/// it as a symbolic ref, its target.
+pub fn remote_ref(dir: &Path, remote: &Remote, refname: &str) -> Result<RemoteRef, GitError> {
+    let out = run(
+        dir,
+        &[
+            "ls-remote",
+            "--symref",
+            "--",
+            remote.as_str(),
+            positional(refname)?,
+        ],
+    )?;
+    let mut r = RemoteRef::default();
+    for line in out.lines() {
+        let Some((left, name)) = line.split_once('\t') else {
+            continue;
+        };
+        if name != refname {
+            continue;
+        }
+        match left.strip_prefix("ref: ") {
+            Some(target) => r.symref_target = Some(target.to_string()),
+            None => r.tip = Some(left.to_string()),
+        }
+    }
+    Ok(r)
+}
+
 /// How a lease-guarded push ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -115,6 +151,13 @@ const RACE_MARKERS: &[&str] = &[
     "failed to lock",
     "incorrect old value",
 ];
+
+/// True when a message says another writer held the ref's lock at that moment (a race even
+/// though the tip has not moved yet), as opposed to a lock the server cannot take at all
+/// ("Permission denied").
+pub fn is_lock_contention(message: &str) -> bool {
+    message.contains("File exists") || message.contains("Another git process")
+}
 
 /// True when a git failure message says another writer held or moved the ref.
 pub fn is_race(message: &str) -> bool {
@@ -164,11 +207,23 @@ pub fn push_lease(
         .to_string();
     let all = format!("{summary}\n{stderr}");
     if is_race(&all) {
-        let reason = if summary.is_empty() {
+        let mut reason = if summary.is_empty() {
             stderr.trim().lines().last().unwrap_or_default().to_string()
         } else {
             summary
         };
+        // The server's own words (hooks print through `remote:`), so that a refusal can be
+        // reported as the server put it.
+        let server: Vec<&str> = stderr
+            .lines()
+            .filter_map(|l| l.strip_prefix("remote: "))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .take(8)
+            .collect();
+        if !server.is_empty() {
+            reason = format!("{reason} — remote: {}", server.join(" / "));
+        }
         return Ok(PushOutcome::Raced(secrets::scrub(&reason, &[])));
     }
     Err(GitError::Command {

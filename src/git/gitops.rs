@@ -134,10 +134,32 @@ pub fn catalog_at(
     names: &LaneNames,
     head: &GitopsHead,
 ) -> Result<Option<Catalog>, GitopsError> {
-    let Some(bytes) = repo.read_file(&head.commit, &names.catalog_path)? else {
-        return Ok(None);
-    };
     let file = format!("{}:{}", names.gitops_branch, names.catalog_path);
+    let id = match repo.entry(&head.commit, &names.catalog_path)? {
+        None => return Ok(None),
+        Some((id, super::EntryKind::Blob | super::EntryKind::Executable)) => id,
+        // Something else sits where the catalog belongs: never "no catalog" (which invites
+        // `--init` over it).
+        Some((_, kind)) => {
+            let what = match kind {
+                super::EntryKind::Tree => "a directory",
+                super::EntryKind::Link => "a symlink",
+                _ => "a submodule",
+            };
+            return Err(InputError::Invalid {
+                file,
+                findings: vec![check::Finding {
+                    path: "$".into(),
+                    rule: "catalog-not-a-file",
+                    message: format!(
+                        "the catalog path holds {what}, not a file; remove it from the GitOps branch by hand (lane never overwrites it)"
+                    ),
+                }],
+            }
+            .into());
+        }
+    };
+    let bytes = repo.read_blob(&id)?;
     Ok(Some(check::parse_catalog(&bytes, &file, Some(names))?))
 }
 

@@ -99,6 +99,17 @@ pub fn merge<E>(
     }
 
     for image in run.images {
+        if !declared.contains(image.service.as_str()) {
+            // Only when an older run finishes late: the newer deploy intent it is merged into
+            // no longer declares this service, so its image is superseded with the rest.
+            results.push(ServiceResult {
+                service: image.service.clone(),
+                outcome: ServiceOutcome::Superseded,
+                source_commit: Some(run.source_commit.to_string()),
+                digest: Some(image.digest.clone()),
+            });
+            continue;
+        }
         let new = image.to_entry(run.source_commit, run.pipeline_run, run.now);
         let old = services.get(&image.service);
         let (entry, outcome) = match old {

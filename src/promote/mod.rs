@@ -66,8 +66,10 @@ pub struct PromoteArgs {
     /// PipelineRun name, recorded in the catalog entries and the commit message.
     #[arg(long, value_name = "NAME")]
     pub pipeline_run: Option<String>,
-    /// Attempts when another run moves the GitOps branch first (fetch, redo, push again).
-    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=50))]
+    /// Pushes at most, when other runs keep moving the GitOps branch first (each retry
+    /// fetches, redoes and pushes again after a jittered backoff). A refusal by the server is
+    /// never retried.
+    #[arg(long, value_name = "N", default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub max_attempts: u32,
     /// Always fetch the GitOps tip before the first attempt. By default the first attempt
     /// builds on the tip the source repository already holds (`refs/lane/gitops/<branch>`
@@ -76,6 +78,11 @@ pub struct PromoteArgs {
     /// only then is the tip fetched.
     #[arg(long)]
     pub fetch_first: bool,
+    /// Promote even when this run's source commit is neither an ancestor nor a descendant of
+    /// the commit whose deploy intent the GitOps tree was rendered from (the source branch was
+    /// force-pushed or diverged). This run's deploy intent then replaces the recorded one.
+    #[arg(long)]
+    pub allow_diverged: bool,
     /// Write the GitOps commit (new, or current on a noop) to PATH (a Tekton result).
     #[arg(long, value_name = "PATH")]
     pub result_commit: Option<PathBuf>,
@@ -112,6 +119,18 @@ pub enum PromoteError {
         attempts: u32,
         last: String,
     },
+    #[error("source commit {commit} is neither an ancestor nor a descendant of {recorded}, the commit whose deploy intent the GitOps branch holds: the source branch diverged or was force-pushed")]
+    Diverged { commit: String, recorded: String },
+    #[error("the lane's names differ between {commit} and {recorded} (the newer deploy intent on the GitOps branch); an older run cannot promote into the renamed lane")]
+    NamesChanged { commit: String, recorded: String },
+    #[error("the remote refused the push to '{branch}' and its tip did not move (not a race): {message}")]
+    Refused { branch: String, message: String },
+    #[error(
+        "the remote serves {gitops_ref} as a symbolic ref to {target}: pushing would write there"
+    )]
+    SymbolicGitopsRef { gitops_ref: String, target: String },
+    #[error("the GitOps tip {tip} is a commit of the source history (of {commit}): the GitOps ref points into the source branch")]
+    GitopsInSourceHistory { tip: String, commit: String },
     #[error("publish results: {0}")]
     Publish(String),
     #[error("credentials: {0}")]
@@ -141,6 +160,7 @@ impl Classified for PromoteError {
             PromoteError::MissingCommit { .. }
             | PromoteError::Exhausted { .. }
             | PromoteError::Credentials(_)
+            | PromoteError::Refused { .. }
             | PromoteError::Write { .. } => ExitClass::Environment,
             _ => ExitClass::Rejected,
         }
@@ -168,6 +188,18 @@ impl Classified for PromoteError {
             PromoteError::Publish(_) => {
                 "pass the publish results of this lane and commit (lane publish --out)".into()
             }
+            PromoteError::Refused { .. } => {
+                "read the server's message above (a pre-receive hook, branch protection or permissions); nothing was retried".into()
+            }
+            PromoteError::SymbolicGitopsRef { .. } | PromoteError::GitopsInSourceHistory { .. } => {
+                "give the lane a GitOps branch of its own on the remote (lane.names.gitopsBranch); nothing was pushed".into()
+            }
+            PromoteError::Diverged { .. } => {
+                "release a commit of the current source branch; to replace the recorded deploy intent on purpose, pass --allow-diverged".into()
+            }
+            PromoteError::NamesChanged { .. } => {
+                "nothing was pushed: the newer release already owns the lane; re-run the pipeline for the source branch tip".into()
+            }
             PromoteError::Credentials(_) => {
                 "mount the Tekton ssh-directory / basic-auth workspace at the given path".into()
             }
@@ -192,6 +224,9 @@ impl Classified for PromoteError {
 pub enum PromoteOutcome {
     Committed,
     Noop,
+    /// An older run finished late: a newer source commit's release is on the GitOps branch
+    /// already and every image of this run is superseded; nothing was committed.
+    Superseded,
 }
 
 impl PromoteOutcome {
@@ -199,6 +234,7 @@ impl PromoteOutcome {
         match self {
             PromoteOutcome::Committed => "committed",
             PromoteOutcome::Noop => "noop",
+            PromoteOutcome::Superseded => "superseded",
         }
     }
 }
@@ -220,6 +256,9 @@ pub struct PromoteReport {
     pub lane: String,
     pub gitops_branch: String,
     pub source_commit: String,
+    /// The source commit whose deploy.json the GitOps tree is rendered from (the catalog's
+    /// `sourceCommit`): this run's, or a newer one when this run finished late.
+    pub intent_commit: String,
     /// The GitOps commit now at the branch tip (the new one, or the current one on a noop).
     pub commit: Option<String>,
     /// The GitOps commit the promote was built on (`null`: the branch did not exist).
@@ -267,9 +306,16 @@ struct Ctx<'a> {
 
 /// One attempt's result before the push.
 enum Prepared {
+    /// Every image of this run is superseded by a newer release: nothing to commit.
+    Superseded {
+        head: Option<GitopsHead>,
+        services: Vec<ServiceResult>,
+        intent_commit: String,
+    },
     Noop {
         head: Option<GitopsHead>,
         services: Vec<ServiceResult>,
+        intent_commit: String,
     },
     Commit(Box<Built>),
 }
@@ -281,6 +327,7 @@ struct Built {
     commit: String,
     changed: Vec<String>,
     services: Vec<ServiceResult>,
+    intent_commit: String,
 }
 
 pub fn run(args: &PromoteArgs) -> Result<Outcome, Failure> {
@@ -313,6 +360,11 @@ fn load_lane(repo: &Repo, args: &PromoteArgs, commit: &str) -> Result<Lane, Prom
     if let Some(path) = &args.deploy {
         return Ok(Lane::load(path, None)?);
     }
+    lane_at(repo, commit)
+}
+
+/// The lane as deploy/deploy.json at `commit` declares it.
+fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
     let file = "deploy/deploy.json";
     let bytes = repo
         .read_file(commit, file)?
@@ -364,140 +416,223 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         images.len(),
         names.gitops_branch
     ));
+    if args.init {
+        refuse_symbolic_gitops_ref(&repo, &ctx)?;
+    }
     // The first attempt builds on the tip the source repository already holds, when it has
     // one: the push's lease confirms it, so a stale guess costs one refused push, never a
     // wrong commit. Anything but a commit to push (a noop, a refusal) is judged again on the
     // fetched tip.
-    let guess = if args.fetch_first || args.init {
+    let mut guess = if args.fetch_first || args.init {
         None
     } else {
         gitops::held_tip(&repo, names)
     };
-    let mut attempts = 0u32;
+    // `--max-attempts` counts pushes, the workspace guess's included.
+    let mut pushes = 0u32;
     let mut last = String::new();
-    if let Some(tip) = guess {
-        progress(format!(
-            "building on the GitOps tip the source repository holds ({})",
-            &tip[..12]
-        ));
-        match prepare(&ctx, Some(&tip)) {
-            Ok(Prepared::Commit(built)) => {
-                attempts = 1;
-                match land(&ctx, *built, (attempts, TipSource::Workspace)) {
-                    Ok(Ok(done)) => return Ok(done),
-                    Ok(Err(reason)) => {
-                        progress(format!(
-                            "the GitOps branch moved since the workspace read it ({reason}); fetching its tip"
-                        ));
-                        last = reason;
-                    }
-                    // Whatever went wrong with the guess, the fetched tip is the real test (a
-                    // lasting cause, such as refused credentials, fails there again).
-                    Err(e) => progress(format!(
-                        "pushing on the workspace's tip failed ({}); fetching the tip",
-                        crate::error::chain(&e)
-                    )),
-                }
-            }
-            Ok(Prepared::Noop { .. }) => {
-                progress("no change against the workspace's tip; confirming on the fetched tip")
-            }
-            Err(e) => progress(format!(
-                "the workspace's tip was not usable ({}); fetching the tip",
-                crate::error::chain(&e)
-            )),
-        }
-    }
-    for n in 1..=args.max_attempts {
-        attempts += 1;
-        if n > 1 {
-            let wait = backoff(n);
+    loop {
+        let on_workspace = guess.take();
+        let tip_source = match on_workspace {
+            Some(_) => TipSource::Workspace,
+            None => TipSource::Remote,
+        };
+        if let Some(tip) = &on_workspace {
             progress(format!(
-                "attempt {n}/{}: {last}; retrying on the new tip in {} ms",
-                args.max_attempts,
-                wait.as_millis()
+                "building on the GitOps tip the source repository holds ({})",
+                &tip[..12]
             ));
-            std::thread::sleep(wait);
         }
-        let prepared = match prepare(&ctx, None) {
+        let prepared = match prepare(&ctx, on_workspace.as_deref()) {
+            Err(e) if on_workspace.is_some() => {
+                progress(format!(
+                    "the workspace's tip was not usable ({}); fetching the tip",
+                    crate::error::chain(&e)
+                ));
+                continue;
+            }
             Err(PromoteError::Git(GitError::Command { stderr, .. })) if cli::is_race(&stderr) => {
                 // A ref lock held by another writer during the fetch: try again.
                 last = stderr;
+                wait_before_retry(pushes.max(1), args.max_attempts, &last);
                 continue;
             }
             other => other?,
         };
-        match prepared {
-            Prepared::Noop { head, services } => {
-                progress("nothing changed: no commit (noop)");
-                let c = head.map(|h| h.commit);
-                return Ok(report(
-                    &ctx,
-                    PromoteOutcome::Noop,
-                    c.clone(),
-                    c,
-                    (attempts, TipSource::Remote),
-                    vec![],
-                    services,
-                ));
+        let (outcome, head, services, intent_commit) = match prepared {
+            Prepared::Commit(built) => {
+                pushes += 1;
+                match land(&ctx, *built, (pushes, tip_source)) {
+                    Ok(Landed::Done(done)) => return Ok(*done),
+                    Ok(Landed::Raced(reason)) => last = reason,
+                    // Whatever went wrong with the guess, the fetched tip is the real test (a
+                    // lasting cause, such as refused credentials, fails there again).
+                    Err(e) if on_workspace.is_some() => progress(format!(
+                        "pushing on the workspace's tip failed ({}); fetching the tip",
+                        crate::error::chain(&e)
+                    )),
+                    Err(e) => return Err(e),
+                }
+                if pushes >= args.max_attempts {
+                    return Err(PromoteError::Exhausted {
+                        branch: names.gitops_branch.clone(),
+                        attempts: pushes,
+                        last,
+                    });
+                }
+                if on_workspace.is_some() {
+                    progress(format!(
+                        "the GitOps branch moved since the workspace read it ({last}); fetching its tip"
+                    ));
+                } else {
+                    wait_before_retry(pushes + 1, args.max_attempts, &last);
+                }
+                continue;
             }
-            Prepared::Commit(built) => match land(&ctx, *built, (attempts, TipSource::Remote))? {
-                Ok(done) => return Ok(done),
-                Err(reason) => last = reason,
-            },
-        }
+            _ if on_workspace.is_some() => {
+                progress("no change against the workspace's tip; confirming on the fetched tip");
+                continue;
+            }
+            Prepared::Noop {
+                head,
+                services,
+                intent_commit,
+            } => (PromoteOutcome::Noop, head, services, intent_commit),
+            Prepared::Superseded {
+                head,
+                services,
+                intent_commit,
+            } => (PromoteOutcome::Superseded, head, services, intent_commit),
+        };
+        progress(match outcome {
+            PromoteOutcome::Superseded => {
+                "every image of this run is superseded by a newer release: no commit (superseded)"
+            }
+            _ => "nothing changed: no commit (noop)",
+        });
+        let c = head.map(|h| h.commit);
+        return Ok(report(
+            &ctx,
+            outcome,
+            (c.clone(), c),
+            (pushes, TipSource::Remote),
+            vec![],
+            services,
+            intent_commit,
+        ));
     }
-    Err(PromoteError::Exhausted {
-        branch: names.gitops_branch.clone(),
-        attempts,
-        last,
-    })
 }
 
-/// Push a built commit with the lease on its base. `Ok(Err(reason))`: another run moved the
-/// branch first (or the base was stale).
-fn land(
-    ctx: &Ctx<'_>,
-    built: Built,
-    attempt: (u32, TipSource),
-) -> Result<Result<PromoteReport, String>, PromoteError> {
+fn wait_before_retry(next: u32, max: u32, last: &str) {
+    let wait = backoff(next);
+    progress(format!(
+        "attempt {next}/{max}: {last}; retrying on the new tip in {} ms",
+        wait.as_millis()
+    ));
+    std::thread::sleep(wait);
+}
+
+/// `--init` on a remote whose GitOps ref is a symbolic ref would write through it (onto the
+/// source branch, say): look at what the remote serves before anything is pushed.
+fn refuse_symbolic_gitops_ref(repo: &Repo, ctx: &Ctx<'_>) -> Result<(), PromoteError> {
     let names = &ctx.lane.names;
+    let remote_ref = cli::remote_ref(repo.path(), ctx.remote, &names.gitops_ref())?;
+    match remote_ref.symref_target {
+        Some(target) => Err(PromoteError::SymbolicGitopsRef {
+            gitops_ref: names.gitops_ref(),
+            target,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// `--init` on an existing GitOps ref without a catalog: refuse when that ref's tip is a commit
+/// of the source history (the ref is, or was made from, the source branch).
+fn refuse_source_history(repo: &Repo, commit: &str, tip: &str) -> Result<(), PromoteError> {
+    if repo.has_object(tip) && (repo.is_ancestor(tip, commit)? || repo.is_ancestor(commit, tip)?) {
+        return Err(PromoteError::GitopsInSourceHistory {
+            tip: tip.to_string(),
+            commit: commit.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// How one push ended.
+enum Landed {
+    Done(Box<PromoteReport>),
+    /// Another run moved the branch first: fetch, redo, push again.
+    Raced(String),
+}
+
+/// Push a built commit with the lease on its base. A refusal is told from a race by looking
+/// at the remote: if its tip did not move, nobody raced (a hook or the server refused), and a
+/// push whose answer was lost but whose commit is the tip has landed.
+fn land(ctx: &Ctx<'_>, built: Built, attempt: (u32, TipSource)) -> Result<Landed, PromoteError> {
+    let names = &ctx.lane.names;
+    let dst = names.gitops_ref();
     let old = built.head.as_ref().map(|h| h.commit.clone());
     let pushed = cli::push_lease(
         &built.scratch.dir,
         ctx.remote,
         &built.commit,
-        &names.gitops_ref(),
+        &dst,
         old.as_deref(),
-    )?;
-    Ok(match pushed {
-        PushOutcome::Pushed => {
-            progress(format!(
-                "pushed {} to {}",
-                built.commit, names.gitops_branch
-            ));
-            Ok(report(
-                ctx,
-                PromoteOutcome::Committed,
-                Some(built.commit),
-                old,
-                attempt,
-                built.changed,
-                built.services,
-            ))
+    );
+    let landed = |ctx: &Ctx<'_>, built: Built, old: Option<String>| {
+        progress(format!(
+            "pushed {} to {}",
+            built.commit, names.gitops_branch
+        ));
+        Landed::Done(Box::new(report(
+            ctx,
+            PromoteOutcome::Committed,
+            (Some(built.commit), old),
+            attempt,
+            built.changed,
+            built.services,
+            built.intent_commit,
+        )))
+    };
+    match pushed {
+        Ok(PushOutcome::Pushed) => Ok(landed(ctx, built, old)),
+        Ok(PushOutcome::Raced(reason)) => {
+            let now = cli::remote_ref(&built.scratch.dir, ctx.remote, &dst).map(|r| r.tip);
+            match now {
+                Ok(tip) if tip.as_deref() == Some(built.commit.as_str()) => {
+                    Ok(landed(ctx, built, old))
+                }
+                // The tip did not move and no other writer held its lock: the server refused.
+                Ok(tip) if tip == old && !cli::is_lock_contention(&reason) => {
+                    Err(PromoteError::Refused {
+                        branch: names.gitops_branch.clone(),
+                        message: reason,
+                    })
+                }
+                _ => Ok(Landed::Raced(reason)),
+            }
         }
-        PushOutcome::Raced(reason) => Err(reason),
-    })
+        Err(e) => {
+            // The answer may be lost after the remote took the push.
+            match cli::remote_ref(&built.scratch.dir, ctx.remote, &dst) {
+                Ok(r) if r.tip.as_deref() == Some(built.commit.as_str()) => {
+                    progress("the push's answer was lost, but its commit is the remote tip");
+                    Ok(landed(ctx, built, old))
+                }
+                _ => Err(e.into()),
+            }
+        }
+    }
 }
 
 fn report(
     ctx: &Ctx<'_>,
     outcome: PromoteOutcome,
-    commit: Option<String>,
-    previous: Option<String>,
+    (commit, previous): (Option<String>, Option<String>),
     (attempts, tip_source): (u32, TipSource),
     changed_paths: Vec<String>,
     services: Vec<ServiceResult>,
+    intent_commit: String,
 ) -> PromoteReport {
     let n = &ctx.lane.names;
     PromoteReport {
@@ -505,6 +640,7 @@ fn report(
         lane: n.version.clone(),
         gitops_branch: n.gitops_branch.clone(),
         source_commit: ctx.commit.to_string(),
+        intent_commit,
         commit,
         previous_commit: previous,
         attempts,
@@ -517,11 +653,13 @@ fn report(
     }
 }
 
-/// Exponential backoff (150 ms · 2^(n-2), at most 4 s) with ±50 % jitter, so that runs that
-/// collided do not collide again in lockstep.
+/// Backoff before push `attempt` (≥ 2): "full jitter" — uniform in [20 ms, cap) with the cap
+/// doubling from 250 ms to 8 s. Runs that collided spread over the whole window instead of
+/// retrying in lock-step (with ±50 % jitter around a mean shorter than one attempt, 32
+/// simultaneous runs kept colliding).
 fn backoff(attempt: u32) -> Duration {
     use std::hash::{BuildHasher, Hasher};
-    let base = (150u64 << (attempt.saturating_sub(2)).min(5)).min(4000);
+    let cap = (250u64 << (attempt.saturating_sub(2)).min(5)).min(8000);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u32(std::process::id());
     h.write_u128(
@@ -530,8 +668,7 @@ fn backoff(attempt: u32) -> Duration {
             .map(|d| d.as_nanos())
             .unwrap_or(0),
     );
-    let jitter = h.finish() % base.max(1);
-    Duration::from_millis(base / 2 + jitter)
+    Duration::from_millis(20 + h.finish() % cap)
 }
 
 /// Make sure a commit is present in the source repository (ancestry needs it): fetch it from
@@ -583,14 +720,42 @@ impl Drop for Scratch {
     }
 }
 
+/// Where scratch repositories live: one lane-owned directory, `<pid>-<nanos>.git` inside, so
+/// that those of a SIGKILLed run can be told apart and swept by the next run.
+fn scratch_root() -> PathBuf {
+    std::env::temp_dir().join("lane-promote")
+}
+
+/// Remove scratch repositories whose run is gone (its pid no longer exists).
+fn sweep_stale_scratch(root: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 impl Scratch {
     fn new(source: &Repo) -> Result<Scratch, PromoteError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir =
-            std::env::temp_dir().join(format!("lane-promote-{}-{nanos}.git", std::process::id()));
+        let root = scratch_root();
+        static SWEPT: std::sync::Once = std::sync::Once::new();
+        SWEPT.call_once(|| sweep_stale_scratch(&root));
+        let dir = root.join(format!("{}-{nanos}.git", std::process::id()));
         let io = |e: std::io::Error| PromoteError::Write {
             path: dir.display().to_string(),
             message: e.to_string(),
@@ -702,7 +867,12 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
             })
         }
         (Some(c), false) => c,
-        (None, true) => Catalog::empty(names, ctx.commit, &ctx.now),
+        (None, true) => {
+            if let Some(h) = &head {
+                refuse_source_history(repo, ctx.commit, &h.commit)?;
+            }
+            Catalog::empty(names, ctx.commit, &ctx.now)
+        }
         (None, false) => {
             return Err(PromoteError::NoCatalog {
                 branch: names.gitops_branch.clone(),
@@ -714,13 +884,35 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
     for (id, e) in &previous.services {
         ensure_commit(repo, id, &e.source_commit)?;
     }
+    // The tree is rendered from the newest deploy intent, never an older run's: an older run
+    // finishing late merges its images into the recorded commit's deploy.json
+    // (docs/out-of-order.md).
+    let recorded_lane;
+    let (intent_lane, intent_commit) = match intent_source(ctx, repo, &previous)? {
+        None => (ctx.lane, ctx.commit.to_string()),
+        Some(recorded) => {
+            recorded_lane = lane_at(repo, &recorded)?;
+            if recorded_lane.names != ctx.lane.names {
+                return Err(PromoteError::NamesChanged {
+                    commit: ctx.commit.to_string(),
+                    recorded,
+                });
+            }
+            progress(format!(
+                "source commit {} is older than {recorded}, whose deploy intent the GitOps branch holds: rendering with that intent",
+                &ctx.commit[..12]
+            ));
+            (&recorded_lane, recorded)
+        }
+    };
+    let late = intent_commit != ctx.commit;
     let run = RunInput {
         source_commit: ctx.commit,
         pipeline_run: ctx.args.pipeline_run.as_deref(),
         images: ctx.images,
         now: &ctx.now,
     };
-    let merged = merge::merge(&previous, &ctx.lane.intent, &run, |a, b| {
+    let merged = merge::merge(&previous, &intent_lane.intent, &run, |a, b| {
         repo.is_ancestor(a, b)
     })?;
     let catalog_json = merged.catalog.to_json_pretty();
@@ -731,7 +923,7 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
         Some(names),
     )
     .map_err(|e| PromoteError::Catalog(crate::error::chain(&e)))?;
-    let rendered = render::render_tree(ctx.lane, &merged.catalog)?;
+    let rendered = render::render_tree(intent_lane, &merged.catalog)?;
 
     let old_tree = match &head {
         Some(h) => Some(gitops.tree_id(&h.commit)?),
@@ -751,9 +943,18 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
         ],
     )?;
     if head.is_some() && old_tree.as_deref() == Some(new_tree.as_str()) {
-        return Ok(Prepared::Noop {
-            head,
-            services: merged.services,
+        return Ok(if late {
+            Prepared::Superseded {
+                head,
+                services: merged.services,
+                intent_commit,
+            }
+        } else {
+            Prepared::Noop {
+                head,
+                services: merged.services,
+                intent_commit,
+            }
         });
     }
     let changed = gitops.changed_paths(old_tree.as_deref(), &new_tree)?;
@@ -780,7 +981,35 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
         commit,
         changed,
         services: merged.services,
+        intent_commit,
     })))
+}
+
+/// Whose deploy intent the new tree is rendered from: `None` for this run's, `Some(commit)`
+/// for the newer commit the GitOps branch records when this run is older (its ancestor).
+fn intent_source(
+    ctx: &Ctx<'_>,
+    repo: &Repo,
+    previous: &Catalog,
+) -> Result<Option<String>, PromoteError> {
+    let recorded = &previous.source_commit;
+    if recorded == ctx.commit || repo.is_ancestor(recorded, ctx.commit)? {
+        return Ok(None);
+    }
+    if repo.is_ancestor(ctx.commit, recorded)? {
+        return Ok(Some(recorded.clone()));
+    }
+    if ctx.args.allow_diverged {
+        progress(format!(
+            "source commit {} diverged from {recorded}; --allow-diverged: its deploy intent replaces the recorded one",
+            &ctx.commit[..12]
+        ));
+        return Ok(None);
+    }
+    Err(PromoteError::Diverged {
+        commit: ctx.commit.to_string(),
+        recorded: recorded.clone(),
+    })
 }
 
 /// Refuse any change outside the catalog file and the runtime directory.
@@ -818,7 +1047,7 @@ mod tests {
     fn backoff_grows_and_stays_bounded() {
         for a in 2..20 {
             let d = backoff(a).as_millis();
-            assert!((50..=6000).contains(&d), "{a}: {d}");
+            assert!((20..8020).contains(&d), "{a}: {d}");
         }
     }
 }

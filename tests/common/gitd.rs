@@ -1,7 +1,9 @@
 //! A real `git daemon` serving bare repositories with push enabled, on a random loopback
-//! port; killed on drop.
+//! port; killed on drop together with the per-connection children it forked (they would
+//! otherwise outlive the test run).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +41,7 @@ impl GitDaemon {
                 .arg(&base)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                .process_group(0)
                 .spawn()
                 .expect("start git daemon (is git-daemon installed?)");
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -56,8 +59,7 @@ impl GitDaemon {
                 }
                 std::thread::sleep(Duration::from_millis(30));
             }
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
         }
         panic!("git daemon did not start");
     }
@@ -80,10 +82,19 @@ impl GitDaemon {
     }
 }
 
+/// SIGKILL the daemon's process group (the daemon and the children serving connections).
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
 }
 
