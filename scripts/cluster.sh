@@ -892,7 +892,8 @@ EOF
 
 render() { # render FILE: substitutes @VARS@
   sed -e "s|@COREDNS_IMAGE@|$(image_ref coredns)|g" -e "s|@DNS_IP@|$DNS_IP|g" \
-    -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@ARGOCD_NAMESPACE@|$ARGOCD_NAMESPACE|g" -- "$1"
+    -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@ARGOCD_NAMESPACE@|$ARGOCD_NAMESPACE|g" \
+    -e "s|@ARGOCD_SECRET_KEY@|$(cat "$STATE/argocd/secretkey" 2>/dev/null)|g" -- "$1"
 }
 
 addons_dns() {
@@ -928,6 +929,8 @@ start_argocd() {
   local src
   go_env
   src=$(mod_dir argocd github.com/argoproj/argo-cd/v2)/manifests/crds
+  mkdir -p -- "$STATE/argocd"
+  [[ -s $STATE/argocd/secretkey ]] || openssl rand -hex 32 >"$STATE/argocd/secretkey"
   {
     # Server-side: the ApplicationSet CRD is too large for the last-applied annotation.
     kc apply --server-side --force-conflicts -f "$src/application-crd.yaml" -f "$src/appproject-crd.yaml" -f "$src/applicationset-crd.yaml" \
@@ -961,7 +964,7 @@ start_argocd() {
 # ---------------------------------------------------------------- reports
 where() {
   cat <<EOF
-what runs where (all on this machine; node address $NODE_IP on dummy interface $DUMMY_IF):
+what runs where (all on this machine; node address $NODE_IP on interface $DUMMY_IF):
   etcd                       http://127.0.0.1:$ETCD_PORT (peer 127.0.0.1:$ETCD_PEER_PORT)   data $STATE/etcd
   kube-apiserver             https://$NODE_IP:$API_PORT  (service $API_SVC_IP:443)
   kube-controller-manager    https://127.0.0.1:10257
