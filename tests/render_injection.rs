@@ -272,3 +272,100 @@ fn cli_output_never_holds_secret_values() {
         }
     }
 }
+
+/// `kubectl kustomize DIR` (what Argo CD runs on the tree): its documents, read by a YAML 1.1
+/// reader (PyYAML, beside kubernetes-validate) as Argo CD's and kubectl's readers read them.
+/// A YAML 1.2 reader is the wrong judge here: kustomize writes LS/PS raw inside quoted
+/// scalars, which only YAML 1.1 takes as line breaks.
+fn kustomize(files: &std::collections::BTreeMap<String, String>) -> Vec<Value> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let dir = common::tempdir();
+    write_tree(dir.path(), files);
+    let out = Command::new(common::tools::require("kubectl"))
+        .arg("kustomize")
+        .arg(dir.path())
+        .output()
+        .expect("run kubectl kustomize");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut py = Command::new(common::tools::require("python3"))
+        .args([
+            "-c",
+            "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run python3 with PyYAML");
+    py.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let read = py.wait_with_output().unwrap();
+    assert!(
+        read.status.success(),
+        "PyYAML could not read kustomize's output"
+    );
+    serde_json::from_slice(&read.stdout).unwrap()
+}
+
+fn object<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("no {kind} {name} in kustomize's output"))
+}
+
+/// Code points a YAML 1.1 reader (kustomize's) takes as line breaks, and others JSON writes
+/// raw: written raw they cut a document (`\u{2028}---\u{2028}kind: Secret`). Render escapes
+/// them, and the value comes out of kustomize exactly as deploy.json has it. NEL cannot:
+/// kustomize writes it as a space whatever the input, so validation refuses it.
+#[test]
+fn yaml_line_breaks_round_trip_through_kustomize() {
+    let values = [
+        "a\u{2028}---\u{2028}kind: Secret",
+        "p\u{2029}q",
+        "both\u{2028}\u{2029}\r\nend\u{2028}",
+        " \u{2028} ",
+        "bom\u{feff}inside",
+        "nbsp\u{a0}and tab\t",
+    ];
+    for v in values {
+        let d = intent_with(v, PATH_SLOT);
+        let lane = lane_from_json(&d).unwrap_or_else(|e| panic!("{v:?}: validate refused: {e}"));
+        let tree = render_tree(&lane, &v01_catalog()).unwrap_or_else(|e| panic!("{v:?}: {e}"));
+        let docs = kustomize(&tree.files);
+        assert!(
+            docs.iter().all(|d| d["kind"] != "Secret"),
+            "{v:?} smuggled a Secret"
+        );
+        let cm = object(&docs, "ConfigMap", "agentrun-mgr-config");
+        assert_eq!(cm["data"]["AGENTRUN_DATABASE_NAME"], json!(v), "{v:?}");
+        let c = &object(&docs, "Deployment", "agentrun-mgr")["spec"]["template"]["spec"]
+            ["containers"][0];
+        assert_eq!(c["command"][0], json!(v), "{v:?}");
+        assert_eq!(c["env"][3]["value"], json!(v), "{v:?}");
+    }
+}
+
+/// What validate refuses, render refuses too, and the reverse: control characters render
+/// could not write are refused by the shared validation with the field's path.
+#[test]
+fn control_characters_are_refused_by_validation_that_render_shares() {
+    for v in [
+        "nul\0",
+        "del\u{7f}",
+        "csi\u{9b}31m",
+        "esc\u{1b}[2J",
+        "nel\u{85}folds",
+    ] {
+        let d = intent_with(v, PATH_SLOT);
+        let err = lane_from_json(&d).expect_err(v);
+        let f = err.findings();
+        assert!(
+            f.iter()
+                .any(|x| x.rule == "control-character" && x.path.starts_with("$.services[")),
+            "{v:?}: {f:?}"
+        );
+    }
+}

@@ -622,7 +622,7 @@ fn text_problem(s: &str) -> Option<(&'static str, String)> {
         (
             "control-character",
             format!(
-                "holds the control character U+{:04X}; values may hold tab, newline and carriage return, but no NUL, DEL or other C0/C1 control",
+                "holds the control character U+{:04X}; values may hold tab, newline and carriage return, but no NUL, DEL or other C0/C1 control (NEL, U+0085, comes out of kustomize as a space; write a newline)",
                 c as u32
             ),
         )

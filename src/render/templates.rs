@@ -112,8 +112,65 @@ fn indent_block(value: Value, width: usize) -> Value {
     }
 }
 
+/// Characters a JSON encoder writes raw but a YAML reader does not read back as the same
+/// character: NEL, LS and PS are line breaks to YAML 1.1 readers (kustomize's included, which
+/// fold `a\u{85}b` to `a b` and cut a document at `\u{2028}---`), DEL and C1 controls are not
+/// printable YAML, and BOM/non-characters are refused or dropped by some readers.
+fn yaml_unsafe(c: char) -> bool {
+    matches!(
+        c,
+        '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
+    )
+}
+
+/// A JSON literal with every [`yaml_unsafe`] character written as a `\uXXXX` escape, which
+/// JSON and YAML double-quoted scalars read as the same character. Those characters only
+/// occur inside string literals, so the escape never lands in the literal's structure.
+fn escape_yaml_unsafe(json: &str) -> String {
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if yaml_unsafe(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// minijinja's JSON auto-escaping, plus [`escape_yaml_unsafe`] for values that need it (the
+/// common all-ASCII value takes minijinja's path unchanged).
+fn yaml_formatter(
+    out: &mut minijinja::Output<'_>,
+    state: &mut minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    let json = matches!(state.auto_escape(), minijinja::AutoEscape::Json) && !value.is_safe();
+    let risky = json
+        && match value.as_str() {
+            Some(s) => !s.is_ascii() && s.chars().any(yaml_unsafe),
+            None => value.as_object().is_some() || value.len().is_some(),
+        };
+    if risky {
+        let text = serde_json::to_string(value).map_err(|e| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::BadSerialization,
+                "unable to format to JSON",
+            )
+            .with_source(e)
+        })?;
+        if text.chars().any(yaml_unsafe) {
+            return out
+                .write_str(&escape_yaml_unsafe(&text))
+                .map_err(minijinja::Error::from);
+        }
+    }
+    minijinja::escape_formatter(out, state, value)
+}
+
 fn base_env() -> Environment<'static> {
     let mut env = Environment::new();
+    env.set_formatter(yaml_formatter);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
