@@ -558,3 +558,545 @@ fn the_pod_service_account_is_used_in_cluster() {
         .join("secrets/kubernetes.io/serviceaccount/token")
         .exists());
 }
+
+// ---------------------------------------------------------------------------------------
+// What the real-object review found (issue 20 §2): RBAC, API faults, Argo CD operations and
+// multi-source Applications, init containers, image IDs, Tekton results and lists.
+
+const APP: &str = "/apis/argoproj.io/v1alpha1/namespaces/argocd/applications/agentrun-g14-v01";
+const PIPELINE_RUNS: &str = "/apis/tekton.dev/v1/namespaces/agentrun-ci/pipelineruns";
+
+fn log_lines(s: &Setup, needle: &str) -> Vec<String> {
+    s.api
+        .requests()
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The shipped RBAC with one resource taken out of every rule that names it.
+fn rbac_without(resource: &str, verb: &str) -> Value {
+    let mut rbac = common::kube::shipped_verify_rbac();
+    for r in rbac["rules"].as_array_mut().unwrap() {
+        let names_it = r["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x == resource);
+        if names_it {
+            let verbs: Vec<Value> = r["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|v| *v != verb)
+                .cloned()
+                .collect();
+            if verbs.is_empty() {
+                let rest: Vec<Value> = r["resources"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|x| *x != resource)
+                    .cloned()
+                    .collect();
+                r["resources"] = json!(rest);
+            } else {
+                r["verbs"] = json!(verbs);
+            }
+        }
+    }
+    rbac
+}
+
+#[test]
+fn the_shipped_verify_rbac_grants_everything_verify_reads() {
+    let mut s = setup();
+    s.cluster.set_rbac(common::kube::shipped_verify_rbac());
+    s.apply();
+    let run = s.verify(&[]);
+    run.assert_code(0);
+    let log = s.api.requests();
+    assert!(!log.contains(" 403"), "a request was refused:\n{log}");
+    // The tree's Roles and RoleBindings were read (live.source-commit), under that RBAC.
+    assert!(
+        log.contains("/apis/rbac.authorization.k8s.io/v1/namespaces/agentrun-v01/roles/"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_missing_permission_is_a_failed_check_naming_verb_resource_and_namespace() {
+    let mut s = setup();
+    s.cluster.set_rbac(rbac_without("roles", "get"));
+    s.apply();
+    let run = s.verify(&[]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "live.source-commit");
+    assert_eq!(c["status"], "fail");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains("may not get roles (API group \"rbac.authorization.k8s.io\")")
+            && msg.contains("in namespace agentrun-v01"),
+        "{msg}"
+    );
+    let hint = c["hint"].as_str().unwrap();
+    assert!(
+        hint.contains(
+            r#"apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles"], verbs: ["get"]"#
+        ) && hint.contains("pipelines/rbac.yaml"),
+        "{hint}"
+    );
+    assert_eq!(c["evidence"]["forbidden"][0]["verb"], "get");
+    assert_eq!(c["evidence"]["forbidden"][0]["resource"], "roles");
+    assert_eq!(c["evidence"]["forbidden"][0]["namespace"], "agentrun-v01");
+    // Everything else was still judged.
+    assert_eq!(status(&doc, "live.images"), "pass");
+    assert_eq!(status(&doc, "argo.revision"), "pass");
+    assert_eq!(status(&doc, "tekton.digests"), "pass");
+    assert_eq!(doc["summary"]["failed"], json!(["live.source-commit"]));
+
+    // Without `list` on pods, and without the Argo CD and Tekton reads: each check says what
+    // was refused; still exit 1 with the one report.
+    let mut rbac = rbac_without("pods", "list");
+    for r in rbac["rules"].as_array_mut().unwrap() {
+        if r["apiGroups"] == json!(["argoproj.io"]) || r["apiGroups"] == json!(["tekton.dev"]) {
+            r["verbs"] = json!([]);
+        }
+    }
+    s.cluster.set_rbac(rbac);
+    s.apply();
+    let run = s.verify(&[]);
+    run.assert_code(1);
+    let doc = run.json();
+    for (id, want) in [
+        ("live.images", "may not list pods (API group \"\") in namespace agentrun-v01"),
+        (
+            "argo.application",
+            "may not get applications (API group \"argoproj.io\") \"agentrun-g14-v01\" in namespace argocd",
+        ),
+        (
+            "argo.project-destinations",
+            "may not get appprojects (API group \"argoproj.io\") \"agentrun-v01\" in namespace argocd",
+        ),
+        (
+            "tekton.pipelinerun",
+            "may not list pipelineruns (API group \"tekton.dev\") in namespace agentrun-ci",
+        ),
+    ] {
+        let c = check(&doc, id);
+        assert_eq!(c["status"], "fail", "{id}: {c:#}");
+        assert!(c["message"].as_str().unwrap().contains(want), "{id}: {c:#}");
+    }
+    assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
+}
+
+#[test]
+fn wait_stops_at_once_on_a_missing_permission() {
+    let mut s = setup();
+    s.cluster.set_rbac(rbac_without("deployments", "get"));
+    s.apply();
+    let start = std::time::Instant::now();
+    let run = s.verify(&["--only", "live", "--wait", "60s"]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    run.assert_code(1);
+    let doc = run.json();
+    assert_eq!(doc["wait"]["satisfied"], false);
+    assert!(doc["wait"]["stopped"]
+        .as_str()
+        .unwrap()
+        .contains("missing permission"));
+    let c = check(&doc, "live.deployment.agentrun-mgr.rollout");
+    assert!(c["message"].as_str().unwrap().contains(
+        "may not get deployments (API group \"apps\") \"agentrun-mgr\" in namespace agentrun-v01"
+    ));
+}
+
+#[test]
+fn wait_retries_429_after_retry_after_and_5xx() {
+    let mut s = setup();
+    let synced = s.cluster.route(APP).clone();
+    let status = |code: u16, reason: &str| {
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+               "message": format!("{reason} (injected)"), "reason": reason, "code": code})
+    };
+    *s.cluster.route(APP) = json!({"sequence": [
+        {"status": 429, "body": status(429, "TooManyRequests"), "headers": {"Retry-After": "1"}},
+        {"status": 503, "body": status(503, "ServiceUnavailable")},
+        {"status": 500, "body": status(500, "InternalError")},
+        synced
+    ]});
+    s.apply();
+    let start = std::time::Instant::now();
+    let run = s.verify(&["--only", "argo", "--wait", "30s"]);
+    let took = start.elapsed();
+    run.assert_code(0);
+    assert_eq!(run.json()["wait"]["satisfied"], true);
+    let codes: Vec<String> = log_lines(&s, &format!("GET {APP} "))
+        .iter()
+        .map(|l| l.rsplit(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(codes, ["429", "503", "500", "200"]);
+    // Retry-After: 1 was honoured.
+    assert!(took >= std::time::Duration::from_secs(1), "{took:?}");
+    assert!(run.stderr.contains("HTTP 429"), "{}", run.stderr);
+}
+
+#[test]
+fn a_throttled_api_past_the_wait_deadline_ends_at_the_deadline() {
+    let mut s = setup();
+    *s.cluster.route(APP) = json!({"status": 429, "headers": {"Retry-After": "3600"},
+        "body": {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                 "message": "too many requests", "reason": "TooManyRequests", "code": 429}});
+    s.apply();
+    let start = std::time::Instant::now();
+    let run = s.verify(&["--only", "argo", "--wait", "2s"]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    run.assert_code(3);
+    let err = &run.json()["error"];
+    assert!(
+        err["message"].as_str().unwrap().contains("HTTP 429"),
+        "{err}"
+    );
+    assert!(
+        err["hint"].as_str().unwrap().contains("throttling"),
+        "{err}"
+    );
+}
+
+#[test]
+fn wait_retries_an_answer_slower_than_the_request_timeout() {
+    let mut s = setup();
+    let synced = s.cluster.route(APP).clone();
+    let mut slow = synced.clone();
+    slow["delay"] = json!(3);
+    *s.cluster.route(APP) = json!({"sequence": [slow, synced]});
+    s.apply();
+    let run = s.verify(&["--only", "argo", "--wait", "30s", "--request-timeout", "1s"]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+}
+
+#[test]
+fn a_sync_operation_running_failed_or_in_error_does_not_pass() {
+    for phase in ["Running", "Failed", "Error"] {
+        let mut s = setup();
+        let app = s.cluster.app();
+        app["status"]["operationState"]["phase"] = json!(phase);
+        app["status"]["operationState"]["message"] =
+            json!(format!("one or more objects failed to apply ({phase})"));
+        s.apply();
+        let run = s.verify(&["--only", "argo"]);
+        run.assert_code(1);
+        let doc = run.json();
+        let c = check(&doc, "argo.operation");
+        assert_eq!(c["status"], "fail", "{phase}: {c:#}");
+        assert!(c["message"].as_str().unwrap().contains(phase), "{c:#}");
+        assert_eq!(c["evidence"]["operationPhase"], phase);
+        // Synced, Healthy and at the head: only the operation says it is not done.
+        assert_eq!(doc["summary"]["failed"], json!(["argo.operation"]));
+    }
+}
+
+#[test]
+fn a_multi_source_application_is_judged_by_its_lane_source() {
+    let mut s = setup();
+    let head = s.repos.gitops_head.clone();
+    let other = "9".repeat(40);
+    let app = s.cluster.app();
+    let lane_src = app["spec"]["source"].clone();
+    let values = json!({"repoURL": "https://git.example/values.git", "targetRevision": "main", "ref": "values"});
+    app["spec"].as_object_mut().unwrap().remove("source");
+    app["spec"]["sources"] = json!([values, lane_src]);
+    let sync = app["status"]["sync"].as_object_mut().unwrap();
+    sync.remove("revision");
+    sync.insert("revisions".into(), json!([other, head]));
+    s.apply();
+    let run = s.verify(&["--only", "argo"]);
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(
+        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        head.as_str()
+    );
+    assert_eq!(check(&doc, "argo.source")["evidence"]["sourceIndex"], 1);
+
+    // The lane's source behind the head fails; a second source that renders manifests too.
+    let app = s.cluster.app();
+    app["status"]["sync"]["revisions"] = json!([head, other]);
+    app["spec"]["sources"][0]["path"] = json!("extra");
+    s.apply();
+    let run = s.verify(&["--only", "argo"]);
+    run.assert_code(1);
+    let doc = run.json();
+    assert!(check(&doc, "argo.revision")["message"]
+        .as_str()
+        .unwrap()
+        .contains(&other));
+    assert!(check(&doc, "argo.source")["message"]
+        .as_str()
+        .unwrap()
+        .contains("spec.sources[0]"));
+}
+
+/// Give every mgr pod one init container with `image_id`, named `name`.
+fn add_init_container(s: &mut Setup, name: &str, image_id: &str) {
+    for p in s.cluster.pods().iter_mut() {
+        let image = p["spec"]["containers"][0]["image"].clone();
+        p["spec"]["initContainers"] = json!([{"name": name, "image": image}]);
+        p["status"]["initContainerStatuses"] = json!([{
+            "name": name, "ready": true, "restartCount": 0, "started": false,
+            "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": common::kube::TS, "finishedAt": common::kube::TS}},
+            "lastState": {}, "image": image, "imageID": image_id,
+            "containerID": "containerd://0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9"
+        }]);
+    }
+}
+
+/// Put an init container `name` running the catalog image into the GitOps tree's mgr
+/// Deployment (the tree is JSON, which is YAML).
+fn tree_with_init_container(s: &mut Setup, name: &str) {
+    let file = s
+        .repos
+        .tree
+        .iter()
+        .find(|(_, t)| t.contains("kind: \"Deployment\"") || t.contains("kind: Deployment"))
+        .map(|(f, _)| f.clone())
+        .expect("a Deployment in the tree");
+    let mut d: Value = serde_saphyr::from_str(&s.repos.tree[&file]).unwrap();
+    let img = d["spec"]["template"]["spec"]["containers"][0]["image"].clone();
+    d["spec"]["template"]["spec"]["initContainers"] = json!([{"name": name, "image": img}]);
+    let path = format!("{}/{file}", common::kube::RUNTIME_PATH);
+    let text = serde_json::to_string_pretty(&d).unwrap();
+    s.repos
+        .gitops_commit(|dir| std::fs::write(dir.join(path), text).unwrap());
+}
+
+#[test]
+fn init_containers_are_judged_by_their_digest() {
+    let mut s = setup();
+    tree_with_init_container(&mut s, "migrate");
+    let old = image("agentrun-mgr", 'c');
+    add_init_container(&mut s, "migrate", &old);
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "live.images");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains("init container migrate runs") && msg.contains(&digest('c')),
+        "{msg}"
+    );
+
+    add_init_container(&mut s, "migrate", &image("agentrun-mgr", 'a'));
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(0);
+    let ev = check(&run.json(), "live.images")["evidence"].to_string();
+    assert!(
+        ev.contains("\"init\":true") && ev.contains("\"judged\":true"),
+        "{ev}"
+    );
+
+    // An init container the tree does not have is not waved through.
+    add_init_container(&mut s, "injected", &image("agentrun-mgr", 'a'));
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    assert!(check(&run.json(), "live.images")["message"]
+        .as_str()
+        .unwrap()
+        .contains("init container injected is not in the runtime tree"));
+}
+
+#[test]
+fn a_container_of_another_repository_is_judged_by_digest() {
+    let mut s = setup();
+    let old = digest('c');
+    let mirror = format!("mirror.example:5000/agentrun/agentrun-mgr@{old}");
+    for p in s.cluster.pods().iter_mut() {
+        p["spec"]["containers"][0]["image"] = json!(mirror);
+        p["status"]["containerStatuses"][0]["image"] = json!(mirror);
+        p["status"]["containerStatuses"][0]["imageID"] = json!(mirror);
+    }
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let msg = check(&run.json(), "live.images")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.contains(&old) && msg.contains("names another repository"),
+        "{msg}"
+    );
+
+    // The same reference running the catalog's digest passes: the bytes are what count.
+    let same = format!("mirror.example:5000/agentrun/agentrun-mgr@{}", digest('a'));
+    for p in s.cluster.pods().iter_mut() {
+        p["spec"]["containers"][0]["image"] = json!(same);
+        p["status"]["containerStatuses"][0]["imageID"] = json!(same);
+    }
+    s.apply();
+    s.verify(&["--only", "live"]).assert_code(0);
+}
+
+#[test]
+fn an_image_id_without_a_registry_digest_is_reported_as_such() {
+    let mut s = setup();
+    // containerd's answer for an image imported on the node: the config digest alone.
+    let local = format!("sha256:{}", "d".repeat(64));
+    for p in s.cluster.pods().iter_mut() {
+        p["status"]["containerStatuses"][0]["imageID"] = json!(local);
+    }
+    s.apply();
+    let run = s.verify(&["--only", "live"]);
+    run.assert_code(1);
+    let c = check(&run.json(), "live.images").clone();
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains("without a registry digest"), "{msg}");
+    assert!(!msg.contains(" runs sha256"), "{msg}");
+    assert!(
+        c["hint"].as_str().unwrap().contains("locally loaded"),
+        "{c:#}"
+    );
+}
+
+#[test]
+fn tekton_results_are_whitespace_trimmed_as_chains_does() {
+    let mut s = setup();
+    let name = format!("agentrun-v01-ci-{}-x7k2p-publish", &s.repos.commit[..12]);
+    let tr = s.cluster.body(&format!(
+        "/apis/tekton.dev/v1/namespaces/agentrun-ci/taskruns/{name}"
+    ));
+    let mut results = Vec::new();
+    for (svc, c, prefix) in [
+        ("agentrun-mgr", 'a', "MGR_"),
+        ("agentrun-runner", 'b', "RUNNER_"),
+    ] {
+        let pinned = image(svc, c);
+        let (url, dig) = pinned.split_once('@').unwrap();
+        results.push(json!({"name": format!("{prefix}IMAGE_URL"), "type": "string", "value": format!(" {url}\n")}));
+        results.push(json!({"name": format!("{prefix}IMAGE_DIGEST"), "type": "string", "value": format!("{dig}\n")}));
+    }
+    tr["status"]["results"] = json!(results);
+    s.apply();
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(0);
+    let c = check(&run.json(), "tekton.digests").clone();
+    assert_eq!(
+        c["evidence"]["matched"].as_array().unwrap().len(),
+        2,
+        "{c:#}"
+    );
+}
+
+#[test]
+fn pipelineruns_are_listed_by_label_in_pages() {
+    let mut s = setup();
+    // 2,800 runs of other commits, ~6 KB each: more than one 16 MiB answer can hold.
+    let template = s.cluster.pipeline_run_list()[0].clone();
+    let pad = "x".repeat(5600);
+    let mut many = Vec::new();
+    for i in 0..2800 {
+        let mut pr = template.clone();
+        pr["metadata"]["name"] = json!(format!("agentrun-v01-ci-{:012x}-r{i:04}", i));
+        pr["metadata"]["annotations"] = json!({"lane.test/padding": pad});
+        many.push(pr);
+    }
+    let list = s.cluster.pipeline_run_list();
+    many.append(list);
+    *list = many;
+    s.apply();
+    let size = std::fs::metadata(&s.api.routes).unwrap().len();
+    assert!(size > 16 * 1024 * 1024, "{size}");
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(0);
+    assert!(
+        check(&run.json(), "tekton.pipelinerun")["evidence"]["pipelineRun"]
+            .as_str()
+            .unwrap()
+            .ends_with("-x7k2p")
+    );
+    let lists = log_lines(&s, &format!("GET {PIPELINE_RUNS}?"));
+    assert!(lists.len() > 1, "{lists:?}");
+    for l in &lists {
+        assert!(
+            l.contains("limit=")
+                && l.contains(
+                    "labelSelector=tekton.dev%2Fpipeline%3Dagentrun-v01-ci-image-publish"
+                ),
+            "{l}"
+        );
+    }
+    assert!(
+        lists.iter().skip(1).all(|l| l.contains("continue=")),
+        "{lists:?}"
+    );
+}
+
+#[test]
+fn pruned_taskruns_are_reported_as_pruned() {
+    let mut s = setup();
+    let name = format!("agentrun-v01-ci-{}-x7k2p-publish", &s.repos.commit[..12]);
+    s.cluster.routes.remove(&format!(
+        "/apis/tekton.dev/v1/namespaces/agentrun-ci/taskruns/{name}"
+    ));
+    s.apply();
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "tekton.digests");
+    let msg = c["message"].as_str().unwrap();
+    assert!(msg.contains(&format!("{name} were pruned")), "{msg}");
+    assert!(!msg.contains("do not name it"), "{msg}");
+    assert_eq!(c["evidence"]["prunedTaskRuns"], json!([name]));
+    assert!(c["hint"].as_str().unwrap().contains("pruner"), "{c:#}");
+    assert_eq!(status(&doc, "tekton.pipelinerun"), "pass");
+}
+
+#[test]
+fn wait_asks_argo_cd_to_refresh_when_it_is_behind() {
+    let mut s = setup();
+    s.cluster.set_rbac(common::kube::shipped_verify_rbac());
+    let synced = s.cluster.body(APP).clone();
+    let app = s.cluster.app();
+    app["status"]["sync"]["revision"] = json!("4".repeat(40));
+    // Argo CD moves to the head only once asked: its own poll is minutes away.
+    s.cluster.route(APP)["afterPatch"] = synced;
+    s.apply();
+    let start = std::time::Instant::now();
+    let run = s.verify(&["--only", "argo", "--wait", "60s"]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+    run.assert_code(0);
+    let doc = run.json();
+    assert_eq!(doc["wait"]["argoRefreshes"], 1);
+    let patches = log_lines(&s, "PATCH ");
+    assert_eq!(patches.len(), 1, "{patches:?}");
+    assert!(
+        patches[0].starts_with(&format!("PATCH {APP} bearer 200"))
+            && patches[0].contains(
+                r#"{"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}"#
+            ),
+        "{patches:?}"
+    );
+
+    // Without the patch permission verify still waits, and says why it could not ask.
+    let mut s = setup();
+    s.cluster.set_rbac(rbac_without("applications", "patch"));
+    s.cluster.app()["status"]["sync"]["revision"] = json!("4".repeat(40));
+    s.apply();
+    let run = s.verify(&["--only", "argo", "--wait", "1s"]);
+    run.assert_code(1);
+    let w = &run.json()["wait"];
+    assert_eq!(w["argoRefreshes"], 0);
+    assert!(
+        w["argoRefreshProblem"]
+            .as_str()
+            .unwrap()
+            .contains("may not patch applications"),
+        "{w}"
+    );
+}

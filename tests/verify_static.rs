@@ -354,3 +354,117 @@ fn static_groups_need_no_cluster_and_groups_can_be_skipped() {
         .unwrap()
         .contains("--only static"));
 }
+
+// ---------------------------------------------------------------------------------------
+// The shipped verify RBAC, docs/verify.md and the AppProject agree (issue 20 §2).
+
+fn shipped_yaml(path: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(common::repo_root().join(path)).unwrap();
+    serde_saphyr::from_multiple::<Value>(&text)
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.get("kind").is_some())
+        .collect()
+}
+
+/// (namespace scope, group, resource, verb) of every permission of the verify identity.
+fn granted() -> std::collections::BTreeSet<(String, String, String)> {
+    let rbac = common::kube::shipped_verify_rbac();
+    let mut out = std::collections::BTreeSet::new();
+    for r in rbac["rules"].as_array().unwrap() {
+        for g in r["apiGroups"].as_array().unwrap() {
+            for res in r["resources"].as_array().unwrap() {
+                for v in r["verbs"].as_array().unwrap() {
+                    out.insert((
+                        g.as_str().unwrap().to_string(),
+                        res.as_str().unwrap().to_string(),
+                        v.as_str().unwrap().to_string(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn docs_list_every_permission_of_the_verify_identity_with_its_reason() {
+    let docs = std::fs::read_to_string(common::repo_root().join("docs/verify.md")).unwrap();
+    let section = docs
+        .split("## Permissions")
+        .nth(1)
+        .expect("docs/verify.md has a Permissions section");
+    let section = section.split("\n## ").next().unwrap();
+    let mut listed = std::collections::BTreeSet::new();
+    for row in section
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| where"))
+    {
+        let cols: Vec<&str> = row.trim_matches('|').split('|').map(str::trim).collect();
+        if cols.len() < 5 || cols[0].starts_with("---") {
+            continue;
+        }
+        let unquote = |s: &str| s.trim().trim_matches('`').replace("\"\"", "");
+        assert!(!cols[4].is_empty(), "no reason given: {row}");
+        for res in cols[2].split(',') {
+            for verb in cols[3].split(',') {
+                listed.insert((unquote(cols[1]), unquote(res), verb.trim().to_string()));
+            }
+        }
+    }
+    assert_eq!(listed, granted(), "docs/verify.md vs pipelines/rbac.yaml");
+    // What the real cluster refused to the shipped identity (issue 20) is granted.
+    for (g, r) in [
+        ("rbac.authorization.k8s.io", "roles"),
+        ("rbac.authorization.k8s.io", "rolebindings"),
+    ] {
+        assert!(
+            granted().contains(&(g.into(), r.into(), "get".into())),
+            "{r}"
+        );
+    }
+    assert!(granted().contains(&("argoproj.io".into(), "applications".into(), "patch".into())));
+}
+
+#[test]
+fn the_appproject_ignores_exactly_the_verify_rbac_and_the_operator_secrets() {
+    let proj = shipped_yaml("gitops/appproject.yaml").remove(0);
+    assert_eq!(proj["spec"]["orphanedResources"]["warn"], true);
+    let ignored: std::collections::BTreeSet<(String, String, String)> = proj["spec"]
+        ["orphanedResources"]["ignore"]
+        .as_array()
+        .expect("orphanedResources.ignore")
+        .iter()
+        .map(|k| {
+            (
+                k["group"].as_str().unwrap().to_string(),
+                k["kind"].as_str().unwrap().to_string(),
+                k["name"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // Every object the Tekton tree puts into the lane namespace: the Application does not own
+    // them, so Argo CD would warn about each.
+    let mut want = std::collections::BTreeSet::new();
+    for d in shipped_yaml("pipelines/rbac.yaml") {
+        if d["metadata"]["namespace"] == "agentrun-v01" {
+            let group = d["apiVersion"]
+                .as_str()
+                .unwrap()
+                .rsplit_once('/')
+                .map(|(g, _)| g.to_string())
+                .unwrap_or_default();
+            want.insert((
+                group,
+                d["kind"].as_str().unwrap().to_string(),
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    assert_eq!(want.len(), 2, "{want:?}");
+    // The Secrets deploy.json names but lane never renders.
+    for s in ["agentrun-v01-postgres", "agentrun-v01-codex"] {
+        want.insert(("".into(), "Secret".into(), s.into()));
+    }
+    assert_eq!(ignored, want);
+}
