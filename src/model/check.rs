@@ -937,6 +937,22 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
                     "a rule needs at least one verb and one resource".into(),
                 );
             }
+            for (field, list, max) in [
+                ("apiGroups", &r.api_groups, 253),
+                ("resources", &r.resources, 253),
+                ("verbs", &r.verbs, 63),
+                ("resourceNames", &r.resource_names, 253),
+            ] {
+                for (k, v) in list.iter().enumerate() {
+                    if v.chars().count() > max {
+                        f(
+                            format!("{p}.rules[{j}].{field}[{k}]"),
+                            "too-long",
+                            format!("at most {max} characters (a Kubernetes name)"),
+                        );
+                    }
+                }
+            }
             if r.verbs.iter().any(|v| v == "*")
                 || r.resources.iter().any(|v| v == "*")
                 || r.api_groups.iter().any(|v| v == "*")
@@ -1241,7 +1257,12 @@ fn check_service(
     }
     if let Some(u) = &s.upstream {
         let (host, path) = u.repository.split_once('/').unwrap_or(("", ""));
-        if !rules::is_registry_host(host) || !rules::is_repository_path(path) {
+        // A full image name is at most 255 characters, host included (distribution's
+        // reference grammar; deploy/deploy.schema.json says the same).
+        if !rules::is_registry_host(host)
+            || !rules::is_repository_path(path)
+            || u.repository.len() > 255
+        {
             f(
                 format!("{p}.upstream.repository"),
                 "upstream-repository",
