@@ -477,3 +477,58 @@ fn a_repo_root_that_does_not_exist_is_a_finding_not_a_skipped_check() {
     );
     assert_lane_rejects(&run, "repo-root file", "$", "repo-root", None);
 }
+
+/// What `lane validate` refuses, every later step refuses too, with the same path and rule:
+/// render (and its dry-run) and generate load deploy.json through the same validation.
+#[test]
+fn every_step_refuses_what_validate_refuses_with_the_same_finding() {
+    let dir = common::tempdir();
+    let cat = repo_root().join("tests/corpus/catalog-good.json");
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let out = dir.path().join("out");
+    let mut checked = 0;
+    for case in cases().iter().filter(|c| c["kind"] == "deploy") {
+        if case.get("args").is_some() {
+            continue; // needs flags only validate has (--repo-root)
+        }
+        let file = corpus_file(case);
+        let f = file.to_str().unwrap();
+        let what = case["file"].as_str().unwrap();
+        for args in [
+            vec![
+                "render",
+                "--deploy",
+                f,
+                "--catalog",
+                cat.to_str().unwrap(),
+                "--no-write",
+                "--against",
+                empty.to_str().unwrap(),
+            ],
+            vec!["generate", "--deploy", f, "--out", out.to_str().unwrap()],
+        ] {
+            let run = lane(dir.path(), &args);
+            assert_eq!(run.code, 1, "{what}: {} exit {}", args[0], run.code);
+            let doc = run.json();
+            let findings = doc["error"]["details"]["findings"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{what}: {} names no findings: {doc}", args[0]));
+            assert!(
+                findings
+                    .iter()
+                    .any(|x| x["path"] == case["path"] && x["rule"] == case["rule"]),
+                "{what}: {} does not refuse at {} with {}: {findings:?}",
+                args[0],
+                case["path"],
+                case["rule"]
+            );
+            if let Some(s) = case["secret"].as_str() {
+                assert!(!run.stdout.contains(s) && !run.stderr.contains(s), "{what}");
+            }
+        }
+        checked += 1;
+    }
+    assert!(checked > 60, "{checked}");
+    assert!(!out.exists(), "generate wrote from a refused deploy.json");
+}
