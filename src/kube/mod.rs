@@ -173,7 +173,7 @@ pub enum KubeError {
     Forbidden {
         method: &'static str,
         path: String,
-        access: Access,
+        access: Box<Access>,
         message: String,
     },
     #[error("{method} {path}: HTTP {status}: {message}")]
@@ -473,7 +473,7 @@ impl Client {
             403 => Err(KubeError::Forbidden {
                 method,
                 path: path.into(),
-                access: Access::of(method, path),
+                access: Box::new(Access::of(method, path)),
                 message: status_message(&a.body),
             }),
             _ => Ok(a),

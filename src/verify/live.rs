@@ -461,7 +461,7 @@ async fn source_commit(
                     access.describe()
                 ));
                 ev.push(json!({"object": what, "want": want, "forbidden": access}));
-                refused.push(access);
+                refused.push(*access);
                 continue;
             }
             Err(e) => return Err(e),

@@ -280,7 +280,7 @@ async fn judge(
                 // The PipelineRun names it, so it existed: a pruner (Tekton's keep/TTL
                 // settings) deleted it, and its results with it.
                 Ok(None) => pruned.push(tr_name.to_string()),
-                Err(KubeError::Forbidden { access, .. }) => refused.push(access),
+                Err(KubeError::Forbidden { access, .. }) => refused.push(*access),
                 Err(e) => return Err(e),
             }
         }
