@@ -299,3 +299,57 @@ fn missing_digest_fails_and_writes_nothing() {
         .unwrap();
     assert_eq!(runner["status"], "missing");
 }
+
+/// `render --out` only ever removes files it wrote: a hand-written `*.yaml` in the directory,
+/// or a hand edit of a file it wrote, makes it refuse (exit 1) and leaves everything as it
+/// was. Before issue 14 it deleted any `*.yaml` it found there.
+#[test]
+fn out_never_deletes_a_file_lane_did_not_write() {
+    let dir = common::tempdir();
+    let cat = dir.path().join("catalog.json");
+    std::fs::write(&cat, serde_json::to_string(&v01_catalog_json()).unwrap()).unwrap();
+    let deploy = common::shipped_deploy();
+    let render = |out: &std::path::Path| {
+        common::lane(
+            dir.path(),
+            &[
+                "render",
+                "--deploy",
+                deploy.to_str().unwrap(),
+                "--catalog",
+                cat.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        )
+    };
+    // A directory of YAML lane never wrote: refused, nothing touched.
+    let foreign = dir.path().join("foreign");
+    std::fs::create_dir(&foreign).unwrap();
+    std::fs::write(foreign.join("hand-written.yaml"), "kind: Note\n").unwrap();
+    let run = render(&foreign);
+    run.assert_code(1);
+    assert!(run.json()["error"]["hint"].as_str().is_some());
+    assert_eq!(
+        std::fs::read_to_string(foreign.join("hand-written.yaml")).unwrap(),
+        "kind: Note\n"
+    );
+    // An empty directory is fine, and so is lane's own directory, again and again.
+    let out = dir.path().join("runtime");
+    std::fs::create_dir(&out).unwrap();
+    render(&out).assert_code(0);
+    assert!(out.join(".lane-render.json").is_file());
+    render(&out).assert_code(0);
+    // A file added beside lane's: refused, both kept.
+    std::fs::write(out.join("extra.yaml"), "kind: Extra\n").unwrap();
+    render(&out).assert_code(1);
+    assert!(out.join("extra.yaml").is_file() && out.join("kustomization.yaml").is_file());
+    std::fs::remove_file(out.join("extra.yaml")).unwrap();
+    // A hand edit of a file lane wrote: refused, the edit kept.
+    let edited = out.join("kustomization.yaml");
+    let mut text = std::fs::read_to_string(&edited).unwrap();
+    text.push_str("# reviewed by hand\n");
+    std::fs::write(&edited, &text).unwrap();
+    render(&out).assert_code(1);
+    assert_eq!(std::fs::read_to_string(&edited).unwrap(), text);
+}

@@ -32,7 +32,8 @@ pub struct RenderArgs {
     #[command(flatten)]
     pub gitops: GitopsArgs,
     /// Write the tree into DIR. DIR is replaced whole (files of removed services disappear);
-    /// it may only hold YAML files lane wrote before.
+    /// it must be new, empty, or hold only the files lane wrote there (recorded in
+    /// .lane-render.json), unchanged.
     #[arg(
         long,
         value_name = "DIR",
@@ -267,6 +268,9 @@ pub fn read_tree(dir: &Path) -> std::io::Result<BTreeMap<String, Vec<u8>>> {
                 format!("{rel}/{name}")
             };
             let ft = e.file_type()?;
+            if path == WRITTEN_RECORD {
+                continue; // lane's own record of an --out directory, not part of the tree
+            }
             if ft.is_dir() {
                 walk(base, &path, out)?;
             } else if ft.is_file() {
@@ -509,7 +513,51 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
     })
 }
 
-/// Refuse to replace a directory that holds anything lane would not have written.
+/// The record `render --out` keeps in the directory it writes: every file it wrote and the
+/// sha256 of what it wrote. A later `--out` replaces the directory only when everything in it
+/// is in the record, unchanged, so a hand-written or hand-edited file is never deleted.
+pub const WRITTEN_RECORD: &str = ".lane-render.json";
+
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WrittenRecord {
+    written_by: String,
+    /// Path relative to the directory → sha256 of the content lane wrote.
+    files: BTreeMap<String, String>,
+}
+
+/// Every entry under `dir` (recursively, `/`-separated), each a regular file or an error
+/// naming what else it is. Symlinks are not followed: one could point anywhere.
+fn list_entries(dir: &Path) -> Result<Vec<(String, std::fs::FileType)>, std::io::Error> {
+    fn walk(
+        base: &Path,
+        rel: &str,
+        out: &mut Vec<(String, std::fs::FileType)>,
+    ) -> std::io::Result<()> {
+        for e in std::fs::read_dir(base.join(rel))? {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                walk(base, &path, out)?;
+            }
+            out.push((path, ft));
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Whether `out` exists and may be replaced: missing, empty, or holding exactly files lane
+/// wrote there before (per [`WRITTEN_RECORD`]) with the content it wrote.
 fn check_replaceable(out: &Path) -> Result<bool, Failure> {
     let meta = match std::fs::symlink_metadata(out) {
         Ok(m) => m,
@@ -521,20 +569,43 @@ fn check_replaceable(out: &Path) -> Result<bool, Failure> {
             ExitClass::Rejected,
             format!("refusing to replace {}: {what}", out.display()),
         )
-        .with_hint("--out must name the runtime directory itself (a directory of rendered YAML files), or a path that does not exist yet")
+        .with_hint("--out must name a directory lane render wrote before (it keeps a record of its files), an empty directory, or a path that does not exist yet; move other files away first")
     };
     if !meta.is_dir() {
         return Err(refuse("it is not a directory".into()));
     }
-    let rd = std::fs::read_dir(out)
-        .map_err(|e| env_err(format!("cannot read {}: {e}", out.display())))?;
-    for e in rd {
-        let e = e.map_err(|e| env_err(e.to_string()))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        let ft = e.file_type().map_err(|e| env_err(e.to_string()))?;
-        if !ft.is_file() || !(name.ends_with(".yaml") || name.ends_with(".yml")) {
+    let entries =
+        list_entries(out).map_err(|e| env_err(format!("cannot read {}: {e}", out.display())))?;
+    if entries.is_empty() {
+        return Ok(true);
+    }
+    let record_path = out.join(WRITTEN_RECORD);
+    if !entries.iter().any(|(p, _)| p == WRITTEN_RECORD) {
+        return Err(refuse(format!(
+            "it is not empty and has no {WRITTEN_RECORD}, so lane cannot tell its own files from others (first: '{}')",
+            entries[0].0
+        )));
+    }
+    let bytes = crate::model::check::read_limited(&record_path)?;
+    let record: WrittenRecord = serde_json::from_slice(&bytes)
+        .map_err(|e| refuse(format!("{WRITTEN_RECORD} is not lane's record ({e})")))?;
+    for (path, ft) in &entries {
+        if path == WRITTEN_RECORD || ft.is_dir() {
+            continue;
+        }
+        let Some(want) = record.files.get(path) else {
             return Err(refuse(format!(
-                "it holds '{name}', which is not a rendered YAML file"
+                "it holds '{path}', which lane did not write"
+            )));
+        };
+        if !ft.is_file() {
+            return Err(refuse(format!("'{path}' is no longer a regular file")));
+        }
+        let got = std::fs::read(out.join(path))
+            .map_err(|e| env_err(format!("cannot read {}/{path}: {e}", out.display())))?;
+        if &sha256_hex(&got) != want {
+            return Err(refuse(format!(
+                "'{path}' changed since lane wrote it; keep the edit elsewhere or discard it"
             )));
         }
     }
@@ -568,7 +639,21 @@ pub fn replace_dir(out: &Path, files: &BTreeMap<String, String>) -> Result<(), F
             std::fs::remove_dir_all(&tmp)?;
         }
         std::fs::create_dir(&tmp)?;
-        for (rel, content) in files {
+        let record = WrittenRecord {
+            written_by: "lane render".into(),
+            files: files
+                .iter()
+                .map(|(k, v)| (k.clone(), sha256_hex(v.as_bytes())))
+                .collect(),
+        };
+        let mut record_text =
+            serde_json::to_string_pretty(&record).map_err(std::io::Error::other)?;
+        record_text.push('\n');
+        let all = files
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain([(WRITTEN_RECORD, record_text.as_str())]);
+        for (rel, content) in all {
             let p = tmp.join(rel);
             if let Some(d) = p.parent() {
                 std::fs::create_dir_all(d)?;

@@ -88,7 +88,8 @@ pub fn read_dir(dir: &Path) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
+        // `.lane-render.json` is render's record of what it wrote, not part of the tree.
+        if e.file_type().unwrap().is_file() && e.file_name() != ".lane-render.json" {
             out.insert(
                 e.file_name().to_string_lossy().into_owned(),
                 std::fs::read_to_string(e.path()).unwrap(),
