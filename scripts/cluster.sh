@@ -107,9 +107,16 @@ pidfile() { echo "$PIDS/$1.pid"; }
 # The start time (clock ticks since boot, field 22 of /proc/PID/stat) of a process.
 start_time() {
   local stat
-  { stat=$(<"/proc/$1/stat"); } 2>/dev/null || return 1
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
   stat=${stat##*) }
   awk '{print $20}' <<<"$stat"
+}
+# A live process, not a zombie (our daemons' parent is init, which reaps them when it will).
+alive() {
+  local stat
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
 }
 # pid files hold "PID STARTTIME": a reused pid is not mistaken for ours.
 pid_of() {
@@ -117,7 +124,7 @@ pid_of() {
   f=$(pidfile "$1")
   [[ -f $f ]] || return 1
   read -r pid st <"$f" || return 1
-  [[ $pid =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
   [[ $(start_time "$pid" 2>/dev/null) == "$st" ]] || return 1
   echo "$pid"
 }
@@ -156,32 +163,34 @@ wait_for() {
 stop_component() {
   local name=$1 pid
   if pid=$(pid_of "$name"); then
+    local t0=$SECONDS
     kill -TERM "$pid" 2>/dev/null || true
     local i
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$pid" 2>/dev/null || break
+    for ((i = 0; i < 150; i++)); do
+      alive "$pid" || break
       sleep 0.1
     done
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
       log "$name (pid $pid) ignored TERM: KILL"
       kill -KILL "$pid" 2>/dev/null || true
       sleep 0.2
     fi
-    log "stopped $name (pid $pid)"
+    log "stopped $name (pid $pid, $((SECONDS - t0))s)"
   fi
   rm -f -- "$(pidfile "$name")"
 }
 
 # Processes of ours that are not tracked by a pid file: container processes (in our cgroup
-# root) and containerd shims (their command line names our socket).
+# root) and our containerd's shims (their command line names its socket).
 stray_pids() {
   # Matched in bash, so no helper process carries the pattern in its own command line.
   local d pid cg cmd
   for d in /proc/[0-9]*; do
     pid=${d#/proc/}
-    { cg=$(<"$d/cgroup"); } 2>/dev/null || continue
+    # External readers: a process may vanish mid-scan, and a failed $(<file) ends the script.
+    cg=$(cat -- "$d/cgroup" 2>/dev/null) || continue
     cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
-    if [[ $cg == *"/$CGROUP_ROOT/"* || $cmd == *"$RUN/containerd/"* ]]; then
+    if [[ $cg == *"/$CGROUP_ROOT/"* || ($cmd == *containerd-shim* && $cmd == *"$CTRD_SOCK"*) ]]; then
       echo "$pid"
     fi
   done
@@ -198,7 +207,7 @@ ensure_packages() {
   for p in containerd:containerd runc:runc etcd:etcd-server docker-registry:docker-registry \
     buildah:buildah skopeo:skopeo redis-server:redis-server musl-gcc:musl-tools \
     busybox:busybox-static iptables:iptables ip:iproute2 conntrack:conntrack openssl:openssl \
-    git:git curl:curl jq:jq redis-cli:redis-tools setsid:util-linux; do
+    git:git curl:curl jq:jq redis-cli:redis-tools setsid:util-linux nft:nftables; do
     command -v "${p%%:*}" >/dev/null 2>&1 || [[ -x /usr/sbin/${p%%:*} ]] || need+=("${p#*:}")
   done
   [[ -x /usr/lib/cni/bridge ]] || need+=(containernetworking-plugins)
@@ -445,8 +454,9 @@ snapshot() {
     p=/proc/sys/${s//.//}
     [[ -r $p ]] && echo "sysctl $s=$(tr -s '\t' ' ' <"$p")"
   done
-  for p in /run/containerd /run/netns /var/log/pods /var/log/containers /var/lib/cni /etc/cni \
-    /opt/local-path-provisioner "$RUN"; do
+  { nft list tables 2>/dev/null | sed 's/^/nft /'; } || true
+  for p in /run/containerd /run/netns /var/log/pods /var/log/containers /var/lib/cni /var/lib/cni/results /etc/cni \
+    /opt/local-path-provisioner; do
     [[ -e $p ]] && echo "path $p"
   done
   for p in /sys/fs/cgroup/*/"$CGROUP_ROOT"; do
@@ -530,6 +540,21 @@ iptables_cleanup() {
         | "$restore" -w -T "$table" || log "warning: $restore -T $table failed"
     done
   done
+}
+
+# iptables-nft leaves the nftables tables it created (empty, builtin chains only) behind: drop
+# those that did not exist before up and hold no rule.
+nft_tables_cleanup() {
+  local before=$1 fam table tag
+  command -v nft >/dev/null 2>&1 && [[ -f $before ]] || return 0
+  while read -r _ fam table; do
+    case "$fam" in ip) tag=ipt4 ;; ip6) tag=ipt6 ;; *) continue ;; esac
+    grep -qxF -- "$tag *$table" "$before" && continue
+    grep -qxF -- "nft table $fam $table" "$before" && continue
+    if [[ -z $(nft list table "$fam" "$table" 2>/dev/null | grep -vE '^[[:space:]]*(table |chain |type |\}|$)') ]]; then
+      nft delete table "$fam" "$table" || log "warning: cannot delete nftables table $fam $table"
+    fi
+  done < <(nft list tables 2>/dev/null)
 }
 
 write_cni_config() {
@@ -918,11 +943,29 @@ addons_storage() {
   } >>"$LOGS/addons.log" 2>&1 || fail local-path "kubectl apply failed" "$LOGS/addons.log"
 }
 
+# pods_ready NS SELECTOR: at least one pod, and every pod not being deleted is Ready. (A
+# Deployment's status can still say "available" from before a down; its pods are what count.)
+pods_ready() {
+  local states
+  states=$(kc -n "$1" get pods -l "$2" -o jsonpath='{range .items[*]}{.metadata.deletionTimestamp}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}') || return 1
+  states=$(grep -v '^[^|]' <<<"$states" || true)
+  [[ -n $states ]] && ! grep -qv '^|True$' <<<"$states"
+}
+
+wait_pods() {
+  local comp=$1 ns=$2 sel=$3 deadline=$((SECONDS + 180))
+  until pods_ready "$ns" "$sel"; do
+    if ((SECONDS >= deadline)); then
+      kc -n "$ns" describe pods -l "$sel" >>"$LOGS/addons.log" 2>&1 || true
+      fail "$comp" "pods ($sel) in $ns not Ready in 180s" "$LOGS/addons.log"
+    fi
+    sleep 0.5
+  done
+}
+
 wait_rollouts() {
-  kc -n kube-system rollout status deployment/coredns --timeout=180s >>"$LOGS/addons.log" 2>&1 \
-    || { kc -n kube-system describe pods -l k8s-app=kube-dns >>"$LOGS/addons.log" 2>&1; fail coredns "Deployment not ready" "$LOGS/addons.log"; }
-  kc -n local-path-storage rollout status deployment/local-path-provisioner --timeout=180s >>"$LOGS/addons.log" 2>&1 \
-    || { kc -n local-path-storage describe pods >>"$LOGS/addons.log" 2>&1; fail local-path "Deployment not ready" "$LOGS/addons.log"; }
+  wait_pods coredns kube-system k8s-app=kube-dns
+  wait_pods local-path local-path-storage app=local-path-provisioner
 }
 
 start_argocd() {
@@ -1098,7 +1141,7 @@ cmd_down() {
   local purge=0
   [[ ${1:-} == --purge ]] && purge=1
   [[ $(id -u) -eq 0 ]] || die "down needs root"
-  local c
+  local c t_down=$SECONDS
   # No new pods: stop Argo CD and the controllers first.
   for c in argocd-application-controller argocd-repo-server redis kube-scheduler kube-controller-manager; do
     stop_component "$c"
@@ -1106,11 +1149,12 @@ cmd_down() {
   # Let the kubelet stop every pod through CRI (CNI DEL frees addresses and network namespaces).
   if running kube-apiserver && running kubelet && running containerd; then
     kc delete pods --all -A --force --grace-period=0 --wait=false >/dev/null 2>&1 || true
-    local deadline=$((SECONDS + 45))
+    local t0=$SECONDS deadline=$((SECONDS + 45))
     while ((SECONDS < deadline)); do
       [[ -z $(ctr_ tasks ls -q 2>/dev/null) ]] && break
-      sleep 1
+      sleep 0.5
     done
+    log "pods stopped through the kubelet in $((SECONDS - t0))s"
   fi
   for c in kube-proxy kubelet; do stop_component "$c"; done
   # Whatever is left in containerd: kill and delete its tasks and containers.
@@ -1144,6 +1188,7 @@ cmd_down() {
     "$STATE/bin/kube-proxy" --cleanup >"$LOGS/kube-proxy-cleanup.log" 2>&1 || true
   fi
   iptables_cleanup
+  nft_tables_cleanup "$before"
   ip link del "$BRIDGE_IF" 2>/dev/null || true
   ip link del "$DUMMY_IF" 2>/dev/null || true
   if [[ -f $RUN/sysctl.orig ]]; then
@@ -1152,7 +1197,9 @@ cmd_down() {
   fi
   cgroups_down
   # Directories the kubelet and containerd create outside ours, when they were not there before.
-  for c in /run/containerd /run/netns /var/log/containers /var/log/pods; do
+  # libcni's result cache (/var/lib/cni/results/<network>-<id>-<if>): only our network's files.
+  find /var/lib/cni/results -maxdepth 1 -name 'lane-*' -delete 2>/dev/null || true
+  for c in /run/containerd /run/netns /var/log/containers /var/log/pods /var/lib/cni/results /var/lib/cni; do
     [[ -e $c ]] || continue
     if [[ ! -f $before ]] || ! grep -qxF -- "path $c" "$before"; then
       if [[ $c == /var/log/containers ]]; then
@@ -1177,7 +1224,7 @@ cmd_down() {
       [[ -n $strays ]] && echo "processes left: $strays" >&2
       return 1
     fi
-    log "down: the machine is as it was before up (links, netns, iptables, mounts, sysctls, paths, cgroups, processes)"
+    log "down in $((SECONDS - t_down))s: the machine is as it was before up (links, netns, iptables, mounts, sysctls, paths, cgroups, processes)"
   else
     log "down: done (no snapshot from before up to compare with)"
   fi
