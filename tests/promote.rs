@@ -701,6 +701,12 @@ fn a_late_older_run_never_rolls_back_the_newer_deploy_intent() {
     let cat = remote_catalog(&s.remote);
     assert_eq!(cat["sourceCommit"], b.as_str());
     assert!(cat["services"]["svc-2"].is_object());
+    // verify renders the recorded commit's deploy intent: the tree has no drift.
+    let run = lane(
+        s.src.path(),
+        &["verify", "--only", "gitops", "--commit", &b, "--gitops-remote", &s.url()],
+    );
+    run.assert_code(0);
 }
 
 #[test]
