@@ -1100,3 +1100,248 @@ fn wait_asks_argo_cd_to_refresh_when_it_is_behind() {
         "{w}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The real cluster of scripts/cluster.sh (`eval "$(scripts/cluster.sh env)"`): verify under
+// real RBAC with the token of the identity pipelines/rbac.yaml ships. A lane of its own
+// (v9.7: namespace agentrun-v97, ServiceAccount agentrun-v97-tekton-runner) so that it never
+// touches the e2e's agentrun-v01. Without the cluster's environment each test says it skipped.
+
+struct RealCluster {
+    kubeconfig: String,
+    kubectl: std::path::PathBuf,
+    api_server: String,
+    ca_file: String,
+}
+
+fn real_cluster(test: &str) -> Option<RealCluster> {
+    let (Ok(kubeconfig), Ok(api_server), Ok(ca_file)) = (
+        std::env::var("LANE_CLUSTER_KUBECONFIG"),
+        std::env::var("LANE_CLUSTER_API_SERVER"),
+        std::env::var("LANE_CLUSTER_CA_FILE"),
+    ) else {
+        eprintln!("verify_cluster::{test}: skipped (no real cluster: run scripts/cluster.sh up and eval \"$(scripts/cluster.sh env)\")");
+        return None;
+    };
+    let kubectl = std::env::var("LANE_CLUSTER_BIN")
+        .map(|b| std::path::Path::new(&b).join("kubectl"))
+        .unwrap_or_else(|_| "kubectl".into());
+    Some(RealCluster {
+        kubeconfig,
+        kubectl,
+        api_server,
+        ca_file,
+    })
+}
+
+impl RealCluster {
+    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> common::Run {
+        use std::io::Write;
+        let mut child = std::process::Command::new(&self.kubectl)
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{}: {e}", self.kubectl.display()));
+        let mut input = child.stdin.take().unwrap();
+        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+        drop(input);
+        common::Run::from(child.wait_with_output().unwrap())
+    }
+
+    fn apply(&self, yaml: &str) {
+        let run = self.kubectl(&["apply", "-f", "-"], Some(yaml));
+        assert_eq!(run.code, 0, "kubectl apply: {}\n{yaml}", run.stderr);
+    }
+}
+
+/// Removes what the test created (the lane namespace, the verify identity and its RBAC).
+struct RealLane<'a> {
+    cluster: &'a RealCluster,
+    rbac: String,
+    namespace: String,
+}
+
+impl Drop for RealLane<'_> {
+    fn drop(&mut self) {
+        let _ = self.cluster.kubectl(
+            &["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
+            Some(&self.rbac),
+        );
+        let _ = self.cluster.kubectl(
+            &[
+                "delete",
+                "namespace",
+                &self.namespace,
+                "--ignore-not-found",
+                "--wait=false",
+            ],
+            None,
+        );
+    }
+}
+
+/// deploy.json of lane v9.7 (the shipped one with every v0.1 name moved).
+fn deploy_v97() -> String {
+    std::fs::read_to_string(common::shipped_deploy())
+        .unwrap()
+        .replace("agentrun-v01", "agentrun-v97")
+        .replace("\"v0.1\"", "\"v9.7\"")
+}
+
+#[test]
+fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_names_it() {
+    let Some(k) = real_cluster(
+        "real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_names_it",
+    ) else {
+        return;
+    };
+    let dir = common::tempdir();
+    let deploy = deploy_v97();
+    let deploy_file = dir.path().join("deploy.json");
+    std::fs::write(&deploy_file, &deploy).unwrap();
+    let repos = LaneRepos::with_deploy(&deploy);
+    let out = dir.path().join("generated");
+    common::lane(
+        dir.path(),
+        &[
+            "generate",
+            "--deploy",
+            deploy_file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
+    let rbac = std::fs::read_to_string(out.join("pipelines/rbac.yaml")).unwrap();
+    let ns = "agentrun-v97";
+    let _cleanup = RealLane {
+        cluster: &k,
+        rbac: rbac.clone(),
+        namespace: ns.into(),
+    };
+    for n in [ns, "agentrun-ci"] {
+        k.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n"
+        ));
+    }
+    k.apply(&rbac);
+    // The runtime tree's objects, as Argo CD would apply them; no pod is started (replicas 0)
+    // since only their labels and the RBAC are under test here.
+    for (file, text) in &repos.tree {
+        if file == "kustomization.yaml" {
+            continue;
+        }
+        for mut v in serde_saphyr::from_multiple::<Value>(text).unwrap() {
+            if v.get("kind").is_none() {
+                continue;
+            }
+            if v["kind"] == "Deployment" {
+                v["spec"]["replicas"] = json!(0);
+            }
+            if v["kind"] == "CronJob" {
+                v["spec"]["suspend"] = json!(true);
+            }
+            let run = k.kubectl(
+                &["apply", "-n", ns, "-f", "-"],
+                Some(&serde_json::to_string(&v).unwrap()),
+            );
+            assert_eq!(run.code, 0, "kubectl apply {file}: {}", run.stderr);
+        }
+    }
+    let token = k.kubectl(
+        &[
+            "create",
+            "token",
+            "agentrun-v97-tekton-runner",
+            "-n",
+            "agentrun-ci",
+            "--duration",
+            "10m",
+        ],
+        None,
+    );
+    assert_eq!(token.code, 0, "{}", token.stderr);
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, token.stdout.trim()).unwrap();
+    let verify = || {
+        common::lane(
+            repos.source.path(),
+            &[
+                "verify",
+                "--only",
+                "live,argo,tekton",
+                "--repo",
+                &repos.repo_arg(),
+                "--api-server",
+                &k.api_server,
+                "--token-file",
+                token_file.to_str().unwrap(),
+                "--ca-file",
+                &k.ca_file,
+            ],
+        )
+    };
+
+    // The shipped identity is refused nothing: every object of the tree is read, and what
+    // fails fails for what it found (no pods, no Application, no PipelineRun here).
+    let mut doc = Value::Null;
+    for _ in 0..20 {
+        let run = verify();
+        assert!(run.code == 0 || run.code == 1, "{run:?}");
+        doc = run.json();
+        if status(&doc, "live.source-commit") == "pass" {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    for c in doc["checks"].as_array().unwrap() {
+        assert!(
+            c["evidence"]
+                .get("forbidden")
+                .is_none_or(|f| f.as_array().is_some_and(|a| a.is_empty())),
+            "refused: {c:#}"
+        );
+    }
+    assert_eq!(status(&doc, "live.namespace"), "pass", "{doc:#}");
+    assert_eq!(status(&doc, "live.source-commit"), "pass", "{doc:#}");
+    let read = check(&doc, "live.source-commit")["evidence"]["objects"].to_string();
+    assert!(
+        read.contains("\"Role/") && read.contains("\"RoleBinding/"),
+        "{read}"
+    );
+
+    // The verify Role without `roles`: exit 1, the check names the verb, the resource with
+    // its group, and the namespace.
+    let without_roles = rbac.replace(
+        "resources: [\"roles\", \"rolebindings\"]",
+        "resources: [\"rolebindings\"]",
+    );
+    assert_ne!(without_roles, rbac, "the shipped verify Role grants roles");
+    k.apply(&without_roles);
+    let mut last = None;
+    for _ in 0..20 {
+        let run = verify();
+        let msg = check(&run.json(), "live.source-commit")["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if msg.contains("may not get roles (API group \"rbac.authorization.k8s.io\")") {
+            run.assert_code(1);
+            assert!(msg.contains("in namespace agentrun-v97"), "{msg}");
+            last = Some(run);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let run = last.expect("the API server never refused `get roles` after the Role lost it");
+    let doc = run.json();
+    assert!(check(&doc, "live.source-commit")["hint"]
+        .as_str()
+        .unwrap()
+        .contains(r#"resources: ["roles"], verbs: ["get"]"#));
+    assert_eq!(status(&doc, "live.namespace"), "pass");
+}

@@ -677,6 +677,8 @@ pub struct LaneRepos {
     pub gitops_head: String,
     pub catalog: Value,
     pub tree: BTreeMap<String, String>,
+    pub gitops_branch: String,
+    pub runtime_path: String,
 }
 
 pub const CATALOG_PATH: &str = "deploy/artifact-catalog.v01.json";
@@ -687,8 +689,17 @@ impl LaneRepos {
     /// and the rendered tree; both pushed to origin and fetched.
     pub fn new() -> LaneRepos {
         let deploy = std::fs::read_to_string(super::shipped_deploy()).unwrap();
-        let source = TestRepo::init("v0.1");
-        source.write("deploy/deploy.json", &deploy);
+        LaneRepos::with_deploy(&deploy)
+    }
+
+    /// The same for another lane's deploy.json: its branches, catalog and runtime paths.
+    pub fn with_deploy(deploy: &str) -> LaneRepos {
+        let lane = lane::model::Lane::parse(deploy.as_bytes(), "deploy.json").expect("deploy.json");
+        let n = &lane.names;
+        let (source_branch, gitops_branch) = (n.source_branch.clone(), n.gitops_branch.clone());
+        let (catalog_path, runtime_path) = (n.catalog_path.clone(), n.runtime_path.clone());
+        let source = TestRepo::init(&source_branch);
+        source.write("deploy/deploy.json", deploy);
         source.write(
             "AGENTS.md",
             "# Agents\n\nThe v0.1 lane deploys to agentrun-v01 only.\n\n## 历史背景\n\nagentrun_dev and agentrun_prod were the old runtime.\n",
@@ -698,30 +709,33 @@ impl LaneRepos {
             "# Spec\n\n- v0.1 不复用 `agentrun_dev` 或 `agentrun_prod` 作为当前运行面。\n",
         );
         let commit = source.commit("source");
-        let catalog = super::test_catalog(
+        let mut catalog = super::test_catalog(
             &commit,
             &services()
                 .iter()
                 .map(|(s, k, c)| (*s, *k, *c))
                 .collect::<Vec<_>>(),
         );
-        let tree = rendered_tree(&deploy, &catalog);
+        catalog["lane"] = json!(n.version);
+        catalog["sourceBranch"] = json!(source_branch);
+        catalog["gitopsBranch"] = json!(gitops_branch);
+        let tree = rendered_tree(deploy, &catalog);
         let remote = bare_repo();
         let url = remote.1.display().to_string();
         source.git(&["remote", "add", "origin", &url]);
-        source.git(&["push", "-q", "origin", "v0.1"]);
+        source.git(&["push", "-q", "origin", &source_branch]);
 
-        let gitops = TestRepo::init("v0.1-gitops");
+        let gitops = TestRepo::init(&gitops_branch);
         gitops.write(
-            CATALOG_PATH,
+            &catalog_path,
             &format!("{}\n", serde_json::to_string_pretty(&catalog).unwrap()),
         );
         for (f, text) in &tree {
-            gitops.write(&format!("{RUNTIME_PATH}/{f}"), text);
+            gitops.write(&format!("{runtime_path}/{f}"), text);
         }
         let gitops_head = gitops.commit("promote");
         gitops.git(&["remote", "add", "origin", &url]);
-        gitops.git(&["push", "-q", "origin", "v0.1-gitops"]);
+        gitops.git(&["push", "-q", "origin", &gitops_branch]);
         source.git(&["fetch", "-q", "origin"]);
         LaneRepos {
             source,
@@ -731,6 +745,8 @@ impl LaneRepos {
             gitops_head,
             catalog,
             tree,
+            gitops_branch,
+            runtime_path,
         }
     }
 
@@ -740,7 +756,7 @@ impl LaneRepos {
         edit(self.gitops.path());
         let head = self.gitops.commit("edit");
         self.gitops
-            .git(&["push", "-q", "-f", "origin", "v0.1-gitops"]);
+            .git(&["push", "-q", "-f", "origin", &self.gitops_branch]);
         self.source.git(&["fetch", "-q", "-f", "origin"]);
         self.gitops_head = head.clone();
         head
