@@ -130,6 +130,22 @@ pid_of() {
 }
 running() { pid_of "$1" >/dev/null; }
 
+# The TCP ports each component listens on: checked free before it starts.
+declare -A PORTS=(
+  [etcd]="$ETCD_PORT $ETCD_PEER_PORT" [registry]=${REGISTRY##*:} [kube-apiserver]=$API_PORT
+  [kube-controller-manager]=10257 [kube-scheduler]=10259 [kubelet]="10248 10250"
+  [kube-proxy]="10249 10256" [redis]=$REDIS_PORT [argocd-repo-server]="$REPO_SERVER_PORT $ARGO_REPO_METRICS_PORT"
+  [argocd-application-controller]=$ARGO_CONTROLLER_METRICS_PORT
+)
+
+ports_free() {
+  local name=$1 port busy
+  for port in ${PORTS[$name]:-}; do
+    busy=$(ss -Hltnp "sport = :$port" 2>/dev/null | head -1)
+    [[ -z $busy ]] || fail "$name" "TCP port $port is already in use: $busy" /dev/null
+  done
+}
+
 # start NAME CMD...: runs CMD in its own session, output appended to $LOGS/NAME.log.
 start() {
   local name=$1
@@ -138,6 +154,7 @@ start() {
     log "$name already running (pid $(pid_of "$name"))"
     return 0
   fi
+  ports_free "$name"
   mkdir -p -- "$LOGS" "$PIDS"
   echo "=== $(date -u +%FT%TZ) start: $*" >>"$LOGS/$name.log"
   # Not a process group leader, so setsid (and env) exec in place: $! is the daemon itself.
@@ -189,7 +206,7 @@ stray_pids() {
     pid=${d#/proc/}
     # External readers: a process may vanish mid-scan, and a failed $(<file) ends the script.
     cg=$(cat -- "$d/cgroup" 2>/dev/null) || continue
-    cmd=$(tr '\0' ' ' <"$d/cmdline" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$d/cmdline") || continue
     if [[ $cg == *"/$CGROUP_ROOT/"* || ($cmd == *containerd-shim* && $cmd == *"$CTRD_SOCK"*) ]]; then
       echo "$pid"
     fi
@@ -277,7 +294,7 @@ build_go() {
     [[ -x $out/$name ]] && continue
     t0=$SECONDS
     log "building $name ($pkg $version)"
-    if ! (cd "$dir" && env "${GO_ENV[@]}" "$GO" build -trimpath -ldflags "$ldflags" \
+    if ! (cd "$dir" && env "${GO_ENV[@]}" "$GO" build -trimpath -buildvcs=false -ldflags "$ldflags" \
       -o "$out/.$name.tmp" "$pkg") >"$CACHE/logs/build-$name.log" 2>&1; then
       fail "build $name" "go build $pkg failed" "$CACHE/logs/build-$name.log"
     fi
