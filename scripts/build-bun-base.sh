@@ -2,13 +2,14 @@
 # Assembles the Bun runtime base image with buildah (vfs storage, chroot isolation), without
 # a Docker engine or a public container registry: the pinned Bun binary from the npm registry
 # (scripts/install-bun.sh), the glibc libraries it links (copied from this machine), a POSIX
-# shell for Tekton step scripts, CA certificates, a non-root user 65532 and a writable /tmp.
+# shell for Tekton step scripts, env (package bins start `#!/usr/bin/env node`), CA
+# certificates, a non-root user 65532 and a writable /tmp.
 # The same image runs the project's CI checks (deploy/ci-checks.json) and is the FROM of the
 # sample services (samples/agentrun/apps/*/Dockerfile).
 #
 # Reproducible: file times and the created time are fixed (--timestamp 0, OCI format, which
-# carries no build-container id), so the same Bun
-# binary and the same host libraries give the same digest on every build.
+# carries no build-container id), so the same Bun binary and the same host libraries give
+# the same digest on every build.
 #
 # usage: scripts/build-bun-base.sh [--tag NAME] [--push REF] [--tls-verify BOOL]
 #   --tag     local image name (default localhost/lane-bun:<bun version>)
@@ -27,7 +28,7 @@ while (($#)); do
     --tag) tag=$2; shift 2 ;;
     --push) push=$2; shift 2 ;;
     --tls-verify) tls_verify=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "build-bun-base: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -58,6 +59,8 @@ copy_with_libs() {
 copy_with_libs "$bun_bin" /usr/local/bin/bun
 ln -s bun "$mnt/usr/local/bin/bunx"
 copy_with_libs "$(readlink -f /bin/sh)" /bin/sh
+# Package bins start `#!/usr/bin/env node`; `bun run --bun` answers for node, env must exist.
+copy_with_libs "$(readlink -f /usr/bin/env)" /usr/bin/env
 install -D -m 0644 /etc/ssl/certs/ca-certificates.crt "$mnt/etc/ssl/certs/ca-certificates.crt"
 mkdir -p "$mnt/tmp" "$mnt/home/bun" "$mnt/app"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nbun:x:65532:65532:bun:/home/bun:/sbin/nologin\n' > "$mnt/etc/passwd"
@@ -81,6 +84,7 @@ in_image=$(bah run --isolation chroot "$ctr" -- /usr/local/bin/bun --version)
 [[ $in_image == "$bun_version" ]] || { log "bun in the image says '$in_image'"; exit 1; }
 bah run --isolation chroot "$ctr" -- /usr/local/bin/bun -e 'if (process.getuid() !== 65532) process.exit(1)'
 bah run --isolation chroot "$ctr" -- /bin/sh -c 'tab=$(printf "\t"); [ -n "$tab" ]'
+bah run --isolation chroot "$ctr" -- /usr/bin/env /usr/local/bin/bun --version >/dev/null
 bah commit --quiet --timestamp 0 --format oci "$ctr" "$tag" >/dev/null
 log "committed $tag ($size bytes uncompressed)"
 digest=""

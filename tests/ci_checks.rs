@@ -229,12 +229,17 @@ fn a_lockfile_out_of_date_fails_the_frozen_install() {
     assert!(log.contains("ci: agentrun-mgr: install ok"), "{log}");
     assert!(log.contains("ci: agentrun-runner: install FAILED"), "{log}");
     let result = ws.result();
+    println!("ci-summary result:\n{result}");
     assert!(
         result.starts_with("agentrun-runner install failed:\n"),
         "{result}"
     );
     assert!(
         result.contains("error: lockfile had changes, but lockfile is frozen"),
+        "{result}"
+    );
+    assert!(
+        result.contains("typescript changed from 5.9.3 to 5.9.2"),
         "{result}"
     );
     assert!(!result.contains("agentrun-mgr"), "{result}");
@@ -254,6 +259,7 @@ fn a_type_error_fails_the_type_check_with_file_and_line() {
     assert_eq!(failed, "ci-typecheck", "{log}");
     assert!(log.contains("ci: agentrun-runner: typecheck ok"), "{log}");
     let result = ws.result();
+    println!("ci-summary result:\n{result}");
     assert!(
         result.starts_with("agentrun-mgr typecheck failed:\n"),
         "{result}"
@@ -286,12 +292,13 @@ fn a_failing_unit_test_fails_with_its_name_and_location() {
     assert_eq!(failed, "ci-test", "{log}");
     assert!(log.contains("ci: agentrun-mgr: test ok"), "{log}");
     let result = ws.result();
+    println!("ci-summary result:\n{result}");
     assert!(
         result.starts_with("agentrun-runner test failed:\n"),
         "{result}"
     );
     assert!(
-        result.contains("(fail) runTask > stops at the first failing step"),
+        result.contains("(fail) runTask > stops at the first failing step\n"),
         "{result}"
     );
     assert!(
@@ -677,6 +684,8 @@ fn the_sample_images_run_as_65532_and_answer_health() {
         .unwrap();
     let built: Value = serde_json::from_str(&ok(base, "build-bun-base.sh")).unwrap();
     let pinned = built["pinned"].as_str().unwrap().to_string();
+    // Reproducible: a second build gives the same digest.
+    assert_eq!(build_base(&registry, storage.path()), pinned);
     assert!(pinned.contains("@sha256:"), "{built}");
     let size = built["sizeBytes"].as_u64().unwrap();
     assert!(size < 140_000_000, "base image is {size} bytes");
@@ -818,4 +827,114 @@ fn the_sample_images_run_as_65532_and_answer_health() {
     assert_eq!(line["status"], "done");
     assert!(!run(r#"{"id":"t-2","steps":["fail"]}"#).status.success());
     let _ = buildah(storage.path()).args(["rm", &ctr]).output();
+}
+
+#[test]
+fn the_failure_result_stays_within_its_size_and_names_every_package() {
+    let ws = Workspace::new();
+    let long = "y".repeat(400);
+    let bad: String = (0..40)
+        .map(|i| format!("export const value_{i}_{long}: number = \"{long}\";\n"))
+        .collect();
+    // File names long enough that every error line is cut to its 200 characters.
+    let name = format!("bad_{}.ts", "n".repeat(180));
+    ws.repo.write(&format!("apps/mgr/src/{name}"), &bad);
+    ws.repo.write(&format!("apps/runner/src/{name}"), &bad);
+    ws.repo.commit("many type errors");
+    let (failed, out) = ws.run_all(true).expect("a check fails");
+    let log = text(&out);
+    assert_eq!(failed, "ci-typecheck");
+    // The whole output stays in the step log; the result is cut to its budget.
+    assert!(log.matches("error TS2322").count() >= 80, "{log}");
+    let result = ws.result();
+    println!("ci-summary result:\n{result}");
+    assert!(result.len() <= 1536, "{} bytes", result.len());
+    assert!(
+        result.starts_with("agentrun-mgr typecheck failed:\n  apps/mgr/src/bad_nnn"),
+        "{result}"
+    );
+    assert!(result.contains("\nagentrun-runner typecheck failed:\n  apps/runner/src/bad_nnn"));
+    assert!(result.lines().all(|l| l.chars().count() <= 202), "{result}");
+    // Long lines lose their middle, never the location or the message.
+    assert!(result.lines().any(|l| l.contains('…')), "{result}");
+    assert!(
+        result
+            .contains(".ts:2:14: error TS2322: Type 'string' is not assignable to type 'number'."),
+        "{result}"
+    );
+}
+
+/// Build the Bun base image into `storage` and push it to `registry`; its pinned reference.
+fn build_base(registry: &common::registry::Registry, storage: &Path) -> String {
+    let base = Command::new(common::repo_root().join("scripts/build-bun-base.sh"))
+        .args(["--tls-verify", "false", "--push"])
+        .arg(format!("{}/lane/bun:1.4.5", registry.host))
+        .env("BUILDAH_ROOT", storage.join("root"))
+        .env("BUILDAH_RUNROOT", storage.join("run"))
+        .output()
+        .unwrap();
+    let built: Value = serde_json::from_str(&ok(base, "build-bun-base.sh")).unwrap();
+    built["pinned"].as_str().unwrap().to_string()
+}
+
+fn run_in_image(ws: &Workspace, image: &str, storage: &Path) -> Output {
+    Command::new(common::repo_root().join("scripts/run-ci-checks.sh"))
+        .arg("--src")
+        .arg(ws.repo.path())
+        .args([
+            "--commit",
+            &ws.repo.head(),
+            "--image",
+            image,
+            "--tls-verify",
+            "false",
+        ])
+        .env("LANE_BIN", common::lane_bin())
+        .env("BUILDAH_ROOT", storage.join("root"))
+        .env("BUILDAH_RUNROOT", storage.join("run"))
+        .env("TMPDIR", ws.dir.path())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_task_steps_run_inside_the_bun_image() {
+    common::tools::require("buildah");
+    let registry = common::registry::Registry::start();
+    let storage = common::tempdir();
+    let image = build_base(&registry, storage.path());
+    let ws = Workspace::new();
+    let clean = run_in_image(&ws, &image, storage.path());
+    assert!(clean.status.success(), "{}", text(&clean));
+    assert_eq!(
+        String::from_utf8_lossy(&clean.stdout),
+        "agentrun-mgr: install ok, typecheck ok, test ok\n\
+         agentrun-runner: install ok, typecheck ok, test ok\n"
+    );
+    // In the image the step runs as 65532 with bun from the image, not this machine's.
+    let log = String::from_utf8_lossy(&clean.stderr);
+    assert!(log.contains("bun test v1.4.5"), "{log}");
+
+    ws.edit("apps/mgr/test/app.test.ts", |t| {
+        t.replace(
+            "expect(res.status).toBe(404);",
+            "expect(res.status).toBe(418);",
+        )
+    });
+    let failing = run_in_image(&ws, &image, storage.path());
+    assert_eq!(failing.status.code(), Some(1), "{}", text(&failing));
+    let stdout = String::from_utf8_lossy(&failing.stdout);
+    assert!(
+        stdout.starts_with(
+            "agentrun-mgr: install ok, typecheck ok, test failed\n\
+             agentrun-runner: install ok, typecheck ok, test ok\n--- ci-summary\n\
+             agentrun-mgr test failed:\n"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(fail) health > an unknown path is 404\n")
+            && stdout.contains("apps/mgr/test/app.test.ts:16:"),
+        "{stdout}"
+    );
 }
