@@ -28,7 +28,11 @@ pub fn set_quiet(q: bool) {
 pub fn progress(msg: impl AsRef<str>) {
     if !QUIET.load(Ordering::Relaxed) {
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(e, "lane: {}", msg.as_ref());
+        let _ = writeln!(
+            e,
+            "lane: {}",
+            crate::model::secrets::redact_url_userinfo(msg.as_ref())
+        );
     }
 }
 
@@ -101,6 +105,11 @@ pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -
             )
         }
     };
+    // A URL with credentials (`--api-server https://user:pass@host`, a remote with a token)
+    // may reach any message or field: its userinfo never reaches the output.
+    let mut doc = doc;
+    redact_urls(&mut doc);
+    let text = crate::model::secrets::redact_url_userinfo(&text).into_owned();
     let mut out = std::io::stdout().lock();
     let _ = match format {
         Format::Json => writeln!(
@@ -112,4 +121,18 @@ pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -
     };
     let _ = out.flush();
     code
+}
+
+/// [`crate::model::secrets::redact_url_userinfo`] on every string of a document.
+fn redact_urls(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(r) = crate::model::secrets::redact_url_userinfo(s) {
+                *s = r;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(redact_urls),
+        Value::Object(m) => m.values_mut().for_each(redact_urls),
+        _ => {}
+    }
 }

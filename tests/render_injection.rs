@@ -181,6 +181,12 @@ const TEST_SECRETS: &[&str] = &[
     "s3cr3t-pa55",
     "{\"OPENAI_API_KEY\":\"sk-test-abcdefghijklmnopqrstuvwx\"}",
     "sk-test-abcdefghijklmnopqrstuvwx",
+    // issue 14: shapes the scanner used to miss
+    "redis://:s3cr3t-pa55@cache:6379/0",
+    "https://bot:s3cr3t/pa55@git.example.com/o/r.git",
+    "host=db port=5432 password=s3cr3t-pa55 dbname=app",
+    "{\"kind\": \"Config\", \"clusters\": [], \"users\": [{\"user\": {\"password\": \"s3cr3t-pa55\"}}]}",
+    "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KczNjcjN0LXBhNTUK",
 ];
 
 #[test]

@@ -601,6 +601,17 @@ fn schema_secret_patterns_agree_with_the_scanner() {
         "http://127.0.0.1:10808",
         "git@github.com:pikasTech/agentrun.git",
         "info",
+        // issue 14: shapes the scanner used to miss, and near misses
+        "redis://:hunter2pw@cache:6379/0",
+        "https://bot:pa/ss@git.example.com/o/r.git",
+        "host=db port=5432 password=hunter2 dbname=app",
+        "Server=db;Uid=app;Pwd=hunter2;",
+        "password=$(DB_PASSWORD)",
+        "{\"kind\": \"Config\", \"clusters\": []}",
+        "kind: ConfigMap\nclusters: 1",
+        "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0K",
+        "eC0tLS0tQkVHSU4gUlNBIFBSSVZBVEUgS0VZLS0tLS0K",
+        "eHgtLS0tLUJFR0lOIEVDIFBSSVZBVEUgS0VZLS0tLS0K",
     ] {
         let schema_says = not_secret.iter().any(|r| r.is_match(v));
         assert_eq!(

@@ -259,3 +259,48 @@ fn prepare_source_step_refuses_hostile_urls() {
 fn task_yaml(text: &str) -> Value {
     serde_saphyr::from_str(text).expect("tasks/prepare-source.yaml parses")
 }
+
+/// A URL's userinfo never reaches lane's output: `--api-server https://user:pass@host` used
+/// to be printed whole in the error (and in the progress line naming the API server).
+#[test]
+fn url_credentials_are_redacted_in_every_output() {
+    let dir = common::tempdir();
+    let token = dir.path().join("token");
+    std::fs::write(&token, "not-a-real-token\n").unwrap();
+    // verify reads the source commit first: give it a repository to read.
+    let repo = TestRepo::init("v0.1");
+    repo.write("README", "x\n");
+    repo.commit("init");
+    let deploy = common::shipped_deploy();
+    for url in [
+        "http://admin:s3cr3t-pa55@127.0.0.1:1",
+        "https://admin:s3cr3t-pa55@127.0.0.1:1",
+        "https://x-access-token@127.0.0.1:1",
+    ] {
+        let run = common::lane(
+            repo.path(),
+            &[
+                "verify",
+                "--deploy",
+                deploy.to_str().unwrap(),
+                "--api-server",
+                url,
+                "--token-file",
+                token.to_str().unwrap(),
+            ],
+        );
+        assert_ne!(run.code, 0, "{url}");
+        for text in [&run.stdout, &run.stderr] {
+            assert!(
+                !text.contains("s3cr3t-pa55") && !text.contains("x-access-token@"),
+                "{url} leaked:\n{text}"
+            );
+        }
+        assert!(
+            run.stdout.contains("***@127.0.0.1:1") || run.stderr.contains("***@127.0.0.1:1"),
+            "{url}: the URL is still named, without its userinfo:\n{}{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+}

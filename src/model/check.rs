@@ -520,6 +520,25 @@ fn scan(v: &Value, path: &str, ctx: Ctx, out: &mut Vec<Finding>) {
             let argv = is_service_argv(path);
             for (i, item) in items.iter().enumerate() {
                 let item_path = format!("{path}[{i}]");
+                // `--password hunter2`: the flag and its value as two arguments.
+                let after_flag = i
+                    .checked_sub(1)
+                    .and_then(|j| items[j].as_str())
+                    .is_some_and(secrets::is_credential_flag);
+                if let (true, true, Value::String(s)) = (argv, after_flag, item) {
+                    if !s.is_empty() && !s.starts_with("$(") {
+                        out.push(Finding {
+                            path: item_path,
+                            rule: "secret-literal",
+                            message: format!(
+                                "follows {} and so is a credential given literally ({}); pass $(VAR) of an env var filled by secretKeyRef",
+                                items[i - 1].as_str().unwrap_or_default(),
+                                secrets::redacted(s)
+                            ),
+                        });
+                        continue;
+                    }
+                }
                 if let (true, Value::String(s)) = (argv, item) {
                     if secrets::is_credential_assignment(s) {
                         out.push(Finding {

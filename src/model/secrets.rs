@@ -15,6 +15,7 @@ pub enum SecretKind {
     Jwt,
     Kubeconfig,
     AwsAccessKey,
+    ConnectionString,
 }
 
 impl SecretKind {
@@ -26,6 +27,7 @@ impl SecretKind {
             SecretKind::Jwt => "a JSON Web Token",
             SecretKind::Kubeconfig => "a kubeconfig",
             SecretKind::AwsAccessKey => "an AWS access key id",
+            SecretKind::ConnectionString => "a connection string with a password",
         }
     }
 }
@@ -35,19 +37,25 @@ struct Patterns {
     token: Regex,
     jwt: Regex,
     aws: Regex,
+    dsn_password: Regex,
+    kind_config: Regex,
 }
 
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
-        // scheme://user:password@host — a password part must be present and non-empty.
-        url_creds: Regex::new(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@[^\s]").unwrap(),
+        // scheme://[user]:password@host — a non-empty password; the user may be empty
+        // (`redis://:pw@host`) and the password may hold an unencoded `/`.
+        url_creds: Regex::new(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^\s@]+@[^\s]").unwrap(),
         token: Regex::new(
             r"\b(ghp_[A-Za-z0-9]{20,}|gho_[A-Za-z0-9]{20,}|ghu_[A-Za-z0-9]{20,}|ghs_[A-Za-z0-9]{20,}|ghr_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,}|npm_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,})",
         )
         .unwrap(),
         jwt: Regex::new(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}").unwrap(),
         aws: Regex::new(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b").unwrap(),
+        // libpq/ODBC key=value connection strings: `host=db password=…`.
+        dsn_password: Regex::new(r"(?i)(^|[\s;])(password|passwd|pwd)\s*=\s*[^\s$;]").unwrap(),
+        kind_config: Regex::new(r#""kind"\s*:\s*"Config"|(^|\s)kind:\s*Config\b"#).unwrap(),
     })
 }
 
@@ -61,6 +69,12 @@ const PEM: u16 = 1 << 5; // "-----BEGIN "
 const KUBE_CREDS: u16 = 1 << 6; // "client-key-data", "current-context", ...
 const KIND_CONFIG: u16 = 1 << 7; // "kind: Config" / "\"kind\":\"Config\""
 const CLUSTERS: u16 = 1 << 8; // "clusters"
+const DSN: u16 = 1 << 9; // "password" / "passwd" / "pwd", any case
+const BASE64_PEM: u16 = 1 << 10; // "-----BEGIN " base64-encoded, at any of its 3 alignments
+
+/// "-----BEGIN " as it appears in base64 text at each byte alignment (what a Secret's
+/// `data` or a `*_B64` variable holds).
+const PEM_BASE64: [&[u8]; 3] = [b"LS0tLS1CRUdJTi", b"LS0tQkVHSU4g", b"LS0tLUJFR0lO"];
 
 /// The literal parts of the credential patterns present in `s`. Each regex can only match
 /// when its literal part is present, and most values (names, paths, quantities) hold none,
@@ -105,12 +119,23 @@ fn markers(s: &str) -> u16 {
                 KUBE_CREDS
             }
             b'c' if rest.starts_with(b"clusters") => CLUSTERS,
-            b'k' if rest.starts_with(b"kind: Config") => KIND_CONFIG,
-            b'"' if rest.starts_with(b"\"kind\":\"Config\"") => KIND_CONFIG,
+            b'C' if rest.starts_with(b"Config") => KIND_CONFIG,
+            b'p' | b'P'
+                if starts_with_ignore_case(rest, b"password")
+                    || starts_with_ignore_case(rest, b"passwd")
+                    || starts_with_ignore_case(rest, b"pwd") =>
+            {
+                DSN
+            }
+            b'L' if PEM_BASE64.iter().any(|w| rest.starts_with(w)) => BASE64_PEM,
             _ => 0,
         };
     }
     found
+}
+
+fn starts_with_ignore_case(s: &[u8], word: &[u8]) -> bool {
+    s.len() >= word.len() && s[..word.len()].eq_ignore_ascii_case(word)
 }
 
 /// The first credential kind found in `s`, if any.
@@ -123,7 +148,7 @@ pub fn classify(s: &str) -> Option<SecretKind> {
     if m == 0 {
         return None;
     }
-    if m & PEM != 0 {
+    if m & (PEM | BASE64_PEM) != 0 {
         return Some(SecretKind::PemBlock);
     }
     let p = patterns();
@@ -139,8 +164,13 @@ pub fn classify(s: &str) -> Option<SecretKind> {
     if m & AWS != 0 && p.aws.is_match(s) {
         return Some(SecretKind::AwsAccessKey);
     }
-    if m & KUBE_CREDS != 0 || m & (KIND_CONFIG | CLUSTERS) == KIND_CONFIG | CLUSTERS {
+    if m & KUBE_CREDS != 0
+        || (m & (KIND_CONFIG | CLUSTERS) == KIND_CONFIG | CLUSTERS && p.kind_config.is_match(s))
+    {
         return Some(SecretKind::Kubeconfig);
+    }
+    if m & DSN != 0 && p.dsn_password.is_match(s) {
+        return Some(SecretKind::ConnectionString);
     }
     None
 }
@@ -181,6 +211,39 @@ pub fn is_credential_assignment(arg: &str) -> bool {
     re.is_match(arg)
 }
 
+/// A flag that takes a credential as its next argument (`--password hunter2`, `-token x`):
+/// the pair is as literal as `--password=hunter2`.
+pub fn is_credential_flag(arg: &str) -> bool {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?i)^--?[a-z0-9_-]*(password|passwd|secret|token|api[-_]?key)$").unwrap()
+    });
+    re.is_match(arg)
+}
+
+/// `text` with the userinfo of every URL in it replaced by `***` when it holds a password
+/// (`user:pass@`) or is an http(s) user (tokens travel as the user part there); an ssh or git
+/// user such as `git@` stays. Everything lane prints goes through this (src/output.rs).
+pub fn redact_url_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*)://([^\s@/]*(?:/[^\s@/?#]*)*?)@").unwrap()
+    });
+    re.replace_all(text, |c: &regex_lite::Captures<'_>| {
+        let scheme = &c[1];
+        let user = &c[2];
+        let web = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
+        if user.contains(':') || (web && !user.is_empty() && !user.contains('/')) {
+            format!("{scheme}://***@")
+        } else {
+            c[0].to_string()
+        }
+    })
+}
+
 /// A redacted description of a value: never the value itself.
 pub fn redacted(value: &str) -> String {
     format!("<redacted, {} bytes>", value.len())
@@ -209,7 +272,11 @@ mod tests {
     /// The plain definition [`classify`] must agree with: every pattern tried on every value.
     fn reference(s: &str) -> Option<SecretKind> {
         let p = patterns();
-        if s.contains("-----BEGIN ") {
+        if s.contains("-----BEGIN ")
+            || PEM_BASE64
+                .iter()
+                .any(|w| s.contains(std::str::from_utf8(w).unwrap()))
+        {
             Some(SecretKind::PemBlock)
         } else if p.url_creds.is_match(s) {
             Some(SecretKind::UrlCredentials)
@@ -227,10 +294,11 @@ mod tests {
         ]
         .iter()
         .any(|k| s.contains(k))
-            || ((s.contains("kind: Config") || s.contains("\"kind\":\"Config\""))
-                && s.contains("clusters"))
+            || (p.kind_config.is_match(s) && s.contains("clusters"))
         {
             Some(SecretKind::Kubeconfig)
+        } else if p.dsn_password.is_match(s) {
+            Some(SecretKind::ConnectionString)
         } else {
             None
         }
@@ -248,6 +316,10 @@ mod tests {
             Just(":".to_string()), Just("kind: Config".to_string()), Just("clusters".to_string()),
             Just("\"kind\":\"Config\"".to_string()), Just("current-context".to_string()),
             Just("client-key-data".to_string()), "[A-Z0-9]{4,20}", "[a-zA-Z0-9_-]{1,24}",
+            Just("\"kind\": \"Config\"".to_string()), Just("kind:Config".to_string()),
+            Just("password".to_string()), Just("PWD".to_string()), Just("=".to_string()),
+            Just(";".to_string()), Just("$".to_string()), Just("LS0tLS1CRUdJTi".to_string()),
+            Just("LS0tQkVHSU4g".to_string()), Just("LS0tLUJFR0lO".to_string()), Just("redis://".to_string()),
             "\\PC{0,6}", Just(" ".to_string()),
         ], 0..8)) {
             let s: String = parts.concat();
@@ -281,6 +353,80 @@ mod tests {
             classify("apiVersion: v1\nkind: Config\nclusters: []"),
             Some(SecretKind::Kubeconfig)
         );
+    }
+
+    /// Issue 14: shapes the scanner used to miss.
+    #[test]
+    fn finds_the_common_shapes() {
+        use base64::*;
+        for (v, kind) in [
+            (
+                "redis://:hunter2pw@cache:6379/0",
+                SecretKind::UrlCredentials,
+            ),
+            (
+                "https://bot:pa/ss@git.example.com/o/r.git",
+                SecretKind::UrlCredentials,
+            ),
+            (
+                "host=db port=5432 password=hunter2 dbname=app",
+                SecretKind::ConnectionString,
+            ),
+            (
+                "Server=db;Uid=app;Pwd=hunter2;",
+                SecretKind::ConnectionString,
+            ),
+            (
+                "{\"kind\": \"Config\", \"clusters\": []}",
+                SecretKind::Kubeconfig,
+            ),
+            (
+                &b64("-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n")[..],
+                SecretKind::PemBlock,
+            ),
+            (
+                &b64("x-----BEGIN RSA PRIVATE KEY-----\n")[..],
+                SecretKind::PemBlock,
+            ),
+            (
+                &b64("xy-----BEGIN EC PRIVATE KEY-----\n")[..],
+                SecretKind::PemBlock,
+            ),
+        ] {
+            assert_eq!(classify(v), Some(kind), "{v}");
+        }
+        for v in ["password=$(DB_PASSWORD)", "kind: ConfigMap", "pwd is /home"] {
+            assert_eq!(classify(v), None, "{v}");
+        }
+        assert!(is_credential_flag("--password") && is_credential_flag("-api-key"));
+        assert!(!is_credential_flag("--password-file") && !is_credential_flag("--tokens=1"));
+    }
+
+    mod base64 {
+        pub fn b64(s: &str) -> String {
+            crate::encoding::base64_encode(s.as_bytes())
+        }
+    }
+
+    #[test]
+    fn url_userinfo_is_redacted_in_text() {
+        for (text, want) in [
+            (
+                "cannot reach https://user:pass@api.example:6443/api: refused",
+                "cannot reach https://***@api.example:6443/api: refused",
+            ),
+            (
+                "token https://x-access-token@h/o/r",
+                "token https://***@h/o/r",
+            ),
+            (
+                "redis://:pw/x@cache:1 and ssh://git@h/r",
+                "redis://***@cache:1 and ssh://git@h/r",
+            ),
+            ("plain https://h/a@b?q", "plain https://h/a@b?q"),
+        ] {
+            assert_eq!(redact_url_userinfo(text), want, "{text}");
+        }
     }
 
     #[test]
