@@ -232,13 +232,14 @@ fn repository_of(image: &str) -> String {
 /// The containers and init containers of the runtime tree's pod template for `service`:
 /// name → the image pinned there.
 fn desired_containers(ctx: &Ctx, service: &str) -> Option<Vec<(String, String)>> {
+    // The Deployment of a long-running service, or the CronJob of a job service (its Jobs'
+    // pods carry the same service label).
     let obj = ctx.tree.objects.iter().find(|o| {
-        o.kind() == "Deployment"
-            && tree::pod_template(&o.value)
-                .and_then(|t| t.pointer("/metadata/labels"))
-                .and_then(|l| l.get(labels::SERVICE))
-                .and_then(Value::as_str)
-                == Some(service)
+        tree::pod_template(&o.value)
+            .and_then(|t| t.pointer("/metadata/labels"))
+            .and_then(|l| l.get(labels::SERVICE))
+            .and_then(Value::as_str)
+            == Some(service)
     })?;
     let spec = tree::pod_template(&obj.value)?.get("spec")?;
     let mut out = Vec::new();
@@ -629,4 +630,37 @@ async fn health(
             "503 means no ready endpoint behind the Service; otherwise read the pod logs",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_ids() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            parse_image_id(&format!("127.0.0.1:5000/agentrun/x@{d}")),
+            ImageId::Registry(&d)
+        );
+        assert_eq!(
+            parse_image_id(&format!("docker-pullable://r/x@{d}")),
+            ImageId::Registry(&d)
+        );
+        // containerd for an imported image, and Docker: the local image ID alone.
+        assert_eq!(parse_image_id(&d), ImageId::LocalOnly(&d));
+        let docker = format!("docker://{d}");
+        assert_eq!(parse_image_id(&docker), ImageId::LocalOnly(&docker));
+        assert_eq!(parse_image_id(""), ImageId::Missing);
+        assert_eq!(
+            parse_image_id("r/x:latest"),
+            ImageId::Unrecognised("r/x:latest")
+        );
+        assert_eq!(
+            parse_image_id("r/x@sha256:short"),
+            ImageId::Unrecognised("r/x@sha256:short")
+        );
+        assert_eq!(repository_of("r:5000/a/x:tag"), "r:5000/a/x");
+        assert_eq!(repository_of(&format!("r:5000/a/x@{d}")), "r:5000/a/x");
+    }
 }

@@ -150,7 +150,7 @@ async fn judge(
             // a namespace keeps thousands of runs, more than one bounded answer holds.
             let selector = format!("tekton.dev/pipeline={}", n.pipeline);
             let mut runs: Vec<Value> = Vec::new();
-            client
+            let listed = client
                 .list(
                     &format!("{API}/namespaces/{ns}/pipelineruns"),
                     Some(&selector),
@@ -161,6 +161,18 @@ async fn judge(
                     },
                 )
                 .await?;
+            if listed.is_none() {
+                return Ok(vec![
+                    Check::fail(
+                        G,
+                        "tekton.pipelinerun",
+                        format!("the API server does not serve tekton.dev/v1 PipelineRuns in {ns}"),
+                        json!({"namespace": ns, "prefix": prefix}),
+                        "install Tekton Pipelines (its tekton.dev/v1 API) in the cluster the lane's Pipeline runs in, or skip the group with `--skip tekton`",
+                    ),
+                    Check::skip(G, "tekton.digests", "no PipelineRun"),
+                ]);
+            }
             // Newest first (RFC 3339 UTC timestamps sort as strings), then by name.
             runs.sort_by(|a, b| {
                 (s(b, "/metadata/creationTimestamp"), s(b, "/metadata/name"))
@@ -401,6 +413,25 @@ mod tests {
                 ("r/y".into(), d2.clone()),
                 ("r/m".into(), d1.clone()),
                 ("r/run".into(), d2.clone()),
+            ]
+        );
+        // Chains trims values: a step's `echo` leaves a newline after the digest.
+        let padded = vec![
+            json!({"name": "MGR_IMAGE_URL", "value": " r/m:abc\n"}),
+            json!({"name": "MGR_IMAGE_DIGEST", "value": format!("{d1}\n")}),
+            json!({"name": "RUNNER_ARTIFACT_OUTPUTS", "value": {"uri": "r/run\n", "digest": format!(" {d2} ")}}),
+            json!({"name": "IMAGES", "value": format!("\n r/x@{d1}\n")}),
+        ];
+        let got: Vec<(String, String)> = images_from_results(&padded, "pr")
+            .into_iter()
+            .map(|i| (i.repository, i.digest))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("r/m".into(), d1.clone()),
+                ("r/run".into(), d2.clone()),
+                ("r/x".into(), d1.clone()),
             ]
         );
         assert_eq!(
