@@ -93,6 +93,19 @@ impl Report for ValidateReport {
                 }
             }
         }
+        if let Some(ci) = &self.ci {
+            s.push_str(&format!("ci checks {} in {}:\n", ci.digest, ci.image));
+            for p in &ci.packages {
+                s.push_str(&format!(
+                    "  {:24} {:16} {} | {} | {}\n",
+                    p.name,
+                    p.dir,
+                    p.install.join(" "),
+                    p.typecheck.join(" "),
+                    p.test.join(" ")
+                ));
+            }
+        }
         if let Some(svcs) = &self.services {
             s.push_str("services:\n");
             for x in svcs {

@@ -719,6 +719,24 @@ mod tests {
     }
 
     #[test]
+    fn a_declaration_other_than_the_tasks_is_out_of_date() {
+        let ci = sample();
+        let text = serde_json::to_vec(&ci).unwrap();
+        let digest = ci.digest();
+        let (f, s) = validate(&text, "ci.json", None, Some(&digest));
+        assert!(f.is_empty() && s.is_some());
+        let other = format!("sha256:{}", "0".repeat(64));
+        let (f, s) = validate(&text, "ci.json", None, Some(&other));
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].path.as_str(), f[0].rule), ("$", "task-out-of-date"));
+        assert!(f[0].message.contains(&digest) && f[0].message.contains(&other));
+        assert_eq!(s.unwrap().packages[1].test, ["bun", "test", "--bail"]);
+        let (f, s) = validate(b"{", "ci.json", None, Some(&digest));
+        assert_eq!(f[0].rule, "json-syntax");
+        assert!(s.is_none());
+    }
+
+    #[test]
     fn normalized_dirs() {
         assert_eq!(normalize_dir("."), ".");
         assert_eq!(normalize_dir("./apps/mgr"), "apps/mgr");
