@@ -431,28 +431,39 @@ impl Client {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let (pause, last) = match self.once(method, path, body.clone()).await {
+            let (pause, last, note) = match self.once(method, path, body.clone()).await {
                 Ok(a) if retryable(a.status, proxied) => {
-                    let pause = a.retry_after.unwrap_or(backoff);
+                    let message = status_message(&a.body);
+                    let note = format!(
+                        "{method} {path}: HTTP {}{} ({message})",
+                        a.status,
+                        match a.retry_after {
+                            Some(d) => format!(", Retry-After {}s", d.as_secs()),
+                            None => String::new(),
+                        }
+                    );
                     let err = KubeError::Unavailable {
                         method,
                         path: path.into(),
                         status: a.status,
                         attempts,
                         waited_ms: start.elapsed().as_millis(),
-                        message: status_message(&a.body),
+                        message,
                     };
-                    (pause, err)
+                    (a.retry_after.unwrap_or(backoff), err, note)
                 }
                 Ok(a) => return self.judge_status(method, path, a),
-                Err((true, e)) => (backoff, e),
+                Err((true, e)) => {
+                    let note = e.to_string();
+                    (backoff, e, note)
+                }
                 Err((false, e)) => return Err(e),
             };
-            let now = Instant::now();
-            if now + pause > deadline {
+            // Never sleep past the deadline: what is still refused then is the answer.
+            if Instant::now() + pause > deadline {
                 return Err(last);
             }
-            crate::output::progress(format!("{last}; retrying in {} ms", pause.as_millis()));
+            crate::output::progress(format!("{note}; retrying in {} ms", pause.as_millis()));
             tokio::time::sleep(pause).await;
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
