@@ -156,6 +156,10 @@ start() {
   fi
   ports_free "$name"
   mkdir -p -- "$LOGS" "$PIDS"
+  # One generation of rotation keeps a long-lived state dir's logs bounded.
+  if [[ -f $LOGS/$name.log ]] && (($(stat -c %s -- "$LOGS/$name.log") > 50 * 1024 * 1024)); then
+    mv -f -- "$LOGS/$name.log" "$LOGS/$name.log.1"
+  fi
   echo "=== $(date -u +%FT%TZ) start: $*" >>"$LOGS/$name.log"
   # Not a process group leader, so setsid (and env) exec in place: $! is the daemon itself.
   setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
@@ -578,28 +582,7 @@ write_cni_config() {
   mkdir -p -- "$STATE/cni/net.d"
   # No default route in pods: host-local hands out only the service range and the node
   # address as routes (the pod range is on-link); ipMasq off, nothing is NATed off the node.
-  cat >"$STATE/cni/net.d/10-lane.conflist" <<EOF
-{
-  "cniVersion": "1.0.0",
-  "name": "lane",
-  "plugins": [
-    {
-      "type": "bridge",
-      "bridge": "$BRIDGE_IF",
-      "isGateway": true,
-      "isDefaultGateway": false,
-      "ipMasq": false,
-      "hairpinMode": true,
-      "ipam": {
-        "type": "host-local",
-        "dataDir": "$RUN/cni-ipam",
-        "ranges": [[{ "subnet": "$POD_CIDR", "gateway": "$POD_GW" }]],
-        "routes": [{ "dst": "$SVC_CIDR" }, { "dst": "$NODE_IP/32" }]
-      }
-    }
-  ]
-}
-EOF
+  tpl cni.conflist >"$STATE/cni/net.d/10-lane.conflist"
 }
 
 # ---------------------------------------------------------------- PKI (openssl)
@@ -691,18 +674,7 @@ start_etcd() {
 
 start_registry() {
   mkdir -p -- "$STATE/registry/data"
-  cat >"$STATE/registry/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $STATE/registry/data
-  delete:
-    enabled: true
-http:
-  addr: $REGISTRY
-EOF
+  tpl registry.yml >"$STATE/registry/config.yml"
   start registry docker-registry serve "$STATE/registry/config.yml"
   wait_for registry 30 curl -fsS "http://$REGISTRY/v2/"
 }
@@ -748,76 +720,13 @@ start_scheduler() {
 }
 
 write_containerd_config() {
-  local pause
-  pause=$(image_ref pause)
+  [[ -n $(image_ref pause) ]] || fail containerd "no pause image in $STATE/images.txt"
   mkdir -p -- "$STATE/containerd/certs.d/_default" "$STATE/containerd/certs.d/$REGISTRY" "$RUN/containerd"
   # Every registry without its own entry goes to a loopback port where nothing listens: a
   # public image name fails at once, on this machine.
-  cat >"$STATE/containerd/certs.d/_default/hosts.toml" <<EOF
-server = "http://$REFUSE_ADDR"
-
-[host."http://$REFUSE_ADDR"]
-  capabilities = ["pull", "resolve"]
-EOF
-  cat >"$STATE/containerd/certs.d/$REGISTRY/hosts.toml" <<EOF
-server = "http://$REGISTRY"
-
-[host."http://$REGISTRY"]
-  capabilities = ["pull", "resolve", "push"]
-EOF
-  cat >"$STATE/containerd/config.toml" <<EOF
-# Private containerd for lane's cluster (scripts/cluster.sh): own root, state and socket.
-version = 2
-root = "$STATE/containerd/root"
-state = "$RUN/containerd/state"
-disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
-  "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
-  "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
-
-[grpc]
-  address = "$CTRD_SOCK"
-
-[ttrpc]
-  address = "$CTRD_SOCK.ttrpc"
-
-[debug]
-  address = ""
-
-[metrics]
-  address = ""
-
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$STATE/containerd/opt"
-
-[plugins."io.containerd.grpc.v1.cri"]
-  sandbox_image = "$pause"
-  # These machines lack CAP_SYS_RESOURCE: without this runc fails every sandbox.
-  restrict_oom_score_adj = true
-  stream_server_address = "127.0.0.1"
-  stream_server_port = "0"
-  enable_selinux = false
-  max_container_log_line_size = 16384
-
-  [plugins."io.containerd.grpc.v1.cri".containerd]
-    snapshotter = "overlayfs"
-    default_runtime_name = "runc"
-
-    [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-      runtime_type = "io.containerd.runc.v2"
-
-      [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
-        SystemdCgroup = false
-        BinaryName = "/usr/sbin/runc"
-        Root = "$RUN/runc"
-
-  [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
-    conf_dir = "$STATE/cni/net.d"
-    max_conf_num = 1
-
-  [plugins."io.containerd.grpc.v1.cri".registry]
-    config_path = "$STATE/containerd/certs.d"
-EOF
+  tpl hosts-default.toml >"$STATE/containerd/certs.d/_default/hosts.toml"
+  tpl hosts-registry.toml >"$STATE/containerd/certs.d/$REGISTRY/hosts.toml"
+  tpl containerd.toml >"$STATE/containerd/config.toml"
 }
 
 start_containerd() {
@@ -851,43 +760,7 @@ cgroups_down() {
 start_kubelet() {
   cgroups_up
   mkdir -p -- "$STATE/kubelet" "$STATE/pod-logs"
-  cat >"$STATE/kubelet/config.yaml" <<EOF
-apiVersion: kubelet.config.k8s.io/v1beta1
-kind: KubeletConfiguration
-address: $NODE_IP
-port: 10250
-readOnlyPort: 0
-healthzBindAddress: 127.0.0.1
-healthzPort: 10248
-containerRuntimeEndpoint: unix://$CTRD_SOCK
-# cgroup v1 and no systemd on these machines.
-failCgroupV1: false
-cgroupDriver: cgroupfs
-cgroupRoot: /$CGROUP_ROOT
-failSwapOn: false
-tlsCertFile: $PKI/kubelet-serving.crt
-tlsPrivateKeyFile: $PKI/kubelet-serving.key
-authentication:
-  anonymous: { enabled: false }
-  webhook: { enabled: true }
-  x509: { clientCAFile: $PKI/ca.crt }
-authorization:
-  mode: Webhook
-clusterDNS: [$DNS_IP]
-clusterDomain: $CLUSTER_DOMAIN
-# Pods with dnsPolicy Default get no host name servers: nothing resolves off the machine.
-resolvConf: ""
-podLogsDir: $STATE/pod-logs
-imageGCHighThresholdPercent: 100
-imageGCLowThresholdPercent: 99
-evictionHard:
-  memory.available: 100Mi
-  nodefs.available: "1%"
-  imagefs.available: "1%"
-  nodefs.inodesFree: "1%"
-serializeImagePulls: false
-maxPods: 110
-EOF
+  tpl kubelet.yaml >"$STATE/kubelet/config.yaml"
   start kubelet "$STATE/bin/kubelet" --config "$STATE/kubelet/config.yaml" \
     --kubeconfig "$KCFG/kubelet.kubeconfig" --root-dir "$STATE/kubelet/root" \
     --cert-dir "$STATE/kubelet/pki" --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
@@ -908,26 +781,7 @@ EOF
 
 start_kube_proxy() {
   mkdir -p -- "$STATE/kube-proxy"
-  cat >"$STATE/kube-proxy/config.yaml" <<EOF
-apiVersion: kubeproxy.config.k8s.io/v1alpha1
-kind: KubeProxyConfiguration
-mode: iptables
-clientConnection:
-  kubeconfig: $KCFG/kube-proxy.kubeconfig
-hostnameOverride: $NODE_NAME
-bindAddress: 127.0.0.1
-clusterCIDR: $POD_CIDR
-# NodePorts only on the node address, never on the machine's own interfaces.
-nodePortAddresses: ["$NODE_IP/32"]
-metricsBindAddress: 127.0.0.1:10249
-healthzBindAddress: 127.0.0.1:10256
-# Leave the kernel's conntrack settings alone.
-conntrack:
-  maxPerCore: 0
-  min: 0
-  tcpEstablishedTimeout: 0s
-  tcpCloseWaitTimeout: 0s
-EOF
+  tpl kube-proxy.yaml >"$STATE/kube-proxy/config.yaml"
   start kube-proxy "$STATE/bin/kube-proxy" --config "$STATE/kube-proxy/config.yaml"
   wait_for kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 }
@@ -936,6 +790,22 @@ render() { # render FILE: substitutes @VARS@
   sed -e "s|@COREDNS_IMAGE@|$(image_ref coredns)|g" -e "s|@DNS_IP@|$DNS_IP|g" \
     -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@ARGOCD_NAMESPACE@|$ARGOCD_NAMESPACE|g" \
     -e "s|@ARGOCD_SECRET_KEY@|$(cat "$STATE/argocd/secretkey" 2>/dev/null)|g" -- "$1"
+}
+
+# tpl NAME: cluster/config/NAME with its @VARS@ filled in; an unknown @VAR@ is an error.
+tpl() {
+  local out
+  out=$(sed -e "s|@STATE@|$STATE|g" -e "s|@RUN@|$RUN|g" -e "s|@PKI@|$PKI|g" -e "s|@KCFG@|$KCFG|g" \
+    -e "s|@NODE_IP@|$NODE_IP|g" -e "s|@NODE_NAME@|$NODE_NAME|g" -e "s|@POD_CIDR@|$POD_CIDR|g" \
+    -e "s|@POD_GW@|$POD_GW|g" -e "s|@SVC_CIDR@|$SVC_CIDR|g" -e "s|@DNS_IP@|$DNS_IP|g" \
+    -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" -e "s|@REGISTRY@|$REGISTRY|g" \
+    -e "s|@REFUSE_ADDR@|$REFUSE_ADDR|g" -e "s|@CTRD_SOCK@|$CTRD_SOCK|g" \
+    -e "s|@PAUSE_IMAGE@|$(image_ref pause)|g" -e "s|@CGROUP_ROOT@|$CGROUP_ROOT|g" \
+    -e "s|@BRIDGE_IF@|$BRIDGE_IF|g" -- "$ROOT/cluster/config/$1") || die "cannot read cluster/config/$1"
+  if grep -qE '@[A-Z_]+@' <<<"$out"; then
+    die "cluster/config/$1: unfilled $(grep -oE '@[A-Z_]+@' <<<"$out" | sort -u | tr '\n' ' ')"
+  fi
+  printf '%s\n' "$out"
 }
 
 addons_dns() {
