@@ -183,9 +183,26 @@ fn text(out: &Output) -> String {
     )
 }
 
+/// Every file under `dir` with its size and modification time.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, u64, std::time::SystemTime)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let m = e.metadata().unwrap();
+        if m.is_dir() {
+            out.extend(snapshot(&e.path()));
+        } else {
+            out.push((e.path(), m.len(), m.modified().unwrap()));
+        }
+    }
+    out.sort();
+    out
+}
+
 #[test]
 fn the_clean_sample_passes_every_check_without_a_cache_workspace() {
     let ws = Workspace::new();
+    let git_before = snapshot(&ws.repo.path().join(".git"));
     let mut log = String::new();
     for name in STEPS {
         let out = ws.run(name, false);
@@ -212,8 +229,9 @@ fn the_clean_sample_passes_every_check_without_a_cache_workspace() {
         ws.result(),
         "ok: agentrun-mgr agentrun-runner: install, typecheck and test passed\n"
     );
-    // Nothing was written into the (read-only) source checkout.
+    // Nothing was written into the (read-only) source checkout, not even its .git.
     assert!(!ws.repo.path().join("apps/mgr/node_modules").exists());
+    assert_eq!(snapshot(&ws.repo.path().join(".git")), git_before);
     assert_eq!(ws.repo.git(&["status", "--porcelain"]), "");
 }
 
