@@ -6,7 +6,7 @@
 # usage: scripts/cluster.sh up | down [--purge] | env | status | build | --help
 #   up      build what the cache lacks, start everything, print what runs where and each
 #           phase's time; when already up, only reports status
-#   down    stop every process, unmount, remove network namespaces, bridge, dummy interface,
+#   down    stop every process, unmount, remove network namespaces, bridge, node interface,
 #           iptables chains and sysctl changes, then compare the machine with its state before
 #           `up` (exit 1 on a difference). --purge also wipes the state dir (never the cache).
 #   env     `export LANE_CLUSTER_*=…` lines for a running cluster (eval "$(… env)")
@@ -29,7 +29,7 @@ COREDNS_VERSION=v1.14.1
 LOCALPATH_VERSION=v0.0.30
 KUSTOMIZE_VERSION=v5.8.1
 
-# Addresses: everything lives on this machine. The node address sits on a dummy interface;
+# Addresses: everything lives on this machine. The node address sits on its own interface;
 # pods get routes to the pod range, the service range and the node address only.
 NODE_NAME=lane-node
 NODE_IP=10.87.0.1
@@ -130,19 +130,29 @@ pid_of() {
 }
 running() { pid_of "$1" >/dev/null; }
 
-# The TCP ports each component listens on: checked free before it starts.
-declare -A PORTS=(
-  [etcd]="$ETCD_PORT $ETCD_PEER_PORT" [registry]=${REGISTRY##*:} [kube-apiserver]=$API_PORT
-  [kube-controller-manager]=10257 [kube-scheduler]=10259 [kubelet]="10248 10250"
-  [kube-proxy]="10249 10256" [redis]=$REDIS_PORT [argocd-repo-server]="$REPO_SERVER_PORT $ARGO_REPO_METRICS_PORT"
-  [argocd-application-controller]=$ARGO_CONTROLLER_METRICS_PORT
+# The TCP addresses each component listens on: checked free before it starts (a listener on
+# the same port of another address, e.g. a test registry on 127.0.0.1:5000, is no conflict).
+declare -A LISTENS=(
+  [etcd]="127.0.0.1:$ETCD_PORT 127.0.0.1:$ETCD_PEER_PORT" [registry]=$REGISTRY
+  [kube-apiserver]=$NODE_IP:$API_PORT [kube-controller-manager]=127.0.0.1:10257
+  [kube-scheduler]=127.0.0.1:10259 [kubelet]="127.0.0.1:10248 $NODE_IP:10250"
+  [kube-proxy]="127.0.0.1:10249 127.0.0.1:10256" [redis]=127.0.0.1:$REDIS_PORT
+  [argocd-repo-server]="127.0.0.1:$REPO_SERVER_PORT 127.0.0.1:$ARGO_REPO_METRICS_PORT"
+  [argocd-application-controller]=0.0.0.0:$ARGO_CONTROLLER_METRICS_PORT
 )
 
 ports_free() {
-  local name=$1 port busy
-  for port in ${PORTS[$name]:-}; do
-    busy=$(ss -Hltnp "sport = :$port" 2>/dev/null | head -1)
-    [[ -z $busy ]] || fail "$name" "TCP port $port is already in use: $busy" /dev/null
+  local name=$1 want port addr local_addr line
+  for want in ${LISTENS[$name]:-}; do
+    addr=${want%:*} port=${want##*:}
+    while read -r line; do
+      local_addr=$(awk '{print $4}' <<<"$line")
+      case "$local_addr" in
+        "$addr:$port" | "0.0.0.0:$port" | "*:$port" | "[::]:$port" | "[::ffff:$addr]:$port") ;;
+        *) [[ $addr == 0.0.0.0 ]] || continue ;;
+      esac
+      fail "$name" "$want is already taken: $line" /dev/null
+    done < <(ss -Hltnp "sport = :$port" 2>/dev/null)
   done
 }
 
@@ -1096,10 +1106,7 @@ cmd_down() {
     fi
   done
   rm -rf -- "$RUN"
-  if ((purge)); then
-    rm -rf -- "$STATE"
-    log "purged $STATE (cache $CACHE kept)"
-  fi
+  local rc=0
   if [[ -f $before ]]; then
     local diffs
     diffs=$(diff <(grep -v '^process ' "$before" | sort) <(snapshot | grep -v '^process ' | sort) || true)
@@ -1109,12 +1116,18 @@ cmd_down() {
       echo "cluster: down: the machine differs from before up:" >&2
       [[ -n $diffs ]] && echo "$diffs" >&2
       [[ -n $strays ]] && echo "processes left: $strays" >&2
-      return 1
+      rc=1
+    else
+      log "down in $((SECONDS - t_down))s: the machine is as it was before up (links, netns, iptables, mounts, sysctls, paths, cgroups, processes)"
     fi
-    log "down in $((SECONDS - t_down))s: the machine is as it was before up (links, netns, iptables, mounts, sysctls, paths, cgroups, processes)"
   else
     log "down: done (no snapshot from before up to compare with)"
   fi
+  if ((purge)); then
+    rm -rf -- "$STATE"
+    log "purged $STATE (cache $CACHE kept)"
+  fi
+  return "$rc"
 }
 
 main() {
