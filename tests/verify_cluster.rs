@@ -1218,6 +1218,18 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
     .assert_code(0);
     let rbac = std::fs::read_to_string(out.join("pipelines/rbac.yaml")).unwrap();
     let ns = "agentrun-v97";
+    // A namespace a previous run left Terminating refuses new objects: start from none.
+    let gone = k.kubectl(
+        &[
+            "delete",
+            "namespace",
+            ns,
+            "--ignore-not-found",
+            "--timeout=180s",
+        ],
+        None,
+    );
+    assert_eq!(gone.code, 0, "{}", gone.stderr);
     let _cleanup = RealLane {
         cluster: &k,
         rbac: rbac.clone(),
