@@ -57,8 +57,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The steps of the Task: <work>/<step>.sh, <work>/<step>.env (NAME=VALUE lines, Tekton
-# variables mapped to this run), and the image default.
+# The steps of the Task: <work>/<step>.sh, <work>/<step>.env (NAME=VALUE, each ended by a NUL:
+# values hold newlines), and the image default.
 python3 - "$task" "$work" "$keep_proxy" <<'PY'
 import sys, yaml
 task_file, work, keep_proxy = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
@@ -76,15 +76,16 @@ for name in ("ci-prepare", "ci-install", "ci-typecheck", "ci-test"):
             n, v = e["name"], e.get("value", "")
             if n.lower().endswith("_proxy") and not keep_proxy:
                 continue
-            if "\n" in v:
-                v = v.replace("\n", "\\n")
-            f.write(f"{n}={v}\n")
+            if "\0" in v:
+                sys.exit(f"{task_file}: step {name} env {n} holds a NUL")
+            f.write(f"{n}={v}\0")
 PY
 [[ -n $image ]] || image=$(cat "$work/image")
 mkdir -p "$work/ci" "$work/results"
 chmod 0777 "$work/ci" "$work/results"   # an emptyDir: writable by the step's user
 
-# Values for the Tekton variables the steps reference.
+# Values for the Tekton variables the steps reference (the result in $REPLY: a command
+# substitution would drop trailing newlines).
 sub() {
   local v=$1
   v=${v//'$(params.commit)'/$commit}
@@ -96,13 +97,13 @@ sub() {
     v=${v//'$(workspaces.bun-cache.bound)'/false}
     v=${v//'$(workspaces.bun-cache.path)'/}
   fi
-  printf '%s' "$v"
+  REPLY=$v
 }
 
 # ci-prepare: the lane step, on this machine with the lane binary (paths mapped to $work).
 prep_env=()
-while IFS= read -r kv; do
-  k=${kv%%=*}; v=$(sub "${kv#*=}")
+while IFS= read -r -d '' kv; do
+  k=${kv%%=*}; sub "${kv#*=}"; v=$REPLY
   case $k in
     CI_DIR) v=$work/ci ;;
     RESULT_PATH) v=$work/results/ci-summary ;;
@@ -126,9 +127,8 @@ out=$work/steps.log
 : > "$out"
 for step in ci-install ci-typecheck ci-test; do
   envs=()
-  while IFS= read -r kv; do
-    k=${kv%%=*}; v=$(sub "${kv#*=}")
-    v=${v//\\n/$'\n'}
+  while IFS= read -r -d '' kv; do
+    k=${kv%%=*}; sub "${kv#*=}"; v=$REPLY
     envs+=(--env "$k=$v")
   done < "$work/$step.env"
   log "$step"
