@@ -956,3 +956,65 @@ fn the_task_steps_run_inside_the_bun_image() {
         "{stdout}"
     );
 }
+
+#[test]
+fn declared_arguments_reach_the_program_verbatim_never_through_a_shell() {
+    // A declaration whose test argv holds what a shell would expand, generated into a Task.
+    let dir = common::tempdir();
+    let mut ci: Value = serde_json::from_str(
+        &std::fs::read_to_string(common::repo_root().join("deploy/ci-checks.json")).unwrap(),
+    )
+    .unwrap();
+    let args = [
+        "$(touch pwned)",
+        "`touch pwned`",
+        "*",
+        "a b",
+        "x'y\"z",
+        "$HOME",
+        ";",
+    ];
+    let mut argv = vec![
+        "bun".to_string(),
+        "-e".into(),
+        "console.log(\"ARGV=\" + JSON.stringify(process.argv.slice(1)))".into(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    ci["packages"][0]["test"] = serde_json::json!(argv);
+    std::fs::copy(common::shipped_deploy(), dir.path().join("deploy.json")).unwrap();
+    std::fs::write(dir.path().join("ci-checks.json"), ci.to_string()).unwrap();
+    let out = dir.path().join("out");
+    common::lane(
+        dir.path(),
+        &[
+            "generate",
+            "--deploy",
+            dir.path().join("deploy.json").to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    )
+    .assert_code(0);
+    let mut ws = Workspace::new();
+    ws.task =
+        serde_saphyr::from_str(&std::fs::read_to_string(out.join("tasks/validate.yaml")).unwrap())
+            .unwrap();
+    ws.repo.write(
+        "deploy/ci-checks.json",
+        &serde_json::to_string_pretty(&ci).unwrap(),
+    );
+    ws.repo.commit("hostile-looking test arguments");
+    let prep = ws.run("ci-prepare", false);
+    assert!(prep.status.success(), "{}", text(&prep));
+    let run = ws.run("ci-test", false);
+    let log = text(&run);
+    assert!(run.status.success(), "{log}");
+    let printed = log
+        .lines()
+        .find_map(|l| l.strip_prefix("ARGV="))
+        .unwrap_or_else(|| panic!("no ARGV line in:\n{log}"));
+    let got: Vec<String> = serde_json::from_str(printed).unwrap();
+    assert_eq!(got, args);
+    let src = ws.dir.path().join("ci/src/apps/mgr");
+    assert!(!src.join("pwned").exists() && !ws.repo.path().join("pwned").exists());
+}
