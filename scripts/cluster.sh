@@ -172,7 +172,7 @@ start() {
   fi
   echo "=== $(date -u +%FT%TZ) start: $*" >>"$LOGS/$name.log"
   # Not a process group leader, so setsid (and env) exec in place: $! is the daemon itself.
-  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null &
+  setsid "$@" >>"$LOGS/$name.log" 2>&1 </dev/null 9>&- &
   local pid=$!
   echo "$pid $(start_time "$pid")" >"$(pidfile "$name")"
 }
@@ -228,7 +228,6 @@ stray_pids() {
 }
 
 # ---------------------------------------------------------------- tools
-kubectl_bin() { echo "$STATE/bin/kubectl"; }
 kc() { "$STATE/bin/kubectl" --kubeconfig "$KCFG/admin.kubeconfig" "$@"; }
 ctr_() { ctr --address "$CTRD_SOCK" --namespace k8s.io "$@"; }
 
@@ -918,7 +917,7 @@ what runs where (all on this machine; node address $NODE_IP on interface $DUMMY_
   local-path-provisioner     pod, default StorageClass local-path, volumes under $STATE/local-path
   redis                      127.0.0.1:$REDIS_PORT (no persistence)
   argocd-repo-server         127.0.0.1:$REPO_SERVER_PORT (plaintext; kustomize $KUSTOMIZE_VERSION on PATH)
-  argocd-application-ctrl    namespace $ARGOCD_NAMESPACE (metrics 127.0.0.1:$ARGO_CONTROLLER_METRICS_PORT)
+  argocd-application-ctrl    namespace $ARGOCD_NAMESPACE (metrics :$ARGO_CONTROLLER_METRICS_PORT, loopback only by iptables)
   logs                       $LOGS/<component>.log
   admin kubeconfig           $KCFG/admin.kubeconfig
 EOF
@@ -928,19 +927,19 @@ cmd_status() {
   local c pid any=1
   for c in "${COMPONENTS[@]}"; do
     if pid=$(pid_of "$c"); then
-      printf '%-32s running  pid %-7s\n' "$c" "$pid"
+      printf '%-34s running  pid %s\n' "$c" "$pid"
     else
-      printf '%-32s stopped\n' "$c"
+      printf '%-34s stopped\n' "$c"
       any=0
     fi
   done
   if running kube-apiserver && [[ -x $STATE/bin/kubectl ]]; then
     local ready
     ready=$(kc get node "$NODE_NAME" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
-    printf '%-32s %s\n' "node/$NODE_NAME" "Ready=${ready:-unknown}"
+    printf '%-34s %s\n' "node/$NODE_NAME" "Ready=${ready:-unknown}"
     local d
     for d in kube-system/coredns local-path-storage/local-path-provisioner; do
-      printf '%-32s %s\n' "deployment/${d#*/}" \
+      printf '%-34s %s\n' "deployment/${d#*/}" \
         "$(kc -n "${d%%/*}" get deployment "${d#*/}" -o jsonpath='{.status.readyReplicas}/{.spec.replicas} ready' 2>/dev/null || echo missing)"
     done
   fi
@@ -954,23 +953,26 @@ all_up() {
 
 cmd_env() {
   all_up || { log "the cluster is not up (scripts/cluster.sh up)"; exit 3; }
-  cat <<EOF
-export LANE_CLUSTER_KUBECONFIG=$KCFG/admin.kubeconfig
-export LANE_CLUSTER_API_SERVER=https://$NODE_IP:$API_PORT
-export LANE_CLUSTER_CA_FILE=$PKI/ca.crt
-export LANE_CLUSTER_NODE_NAME=$NODE_NAME
-export LANE_CLUSTER_NODE_IP=$NODE_IP
-export LANE_CLUSTER_POD_CIDR=$POD_CIDR
-export LANE_CLUSTER_SERVICE_CIDR=$SVC_CIDR
-export LANE_CLUSTER_DNS_IP=$DNS_IP
-export LANE_CLUSTER_REGISTRY=$REGISTRY
-export LANE_CLUSTER_ARGOCD_NAMESPACE=$ARGOCD_NAMESPACE
-export LANE_CLUSTER_BIN=$STATE/bin
-export LANE_CLUSTER_CONTAINERD_ADDRESS=$CTRD_SOCK
-export LANE_CLUSTER_BUSYBOX_IMAGE=$(image_ref busybox)
-export LANE_CLUSTER_PAUSE_IMAGE=$(image_ref pause)
-export LANE_CLUSTER_LOGS=$LOGS
-EOF
+  local kv
+  # Shell-quoted (%q): the state dir may be anywhere.
+  for kv in \
+    "KUBECONFIG=$KCFG/admin.kubeconfig" \
+    "API_SERVER=https://$NODE_IP:$API_PORT" \
+    "CA_FILE=$PKI/ca.crt" \
+    "NODE_NAME=$NODE_NAME" \
+    "NODE_IP=$NODE_IP" \
+    "POD_CIDR=$POD_CIDR" \
+    "SERVICE_CIDR=$SVC_CIDR" \
+    "DNS_IP=$DNS_IP" \
+    "REGISTRY=$REGISTRY" \
+    "ARGOCD_NAMESPACE=$ARGOCD_NAMESPACE" \
+    "BIN=$STATE/bin" \
+    "CONTAINERD_ADDRESS=$CTRD_SOCK" \
+    "BUSYBOX_IMAGE=$(image_ref busybox)" \
+    "PAUSE_IMAGE=$(image_ref pause)" \
+    "LOGS=$LOGS"; do
+    printf 'export LANE_CLUSTER_%s=%q\n' "${kv%%=*}" "${kv#*=}"
+  done
 }
 
 cmd_up() {
@@ -1130,9 +1132,17 @@ cmd_down() {
   return "$rc"
 }
 
+# One up/down/build at a time (fd 9; daemons do not inherit it).
+lock() {
+  mkdir -p -- "$CACHE"
+  exec 9>"$CACHE/cluster.lock"
+  flock -w 900 9 || die "another scripts/cluster.sh holds $CACHE/cluster.lock"
+}
+
 main() {
   local cmd=${1:-}
   shift || true
+  case "$cmd" in up | down | build) lock ;; esac
   case "$cmd" in
     up) cmd_up "$@" ;;
     build) ensure_packages; build_all; build_argocd; log "built: $(ls "$STATE/bin" | tr '\n' ' ')" ;;
