@@ -568,3 +568,136 @@ fn registry_down_is_an_environment_error_and_nothing_is_written() {
     assert!(!dir.path().join("publish.json").exists());
     assert!(!images.exists());
 }
+
+/// PUT a manifest (raw HTTP/1.1, so the registry stores exactly these bytes).
+fn put_manifest(host: &str, repo_path: &str, tag: &str, media_type: &str, body: &[u8]) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    let head = format!(
+        "PUT /v2/{repo_path}/manifests/{tag} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {media_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    assert!(resp.starts_with("HTTP/1.1 201"), "PUT {tag}: {resp}");
+}
+
+/// `(digest, size)` of the manifest `repo:tag` as stored.
+fn manifest_descriptor(host: &str, repo_path: &str, tag: &str) -> (String, usize) {
+    let (status, _, body) = oci::http(
+        host,
+        "GET",
+        &format!("/v2/{repo_path}/manifests/{tag}"),
+        &[("Accept", OCI_MANIFEST)],
+    );
+    assert_eq!(status, 200);
+    (oci::sha256(&body), body.len())
+}
+
+/// Provenance checks every child of an index a runtime could pull: containerd pulls a child
+/// without `platform` (it matches any) and one with a real platform whatever its annotations
+/// say. Before issue 14 both were skipped, so a foreign image rode along unchecked. A child
+/// whose platform is `unknown/unknown` (BuildKit's attestations) is never pulled and still
+/// skipped; an index whose only child lacks `platform` is valid.
+#[test]
+fn every_pullable_child_of_an_index_is_checked() {
+    let reg = Registry::start();
+    let path = "agentrun/api";
+    let repo = format!("{}/{path}", reg.host);
+    // The child this run built, and a foreign one (another commit's build).
+    oci::build_and_push(
+        &format!("{repo}:good"),
+        &[image("agentrun-api", C1)],
+        false,
+        Format::Oci,
+    );
+    oci::build_and_push(
+        &format!("{repo}:foreign"),
+        &[image("agentrun-api", C2)],
+        false,
+        Format::Oci,
+    );
+    let (good, good_size) = manifest_descriptor(&reg.host, path, "good");
+    let (foreign, foreign_size) = manifest_descriptor(&reg.host, path, "foreign");
+    let child = |digest: &str, size: usize, extra: Value| {
+        let mut d = json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": size});
+        d.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        d
+    };
+    let amd64 = json!({"platform": {"os": "linux", "architecture": "amd64"}});
+    let index = |children: Vec<Value>| {
+        serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}),
+        )
+        .unwrap()
+    };
+    let cases = [
+        (
+            "attestation-annotated child with a real platform",
+            index(vec![
+                child(&good, good_size, amd64.clone()),
+                child(
+                    &foreign,
+                    foreign_size,
+                    json!({
+                        "platform": {"os": "linux", "architecture": "arm64"},
+                        "annotations": {"vnd.docker.reference.type": "attestation-manifest"}
+                    }),
+                ),
+            ]),
+            false,
+        ),
+        (
+            "child without platform",
+            index(vec![
+                child(&good, good_size, amd64.clone()),
+                child(&foreign, foreign_size, json!({})),
+            ]),
+            false,
+        ),
+        (
+            "a real attestation (unknown/unknown) is skipped",
+            index(vec![
+                child(&good, good_size, amd64.clone()),
+                child(
+                    &foreign,
+                    foreign_size,
+                    json!({
+                        "platform": {"os": "unknown", "architecture": "unknown"},
+                        "annotations": {"vnd.docker.reference.type": "attestation-manifest"}
+                    }),
+                ),
+            ]),
+            true,
+        ),
+        (
+            "the only child lacks platform",
+            index(vec![child(&good, good_size, json!({}))]),
+            true,
+        ),
+    ];
+    for (i, (what, body, ok)) in cases.into_iter().enumerate() {
+        let tag = format!("{C1}-{i}");
+        put_manifest(&reg.host, path, &tag, OCI_INDEX, &body);
+        let dir = common::tempdir();
+        let mut svc = affected("agentrun-api", &repo, C1);
+        svc["tag"] = json!(tag);
+        let plan = write_plan(dir.path(), C1, vec![svc]);
+        let run = publish(dir.path(), &plan, &["--allow-insecure"]);
+        if ok {
+            run.assert_code(0);
+        } else {
+            run.assert_code(1);
+            assert!(
+                run.stdout.contains(C2),
+                "{what}: the foreign commit is named:\n{}",
+                run.stdout
+            );
+            assert!(!dir.path().join("publish.json").exists(), "{what}");
+        }
+    }
+}

@@ -352,3 +352,345 @@ fn a_registry_that_keeps_failing_exhausts_the_deadline_with_exit_3() {
     assert!(msg.contains("HTTP 500"), "{msg}");
     assert!(!dir.path().join("publish.json").exists());
 }
+
+/// How a [`start_hostile_proxy`] answers a request whose first line contains `GET` and
+/// `/manifests/`; everything else is forwarded to the real registry.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// `200` with an endless body (no length): lane must stop at its limit.
+    Endless,
+    /// The registry's answer with its body cut in half, for the first `n` such requests.
+    Truncate(usize),
+    /// Headers, then one body byte every 300 ms, forever.
+    Drip,
+    /// The registry's answer, after the given number of seconds.
+    Delay(u64),
+}
+
+struct HostileProxy {
+    host: String,
+    /// Manifest GETs seen, and body bytes sent by the endless answer.
+    manifests: Arc<AtomicUsize>,
+    sent: Arc<AtomicUsize>,
+}
+
+fn forward(upstream: &str, head: &str) -> Vec<u8> {
+    let mut up = TcpStream::connect(upstream).unwrap();
+    let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+    up.write_all(head.as_bytes()).unwrap();
+    let mut resp = Vec::new();
+    let _ = up.read_to_end(&mut resp);
+    resp
+}
+
+fn start_hostile_proxy(upstream: String, mode: Hostile) -> HostileProxy {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let manifests = Arc::new(AtomicUsize::new(0));
+    let sent = Arc::new(AtomicUsize::new(0));
+    let (m2, s2) = (manifests.clone(), sent.clone());
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let (upstream, manifests, sent) = (upstream.clone(), m2.clone(), s2.clone());
+            std::thread::spawn(move || {
+                let head = read_head(&mut conn);
+                let first = head.lines().next().unwrap_or("").to_string();
+                if !(first.starts_with("GET ") && first.contains("/manifests/")) {
+                    let _ = conn.write_all(&forward(&upstream, &head));
+                    return;
+                }
+                let n = manifests.fetch_add(1, Ordering::SeqCst);
+                match mode {
+                    Hostile::Endless => {
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n");
+                        let chunk = vec![b' '; 64 << 10];
+                        while conn.write_all(&chunk).is_ok() {
+                            sent.fetch_add(chunk.len(), Ordering::SeqCst);
+                        }
+                    }
+                    Hostile::Truncate(k) if n < k => {
+                        let resp = forward(&upstream, &head);
+                        let split = resp.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                        let body = resp.len() - split;
+                        let _ = conn.write_all(&resp[..split + body / 2]);
+                    }
+                    Hostile::Drip => {
+                        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n");
+                        while conn.write_all(b" ").is_ok() {
+                            std::thread::sleep(std::time::Duration::from_millis(300));
+                        }
+                    }
+                    Hostile::Delay(s) => {
+                        std::thread::sleep(std::time::Duration::from_secs(s));
+                        let _ = conn.write_all(&forward(&upstream, &head));
+                    }
+                    Hostile::Truncate(_) => {
+                        let _ = conn.write_all(&forward(&upstream, &head));
+                    }
+                }
+            });
+        }
+    });
+    HostileProxy {
+        host,
+        manifests,
+        sent,
+    }
+}
+
+fn pushed_registry() -> Registry {
+    let reg = Registry::start();
+    oci::build_and_push(
+        &format!("{}/agentrun/mgr:{C1}", reg.host),
+        &[image("agentrun-mgr")],
+        false,
+        Format::Docker,
+    );
+    reg
+}
+
+/// An endless manifest body: lane stops reading at its 8 MiB limit and reports it (exit 1,
+/// one JSON document), instead of buffering until the process dies.
+#[test]
+fn an_endless_body_is_cut_at_the_limit_while_it_streams() {
+    let reg = pushed_registry();
+    let dir = common::tempdir();
+    let proxy = start_hostile_proxy(reg.host.clone(), Hostile::Endless);
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{}/agentrun/mgr", proxy.host))],
+    );
+    let run = run_publish(dir.path(), &p, &["--timeout", "60"], &[]);
+    run.assert_code(1);
+    let doc = run.json();
+    let problem = &doc["problems"][0];
+    let msg = problem["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(msg.contains("8388608-byte limit"), "{msg}");
+    assert!(msg.contains(&proxy.host), "names host:port: {msg}");
+    assert!(problem["hint"].as_str().is_some(), "{doc}");
+    // What lane read is bounded (the rest of what was sent sits in socket buffers).
+    let sent = proxy.sent.load(Ordering::SeqCst);
+    assert!(sent < 64 << 20, "{sent} bytes went out before lane hung up");
+    assert!(!dir.path().join("publish.json").exists());
+}
+
+/// A body cut off before its Content-Length is retried like a 5xx, and the retry succeeds.
+#[test]
+fn a_truncated_body_is_retried() {
+    let reg = pushed_registry();
+    let dir = common::tempdir();
+    let proxy = start_hostile_proxy(reg.host.clone(), Hostile::Truncate(2));
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{}/agentrun/mgr", proxy.host))],
+    );
+    let run = run_publish(dir.path(), &p, &["--timeout", "60"], &[]);
+    run.assert_code(0);
+    assert!(run.stderr.contains("cut off"), "{}", run.stderr);
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    assert!(proxy.manifests.load(Ordering::SeqCst) >= 3);
+}
+
+/// A body that drips and never completes uses up the deadline and is reported naming the
+/// registry's host:port and what happened (exit 3), never a hang.
+#[test]
+fn a_dripping_body_is_reported_with_host_and_what_happened() {
+    let reg = pushed_registry();
+    let dir = common::tempdir();
+    let proxy = start_hostile_proxy(reg.host.clone(), Hostile::Drip);
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{}/agentrun/mgr", proxy.host))],
+    );
+    let start = std::time::Instant::now();
+    let run = run_publish(dir.path(), &p, &["--timeout", "6"], &[]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    run.assert_code(3);
+    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains(&proxy.host), "{msg}");
+    assert!(msg.contains("still arriving"), "{msg}");
+}
+
+/// A registry slower than the old fixed 30 s per request still answers within --timeout:
+/// each attempt gets its share of the deadline, not a fixed limit.
+#[test]
+fn a_slow_registry_gets_the_time_the_deadline_grants() {
+    let reg = pushed_registry();
+    let dir = common::tempdir();
+    let proxy = start_hostile_proxy(reg.host.clone(), Hostile::Delay(32));
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{}/agentrun/mgr", proxy.host))],
+    );
+    let run = run_publish(dir.path(), &p, &["--timeout", "90"], &[]);
+    run.assert_code(0);
+    assert_eq!(proxy.manifests.load(Ordering::SeqCst), 1, "{}", run.stderr);
+}
+
+/// An HTTPS registry whose token realm is plain HTTP never gets the credentials sent there:
+/// lane refuses (exit 1) unless the registry itself is allowed plain HTTP.
+#[test]
+fn a_plain_http_token_realm_of_an_https_registry_is_refused() {
+    let dir = common::tempdir();
+    // A CA lane trusts (SSL_CERT_FILE) and the registry's certificate for 127.0.0.1.
+    let d = dir.path();
+    let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+    let ext = d.join("leaf.ext");
+    std::fs::write(
+        &ext,
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new(common::tools::require("openssl"))
+            .current_dir(d)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=lane-test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "leaf.csr",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "leaf.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "leaf.ext",
+        "-out",
+        "cert.pem",
+    ]);
+    let log = dir.path().join("token.log");
+    std::fs::write(&log, "").unwrap();
+    let (mut child, port) = common::tools::start_fixture(
+        "insecure_realm_registry.py",
+        &[
+            "--cert".as_ref(),
+            cert.as_os_str(),
+            "--key".as_ref(),
+            key.as_os_str(),
+            "--log".as_ref(),
+            log.as_os_str(),
+        ],
+    );
+    let host = format!("127.0.0.1:{port}");
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{host}/agentrun/mgr"))],
+    );
+    let cfg = docker_config(
+        dir.path(),
+        "config.json",
+        &host,
+        json!({"username": USER, "password": PASSWORD}),
+    );
+    let out_file = dir.path().join("publish.json");
+    let run = common::lane_env(
+        dir.path(),
+        &[
+            "publish",
+            "--plan",
+            p.to_str().unwrap(),
+            "--out",
+            out_file.to_str().unwrap(),
+            "--docker-config",
+            cfg.to_str().unwrap(),
+            "--timeout",
+            "20",
+        ],
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    run.assert_code(1);
+    let doc = run.json();
+    let problem = &doc["problems"][0];
+    let msg = problem["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{doc}"));
+    assert!(msg.contains("plain HTTP"), "{msg}");
+    assert!(problem["hint"].as_str().is_some(), "{doc}");
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "",
+        "a request reached the plain-HTTP realm"
+    );
+    assert!(!run.stdout.contains(PASSWORD) && !run.stderr.contains(PASSWORD));
+}
+
+/// Outputs are all or nothing: when --out cannot be written, no Tekton result file is left
+/// behind either (they used to be written first, and stayed).
+#[test]
+fn outputs_are_all_or_nothing() {
+    let reg = pushed_registry();
+    let dir = common::tempdir();
+    let p = plan(
+        dir.path(),
+        &[("agentrun-mgr", format!("{}/agentrun/mgr", reg.host))],
+    );
+    let results = dir.path().join("results");
+    std::fs::create_dir(&results).unwrap();
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let bad_out = blocker.join("publish.json");
+    let url = results.join("IMAGE_URL");
+    let images = results.join("IMAGES");
+    let run = common::lane(
+        dir.path(),
+        &[
+            "publish",
+            "--plan",
+            p.to_str().unwrap(),
+            "--allow-insecure",
+            "--out",
+            bad_out.to_str().unwrap(),
+            "--result-image-url",
+            url.to_str().unwrap(),
+            "--result-images",
+            images.to_str().unwrap(),
+        ],
+    );
+    run.assert_code(3);
+    let left: Vec<_> = std::fs::read_dir(&results).unwrap().collect();
+    assert!(left.is_empty(), "result files left behind: {left:?}");
+}

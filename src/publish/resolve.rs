@@ -84,10 +84,7 @@ pub async fn resolve(
                 let r = Reference::new(repo.clone(), Target::Digest(digest.clone()))
                     .map_err(RegistryError::from)?;
                 let m = client.get_manifest(&r).await?;
-                platforms = index_platforms(&r, &m)?
-                    .into_iter()
-                    .map(|(p, _)| p)
-                    .collect();
+                platforms = platform_names(index_platforms(&r, &m)?);
                 media_type = m.media_type;
             }
             progress(format!("publish: {}: reused {repo}@{digest}", svc.id));
@@ -97,10 +94,7 @@ pub async fn resolve(
             let r = Reference::new(repo.clone(), Target::Tag(tag.clone()))
                 .map_err(RegistryError::from)?;
             let m = client.get_manifest(&r).await?;
-            let platforms = index_platforms(&r, &m)?
-                .into_iter()
-                .map(|(p, _)| p)
-                .collect();
+            let platforms = platform_names(index_platforms(&r, &m)?);
             confirm(client, &repo, &m).await?;
             progress(format!("publish: {}: pinned {r}@{}", svc.id, m.digest));
             Ok(image(
@@ -135,8 +129,8 @@ async fn confirm(client: &Client, repo: &Repository, m: &Manifest) -> Result<(),
     }
 }
 
-/// Check the config labels of the image, or of every runnable child of an index (attestation
-/// manifests excepted): each platform is pulled on its own, so each must be this build.
+/// Check the config labels of the image, or of every child of an index a runtime could pull
+/// ([`index_platforms`]): each is pulled on its own, so each must be this build.
 async fn check_provenance(
     client: &Client,
     r: &Reference,
@@ -167,7 +161,7 @@ async fn check_provenance(
         }
         check_config(client, &cr, &child.body, want).await?;
     }
-    Ok(children.into_iter().map(|(p, _)| p).collect())
+    Ok(platform_names(children))
 }
 
 async fn check_config(
@@ -192,8 +186,15 @@ async fn check_config(
     }
 }
 
-/// `(os/arch[/variant], digest)` of the runnable children of an index; empty for an image.
-fn index_platforms(r: &Reference, m: &Manifest) -> Result<Vec<(String, String)>, PublishError> {
+/// `(os/arch[/variant], digest)` of every child of an index a runtime could pull; empty for
+/// an image. containerd matches a child without `platform` against any platform, and one
+/// with a real platform whatever its annotations say, so both are checked (a child without
+/// `platform` has no platform to report: `None`). Only a child that declares the platform
+/// `unknown/unknown` (how BuildKit stores attestations) can never be pulled and is skipped.
+fn index_platforms(
+    r: &Reference,
+    m: &Manifest,
+) -> Result<Vec<(Option<String>, String)>, PublishError> {
     if !media::is_index(&m.media_type) {
         return Ok(Vec::new());
     }
@@ -207,22 +208,31 @@ fn index_platforms(r: &Reference, m: &Manifest) -> Result<Vec<(String, String)>,
             .as_str()
             .ok_or_else(|| bad(r, "index", "an entry has no digest"))?;
         let p = &c["platform"];
+        if p.is_null() {
+            out.push((None, digest.to_string()));
+            continue;
+        }
         let os = p["os"].as_str().unwrap_or("unknown");
         let arch = p["architecture"].as_str().unwrap_or("unknown");
-        let attestation = c["annotations"]["vnd.docker.reference.type"] == "attestation-manifest";
-        if attestation || (os == "unknown" && arch == "unknown") {
+        if os == "unknown" && arch == "unknown" {
             continue;
         }
         let platform = match p["variant"].as_str() {
             Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
             _ => format!("{os}/{arch}"),
         };
-        out.push((platform, digest.to_string()));
+        out.push((Some(platform), digest.to_string()));
     }
     if out.is_empty() {
-        return Err(bad(r, "index", "it lists no runnable platform"));
+        return Err(bad(r, "index", "it lists no platform a runtime could pull"));
     }
     Ok(out)
+}
+
+/// The platforms of pullable children, for the report (children without one are checked
+/// but have nothing to list).
+fn platform_names(children: Vec<(Option<String>, String)>) -> Vec<String> {
+    children.into_iter().filter_map(|(p, _)| p).collect()
 }
 
 fn parse(r: &Reference, body: &[u8], what: &'static str) -> Result<Value, PublishError> {

@@ -18,7 +18,8 @@ pub struct ResultPaths {
     pub artifact_outputs: Option<PathBuf>,
 }
 
-/// Write every requested file atomically; returns the paths written.
+/// Write every requested file, all or nothing (see [`fsutil::write_all_atomic`]): a Tekton
+/// result never stays behind when `--out` could not be written. Returns the paths written.
 pub fn write_all(
     paths: &ResultPaths,
     result: &PublishResult,
@@ -65,15 +66,13 @@ pub fn write_all(
         });
         files.push((p.as_path(), v.to_string().into_bytes()));
     }
-    let mut written = Vec::new();
-    for (p, bytes) in files {
-        fsutil::write_atomic(p, &bytes).map_err(|e| (p.to_path_buf(), e))?;
-        written.push(p.display().to_string());
-    }
     // The publish result last: `promote` trusts its presence.
     if let Some(p) = &paths.out {
-        fsutil::write_json_atomic(p, result).map_err(|e| (p.clone(), e))?;
-        written.push(p.display().to_string());
+        let mut text = serde_json::to_string_pretty(result)
+            .map_err(|e| (p.clone(), std::io::Error::other(e)))?;
+        text.push('\n');
+        files.push((p.as_path(), text.into_bytes()));
     }
-    Ok(written)
+    fsutil::write_all_atomic(&files).map_err(|(p, e)| (p.to_path_buf(), e))?;
+    Ok(files.iter().map(|(p, _)| p.display().to_string()).collect())
 }

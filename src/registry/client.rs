@@ -17,10 +17,30 @@ use super::retry::{parse_retry_after, retryable_status, RetryPolicy};
 use super::{media, sha256_digest, RegistryError};
 use crate::model::secrets;
 
-/// Largest manifest or config blob read (registries cap manifests at 4 MiB).
+/// Largest manifest or config blob read (registries cap manifests at 4 MiB); enforced while
+/// the body streams in, so an endless body costs this much memory and no more.
 const MAX_DOCUMENT: usize = 8 << 20;
-/// Longest single request; the total deadline still applies.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Most of an error answer's body read (for its message); the rest is dropped unread.
+const MAX_ERROR_BODY: usize = 64 << 10;
+/// Shortest time one attempt is given (when the deadline leaves that much).
+const MIN_ATTEMPT: Duration = Duration::from_secs(30);
+
+/// One answer, read whole within its attempt: status, headers, and the body (bounded: up to
+/// [`MAX_DOCUMENT`] for a success, [`MAX_ERROR_BODY`] for an error, nothing for a HEAD).
+struct Fetched {
+    status: u16,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// `host:port` of a URL, as messages name a server.
+fn host_port(url: &reqwest::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_string(),
+        _ => "-".into(),
+    }
+}
 
 /// Which hosts may be spoken to in plain HTTP.
 #[derive(Debug, Clone, Default)]
@@ -125,10 +145,10 @@ impl Client {
                 &reference,
             )
             .await?;
-        let resp = self.expect_ok(resp, &reference, "manifest").await?;
-        let header_digest = header(resp.headers(), "docker-content-digest");
-        let content_type = media_type_of(resp.headers());
-        let body = self.read_body(resp, &reference).await?;
+        let resp = self.expect_ok(resp, &reference, "manifest")?;
+        let header_digest = header(&resp.headers, "docker-content-digest");
+        let content_type = media_type_of(&resp.headers);
+        let body = resp.body;
         let body_type = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
             .and_then(|v| {
@@ -191,18 +211,18 @@ impl Client {
         let resp = self
             .request(Method::HEAD, repo, &url, Some(media::ACCEPT), &reference)
             .await?;
-        if resp.status().as_u16() == 404 {
+        if resp.status == 404 {
             return Ok(None);
         }
-        let resp = self.expect_ok(resp, &reference, "manifest").await?;
-        let media_type = media_type_of(resp.headers()).unwrap_or_default();
+        let resp = self.expect_ok(resp, &reference, "manifest")?;
+        let media_type = media_type_of(&resp.headers).unwrap_or_default();
         if media::is_schema1(&media_type) {
             return Err(RegistryError::Schema1 {
                 reference,
                 media_type,
             });
         }
-        if let Some(h) = header(resp.headers(), "docker-content-digest") {
+        if let Some(h) = header(&resp.headers, "docker-content-digest") {
             if h != digest {
                 return Err(RegistryError::DigestMismatch {
                     reference,
@@ -229,8 +249,7 @@ impl Client {
         let resp = self
             .request(Method::GET, repo, &url, None, &reference)
             .await?;
-        let resp = self.expect_ok(resp, &reference, "blob").await?;
-        let body = self.read_body(resp, &reference).await?;
+        let body = self.expect_ok(resp, &reference, "blob")?.body;
         let computed = sha256_digest(&body);
         if computed != digest {
             return Err(RegistryError::DigestMismatch {
@@ -242,21 +261,21 @@ impl Client {
         Ok(body)
     }
 
-    async fn expect_ok(
+    fn expect_ok(
         &self,
-        resp: Response,
+        resp: Fetched,
         reference: &str,
         what: &str,
-    ) -> Result<Response, RegistryError> {
-        let status = resp.status().as_u16();
-        if resp.status().is_success() {
+    ) -> Result<Fetched, RegistryError> {
+        let status = resp.status;
+        if (200..300).contains(&status) {
             return Ok(resp);
         }
-        let body = resp.text().await.unwrap_or_default();
+        let body = String::from_utf8_lossy(&resp.body);
         if status == 404 {
             return Err(RegistryError::NotFound {
                 reference: reference.to_string(),
-                what: format!("no such {what}{}", registry_errors(&body)),
+                what: self.scrub(&format!("no such {what}{}", registry_errors(&body))),
             });
         }
         Err(RegistryError::Status {
@@ -266,29 +285,25 @@ impl Client {
         })
     }
 
-    async fn read_body(&self, resp: Response, reference: &str) -> Result<Vec<u8>, RegistryError> {
-        let too_big = |n: usize| RegistryError::BadDocument {
-            reference: reference.to_string(),
-            what: "document",
-            detail: format!("{n} bytes is more than the {MAX_DOCUMENT}-byte limit"),
-        };
-        if let Some(n) =
-            header(resp.headers(), CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok())
-        {
-            if n > MAX_DOCUMENT {
-                return Err(too_big(n));
+    /// Read the body as it streams in, stopping at `limit`: past it `Err(true)` for a
+    /// document (refused), or the first `limit` bytes for an error message.
+    async fn read_bounded(
+        mut resp: Response,
+        limit: usize,
+        truncate: bool,
+    ) -> Result<Result<Vec<u8>, usize>, reqwest::Error> {
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await? {
+            if body.len() + chunk.len() > limit {
+                if truncate {
+                    body.extend_from_slice(&chunk[..limit - body.len()]);
+                    return Ok(Ok(body));
+                }
+                return Ok(Err(body.len() + chunk.len()));
             }
+            body.extend_from_slice(&chunk);
         }
-        let host = resp.url().host_str().unwrap_or("-").to_string();
-        let body = resp.bytes().await.map_err(|e| RegistryError::Unreachable {
-            reference: reference.to_string(),
-            host,
-            detail: self.scrub(&crate::error::chain(&e)),
-        })?;
-        if body.len() > MAX_DOCUMENT {
-            return Err(too_big(body.len()));
-        }
-        Ok(body.to_vec())
+        Ok(Ok(body))
     }
 
     /// One registry request: cached auth, one challenge round on 401, retries.
@@ -299,7 +314,7 @@ impl Client {
         url: &str,
         accept: Option<&str>,
         reference: &str,
-    ) -> Result<Response, RegistryError> {
+    ) -> Result<Fetched, RegistryError> {
         let key = repo.to_string();
         let mut auth = self.auth.lock().expect("auth cache").get(&key).cloned();
         let mut challenged = false;
@@ -314,11 +329,11 @@ impl Client {
                 }
                 rb
             };
-            let resp = self.send_retrying(make, repo.api_host(), reference).await?;
-            let status = resp.status().as_u16();
+            let resp = self.send_retrying(make, reference).await?;
+            let status = resp.status;
             if status == 401 && !challenged {
                 challenged = true;
-                let header = header(resp.headers(), WWW_AUTHENTICATE.as_str()).unwrap_or_default();
+                let header = header(&resp.headers, WWW_AUTHENTICATE.as_str()).unwrap_or_default();
                 let value = self.authorize(repo, &header, reference).await?;
                 self.auth
                     .lock()
@@ -366,8 +381,26 @@ impl Client {
                     reqwest::Url::parse(&realm).map_err(|_| RegistryError::BadDocument {
                         reference: reference.to_string(),
                         what: "auth challenge",
-                        detail: format!("the token realm `{realm}` is not a URL"),
+                        detail: format!(
+                            "the token realm `{}` is not a URL",
+                            secrets::redact_url_userinfo(&realm)
+                        ),
                     })?;
+                // Credentials go to the realm in the clear when it is plain HTTP: only as
+                // acceptable as plain HTTP to the registry itself.
+                let registry_plain = self.base_url(repo).starts_with("http://");
+                let realm_ok = match url.scheme() {
+                    "https" => true,
+                    "http" => registry_plain,
+                    _ => false,
+                };
+                if !realm_ok {
+                    return Err(RegistryError::InsecureRealm {
+                        reference: reference.to_string(),
+                        host: repo.host.clone(),
+                        realm: secrets::redact_url_userinfo(&realm).into_owned(),
+                    });
+                }
                 url.query_pairs_mut()
                     .append_pair("scope", &format!("repository:{}:pull", repo.path));
                 if let Some(s) = &service {
@@ -380,19 +413,18 @@ impl Client {
                         None => rb,
                     }
                 };
-                let token_host = url.host_str().unwrap_or("-").to_string();
-                let resp = self.send_retrying(make, &token_host, reference).await?;
-                if !resp.status().is_success() {
+                let token_host = host_port(&url);
+                let resp = self.send_retrying(make, reference).await?;
+                if !(200..300).contains(&resp.status) {
                     return Err(RegistryError::Auth {
                         reference: reference.to_string(),
                         host: repo.host.clone(),
-                        status: resp.status().as_u16(),
+                        status: resp.status,
                         has_credentials: creds.is_some(),
                     });
                 }
-                let bytes = self.read_body(resp, reference).await?;
                 let body: serde_json::Value =
-                    serde_json::from_slice(&bytes).map_err(|_| RegistryError::BadDocument {
+                    serde_json::from_slice(&resp.body).map_err(|_| RegistryError::BadDocument {
                         reference: reference.to_string(),
                         what: "token response",
                         detail: format!("the token service {token_host} did not answer JSON"),
@@ -411,70 +443,175 @@ impl Client {
         }
     }
 
-    /// Send, retrying connection errors, timeouts, 429 and 5xx with backoff within the deadline.
+    /// Time for attempt `attempt` (from 1): half of what is left of the deadline, at least
+    /// [`MIN_ATTEMPT`] (when that much is left), so a slow registry gets the time `--timeout`
+    /// grants instead of a fixed per-request limit, and a hung one still leaves room to retry.
+    fn attempt_time(&self, attempt: u32) -> Duration {
+        let remaining = self.policy.remaining();
+        let share = if attempt >= self.policy.max_attempts {
+            remaining
+        } else {
+            remaining / 2
+        };
+        share.max(MIN_ATTEMPT).min(remaining)
+    }
+
+    /// One attempt: send, then read the body whole within the attempt's time (bounded).
+    /// `Err` is a transport failure worth retrying, in words naming what happened.
+    async fn attempt(
+        &self,
+        rb: RequestBuilder,
+        time: Duration,
+        reference: &str,
+    ) -> Result<Result<Fetched, String>, RegistryError> {
+        let started = std::time::Instant::now();
+        let resp = match rb.timeout(time).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    format!("no answer within {} s", time.as_secs())
+                } else {
+                    self.scrub(&crate::error::chain(&e))
+                };
+                let transient = e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
+                return if transient {
+                    Ok(Err(what))
+                } else {
+                    Err(RegistryError::Unreachable {
+                        reference: reference.to_string(),
+                        host: e.url().map(host_port).unwrap_or_else(|| "-".into()),
+                        detail: what,
+                    })
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let host = host_port(resp.url());
+        if retryable_status(status) {
+            return Ok(Ok(Fetched {
+                status,
+                headers,
+                body: Vec::new(),
+            }));
+        }
+        let success = (200..300).contains(&status);
+        let declared = header(&headers, CONTENT_LENGTH.as_str()).and_then(|v| v.parse().ok());
+        if success {
+            if let Some(n) = declared.filter(|n: &usize| *n > MAX_DOCUMENT) {
+                return Err(self.too_big(reference, &host, n, true));
+            }
+        }
+        let (limit, truncate) = if success {
+            (MAX_DOCUMENT, false)
+        } else {
+            (MAX_ERROR_BODY, true)
+        };
+        match Self::read_bounded(resp, limit, truncate).await {
+            Ok(Ok(body)) => Ok(Ok(Fetched {
+                status,
+                headers,
+                body,
+            })),
+            Ok(Err(n)) => Err(self.too_big(reference, &host, n, false)),
+            Err(e) => {
+                let cut = if e.is_timeout() {
+                    format!(
+                        "the body was still arriving after {} s (a dripping answer)",
+                        started.elapsed().as_secs()
+                    )
+                } else {
+                    format!(
+                        "the body was cut off{} ({})",
+                        declared
+                            .map(|n| format!(" before its {n} bytes"))
+                            .unwrap_or_default(),
+                        self.scrub(&crate::error::chain(&e))
+                    )
+                };
+                Ok(Err(format!("{host}: HTTP {status}: {cut}")))
+            }
+        }
+    }
+
+    fn too_big(&self, reference: &str, host: &str, n: usize, declared: bool) -> RegistryError {
+        RegistryError::BadDocument {
+            reference: reference.to_string(),
+            what: "document",
+            detail: format!(
+                "{host} {} more than the {MAX_DOCUMENT}-byte limit ({}); lane stopped reading",
+                if declared { "announced" } else { "sent" },
+                if declared {
+                    format!("Content-Length {n}")
+                } else {
+                    format!("{n} bytes so far")
+                }
+            ),
+        }
+    }
+
+    /// Send and read the answer, retrying connection errors, timeouts, cut-off or dripping
+    /// bodies, 429 and 5xx with backoff, all within the deadline.
     async fn send_retrying(
         &self,
         make: impl Fn() -> RequestBuilder,
-        host: &str,
         reference: &str,
-    ) -> Result<Response, RegistryError> {
+    ) -> Result<Fetched, RegistryError> {
         let mut attempt = 0;
+        let host = make()
+            .build()
+            .map(|r| host_port(r.url()))
+            .unwrap_or_else(|_| "-".into());
         loop {
             attempt += 1;
-            let remaining = self.policy.remaining();
-            if remaining.is_zero() {
+            if self.policy.remaining().is_zero() {
                 return Err(RegistryError::GaveUp {
                     reference: reference.to_string(),
-                    host: host.to_string(),
+                    host: host.clone(),
                     last: "the --timeout deadline passed".into(),
                 });
             }
             let last_try = attempt >= self.policy.max_attempts;
-            let (retry_after, last, transport) =
-                match make().timeout(REQUEST_TIMEOUT.min(remaining)).send().await {
-                    Ok(resp) if retryable_status(resp.status().as_u16()) => {
-                        let after = header(resp.headers(), RETRY_AFTER.as_str())
-                            .and_then(|v| parse_retry_after(&v));
-                        if last_try {
-                            return Err(RegistryError::GaveUp {
-                                reference: reference.to_string(),
-                                host: host.to_string(),
-                                last: format!(
-                                    "HTTP {} after {attempt} attempts",
-                                    resp.status().as_u16()
-                                ),
-                            });
-                        }
-                        (after, format!("HTTP {}", resp.status().as_u16()), false)
+            let time = self.attempt_time(attempt);
+            let (retry_after, last, transport) = match self.attempt(make(), time, reference).await?
+            {
+                Ok(resp) if retryable_status(resp.status) => {
+                    let after = header(&resp.headers, RETRY_AFTER.as_str())
+                        .and_then(|v| parse_retry_after(&v));
+                    if last_try {
+                        return Err(RegistryError::GaveUp {
+                            reference: reference.to_string(),
+                            host: host.clone(),
+                            last: format!("HTTP {} after {attempt} attempts", resp.status),
+                        });
                     }
-                    Ok(resp) => return Ok(resp),
-                    Err(e) => {
-                        let detail = self.scrub(&crate::error::chain(&e));
-                        let transient =
-                            e.is_connect() || e.is_timeout() || e.is_request() || e.is_body();
-                        if !transient || last_try {
-                            return Err(RegistryError::Unreachable {
-                                reference: reference.to_string(),
-                                host: host.to_string(),
-                                detail: format!("{detail} (after {attempt} attempts)"),
-                            });
-                        }
-                        (None, detail, true)
+                    (after, format!("HTTP {}", resp.status), false)
+                }
+                Ok(resp) => return Ok(resp),
+                Err(what) => {
+                    if last_try {
+                        return Err(RegistryError::Unreachable {
+                            reference: reference.to_string(),
+                            host: host.clone(),
+                            detail: format!("{what} (after {attempt} attempts)"),
+                        });
                     }
-                };
+                    (None, what, true)
+                }
+            };
             let delay = self.policy.delay(attempt, retry_after);
             if !self.policy.fits(delay) && transport {
-                // Never got an HTTP answer: the registry is not reachable at all.
+                // Never got a whole answer: the registry is not usable at all.
                 return Err(RegistryError::Unreachable {
                     reference: reference.to_string(),
-                    host: host.to_string(),
+                    host: host.clone(),
                     detail: format!("{last} after {attempt} attempts; the --timeout deadline leaves no time to retry"),
                 });
             }
             if !self.policy.fits(delay) {
                 return Err(RegistryError::GaveUp {
                     reference: reference.to_string(),
-                    host: host.to_string(),
+                    host: host.clone(),
                     last: format!("{last} after {attempt} attempts; the --timeout deadline leaves no time to retry"),
                 });
             }

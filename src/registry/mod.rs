@@ -98,6 +98,14 @@ its digest is a compatibility digest that containerd cannot pull, so it is never
         status: u16,
         detail: String,
     },
+    #[error(
+        "{reference}: the registry at {host} sends token requests to {realm}, plain HTTP, where credentials and tokens would cross the network in clear"
+    )]
+    InsecureRealm {
+        reference: String,
+        host: String,
+        realm: String,
+    },
     #[error(transparent)]
     Reference(#[from] reference::ReferenceError),
     #[error(transparent)]
@@ -117,6 +125,7 @@ impl Classified for RegistryError {
             | RegistryError::DigestMismatch { .. }
             | RegistryError::UnexpectedMediaType { .. }
             | RegistryError::BadDocument { .. }
+            | RegistryError::InsecureRealm { .. }
             | RegistryError::Reference(_) => ExitClass::Rejected,
         }
     }
@@ -148,7 +157,25 @@ or --allow-insecure; a slow one a larger --timeout"
             RegistryError::Config(_) => {
                 "fix the docker config file, or point --docker-config at the right directory".into()
             }
-            _ => return None,
+            RegistryError::DigestMismatch { .. } => {
+                "the registry (or something on the way to it) served content that is not what it named; check for a caching proxy or a broken mirror and push the image again, never record this digest".into()
+            }
+            RegistryError::UnexpectedMediaType { .. } => {
+                "push the image as a Docker schema2 or OCI manifest or index (skopeo/buildah `--format oci` or `v2s2`); lane records only what containerd pulls by digest".into()
+            }
+            RegistryError::BadDocument { what: "document", .. } => {
+                "the registry sent more than a manifest or image config can be; check the registry and what sits in front of it (proxy, mirror)".into()
+            }
+            RegistryError::BadDocument { .. } => {
+                "the registry's answer is not a valid manifest, index or token response; check the image as pushed (skopeo inspect --raw) and the registry".into()
+            }
+            RegistryError::InsecureRealm { .. } => {
+                "configure the registry's token service on https, or, when the whole path is trusted, allow the registry plain HTTP (lane.registry.insecure with --deploy, or --allow-insecure)".into()
+            }
+            RegistryError::Status { .. } => {
+                "the registry refused the request; its message is above (check the repository name and the registry's health)".into()
+            }
+            RegistryError::Reference(_) => return None,
         })
     }
 }
