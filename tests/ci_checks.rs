@@ -1018,3 +1018,80 @@ fn declared_arguments_reach_the_program_verbatim_never_through_a_shell() {
     let src = ws.dir.path().join("ci/src/apps/mgr");
     assert!(!src.join("pwned").exists() && !ws.repo.path().join("pwned").exists());
 }
+
+#[test]
+fn the_schema_agrees_with_lane() {
+    let cjs = common::tools::require("check-jsonschema");
+    let schema_file = common::repo_root().join("deploy/ci-checks.schema.json");
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(&schema_file).unwrap()).unwrap();
+    let dir = common::tempdir();
+    let maximal = serde_json::json!({
+        "schemaVersion": 1,
+        "image": format!("127.0.0.1:5000/lane/bun@sha256:{}", "a".repeat(64)),
+        "bunVersion": "1.4.5",
+        "packages": [
+            {"name": "root", "dir": "."},
+            {"name": "agentrun-mgr", "dir": "apps/mgr",
+             "typecheck": ["bun", "run", "typecheck"], "test": ["bun", "test", "--bail"]}
+        ]
+    });
+    // Every field lane reads is in the schema, and nothing else.
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&schema["properties"]), keys(&maximal));
+    assert_eq!(
+        keys(&schema["$defs"]["package"]["properties"]),
+        keys(&maximal["packages"][1])
+    );
+    let judge = |name: &str, v: &Value| -> (bool, bool) {
+        let f = dir.path().join(format!("{name}.json"));
+        std::fs::write(&f, v.to_string()).unwrap();
+        let by_schema = Command::new(&cjs)
+            .arg("--schemafile")
+            .arg(&schema_file)
+            .arg(&f)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        let by_lane = common::lane(
+            dir.path(),
+            &["validate", f.to_str().unwrap(), "--kind", "ci"],
+        )
+        .code
+            == 0;
+        (by_schema, by_lane)
+    };
+    assert_eq!(judge("maximal", &maximal), (true, true));
+    type Change = fn(&mut Value);
+    let refused: [(&str, Change); 9] = [
+        ("unknown", |v| v["packages"][0]["env"] = "X=1".into()),
+        ("tag", |v| {
+            v["image"] = "127.0.0.1:5000/lane/bun:1.4.5".into()
+        }),
+        ("version", |v| v["bunVersion"] = "^1.4".into()),
+        ("dotdot", |v| v["packages"][1]["dir"] = "apps/../..".into()),
+        ("absolute", |v| v["packages"][1]["dir"] = "/apps".into()),
+        ("empty-argv", |v| {
+            v["packages"][1]["test"] = serde_json::json!([])
+        }),
+        ("program", |v| {
+            v["packages"][1]["test"] = serde_json::json!(["npx", "jest"])
+        }),
+        ("newline", |v| {
+            v["packages"][1]["test"] = serde_json::json!(["bun", "test\n"])
+        }),
+        ("too-many", |v| {
+            v["packages"][1]["test"] = serde_json::json!(vec!["bun"; 17])
+        }),
+    ];
+    for (name, change) in refused {
+        let mut v = maximal.clone();
+        change(&mut v);
+        assert_eq!(judge(name, &v), (false, false), "{name}: schema, lane");
+    }
+}
