@@ -472,6 +472,22 @@ fn claim_binds_through_the_default_storage_class() {
     assert_eq!(read.trim(), "kept");
 }
 
+/// Deletes the test's Application (without waiting) when dropped, passed or not.
+struct Application<'a> {
+    env: &'a Env,
+    name: &'a str,
+}
+
+impl Drop for Application<'_> {
+    fn drop(&mut self) {
+        let ns = self.env.argocd_ns.as_str();
+        let _ = self.env.kubectl(
+            &["-n", ns, "delete", "application", self.name, "--wait=false"],
+            None,
+        );
+    }
+}
+
 struct Daemon(Child);
 
 impl Drop for Daemon {
@@ -571,7 +587,25 @@ fn argo_cd_syncs_a_git_daemon_repository_to_synced_healthy() {
         TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok()
     });
 
-    let app = format!("lane-cluster-test-{}", std::process::id());
+    // A fixed name: a run that died half-way leaves at most this one Application behind, and
+    // the next run replaces it.
+    let app = "lane-cluster-test-argo";
+    let _ = env.kubectl(
+        &[
+            "-n",
+            &env.argocd_ns,
+            "delete",
+            "application",
+            app,
+            "--wait=true",
+            "--timeout=30s",
+        ],
+        None,
+    );
+    let _cleanup = Application {
+        env: &env,
+        name: app,
+    };
     env.apply(&format!(
         r#"apiVersion: argoproj.io/v1alpha1
 kind: Application
@@ -587,7 +621,7 @@ spec:
     ));
     let start = Instant::now();
     let (synced, last) = loop {
-        let last = env.json(&["-n", &env.argocd_ns, "get", "application", &app]);
+        let last = env.json(&["-n", &env.argocd_ns, "get", "application", app]);
         let status = &last["status"];
         if status["sync"]["status"] == "Synced" && status["health"]["status"] == "Healthy" {
             break (true, last);
@@ -597,17 +631,6 @@ spec:
         }
         std::thread::sleep(Duration::from_secs(1));
     };
-    let _ = env.kubectl(
-        &[
-            "-n",
-            &env.argocd_ns,
-            "delete",
-            "application",
-            &app,
-            "--wait=false",
-        ],
-        None,
-    );
     drop(daemon);
     assert!(
         synced,
