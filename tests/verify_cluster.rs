@@ -1158,19 +1158,22 @@ impl RealCluster {
     }
 }
 
-/// Removes what the test created (the lane namespace, the verify identity and its RBAC).
+/// Removes what the test created (the lane namespace, the verify identity and its RBAC, the
+/// Argo CD objects).
 struct RealLane<'a> {
     cluster: &'a RealCluster,
-    rbac: String,
+    manifests: Vec<String>,
     namespace: String,
 }
 
 impl Drop for RealLane<'_> {
     fn drop(&mut self) {
-        let _ = self.cluster.kubectl(
-            &["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
-            Some(&self.rbac),
-        );
+        for m in &self.manifests {
+            let _ = self.cluster.kubectl(
+                &["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
+                Some(m),
+            );
+        }
         let _ = self.cluster.kubectl(
             &[
                 "delete",
@@ -1192,19 +1195,33 @@ fn deploy_v97() -> String {
         .replace("\"v0.1\"", "\"v9.7\"")
 }
 
-#[test]
-fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_names_it() {
-    let Some(k) = real_cluster(
-        "real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_names_it",
-    ) else {
-        return;
-    };
+/// Lane v9.7 on the real cluster: its namespace holding the runtime tree's objects (no pod
+/// started), the verify identity of its generated pipelines/rbac.yaml, and that identity's
+/// token.
+struct RealSetup<'a> {
+    repos: LaneRepos,
+    rbac: String,
+    generated: std::path::PathBuf,
+    token_file: std::path::PathBuf,
+    cleanup: RealLane<'a>,
+    _dir: tempfile::TempDir,
+    // Dropped last (fields drop in order), after the cleanup: the tests share lane v9.7, so
+    // they run one at a time.
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+static REAL_LANE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const REAL_NS: &str = "agentrun-v97";
+
+fn real_setup(k: &RealCluster) -> RealSetup<'_> {
+    let serial = REAL_LANE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = common::tempdir();
     let deploy = deploy_v97();
     let deploy_file = dir.path().join("deploy.json");
     std::fs::write(&deploy_file, &deploy).unwrap();
     let repos = LaneRepos::with_deploy(&deploy);
-    let out = dir.path().join("generated");
+    let generated = dir.path().join("generated");
     common::lane(
         dir.path(),
         &[
@@ -1212,12 +1229,12 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
             "--deploy",
             deploy_file.to_str().unwrap(),
             "--out",
-            out.to_str().unwrap(),
+            generated.to_str().unwrap(),
         ],
     )
     .assert_code(0);
-    let rbac = std::fs::read_to_string(out.join("pipelines/rbac.yaml")).unwrap();
-    let ns = "agentrun-v97";
+    let rbac = std::fs::read_to_string(generated.join("pipelines/rbac.yaml")).unwrap();
+    let ns = REAL_NS;
     // A namespace a previous run left Terminating refuses new objects: start from none.
     let gone = k.kubectl(
         &[
@@ -1230,9 +1247,9 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
         None,
     );
     assert_eq!(gone.code, 0, "{}", gone.stderr);
-    let _cleanup = RealLane {
-        cluster: &k,
-        rbac: rbac.clone(),
+    let cleanup = RealLane {
+        cluster: k,
+        manifests: vec![rbac.clone()],
         namespace: ns.into(),
     };
     for n in [ns, "agentrun-ci"] {
@@ -1279,24 +1296,57 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
     assert_eq!(token.code, 0, "{}", token.stderr);
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, token.stdout.trim()).unwrap();
-    let verify = || {
-        common::lane(
-            repos.source.path(),
-            &[
-                "verify",
-                "--only",
-                "live,argo,tekton",
-                "--repo",
-                &repos.repo_arg(),
-                "--api-server",
-                &k.api_server,
-                "--token-file",
-                token_file.to_str().unwrap(),
-                "--ca-file",
-                &k.ca_file,
-            ],
-        )
+    RealSetup {
+        repos,
+        rbac,
+        generated,
+        token_file,
+        cleanup,
+        _dir: dir,
+        _serial: serial,
+    }
+}
+
+impl RealSetup<'_> {
+    fn verify(&self, k: &RealCluster, extra: &[&str]) -> common::Run {
+        let repo = self.repos.repo_arg();
+        let mut args = vec![
+            "verify",
+            "--repo",
+            repo.as_str(),
+            "--api-server",
+            &k.api_server,
+            "--token-file",
+            self.token_file.to_str().unwrap(),
+            "--ca-file",
+            &k.ca_file,
+        ];
+        args.extend_from_slice(extra);
+        common::lane(self.repos.source.path(), &args)
+    }
+}
+
+/// No check failed for a refused request.
+fn nothing_refused(doc: &Value) {
+    for c in doc["checks"].as_array().unwrap() {
+        assert!(
+            c["evidence"]
+                .get("forbidden")
+                .is_none_or(|f| f.as_array().is_some_and(|a| a.is_empty())),
+            "refused: {c:#}"
+        );
+    }
+}
+
+#[test]
+fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_names_it() {
+    let Some(k) = real_cluster(
+        "real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_names_it",
+    ) else {
+        return;
     };
+    let s = real_setup(&k);
+    let verify = || s.verify(&k, &["--only", "live,argo,tekton"]);
 
     // The shipped identity is refused nothing: every object of the tree is read, and what
     // fails fails for what it found (no pods, no Application, no PipelineRun here).
@@ -1310,14 +1360,7 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
-    for c in doc["checks"].as_array().unwrap() {
-        assert!(
-            c["evidence"]
-                .get("forbidden")
-                .is_none_or(|f| f.as_array().is_some_and(|a| a.is_empty())),
-            "refused: {c:#}"
-        );
-    }
+    nothing_refused(&doc);
     assert_eq!(status(&doc, "live.namespace"), "pass", "{doc:#}");
     assert_eq!(status(&doc, "live.source-commit"), "pass", "{doc:#}");
     let read = check(&doc, "live.source-commit")["evidence"]["objects"].to_string();
@@ -1328,11 +1371,14 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
 
     // The verify Role without `roles`: exit 1, the check names the verb, the resource with
     // its group, and the namespace.
-    let without_roles = rbac.replace(
+    let without_roles = s.rbac.replace(
         "resources: [\"roles\", \"rolebindings\"]",
         "resources: [\"rolebindings\"]",
     );
-    assert_ne!(without_roles, rbac, "the shipped verify Role grants roles");
+    assert_ne!(
+        without_roles, s.rbac,
+        "the shipped verify Role grants roles"
+    );
     k.apply(&without_roles);
     let mut last = None;
     for _ in 0..20 {
@@ -1356,4 +1402,116 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
         .unwrap()
         .contains(r#"resources: ["roles"], verbs: ["get"]"#));
     assert_eq!(status(&doc, "live.namespace"), "pass");
+}
+
+/// The generated AppProject and Application of lane v9.7, the Application pointed at a
+/// loopback port that refuses (nothing leaves the machine) and without automated sync: Argo CD
+/// never reaches the GitOps head, so `--wait` finds it behind.
+fn real_argo_objects(s: &RealSetup) -> (String, String) {
+    let proj = std::fs::read_to_string(s.generated.join("gitops/appproject.yaml")).unwrap();
+    let app = std::fs::read_to_string(s.generated.join("gitops/application.yaml")).unwrap();
+    let mut app: Value = serde_saphyr::from_str(&app).unwrap();
+    app["spec"]["source"]["repoURL"] = json!("http://127.0.0.1:9/agentrun.git");
+    app["spec"].as_object_mut().unwrap().remove("syncPolicy");
+    let mut proj: Value = serde_saphyr::from_str(&proj).unwrap();
+    proj["spec"]["sourceRepos"] = json!(["http://127.0.0.1:9/agentrun.git"]);
+    (
+        serde_json::to_string(&proj).unwrap(),
+        serde_json::to_string(&app).unwrap(),
+    )
+}
+
+#[test]
+fn real_cluster_wait_asks_argo_cd_to_refresh_and_the_appproject_keeps_its_ignore_list() {
+    let Some(k) = real_cluster(
+        "real_cluster_wait_asks_argo_cd_to_refresh_and_the_appproject_keeps_its_ignore_list",
+    ) else {
+        return;
+    };
+    let mut s = real_setup(&k);
+    let (proj, app) = real_argo_objects(&s);
+    s.cleanup.manifests.push(app.clone());
+    s.cleanup.manifests.push(proj.clone());
+    k.apply(&proj);
+    k.apply(&app);
+
+    // Argo CD's CRD keeps the orphaned-resources ignore list as generated (a structural
+    // schema would drop fields it does not know).
+    let got = k.kubectl(
+        &[
+            "get",
+            "appproject",
+            "agentrun-v97",
+            "-n",
+            "argocd",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    assert_eq!(got.code, 0, "{}", got.stderr);
+    let got: Value = serde_json::from_str(&got.stdout).unwrap();
+    let names: Vec<String> = got["spec"]["orphanedResources"]["ignore"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["kind"].as_str().unwrap(),
+                i["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Role/agentrun-v97-tekton-runner-verify",
+            "RoleBinding/agentrun-v97-tekton-runner-verify",
+            "Secret/agentrun-v97-codex",
+            "Secret/agentrun-v97-postgres",
+        ]
+    );
+
+    // Behind the head: verify patches the refresh annotation, which the shipped identity may.
+    let run = s.verify(&k, &["--only", "argo", "--wait", "3s"]);
+    run.assert_code(1);
+    let doc = run.json();
+    nothing_refused(&doc);
+    assert!(
+        doc["wait"]["argoRefreshes"].as_u64().unwrap() >= 1,
+        "{:#}",
+        doc["wait"]
+    );
+    assert!(
+        doc["wait"].get("argoRefreshProblem").is_none(),
+        "{:#}",
+        doc["wait"]
+    );
+    assert_eq!(status(&doc, "argo.application"), "pass", "{doc:#}");
+    assert_eq!(status(&doc, "argo.project-destinations"), "pass", "{doc:#}");
+
+    // Without `patch` the real API server refuses it; verify says so and still reports.
+    let without_patch = s
+        .rbac
+        .replace("verbs: [\"get\", \"patch\"]", "verbs: [\"get\"]");
+    assert_ne!(without_patch, s.rbac);
+    k.apply(&without_patch);
+    let mut problem = String::new();
+    for _ in 0..20 {
+        let run = s.verify(&k, &["--only", "argo", "--wait", "1s"]);
+        run.assert_code(1);
+        problem = run.json()["wait"]["argoRefreshProblem"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if !problem.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(
+        problem.contains("may not patch applications (API group \"argoproj.io\") \"agentrun-g14-v97\" in namespace argocd"),
+        "{problem}"
+    );
 }
