@@ -270,13 +270,13 @@ fn pod_from_the_cluster_registry_is_ready_contained_and_resolves_cluster_names()
         return;
     };
     let ns = env.namespace("pod");
+    let pod = busybox_pod(&env, "web", HTTPD, "").replace(
+        "metadata:\n",
+        &format!("metadata:\n  namespace: {}\n", ns.name),
+    );
     env.apply(&format!(
-        "{}\n---\n{}",
-        busybox_pod(&env, "web", HTTPD, "").replace("metadata:\n", &format!("metadata:\n  namespace: {}\n", ns.name)),
-        format!(
-            "apiVersion: v1\nkind: Service\nmetadata: {{ name: web, namespace: {} }}\nspec:\n  selector: {{ app: web }}\n  ports: [{{ port: 80, targetPort: 8080 }}]\n",
-            ns.name
-        )
+        "{pod}\n---\napiVersion: v1\nkind: Service\nmetadata: {{ name: web, namespace: {ns} }}\nspec:\n  selector: {{ app: web }}\n  ports: [{{ port: 80, targetPort: 8080 }}]\n",
+        ns = ns.name
     ));
     env.wait_ready(&ns.name, "web", 120);
     let pod = env.json(&["-n", &ns.name, "get", "pod", "web"]);
