@@ -375,3 +375,115 @@ fn control_characters_are_refused_by_validation_that_render_shares() {
         );
     }
 }
+
+/// Text pieces that stress YAML and kustomize: line breaks of every YAML version, quotes,
+/// indicators, plain scalars with other meanings, non-ASCII and a few characters validation
+/// refuses (so that refusal is exercised too).
+fn piece() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => "[a-zA-Z0-9 ._/=-]{0,12}",
+        2 => "\\PC{0,6}",
+        3 => prop::sample::select(vec![
+            "\n", "\r\n", "\r", "\t", "\u{2028}", "\u{2029}", "\u{feff}", "\u{a0}", "\u{85}",
+            "---", "...", "key: v", " # c", "'", "\"", "\\", "{{ x }}", "{%", "&a", "*a", "!!str",
+            "%TAG", "@", "`", "yes", "0755", "1e3", "~", "null", " ", "é", "漢字", "😀", "\u{7f}",
+            "\u{1b}[0m", "- ", ": ", "? ", "|", ">", "[", "]", "{", "}", ",", "\u{200b}", "\u{fffd}",
+        ])
+        .prop_map(str::to_string),
+    ]
+}
+
+fn text() -> impl proptest::strategy::Strategy<Value = String> {
+    use proptest::prelude::*;
+    prop::collection::vec(piece(), 0..6).prop_map(|p| p.concat())
+}
+
+/// Free-text fields that reach the tree, as (JSON pointer, value).
+fn runtime_strings(d: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (i, s) in d["services"].as_array().unwrap().iter().enumerate() {
+        let p = format!("/services/{i}");
+        for (j, e) in s["env"].as_array().into_iter().flatten().enumerate() {
+            if let Some(v) = e["value"].as_str() {
+                out.push((format!("{p}/env/{j}/value"), v.to_string()));
+            }
+        }
+        for (k, v) in s["config"].as_object().into_iter().flatten() {
+            out.push((format!("{p}/config/{k}"), v.as_str().unwrap().to_string()));
+        }
+        for f in ["command", "args"] {
+            for (j, v) in s[f].as_array().into_iter().flatten().enumerate() {
+                out.push((format!("{p}/{f}/{j}"), v.as_str().unwrap().to_string()));
+            }
+        }
+        if let Some(h) = s["health"]["path"].as_str() {
+            out.push((format!("{p}/health/path"), h.to_string()));
+        }
+    }
+    out
+}
+
+fn string_leaves(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::String(s) => {
+            out.insert(s.clone());
+        }
+        Value::Array(a) => a.iter().for_each(|x| string_leaves(x, out)),
+        Value::Object(m) => m.values().for_each(|x| string_leaves(x, out)),
+        _ => {}
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 16,
+        max_global_rejects: 4096,
+        ..proptest::prelude::ProptestConfig::default()
+    })]
+
+    /// Any deploy.json `lane validate` accepts renders; the tree passes `kubectl kustomize`
+    /// and `kubernetes-validate --strict`; and every free-text value of deploy.json comes out
+    /// of kustomize unchanged (read as Argo CD's YAML 1.1 reader reads it).
+    #[test]
+    fn whatever_validate_accepts_renders_and_survives_kustomize(
+        config in text(), env in text(), cmd in text(), arg in text(), runner_env in text(),
+        path in "(/[a-zA-Z0-9._~%!$&'()*+,;=:@-]{0,8}){1,3}",
+    ) {
+        let mut d = shipped_json();
+        let mgr = &mut d["services"][0];
+        mgr["config"]["AGENTRUN_DATABASE_NAME"] = json!(config);
+        mgr["env"][3]["value"] = json!(env);
+        mgr["command"] = json!([cmd, "--flag"]);
+        mgr["args"] = json!(["--x", arg]);
+        mgr["health"]["path"] = json!(path);
+        d["services"][1]["env"][0]["value"] = json!(runner_env);
+        // Only what validate accepts is judged; the rest is validation's business.
+        let Ok(lane) = lane_from_json(&d) else {
+            return Err(proptest::test_runner::TestCaseError::reject("refused by validate"));
+        };
+        let tree = render_tree(&lane, &v01_catalog())
+            .map_err(|e| proptest::test_runner::TestCaseError::fail(format!("validate accepted, render refused: {e}")))?;
+        let dir = common::tempdir();
+        write_tree(dir.path(), &tree.files);
+        let objects: Vec<&String> = tree.files.keys().filter(|f| *f != "kustomization.yaml").collect();
+        let kv = std::process::Command::new(common::tools::require("kubernetes-validate"))
+            .current_dir(dir.path())
+            .args(["--strict", "-k", "1.33.0"])
+            .args(&objects)
+            .output()
+            .unwrap();
+        proptest::prop_assert!(
+            kv.status.success(),
+            "kubernetes-validate --strict: {}{}",
+            String::from_utf8_lossy(&kv.stdout),
+            String::from_utf8_lossy(&kv.stderr)
+        );
+        let docs = kustomize(&tree.files);
+        let mut seen = std::collections::BTreeSet::new();
+        docs.iter().for_each(|d| string_leaves(d, &mut seen));
+        for (at, v) in runtime_strings(&d) {
+            proptest::prop_assert!(seen.contains(&v), "{at}: {v:?} does not come out of kustomize unchanged");
+        }
+    }
+}
