@@ -242,6 +242,72 @@ mod tests {
         }
     }
 
+    /// Every registry failure says what to do next (issue 14: digest-mismatch and media-type
+    /// errors used to carry none).
+    #[test]
+    fn every_registry_error_carries_a_hint() {
+        let r = || "h:5000/a/b:t".to_string();
+        let errors = [
+            RegistryError::Unreachable {
+                reference: r(),
+                host: "h:5000".into(),
+                detail: "x".into(),
+            },
+            RegistryError::GaveUp {
+                reference: r(),
+                host: "h:5000".into(),
+                last: "x".into(),
+            },
+            RegistryError::NotFound {
+                reference: r(),
+                what: "x".into(),
+            },
+            RegistryError::Schema1 {
+                reference: r(),
+                media_type: media::SCHEMA1.into(),
+            },
+            RegistryError::DigestMismatch {
+                reference: r(),
+                header: "a".into(),
+                computed: "b".into(),
+            },
+            RegistryError::UnexpectedMediaType {
+                reference: r(),
+                media_type: "x/y".into(),
+                want: "z",
+            },
+            RegistryError::BadDocument {
+                reference: r(),
+                what: "document",
+                detail: "x".into(),
+            },
+            RegistryError::BadDocument {
+                reference: r(),
+                what: "index",
+                detail: "x".into(),
+            },
+            RegistryError::Auth {
+                reference: r(),
+                host: "h".into(),
+                status: 401,
+                has_credentials: true,
+            },
+            RegistryError::Status {
+                reference: r(),
+                status: 400,
+                detail: "x".into(),
+            },
+            RegistryError::InsecureRealm {
+                reference: r(),
+                host: "h".into(),
+                realm: "http://t".into(),
+            },
+        ];
+        for e in errors {
+            assert!(e.hint().is_some_and(|h| !h.is_empty()), "{e}");
+        }
+    }
+
     #[test]
     fn digest_of_empty() {
         assert_eq!(
