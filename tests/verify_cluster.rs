@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::kube::{digest, image, Cluster, FakeApi, LaneRepos, TOKEN};
+use common::kube::{digest, image, run_git, Cluster, FakeApi, LaneRepos, TOKEN};
 use serde_json::{json, Value};
 
 struct Setup {
@@ -1215,9 +1215,19 @@ static REAL_LANE: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const REAL_NS: &str = "agentrun-v97";
 
 fn real_setup(k: &RealCluster) -> RealSetup<'_> {
+    real_setup_with(k, |d| d, true)
+}
+
+/// `edit` changes lane v9.7's deploy.json; `apply_tree`: apply the runtime tree with kubectl
+/// (otherwise Argo CD is to apply it).
+fn real_setup_with(
+    k: &RealCluster,
+    edit: impl FnOnce(String) -> String,
+    apply_tree: bool,
+) -> RealSetup<'_> {
     let serial = REAL_LANE.lock().unwrap_or_else(|e| e.into_inner());
     let dir = common::tempdir();
-    let deploy = deploy_v97();
+    let deploy = edit(deploy_v97());
     let deploy_file = dir.path().join("deploy.json");
     std::fs::write(&deploy_file, &deploy).unwrap();
     let repos = LaneRepos::with_deploy(&deploy);
@@ -1260,7 +1270,7 @@ fn real_setup(k: &RealCluster) -> RealSetup<'_> {
     k.apply(&rbac);
     // The runtime tree's objects, as Argo CD would apply them; no pod is started (replicas 0)
     // since only their labels and the RBAC are under test here.
-    for (file, text) in &repos.tree {
+    for (file, text) in repos.tree.iter().filter(|_| apply_tree) {
         if file == "kustomization.yaml" {
             continue;
         }
@@ -1514,4 +1524,152 @@ fn real_cluster_wait_asks_argo_cd_to_refresh_and_the_appproject_keeps_its_ignore
         problem.contains("may not patch applications (API group \"argoproj.io\") \"agentrun-g14-v97\" in namespace argocd"),
         "{problem}"
     );
+}
+
+/// A gitops commit Argo CD can make Healthy without the lane's images: no pod (replicas 0)
+/// and no volume claim (local-path binds one only for a pod).
+fn podless_tree(s: &mut RealSetup, marker: &str) -> String {
+    let rt = s.repos.runtime_path.clone();
+    let marker = marker.to_string();
+    s.repos.gitops_commit(|dir| {
+        let root = dir.join(&rt);
+        let mut files: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(&root).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            if name == "kustomization.yaml" {
+                continue;
+            }
+            let text = std::fs::read_to_string(root.join(&name)).unwrap();
+            let docs: Vec<Value> = serde_saphyr::from_multiple::<Value>(&text).unwrap();
+            if docs.iter().any(|d| d["kind"] == "PersistentVolumeClaim") {
+                std::fs::remove_file(root.join(&name)).unwrap();
+                continue;
+            }
+            if let Some(mut d) = docs.into_iter().find(|d| d["kind"] == "Deployment") {
+                d["spec"]["replicas"] = json!(0);
+                d["metadata"]["annotations"]["lane.test/marker"] = json!(marker);
+                std::fs::write(root.join(&name), serde_json::to_string_pretty(&d).unwrap())
+                    .unwrap();
+            }
+            files.push(name);
+        }
+        files.sort();
+        let k = format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n{}",
+            files.iter().map(|f| format!("- {f}\n")).collect::<String>()
+        );
+        std::fs::write(root.join("kustomization.yaml"), k).unwrap();
+    })
+}
+
+/// Mirror the lane's origin (source and GitOps branches) into the daemon's repository.
+fn mirror(daemon_repo: &std::path::Path) {
+    run_git(
+        daemon_repo,
+        &["fetch", "-q", "origin", "+refs/heads/*:refs/heads/*"],
+    );
+}
+
+#[test]
+fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
+    let Some(k) = real_cluster("real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it")
+    else {
+        return;
+    };
+    // The GitOps repository as Argo CD's repo-server reaches it: a git daemon on loopback.
+    let daemon = common::gitd::GitDaemon::start();
+    let url = format!("git://127.0.0.1:{}/lane.git", daemon.port);
+    let with_url = url.clone();
+    let mut s = real_setup_with(
+        &k,
+        move |d| {
+            let mut v: Value = serde_json::from_str(&d).unwrap();
+            v["lane"]["gitopsRepo"] = json!(with_url);
+            serde_json::to_string_pretty(&v).unwrap()
+        },
+        false,
+    );
+    let head = podless_tree(&mut s, "1");
+    let repo = daemon.base.join("lane.git");
+    run_git(
+        daemon.base.as_path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            s.repos.remote.1.to_str().unwrap(),
+            "lane.git",
+        ],
+    );
+    let proj = std::fs::read_to_string(s.generated.join("gitops/appproject.yaml")).unwrap();
+    let app = std::fs::read_to_string(s.generated.join("gitops/application.yaml")).unwrap();
+    assert!(app.contains(&url), "{app}");
+    s.cleanup.manifests.push(app.clone());
+    s.cleanup.manifests.push(proj.clone());
+    k.apply(&proj);
+    k.apply(&app);
+
+    // Argo CD syncs it: verify's Argo group passes on the real Application's status.
+    let run = s.verify(&k, &["--only", "argo", "--wait", "150s"]);
+    run.assert_code(0);
+    let doc = run.json();
+    nothing_refused(&doc);
+    assert_eq!(
+        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        head.as_str()
+    );
+    assert_eq!(
+        check(&doc, "argo.operation")["evidence"]["operationPhase"],
+        "Succeeded"
+    );
+
+    // A new GitOps head: verify asks Argo CD to refresh instead of waiting for its poll.
+    let head2 = podless_tree(&mut s, "2");
+    mirror(&repo);
+    let start = std::time::Instant::now();
+    let run = s.verify(&k, &["--only", "argo", "--wait", "120s"]);
+    let took = start.elapsed();
+    run.assert_code(0);
+    let doc = run.json();
+    assert!(
+        doc["wait"]["argoRefreshes"].as_u64().unwrap() >= 1,
+        "{:#}",
+        doc["wait"]
+    );
+    assert_eq!(
+        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        head2.as_str()
+    );
+    eprintln!("verify_cluster: Argo CD at the new GitOps head after {took:?} (refresh asked)");
+
+    // The same Application with two sources (the lane's path and a ref-only one): judged by
+    // the lane source's entry of status.sync.revisions.
+    let mut multi: Value = serde_saphyr::from_str(&app).unwrap();
+    let lane_src = multi["spec"]["source"].clone();
+    multi["spec"].as_object_mut().unwrap().remove("source");
+    multi["spec"]["sources"] = json!([
+        {"repoURL": url, "targetRevision": s.repos.gitops_branch, "ref": "values"},
+        lane_src
+    ]);
+    k.apply(&serde_json::to_string(&multi).unwrap());
+    let mut doc = Value::Null;
+    for _ in 0..60 {
+        let run = s.verify(&k, &["--only", "argo", "--wait", "60s"]);
+        doc = run.json();
+        if run.code == 0 && check(&doc, "argo.revision")["evidence"]["syncRevisions"].is_array() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert_eq!(doc["summary"]["fail"], 0, "{doc:#}");
+    assert_eq!(
+        check(&doc, "argo.source")["evidence"]["sourceIndex"],
+        1,
+        "{doc:#}"
+    );
+    assert_eq!(
+        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        head2.as_str()
+    );
+    drop(daemon);
 }
