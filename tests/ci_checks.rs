@@ -1068,7 +1068,13 @@ fn the_schema_agrees_with_lane() {
     };
     assert_eq!(judge("maximal", &maximal), (true, true));
     type Change = fn(&mut Value);
-    let refused: [(&str, Change); 9] = [
+    let refused: [(&str, Change); 11] = [
+        ("double-slash", |v| {
+            v["packages"][1]["dir"] = "apps//mgr".into()
+        }),
+        ("trailing-slash", |v| {
+            v["packages"][1]["dir"] = "apps/mgr/".into()
+        }),
         ("unknown", |v| v["packages"][0]["env"] = "X=1".into()),
         ("tag", |v| {
             v["image"] = "127.0.0.1:5000/lane/bun:1.4.5".into()
