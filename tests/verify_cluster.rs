@@ -1671,5 +1671,37 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         check(&doc, "argo.revision")["evidence"]["syncRevision"],
         head2.as_str()
     );
+
+    // A GitOps head Argo CD cannot apply (a container port out of range, refused by the API
+    // server's validation): the sync operation fails, and verify does not pass it.
+    k.apply(&app);
+    let rt = s.repos.runtime_path.clone();
+    s.repos.gitops_commit(|dir| {
+        let root = dir.join(&rt);
+        for e in std::fs::read_dir(&root).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            if text.contains("\"kind\": \"Deployment\"") {
+                let mut d: Value = serde_json::from_str(&text).unwrap();
+                d["spec"]["template"]["spec"]["containers"][0]["ports"] =
+                    json!([{"name": "http", "containerPort": 70000}]);
+                std::fs::write(&p, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+            }
+        }
+    });
+    mirror(&repo);
+    let run = s.verify(&k, &["--only", "argo", "--wait", "20s"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let op = check(&doc, "argo.operation");
+    assert_eq!(op["status"], "fail", "{doc:#}");
+    // Argo CD retries a failed sync (phase Running with the failure in its message) and then
+    // gives up (Failed): neither passes.
+    let phase = op["evidence"]["operationPhase"].as_str().unwrap();
+    assert!(["Running", "Failed", "Error"].contains(&phase), "{op:#}");
+    assert!(
+        op["message"].as_str().unwrap().contains("containerPort"),
+        "{op:#}"
+    );
     drop(daemon);
 }
