@@ -1,8 +1,19 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh Debian machine: installs the test dependencies, then
-# runs every unit and integration test (real registry, real git servers, validators).
+# The whole test suite, from a fresh Debian machine: installs the test dependencies, starts the
+# real single-node cluster once (scripts/cluster.sh; the first build takes about 20 minutes,
+# later ones use the cache), then runs every unit and integration test (real registry, real git
+# servers, validators, the cluster tier). Prints each phase's time.
+#
+#   LANE_TEST_CLUSTER=0   skip the cluster: its tests print that they skipped
+#   LANE_TEST_THREADS=N   test threads (default 4)
+#
+# Everything the tests start runs in one session; whatever is still running when cargo ends is
+# listed and stopped. The cluster is stopped again unless it was already up before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+t0=$SECONDS
+phase() { printf 'test.sh: [%4ds] %s\n' "$((SECONDS - t0))" "$*" >&2; }
 
 if ! command -v cargo >/dev/null 2>&1; then
   [[ -x $HOME/.cargo/bin/cargo ]] && export PATH="$HOME/.cargo/bin:$PATH"
@@ -12,8 +23,42 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 3
 fi
 
+phase "installing test dependencies"
 # The install script's last stdout line names the pip scripts directories to put on PATH.
 path_add=$(scripts/install-test-deps.sh | sed -n 's/^PATH_ADD=//p' | tail -n1)
 export PATH="${path_add:+$path_add:}$HOME/.local/bin:$PATH"
 
-cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads="${LANE_TEST_THREADS:-4}"
+cluster_started=0
+cleanup() {
+  if ((cluster_started)); then
+    phase "stopping the cluster"
+    scripts/cluster.sh down >&2 || echo "test.sh: scripts/cluster.sh down reported a problem" >&2
+  fi
+}
+trap cleanup EXIT
+
+if [[ ${LANE_TEST_CLUSTER:-1} != 0 ]]; then
+  if scripts/cluster.sh status >/dev/null 2>&1; then
+    phase "the cluster is already up: using it (left running)"
+  else
+    phase "starting the cluster (scripts/cluster.sh up)"
+    cluster_started=1
+    scripts/cluster.sh up >&2
+  fi
+  eval "$(scripts/cluster.sh env)"
+fi
+
+phase "building and running the tests"
+# A session of its own, so that anything a test leaves running can be found and stopped.
+rc=0
+setsid cargo test --locked --no-fail-fast --lib --bins --tests -- \
+  --test-threads="${LANE_TEST_THREADS:-4}" &
+sid=$!
+wait "$sid" || rc=$?
+if leftover=$(pgrep -s "$sid" -a 2>/dev/null) && [[ -n $leftover ]]; then
+  echo "test.sh: stopping processes the tests left running:" >&2
+  printf '  %s\n' "$leftover" >&2
+  pkill -KILL -s "$sid" 2>/dev/null || true
+fi
+phase "tests finished (exit $rc)"
+exit "$rc"

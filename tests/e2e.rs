@@ -45,12 +45,17 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     common::tools::require("buildah");
     common::tools::require("docker-registry");
     let work = common::tempdir();
-    let out = Command::new(common::repo_root().join("scripts/e2e.sh"))
-        .arg("--workdir")
+    // With the suite's cluster up (scripts/test.sh), the CD half runs on it too.
+    let cluster = std::env::var_os("LANE_CLUSTER_KUBECONFIG").is_some();
+    let mut cmd = Command::new(common::repo_root().join("scripts/e2e.sh"));
+    cmd.arg("--workdir")
         .arg(work.path())
-        .env("LANE_BIN", common::lane_bin())
-        .output()
-        .expect("run scripts/e2e.sh");
+        .env("LANE_BIN", common::lane_bin());
+    if !cluster {
+        eprintln!("e2e: no cluster (LANE_CLUSTER_KUBECONFIG unset): the CI half only");
+        cmd.arg("--no-cluster");
+    }
+    let out = cmd.output().expect("run scripts/e2e.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -60,7 +65,7 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     // The step-by-step story a user reads.
     for line in [
         "plan: agentrun-mgr=affected, agentrun-runner=affected",
-        "plan: agentrun-mgr=reused, agentrun-runner=affected",
+        "plan: agentrun-mgr=affected, agentrun-runner=reused",
         "render --no-write: no changes",
         "verify --only static: 8 passed, 0 failed",
     ] {
@@ -72,11 +77,25 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     assert_eq!(runs.len(), 2);
     assert_eq!(runs[0]["decisions"]["agentrun-mgr"], "affected");
     assert_eq!(runs[0]["decisions"]["agentrun-runner"], "affected");
-    assert_eq!(runs[1]["decisions"]["agentrun-mgr"], "reused");
-    assert_eq!(runs[1]["decisions"]["agentrun-runner"], "affected");
+    assert_eq!(runs[1]["decisions"]["agentrun-mgr"], "affected");
+    assert_eq!(runs[1]["decisions"]["agentrun-runner"], "reused");
     for r in runs {
         assert_eq!(r["outcome"], "committed");
         assert_eq!(r["verify"], true);
+        // On the cluster: Argo CD synced, the pods run lane's images, verify passed live,
+        // argo, gitops and source with the shipped verify identity.
+        if cluster {
+            assert_eq!(r["verifyLive"], true, "{r}");
+        }
+    }
+    if cluster {
+        assert_eq!(
+            stdout
+                .matches("verify live,argo,gitops,source: 22 passed, 0 failed")
+                .count(),
+            2,
+            "{stdout}"
+        );
     }
     // The GitOps branch holds exactly the two release commits, each tree valid.
     let gitops = work.path().join("gitops-checkout");
@@ -89,19 +108,16 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
         common::gitrepo::git(&gitops, &["checkout", "-q", c]);
         validators_pass(&gitops.join("deploy/gitops/g14/runtime-v01"));
     }
-    // The newest tree is checked out last. Run 2 kept mgr's image and replaced runner's.
+    // The newest tree is checked out last. Run 2 replaced mgr's image and kept runner's.
     let catalog: serde_json::Value = serde_json::from_slice(
         &std::fs::read(gitops.join("deploy/artifact-catalog.v01.json")).unwrap(),
     )
     .unwrap();
     let c1 = runs[0]["commit"].as_str().unwrap();
     let c2 = runs[1]["commit"].as_str().unwrap();
-    assert_eq!(catalog["services"]["agentrun-mgr"]["status"], "reused");
-    assert_eq!(catalog["services"]["agentrun-mgr"]["tag"], c1);
-    assert_eq!(
-        catalog["services"]["agentrun-runner"]["status"],
-        "published"
-    );
-    assert_eq!(catalog["services"]["agentrun-runner"]["tag"], c2);
+    assert_eq!(catalog["services"]["agentrun-runner"]["status"], "reused");
+    assert_eq!(catalog["services"]["agentrun-runner"]["tag"], c1);
+    assert_eq!(catalog["services"]["agentrun-mgr"]["status"], "published");
+    assert_eq!(catalog["services"]["agentrun-mgr"]["tag"], c2);
     assert_eq!(catalog["sourceCommit"], c2);
 }
