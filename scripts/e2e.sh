@@ -256,8 +256,12 @@ cd_half() {
     json "$run/verify-live.json" "'\n'.join('   FAIL ' + c['id'] + ': ' + c.get('message', '') for c in d.get('checks', []) if c['status'] == 'fail') or d.get('error')" >&2
     die "run $n: lane verify failed on the cluster (exit $rc); see $run/verify-live.json"
   fi
-  local ns
+  local ns app conds
   ns=$(json "$work/run-1/validate.json" "d['names']['namespace']")
+  app=$(json "$work/run-1/validate.json" "d['names']['argoApplication']")
+  conds=$(kc -n "$LANE_CLUSTER_ARGOCD_NAMESPACE" get application "$app" -o jsonpath='{.status.conditions[*].type}')
+  info "Application $app: $(kc -n "$LANE_CLUSTER_ARGOCD_NAMESPACE" get application "$app" -o jsonpath='{.status.sync.status} {.status.health.status} at {.status.sync.revision}'), conditions: ${conds:-none}"
+  [[ $conds != *OrphanedResourceWarning* ]] || die "run $n: Argo CD reports orphaned resources in $ns"
   kc -n "$ns" get pods -o jsonpath='{range .items[*]}{.metadata.name}{" "}{.status.phase}{" "}{.status.containerStatuses[0].imageID}{"\n"}{end}' \
     | sed 's/^/   pod /'
   took
