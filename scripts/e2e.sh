@@ -98,6 +98,8 @@ git init -q --bare "$work/git/agentrun.git"
 git daemon --reuseaddr --base-path="$work/git" --export-all --enable=receive-pack \
   --listen=127.0.0.1 --port="$gport" >"$work/git/daemon.log" 2>&1 &
 gd_pid=$!
+# --keep-running leaves these for you (and for benches/cd_release.rs) to stop.
+printf '%s\n' $reg_pid "$gd_pid" > "$work/pids"
 cleanup() {
   if ((keep == 0)); then kill $reg_pid "$gd_pid" 2>/dev/null || true; wait 2>/dev/null || true; fi
 }
@@ -282,9 +284,9 @@ git --git-dir "$work/git/agentrun.git" log --format='   %h %s' v0.1-gitops
 gitops=$work/gitops-checkout
 git clone -q --branch v0.1-gitops "$remote" "$gitops"
 info "inspect it: $gitops (catalog deploy/artifact-catalog.v01.json, tree deploy/gitops/g14/runtime-v01)"
-python3 - "$work" "$c1" "$c2" <<'PY' > "$work/summary.json"
+python3 - "$work" "$c1" "$c2" "$remote" <<'PY' > "$work/summary.json"
 import json, os, sys
-w, c1, c2 = sys.argv[1:]
+w, c1, c2, remote = sys.argv[1:]
 runs = []
 for n, c in ((1, c1), (2, c2)):
     plan = json.load(open(f"{w}/run-{n}/plan.json"))
@@ -296,7 +298,7 @@ for n, c in ((1, c1), (2, c2)):
         "verify": json.load(open(f"{w}/run-{n}/verify.json"))["ok"],
         "verifyLive": json.load(open(f"{w}/run-{n}/verify-live.json"))["ok"] if os.path.exists(f"{w}/run-{n}/verify-live.json") else None,
     })
-print(json.dumps({"workdir": w, "gitopsCheckout": f"{w}/gitops-checkout", "runs": runs}, indent=2))
+print(json.dumps({"workdir": w, "remote": remote, "source": f"{w}/source", "gitopsCheckout": f"{w}/gitops-checkout", "runs": runs}, indent=2))
 PY
 info "summary: $work/summary.json"
 say "done"
