@@ -292,9 +292,12 @@ impl Catalog {
     /// Reject a catalog that belongs to another lane (SPEC §2: never mix lanes).
     pub fn check_lane(&self, names: &LaneNames) -> Vec<CatalogFinding> {
         let mut out = Vec::new();
+        // The same repository written with or without a trailing `.git` or `/` is the same.
+        let repo = |s: &str| s.trim_end_matches('/').trim_end_matches(".git").to_string();
+        let (got_repo, want_repo) = (repo(&self.source_repo), repo(&names.source_repo));
         for (path, got, want) in [
             ("$.lane", &self.lane, &names.version),
-            ("$.sourceRepo", &self.source_repo, &names.source_repo),
+            ("$.sourceRepo", &got_repo, &want_repo),
             ("$.sourceBranch", &self.source_branch, &names.source_branch),
             ("$.gitopsBranch", &self.gitops_branch, &names.gitops_branch),
         ] {
