@@ -285,8 +285,9 @@ impl Client {
         })
     }
 
-    /// Read the body as it streams in, stopping at `limit`: past it `Err(true)` for a
-    /// document (refused), or the first `limit` bytes for an error message.
+    /// Read the body as it streams in, never holding more than `limit` bytes: past it a
+    /// document is refused (`Err(bytes seen)`), an error message keeps its first `limit` bytes
+    /// (`truncate`).
     async fn read_bounded(
         mut resp: Response,
         limit: usize,
