@@ -1622,6 +1622,32 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         check(&doc, "argo.operation")["evidence"]["operationPhase"],
         "Succeeded"
     );
+    // The fake API's Application (tests/common/kube.rs) has the shape of this real one: every
+    // field it serves under status is where the real Argo CD puts it.
+    let real = k.kubectl(
+        &[
+            "get",
+            "application",
+            "agentrun-g14-v97",
+            "-n",
+            "argocd",
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let real: Value = serde_json::from_str(&real.stdout).unwrap();
+    let fake = s.repos.healthy_cluster().app().clone();
+    let real_paths = key_paths(&real["status"], "");
+    let missing: Vec<String> = key_paths(&fake["status"], "")
+        .into_iter()
+        .filter(|p| !real_paths.contains(p))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the fake Application has status fields the real one lacks: {missing:?}\nreal: {:#}",
+        real["status"]
+    );
 
     // A new GitOps head: verify asks Argo CD to refresh instead of waiting for its poll.
     let head2 = podless_tree(&mut s, "2");
@@ -1704,4 +1730,25 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         "{op:#}"
     );
     drop(daemon);
+}
+
+/// Paths of every object member under `v`, an array's elements all standing at `*`.
+fn key_paths(v: &Value, at: &str) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    match v {
+        Value::Object(m) => {
+            for (k, c) in m {
+                let p = format!("{at}/{k}");
+                out.insert(p.clone());
+                out.extend(key_paths(c, &p));
+            }
+        }
+        Value::Array(a) => {
+            for e in a {
+                out.extend(key_paths(e, &format!("{at}/*")));
+            }
+        }
+        _ => {}
+    }
+    out
 }

@@ -480,7 +480,7 @@ impl Cluster {
                                  "deployStartedAt": "2026-11-01T00:04:50Z", "initiatedBy": {"automated": true}}],
                     "reconciledAt": TS,
                     "operationState": {
-                        "operation": {"sync": {"revision": revision, "prune": true, "syncStrategy": {"hook": {}}},
+                        "operation": {"sync": {"revision": revision, "prune": true, "syncOptions": ["CreateNamespace=true"]},
                                       "initiatedBy": {"automated": true}, "retry": {"limit": 5}},
                         "phase": "Succeeded",
                         "message": "successfully synced (all tasks run)",
@@ -489,7 +489,7 @@ impl Cluster {
                         "finishedAt": TS
                     },
                     "sourceType": "Kustomize",
-                    "summary": {"images": []},
+                    "summary": {},
                     "controllerNamespace": "argocd"
                 }
             })),
