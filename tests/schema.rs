@@ -801,6 +801,7 @@ fn string_of_len(v: &str, n: usize) -> String {
 const REFERENCES: &[&str] = &[
     "].id",
     ".name",
+    ".component.service",
     ".serviceAccount",
     ".claimName",
     ".copyFrom",
@@ -817,13 +818,11 @@ const REFERENCES: &[&str] = &[
 /// refuse, and at it lane accepts a string the schema accepts (a reference field aside,
 /// which names nothing at that length). Before issue 14, lane took a 900 KB env value the
 /// schema capped at 4096 characters.
-#[test]
-fn schema_and_lane_agree_on_every_limit() {
-    let root = load_schema("deploy.schema.json");
-    let base = serde_json::to_value(maximal_intent()).unwrap();
+fn compare_limits(schema_file: &str, base: Value, lane_accepts: impl Fn(&[u8]) -> bool) {
+    let root = load_schema(schema_file);
     let mut places = Vec::new();
     limited_places(&root, &root, &base, "", "$", &mut places);
-    assert!(places.len() > 100, "only {} limited places", places.len());
+    assert!(places.len() > 10, "only {} limited places", places.len());
     let dir = common::tempdir();
     // (file, JSONPath, at the limit?, string?)
     let mut instances: Vec<(std::path::PathBuf, String, bool, bool)> = Vec::new();
@@ -873,7 +872,7 @@ fn schema_and_lane_agree_on_every_limit() {
     }
     let out = Command::new(common::tools::require("check-jsonschema"))
         .arg("--schemafile")
-        .arg(common::repo_root().join("deploy/deploy.schema.json"))
+        .arg(common::repo_root().join("deploy").join(schema_file))
         .args(["--output-format", "json"])
         .args(instances.iter().map(|i| &i.0))
         .output()
@@ -889,7 +888,7 @@ fn schema_and_lane_agree_on_every_limit() {
     let mut disagree = Vec::new();
     for (f, at, at_limit, _) in &instances {
         let schema_ok = !refused.contains(&f.display().to_string());
-        let lane_ok = check::parse_intent(&std::fs::read(f).unwrap(), "limit.json", None).is_ok();
+        let lane_ok = lane_accepts(&std::fs::read(f).unwrap());
         let reference = REFERENCES.iter().any(|r| at.contains(r));
         let agree = if *at_limit {
             schema_ok == lane_ok || (reference && schema_ok && !lane_ok)
@@ -915,8 +914,24 @@ fn schema_and_lane_agree_on_every_limit() {
     }
     assert!(
         disagree.is_empty(),
-        "schema and lane disagree on {} limit(s):\n{}",
+        "{schema_file} and lane disagree on {} limit(s):\n{}",
         disagree.len(),
         disagree.join("\n")
     );
+}
+
+#[test]
+fn schema_and_lane_agree_on_every_limit() {
+    let base = serde_json::to_value(maximal_intent()).unwrap();
+    compare_limits("deploy.schema.json", base, |b| {
+        check::parse_intent(b, "limit.json", None).is_ok()
+    });
+}
+
+#[test]
+fn catalog_schema_and_lane_agree_on_every_limit() {
+    let base = serde_json::to_value(maximal_catalog()).unwrap();
+    compare_limits("artifact-catalog.schema.json", base, |b| {
+        check::parse_catalog(b, "limit.json", None).is_ok()
+    });
 }

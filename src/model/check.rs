@@ -1765,13 +1765,27 @@ fn check_catalog_fields(cat: &super::catalog::Catalog) -> Vec<Finding> {
             f(p.into(), "branch-name", "must be a valid git branch name");
         }
     }
+    if cat.services.len() > 1000 {
+        f(
+            "$.services".into(),
+            "too-many",
+            "at most 1000 services per lane (the catalog schema's limit)",
+        );
+    }
     for (id, e) in &cat.services {
         let p = key_path("$.services", id);
+        if e.platforms.len() > 64 {
+            f(
+                format!("{p}.platforms"),
+                "too-many",
+                "at most 64 platforms per image",
+            );
+        }
         if !rules::is_qualified_repository(&e.image_repository) {
             f(
                 format!("{p}.imageRepository"),
                 "image-repository",
-                "must be host[:port]/path, e.g. 127.0.0.1:5000/agentrun/agentrun-mgr",
+                "must be host[:port]/path of at most 255 characters, e.g. 127.0.0.1:5000/agentrun/agentrun-mgr",
             );
         }
         if e.media_type

@@ -189,9 +189,10 @@ pub fn is_platform(s: &str) -> bool {
         && parts.get(2).is_none_or(|v| alnum(v))
 }
 
-/// Fully qualified image repository, `host[:port]/path` (`docker.io/library/redis`).
+/// Fully qualified image repository, `host[:port]/path` (`docker.io/library/redis`), at most
+/// 255 characters in all as distribution's reference grammar allows.
 pub fn is_qualified_repository(s: &str) -> bool {
-    s.len() <= 512
+    s.len() <= 255
         && s.split_once('/')
             .is_some_and(|(host, path)| is_registry_host(host) && is_repository_path(path))
 }
