@@ -221,6 +221,32 @@ fn argo_synced_to_an_older_revision_fails_revision() {
 }
 
 #[test]
+fn argo_comparing_the_head_but_running_an_older_revision_fails_revision() {
+    let mut s = setup();
+    let old = "5".repeat(40);
+    let app = s.cluster.app();
+    // Automated sync off: Argo CD has compared the new head (OutOfSync) but the last sync
+    // applied an older revision.
+    app["status"]["sync"]["status"] = json!("OutOfSync");
+    app["status"]["history"][0]["revision"] = json!(old);
+    app["status"]["operationState"]["syncResult"]["revision"] = json!(old);
+    s.apply();
+    let run = s.verify(&["--only", "argo"]);
+    run.assert_code(1);
+    let doc = run.json();
+    let c = check(&doc, "argo.revision");
+    assert_eq!(c["status"], "fail");
+    assert!(
+        c["message"].as_str().unwrap().contains(&format!(
+            "compares the GitOps head {} but last applied {old}",
+            s.repos.gitops_head
+        )),
+        "{c:#}"
+    );
+    assert_eq!(c["evidence"]["deployedRevision"], old.as_str());
+}
+
+#[test]
 fn degraded_health_and_outofsync_fail() {
     let mut s = setup();
     let app = s.cluster.app();
@@ -1697,6 +1723,32 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         check(&doc, "argo.revision")["evidence"]["syncRevision"],
         head2.as_str()
     );
+
+    // Automated sync off and a new head: Argo CD compares it (after the refresh) but still
+    // runs the older revision. Not the release.
+    let mut manual: Value = serde_saphyr::from_str(&app).unwrap();
+    manual["spec"].as_object_mut().unwrap().remove("syncPolicy");
+    k.apply(&serde_json::to_string(&manual).unwrap());
+    let head3 = podless_tree(&mut s, "3");
+    mirror(&repo);
+    let mut doc = Value::Null;
+    for _ in 0..30 {
+        let run = s.verify(&k, &["--only", "argo", "--wait", "20s"]);
+        doc = run.json();
+        if check(&doc, "argo.revision")["evidence"]["syncRevision"] == head3.as_str() {
+            run.assert_code(1);
+            break;
+        }
+    }
+    let rev = check(&doc, "argo.revision");
+    assert_eq!(rev["status"], "fail", "{doc:#}");
+    assert!(
+        rev["message"].as_str().unwrap().contains(&format!(
+            "compares the GitOps head {head3} but last applied {head2}"
+        )),
+        "{rev:#}"
+    );
+    assert_eq!(status(&doc, "argo.sync"), "fail", "{doc:#}");
 
     // A GitOps head Argo CD cannot apply (a container port out of range, refused by the API
     // server's validation): the sync operation fails, and verify does not pass it.

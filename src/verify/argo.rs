@@ -246,6 +246,18 @@ fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
             .unwrap_or(""),
         None => s(app, "/status/sync/revision"),
     };
+    // status.sync.revision is what Argo CD last compared with the live state; the revision it
+    // last applied is the newest entry of status.history (written after a successful sync).
+    let deployed = app
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .and_then(|h| h.last())
+        .and_then(|e| match index {
+            Some(i) => e
+                .pointer(&format!("/revisions/{i}"))
+                .and_then(Value::as_str),
+            None => e.get("revision").and_then(Value::as_str),
+        });
     let op = app.pointer("/status/operationState");
     let op_phase = op.map(|o| s(o, "/phase")).unwrap_or("");
     let op_message = op.map(|o| s(o, "/message")).unwrap_or("");
@@ -253,6 +265,7 @@ fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
         "syncStatus": s(app, "/status/sync/status"),
         "syncRevision": synced_rev,
         "syncRevisions": app.pointer("/status/sync/revisions"),
+        "deployedRevision": deployed,
         "health": s(app, "/status/health/status"),
         "healthMessage": app.pointer("/status/health/message"),
         "operationPhase": op.map(|o| s(o, "/phase")),
@@ -275,7 +288,26 @@ fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
             ev.clone(),
             "run the pipeline's promote step first",
         ),
-        Some(h) if synced_rev == h => Check::pass(G, "argo.revision", format!("synced revision is the GitOps head {h}"), ev.clone()),
+        Some(h) if synced_rev == h && deployed.is_some_and(|d| d != h) => Check::fail(
+            G,
+            "argo.revision",
+            format!(
+                "Argo CD compares the GitOps head {h} but last applied {}",
+                deployed.unwrap_or_default()
+            ),
+            ev.clone(),
+            "the head is not applied yet: see argo.operation and argo.sync (with automated sync off, sync the Application)",
+        ),
+        Some(h) if synced_rev == h => Check::pass(
+            G,
+            "argo.revision",
+            if deployed.is_some() {
+                format!("Argo CD compares and last applied the GitOps head {h}")
+            } else {
+                format!("Argo CD compares the GitOps head {h}")
+            },
+            ev.clone(),
+        ),
         Some(h) => Check::fail(
             G,
             "argo.revision",
