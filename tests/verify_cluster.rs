@@ -1804,3 +1804,91 @@ fn key_paths(v: &Value, at: &str) -> std::collections::BTreeSet<String> {
     }
     out
 }
+
+#[test]
+fn real_cluster_running_containers_and_init_containers_are_judged_by_digest() {
+    let Some(k) =
+        real_cluster("real_cluster_running_containers_and_init_containers_are_judged_by_digest")
+    else {
+        return;
+    };
+    let Ok(busybox) = std::env::var("LANE_CLUSTER_BUSYBOX_IMAGE") else {
+        eprintln!("verify_cluster: skipped (LANE_CLUSTER_BUSYBOX_IMAGE unset)");
+        return;
+    };
+    let s = real_setup(&k);
+    // The tree's name for the service's container.
+    let deployment = s
+        .repos
+        .objects()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    let cname = deployment["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A pod of the service, as the kubelet reports it, running the cluster's busybox (another
+    // repository and digest than the catalog's) with an init container.
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "agentrun-mgr-real", "namespace": REAL_NS,
+                     "labels": {"lane.dev/service": "agentrun-mgr"}},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65534},
+            "automountServiceAccountToken": false,
+            "terminationGracePeriodSeconds": 0,
+            "initContainers": [{"name": "setup", "image": busybox, "command": ["true"]}],
+            "containers": [{"name": cname, "image": busybox, "command": ["sleep", "3600"]}]
+        }
+    });
+    k.apply(&serde_json::to_string(&pod).unwrap());
+    let start = std::time::Instant::now();
+    loop {
+        let phase = k.kubectl(
+            &[
+                "get",
+                "pod",
+                "agentrun-mgr-real",
+                "-n",
+                REAL_NS,
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            None,
+        );
+        if phase.stdout == "Running" {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "pod not Running: {}",
+            phase.stdout
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let run = s.verify(&k, &["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    nothing_refused(&doc);
+    let c = check(&doc, "live.images");
+    let msg = c["message"].as_str().unwrap();
+    let running = busybox.rsplit_once('@').unwrap().1;
+    // Judged by digest, whatever the repository: not skipped as a sidecar.
+    assert!(
+        msg.contains(&format!(
+            "pod agentrun-mgr-real container {cname} runs {running}"
+        )) && msg.contains("names another repository"),
+        "{msg}"
+    );
+    // The init container (terminated) is judged too: it is not in the tree's pod template.
+    assert!(
+        msg.contains("pod agentrun-mgr-real init container setup is not in the runtime tree"),
+        "{msg}"
+    );
+    let ev = c["evidence"]["agentrun-mgr"]["pods"].to_string();
+    assert!(
+        ev.contains("\"init\":true") && ev.contains("\"state\":\"terminated\""),
+        "{ev}"
+    );
+}
