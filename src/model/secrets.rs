@@ -140,8 +140,8 @@ fn starts_with_ignore_case(s: &[u8], word: &[u8]) -> bool {
 
 /// The first credential kind found in `s`, if any.
 pub fn classify(s: &str) -> Option<SecretKind> {
-    // The shortest value any pattern matches (`a://b:c@d`) has 9 characters.
-    if s.len() < 9 {
+    // The shortest value any pattern matches (`pwd=x`) has 5 characters.
+    if s.len() < 5 {
         return None;
     }
     let m = markers(s);
