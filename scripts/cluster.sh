@@ -244,7 +244,15 @@ ensure_packages() {
   if ((${#need[@]})); then
     log "apt-get install ${need[*]}"
     apt-get update -qq >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -- "${need[@]}" >&2
+    # The cluster runs private daemons: the packages' own services (etcd, containerd, redis,
+    # docker-registry on :5000) must not start on an init-managed machine (policy-rc.d 101).
+    local prc=/usr/sbin/policy-rc.d made=0 rc=0
+    if [[ ! -e $prc ]]; then
+      printf '#!/bin/sh\nexit 101\n' >"$prc" && chmod 0755 "$prc" && made=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends -- "${need[@]}" >&2 || rc=$?
+    ((made)) && rm -f -- "$prc"
+    ((rc == 0)) || die "apt-get install ${need[*]} failed (exit $rc)"
   fi
   [[ -x $GO ]] || die "no Go toolchain at $GO (set LANE_CLUSTER_GO)"
 }
