@@ -479,10 +479,16 @@ fn a_repo_root_that_does_not_exist_is_a_finding_not_a_skipped_check() {
 }
 
 /// What `lane validate` refuses, every later step refuses too, with the same path and rule:
-/// render (and its dry-run) and generate load deploy.json through the same validation.
+/// render (and its dry-run), generate and promote load deploy.json through the same
+/// validation.
 #[test]
 fn every_step_refuses_what_validate_refuses_with_the_same_finding() {
     let dir = common::tempdir();
+    let repo = common::gitrepo::TestRepo::init("v0.1");
+    repo.write("README", "x\n");
+    repo.commit("init");
+    let publish = dir.path().join("publish.json");
+    std::fs::write(&publish, "{}").unwrap();
     let cat = repo_root().join("tests/corpus/catalog-good.json");
     let empty = dir.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
@@ -507,6 +513,17 @@ fn every_step_refuses_what_validate_refuses_with_the_same_finding() {
                 empty.to_str().unwrap(),
             ],
             vec!["generate", "--deploy", f, "--out", out.to_str().unwrap()],
+            vec![
+                "promote",
+                "--deploy",
+                f,
+                "--repo",
+                repo.path().to_str().unwrap(),
+                "--commit",
+                "HEAD",
+                "--publish",
+                publish.to_str().unwrap(),
+            ],
         ] {
             let run = lane(dir.path(), &args);
             assert_eq!(run.code, 1, "{what}: {} exit {}", args[0], run.code);
