@@ -1064,6 +1064,45 @@ fn pipelineruns_are_listed_by_label_in_pages() {
 }
 
 #[test]
+fn a_page_over_the_answer_limit_is_asked_for_again_in_smaller_pages() {
+    let mut s = setup();
+    // 48 runs of ~400 KB (huge results or embedded specs): a page of 100 is ~19 MB.
+    let template = s.cluster.pipeline_run_list()[0].clone();
+    let pad = "y".repeat(400 * 1024);
+    let mut big = Vec::new();
+    for i in 0..48 {
+        let mut pr = template.clone();
+        pr["metadata"]["name"] = json!(format!("agentrun-v01-ci-{:012x}-b{i:02}", i));
+        pr["metadata"]["annotations"] = json!({"lane.test/padding": pad});
+        big.push(pr);
+    }
+    let list = s.cluster.pipeline_run_list();
+    big.append(list);
+    *list = big;
+    s.apply();
+    let run = s.verify(&["--only", "tekton"]);
+    run.assert_code(0);
+    let limits: Vec<String> = log_lines(&s, &format!("GET {PIPELINE_RUNS}?"))
+        .iter()
+        .map(|l| {
+            l.split("limit=")
+                .nth(1)
+                .unwrap()
+                .split('&')
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        limits.first().map(String::as_str),
+        Some("100"),
+        "{limits:?}"
+    );
+    assert!(limits.iter().skip(1).all(|l| l == "25"), "{limits:?}");
+}
+
+#[test]
 fn pruned_taskruns_are_reported_as_pruned() {
     let mut s = setup();
     let name = format!("agentrun-v01-ci-{}-x7k2p-publish", &s.repos.commit[..12]);

@@ -23,12 +23,13 @@ use crate::model::secrets;
 /// answer needs more.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// Objects asked for per list page: 250 PipelineRuns of ~6 KB are ~1.5 MB.
-pub const LIST_PAGE: usize = 250;
+/// Objects asked for per list page: 100 PipelineRuns of ~6 KB are ~600 KB. A page over
+/// [`MAX_BODY`] is asked for again in quarters (objects can be up to etcd's 1.5 MiB).
+pub const LIST_PAGE: usize = 100;
 
-/// Pages read from one list at most (100,000 objects): a hostile or looping `continue` token
-/// must not keep lane reading forever.
-const MAX_PAGES: usize = 400;
+/// Pages read from one list at most (100,000 objects at full pages): a hostile or looping
+/// `continue` token must not keep lane reading forever.
+const MAX_PAGES: usize = 1000;
 
 /// How long a 429/5xx is retried without `--wait` (with it: until the wait deadline).
 pub const DEFAULT_RETRY_BUDGET: Duration = Duration::from_secs(5);
@@ -193,6 +194,8 @@ pub enum KubeError {
         waited_ms: u128,
         message: String,
     },
+    #[error("{method} {path}: the answer is larger than {MAX_BODY} bytes")]
+    TooLarge { method: &'static str, path: String },
     #[error("{method} {path}: the answer is not JSON: {message}")]
     Decode {
         method: &'static str,
@@ -218,6 +221,7 @@ impl Classified for KubeError {
             KubeError::Unavailable { status: 429, .. } => "the API server is throttling requests: run again later, or give `--wait` a longer deadline".into(),
             KubeError::Unavailable { .. } => "the API server (or an aggregated API behind it) is failing: check its health, then run again or give `--wait` a longer deadline".into(),
             KubeError::List { .. } => "run again; a list that changes faster than it can be read is not release evidence".into(),
+            KubeError::TooLarge { .. } => "an object this large is not one lane wrote: look at it with kubectl".into(),
             _ => return None,
         })
     }
@@ -397,10 +401,9 @@ impl Client {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err((
                     false,
-                    KubeError::Transport {
+                    KubeError::TooLarge {
                         method,
                         path: path.into(),
-                        message: format!("answer larger than {MAX_BODY} bytes"),
                     },
                 ));
             }
@@ -522,15 +525,23 @@ impl Client {
     ) -> Result<Option<ListInfo>, KubeError> {
         let mut info = ListInfo::default();
         let mut token: Option<String> = None;
+        let mut limit = LIST_PAGE;
         loop {
-            let mut q = format!("{path}?limit={LIST_PAGE}");
+            let mut q = format!("{path}?limit={limit}");
             if let Some(s) = label_selector {
                 q.push_str(&format!("&labelSelector={}", encode_query(s)));
             }
             if let Some(t) = &token {
                 q.push_str(&format!("&continue={}", encode_query(t)));
             }
-            let Some(page) = self.get_json(&q).await? else {
+            let page = match self.get_json(&q).await {
+                Err(KubeError::TooLarge { .. }) if limit > 1 => {
+                    limit = (limit / 4).max(1);
+                    continue;
+                }
+                r => r?,
+            };
+            let Some(page) = page else {
                 if info.pages == 0 {
                     return Ok(None);
                 }
@@ -562,10 +573,7 @@ impl Client {
             if info.pages >= MAX_PAGES {
                 return Err(KubeError::List {
                     path: path.into(),
-                    message: format!(
-                        "more than {} objects ({MAX_PAGES} pages of {LIST_PAGE})",
-                        MAX_PAGES * LIST_PAGE
-                    ),
+                    message: format!("more than {MAX_PAGES} pages"),
                 });
             }
         }
