@@ -353,3 +353,41 @@ fn out_never_deletes_a_file_lane_did_not_write() {
     render(&out).assert_code(1);
     assert_eq!(std::fs::read_to_string(&edited).unwrap(), text);
 }
+
+/// A template override that is not a regular file (a FIFO would block the read forever) is
+/// refused, like every other input file.
+#[test]
+fn a_template_override_must_be_a_regular_file() {
+    let dir = common::tempdir();
+    let cat = dir.path().join("catalog.json");
+    std::fs::write(&cat, serde_json::to_string(&v01_catalog_json()).unwrap()).unwrap();
+    let templates = dir.path().join("templates");
+    std::fs::create_dir(&templates).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(templates.join("deployment.yaml"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let deploy = common::shipped_deploy();
+    let against = dir.path().join("empty");
+    std::fs::create_dir(&against).unwrap();
+    let start = std::time::Instant::now();
+    let run = common::lane(
+        dir.path(),
+        &[
+            "render",
+            "--deploy",
+            deploy.to_str().unwrap(),
+            "--catalog",
+            cat.to_str().unwrap(),
+            "--templates",
+            templates.to_str().unwrap(),
+            "--no-write",
+            "--against",
+            against.to_str().unwrap(),
+        ],
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(10));
+    run.assert_code(1);
+    assert!(run.stdout.contains("not-a-file"), "{}", run.stdout);
+}

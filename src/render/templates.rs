@@ -231,8 +231,12 @@ impl Templates {
                         .join(", ")
                 )));
             };
-            slot.1 = std::fs::read_to_string(ent.path())
-                .map_err(|e| RenderError::Template(format!("{}: {e}", ent.path().display())))?;
+            // Like every input file: a regular file (a FIFO would block), of bounded size.
+            let bytes = crate::model::check::read_limited(&ent.path())
+                .map_err(|e| RenderError::Template(e.to_string()))?;
+            slot.1 = String::from_utf8(bytes).map_err(|_| {
+                RenderError::Template(format!("{}: not UTF-8 text", ent.path().display()))
+            })?;
         }
         for (name, src) in sources {
             let n = name.clone();
