@@ -1714,6 +1714,34 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         real["status"]
     );
 
+    // Orphaned resources: the verify Role and RoleBinding (from pipelines/rbac.yaml, in the
+    // namespace already) and the Secrets the operator creates are ignored; anything else in
+    // the namespace is reported.
+    for secret in ["agentrun-v97-postgres", "agentrun-v97-codex"] {
+        k.apply(&format!(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {secret}\n  namespace: {REAL_NS}\nstringData:\n  k: v\n"
+        ));
+    }
+    let orphan_warning = || {
+        argo_conditions_after_refresh(&k, "agentrun-g14-v97")
+            .into_iter()
+            .find(|c| c["type"] == "OrphanedResourceWarning")
+    };
+    assert_eq!(orphan_warning(), None);
+    k.apply(&format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: {REAL_NS}\n"
+    ));
+    let warning = orphan_warning().expect("a ConfigMap the Application does not own is reported");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("1 orphaned resource"),
+        "{warning}"
+    );
+    let deleted = k.kubectl(&["delete", "configmap", "stray", "-n", REAL_NS], None);
+    assert_eq!(deleted.code, 0, "{}", deleted.stderr);
+
     // A new GitOps head: verify asks Argo CD to refresh instead of waiting for its poll.
     let head2 = podless_tree(&mut s, "2");
     mirror(&repo);
@@ -1930,4 +1958,51 @@ fn real_cluster_running_containers_and_init_containers_are_judged_by_digest() {
         ev.contains("\"init\":true") && ev.contains("\"state\":\"terminated\""),
         "{ev}"
     );
+}
+
+/// The Application's conditions once Argo CD has reconciled it after a refresh request.
+fn argo_conditions_after_refresh(k: &RealCluster, app: &str) -> Vec<Value> {
+    let get = || {
+        let out = k.kubectl(
+            &["get", "application", app, "-n", "argocd", "-o", "json"],
+            None,
+        );
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        serde_json::from_str::<Value>(&out.stdout).unwrap()
+    };
+    let before = get()["status"]["reconciledAt"].clone();
+    // reconciledAt has a resolution of one second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let annotate = k.kubectl(
+        &[
+            "annotate",
+            "--overwrite",
+            "application",
+            app,
+            "-n",
+            "argocd",
+            "argocd.argoproj.io/refresh=normal",
+        ],
+        None,
+    );
+    assert_eq!(annotate.code, 0, "{}", annotate.stderr);
+    let start = std::time::Instant::now();
+    loop {
+        let now = get();
+        let refreshed = now["metadata"]["annotations"]
+            .get("argocd.argoproj.io/refresh")
+            .is_none();
+        if refreshed && now["status"]["reconciledAt"] != before {
+            return now["status"]["conditions"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "Argo CD did not refresh {app}: {}",
+            now["status"]
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
 }
