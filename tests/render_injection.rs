@@ -364,6 +364,8 @@ fn control_characters_are_refused_by_validation_that_render_shares() {
         "csi\u{9b}31m",
         "esc\u{1b}[2J",
         "nel\u{85}folds",
+        "non\u{fffe}character",
+        "non\u{ffff}character",
     ] {
         let d = intent_with(v, PATH_SLOT);
         let err = lane_from_json(&d).expect_err(v);
@@ -388,7 +390,7 @@ fn piece() -> impl proptest::strategy::Strategy<Value = String> {
             "\n", "\r\n", "\r", "\t", "\u{2028}", "\u{2029}", "\u{feff}", "\u{a0}", "\u{85}",
             "---", "...", "key: v", " # c", "'", "\"", "\\", "{{ x }}", "{%", "&a", "*a", "!!str",
             "%TAG", "@", "`", "yes", "0755", "1e3", "~", "null", " ", "é", "漢字", "😀", "\u{7f}",
-            "\u{1b}[0m", "- ", ": ", "? ", "|", ">", "[", "]", "{", "}", ",", "\u{200b}", "\u{fffd}",
+            "\u{1b}[0m", "- ", ": ", "? ", "|", ">", "[", "]", "{", "}", ",", "\u{200b}", "\u{fffd}", "\u{fffe}",
         ])
         .prop_map(str::to_string),
     ]

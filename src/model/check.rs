@@ -641,7 +641,7 @@ fn text_problem(s: &str) -> Option<(&'static str, String)> {
         (
             "control-character",
             format!(
-                "holds the control character U+{:04X}; values may hold tab, newline and carriage return, but no NUL, DEL or other C0/C1 control (NEL, U+0085, comes out of kustomize as a space; write a newline)",
+                "holds the character U+{:04X}; values may hold tab, newline and carriage return, but no NUL, DEL, other C0/C1 control or U+FFFE/U+FFFF (kustomize turns NEL, U+0085, into a space and refuses U+FFFE/U+FFFF; write a newline)",
                 c as u32
             ),
         )

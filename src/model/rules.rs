@@ -255,13 +255,15 @@ pub fn gitops_path_problem(s: &str) -> Option<&'static str> {
 pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// The first character no value may hold: NUL, C0 controls other than tab, newline and
-/// carriage return, DEL, and every C1 control. Linux cannot pass NUL in an env var or an
-/// argument, YAML forbids DEL and C1 raw (render would have to refuse them), and NEL
-/// (U+0085), a YAML 1.1 line break, comes out of `kubectl kustomize` as a space however it
-/// is escaped. LS and PS (U+2028/2029) do round-trip: render escapes them.
+/// carriage return, DEL, every C1 control, and the non-characters U+FFFE and U+FFFF. Linux
+/// cannot pass NUL in an env var or an argument; YAML forbids DEL and C1 raw (render would
+/// have to refuse them); NEL (U+0085), a YAML 1.1 line break, comes out of `kubectl kustomize`
+/// as a space however it is escaped; and kustomize refuses U+FFFE/U+FFFF outright ("control
+/// characters are not allowed"), so Argo CD could never sync them. LS and PS (U+2028/2029)
+/// do round-trip: render escapes them.
 pub fn forbidden_char(s: &str) -> Option<char> {
     s.chars().find(|&c| {
-        matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}'..='\u{9f}')
+        matches!(c, '\0'..='\u{8}' | '\u{b}' | '\u{c}' | '\u{e}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}')
     })
 }
 
