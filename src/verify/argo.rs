@@ -260,7 +260,7 @@ fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
         });
     let op = app.pointer("/status/operationState");
     let op_phase = op.map(|o| s(o, "/phase")).unwrap_or("");
-    let op_message = op.map(|o| s(o, "/message")).unwrap_or("");
+    let op_message = super::clip(op.map(|o| s(o, "/message")).unwrap_or(""), 500);
     let state = json!({
         "syncStatus": s(app, "/status/sync/status"),
         "syncRevision": synced_rev,

@@ -345,11 +345,13 @@ async fn images(
                         .find(|c| c.get("name").and_then(Value::as_str) == Some(cname))
                         .and_then(|c| c.get("image").and_then(Value::as_str))
                         .unwrap_or(status_image);
+                    // Longer than any valid reference: only a hostile answer is cut.
+                    let spec_image = &super::clip(spec_image, 600);
                     let want = expected(cname);
                     let parsed = parse_image_id(image_id);
                     let judged = want.is_some() && parsed != ImageId::Missing;
                     ctrs.push(json!({
-                        "container": cname, "init": init, "image": spec_image, "imageID": image_id,
+                        "container": cname, "init": init, "image": spec_image, "imageID": super::clip(image_id, 600),
                         "state": state, "ready": cs.get("ready").and_then(Value::as_bool).unwrap_or(false),
                         "expectedDigest": want, "judged": judged,
                     }));
@@ -385,7 +387,8 @@ async fn images(
                             "{what} reports imageID '{id}' without a registry digest: the node runs an image loaded or built locally, so the digest {want} cannot be proved"
                         )),
                         ImageId::Unrecognised(id) => problems.push(format!(
-                            "{what} reports imageID '{id}', which names no digest"
+                            "{what} reports imageID '{}', which names no digest",
+                            super::clip(id, 600)
                         )),
                         ImageId::Missing if state == "running" || state == "terminated" => {
                             problems.push(format!("{what} is {state} but reports no imageID"))
