@@ -380,11 +380,13 @@ fn triggers_have_the_required_structure() {
     assert_eq!(bp["revision"], "$(body.after)");
     assert_eq!(bp["short"], "$(extensions.short)");
     assert!(bp["repo-url"].starts_with("$(body.repository."));
-    // Template: declares exactly what the binding gives, every one described and used.
+    // Template: declares exactly what the binding gives (plus params with a default, such as
+    // the lane image), every one described and used.
     let tp: Vec<&str> = tt["spec"]["params"]
         .as_array()
         .unwrap()
         .iter()
+        .filter(|p| p.get("default").is_none())
         .map(|p| {
             assert!(p["description"].as_str().is_some_and(|d| !d.is_empty()));
             p["name"].as_str().unwrap()
@@ -1213,7 +1215,7 @@ fn promote_step_pushes_over_ssh_with_the_ssh_directory_workspace() {
             "$(params.commit)" => commit.clone(),
             "$(params.init)" => "true".into(),
             "$(params.gitops-url)" => sshd.url(&remote),
-            "$(context.pipelineRun.name)" => "agentrun-v01-ci-ssh".into(),
+            "$(params.pipeline-run)" => "agentrun-v01-ci-ssh".into(),
             "$(workspaces.ssh-directory.path)" => ssh_dir.path().display().to_string(),
             "$(results.gitops-commit.path)" => results.join("gitops-commit").display().to_string(),
             "$(results.outcome.path)" => results.join("outcome").display().to_string(),
@@ -1250,4 +1252,383 @@ fn promote_step_pushes_over_ssh_with_the_ssh_directory_workspace() {
     {
         assert!(!stdout.contains(line) && !stderr.contains(line));
     }
+}
+
+/// The names of the Pipeline params a PipelineRun must give (no default).
+fn required_pipeline_params(docs: &[(String, Value)]) -> BTreeSet<String> {
+    find(docs, "Pipeline")[0]["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p.get("default").is_none())
+        .map(|p| p["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn run_params(pr: &Value) -> BTreeMap<String, String> {
+    pr["spec"]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Real Tekton refuses a PipelineRun that lacks a Pipeline param without default
+/// (`ParameterMissing`); the Triggers sink leaves a `$(tt.params.x)` it cannot resolve in place.
+/// So the example and the trigger's run give every required param, and every TriggerTemplate
+/// param the run uses has a default or a TriggerBinding value — with and without --task-image.
+#[test]
+fn every_pipeline_run_gives_every_required_pipeline_param() {
+    for image in [None, Some(TEST_TASK_IMAGE)] {
+        let (_d, tree) = fresh(image);
+        let docs = all_docs(&tree);
+        let required = required_pipeline_params(&docs);
+        let tt = find(&docs, "TriggerTemplate")[0];
+        let runs: Vec<(&str, &Value)> = vec![
+            (
+                "pipelines/pipelinerun-example.yaml",
+                find(&docs, "PipelineRun")[0],
+            ),
+            ("the TriggerTemplate", &tt["spec"]["resourcetemplates"][0]),
+        ];
+        for (what, pr) in &runs {
+            let given = run_params(pr);
+            for r in &required {
+                assert!(
+                    given.contains_key(r),
+                    "{what} (task image {image:?}) does not give the Pipeline's required param {r}: real Tekton stops it with ParameterMissing"
+                );
+            }
+            if let Some(i) = image {
+                assert_eq!(
+                    given["lane-image"].as_str(),
+                    if *what == "the TriggerTemplate" {
+                        "$(tt.params.lane-image)"
+                    } else {
+                        i
+                    }
+                );
+            }
+        }
+        // Every $(tt.params.x) resolves: a default, or a value from the EventListener's binding.
+        let bound: BTreeSet<&str> = find(&docs, "TriggerBinding")[0]["spec"]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        let declared: BTreeMap<&str, &Value> = tt["spec"]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (p["name"].as_str().unwrap(), p))
+            .collect();
+        let text = serde_json::to_string(&tt["spec"]["resourcetemplates"]).unwrap();
+        let used: BTreeSet<String> = regex_lite::Regex::new(r"\$\(tt\.params\.([a-z0-9-]+)\)")
+            .unwrap()
+            .captures_iter(&text)
+            .map(|c| c[1].to_string())
+            .collect();
+        assert!(used.contains("lane-image"), "{used:?}");
+        for u in &used {
+            let p = declared
+                .get(u.as_str())
+                .unwrap_or_else(|| panic!("tt.params.{u} is not a TriggerTemplate param"));
+            assert!(
+                p.get("default").is_some() || bound.contains(u.as_str()),
+                "tt.params.{u} has no default and no binding (task image {image:?})"
+            );
+        }
+        let lane_default = declared["lane-image"]["default"].as_str().unwrap();
+        match image {
+            Some(i) => assert_eq!(lane_default, i),
+            None => assert!(
+                lane_default.ends_with(&format!("@sha256:{}", "0".repeat(64))),
+                "{lane_default}"
+            ),
+        }
+    }
+}
+
+/// Inside a Task, Tekton substitutes only `context.taskRun.*` and `context.task.*`;
+/// `$(context.pipelineRun.name)` there reaches the step as the literal string. The Pipeline
+/// passes the run's name as the `pipeline-run` param instead.
+#[test]
+fn tasks_get_the_pipeline_run_name_from_the_pipeline() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let mut takers = BTreeSet::new();
+    for t in tasks(&docs) {
+        let name = t["metadata"]["name"].as_str().unwrap().to_string();
+        let text = serde_json::to_string(t).unwrap();
+        for bad in [
+            "$(context.pipelineRun.",
+            "$(context.pipeline.",
+            "$(context.pipelineTask.",
+        ] {
+            assert!(
+                !text.contains(bad),
+                "Task {name} uses {bad}…): Tekton leaves it unsubstituted in a Task"
+            );
+        }
+        if t["spec"]["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "pipeline-run")
+        {
+            assert!(text.contains("$(params.pipeline-run)"), "{name}");
+            takers.insert(name);
+        }
+    }
+    let prefix = lane_names()["pipelineRunPrefix"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(prefix, "agentrun-v01-ci-");
+    assert_eq!(
+        takers,
+        ["agentrun-v01-promote", "agentrun-v01-verify"]
+            .map(String::from)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+    let p = find(&docs, "Pipeline")[0];
+    for pt in p["spec"]["tasks"].as_array().unwrap() {
+        if takers.contains(pt["taskRef"]["name"].as_str().unwrap()) {
+            let params = run_params(&json!({"spec": {"params": pt["params"]}}));
+            assert_eq!(
+                params["pipeline-run"], "$(context.pipelineRun.name)",
+                "{}",
+                pt["name"]
+            );
+        }
+    }
+}
+
+/// Run one step script of a shipped Task on this machine with `env` for its substitutions.
+fn run_step(
+    task_file: &str,
+    step_name: &str,
+    cwd: &Path,
+    subst: &[(&str, String)],
+) -> std::process::Output {
+    let text = std::fs::read_to_string(common::repo_root().join(task_file)).unwrap();
+    let task = docs(&text).remove(0);
+    let step = steps(&task)
+        .iter()
+        .find(|s| s["name"] == step_name)
+        .unwrap()
+        .clone();
+    let lane_dir = common::lane_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        lane_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = Command::new(common::tools::require("sh"));
+    cmd.arg("-c")
+        .arg(step["script"].as_str().unwrap())
+        .current_dir(cwd)
+        .env("PATH", path);
+    for e in step["env"].as_array().into_iter().flatten() {
+        let name = e["name"].as_str().unwrap();
+        let v = e["value"].as_str().unwrap();
+        let value = match subst.iter().find(|(k, _)| *k == v) {
+            Some((_, x)) => x.clone(),
+            None if v.starts_with("$(") => panic!("unexpected substitution {v} in {step_name}"),
+            None => v.to_string(),
+        };
+        cmd.env(name, value);
+    }
+    cmd.output().unwrap()
+}
+
+/// The validate Task judges the commit it is given, which need not be the branch tip any more
+/// (a later push, a re-run of an older commit): promote decides what an older run may do.
+/// Its `source` step passes there, and still fails a commit whose deploy.json is invalid.
+#[test]
+fn validate_source_step_judges_a_commit_behind_the_branch_tip() {
+    use common::promote::*;
+    let deploy = deploy_json(0);
+    let src = source_repo(&deploy);
+    let older = src.head();
+    src.write("apps/mgr/app.txt", "two\n");
+    let tip = src.commit("source: a later push");
+    assert_ne!(older, tip);
+    let dir = common::tempdir();
+    let ws = dir.path().join("ws");
+    let checkout = |rev: &str| {
+        let _ = std::fs::remove_dir_all(&ws);
+        std::fs::create_dir_all(&ws).unwrap();
+        common::gitrepo::git(
+            &ws,
+            &[
+                "clone",
+                "-q",
+                "--no-checkout",
+                src.path().to_str().unwrap(),
+                "src",
+            ],
+        );
+        common::gitrepo::git(&ws.join("src"), &["checkout", "-q", "--detach", rev]);
+        ws.join("src")
+    };
+    let src_dir = checkout(&older);
+    assert_eq!(
+        common::gitrepo::git(&src_dir, &["rev-parse", "refs/remotes/origin/v0.1"]),
+        tip
+    );
+    let out = run_step(
+        "tasks/validate.yaml",
+        "source",
+        &src_dir,
+        &[("$(params.commit)", older.clone())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "validate's source step failed for a commit behind the tip:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    let ids: BTreeMap<&str, &str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids["source.deploy-json"], "pass", "{report}");
+    assert_eq!(ids["source.untracked-generated"], "pass", "{report}");
+    assert_eq!(ids["source.clean"], "skip", "{report}");
+
+    // A commit (the new tip) with a broken deploy.json still fails.
+    src.write("deploy/deploy.json", "{\"schemaVersion\": 1}\n");
+    let broken = src.commit("source: break deploy.json");
+    let src_dir = checkout(&broken);
+    let out = run_step(
+        "tasks/validate.yaml",
+        "source",
+        &src_dir,
+        &[("$(params.commit)", broken)],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The utilities the lane image's step scripts call at command position.
+fn lane_step_commands(docs: &[(String, Value)]) -> BTreeSet<String> {
+    let cmd = regex_lite::Regex::new(
+        r"(?:^|\$\(|\|\s*|&&\s*|\|\|\s*|;\s*|\bthen\s+|\bdo\s+|\belse\s+|!\s+|\bif\s+|\bexec\s+|\bwhile\s+)([A-Za-z_][A-Za-z0-9_.-]*)(?:\s|$|\))",
+    )
+    .unwrap();
+    let sh = common::tools::require("sh");
+    let path = format!(
+        "{}:{}",
+        common::lane_bin().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut out = BTreeSet::new();
+    for t in tasks(docs) {
+        for s in steps(t) {
+            if s["image"] != "$(params.lane-image)" {
+                continue;
+            }
+            for line in s["script"].as_str().unwrap().lines() {
+                let l = line.trim();
+                if l.starts_with('#') {
+                    continue;
+                }
+                for c in cmd.captures_iter(l) {
+                    out.insert(c[1].to_string());
+                }
+            }
+        }
+    }
+    // Keep what is a program (not a shell builtin or keyword) on this machine.
+    out.into_iter()
+        .filter(|w| {
+            let t = Command::new(&sh)
+                .args(["-c", &format!("type {w}")])
+                .env("PATH", &path)
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&t.stdout).to_string();
+            t.status.success() && !said.contains("builtin") && !said.contains("keyword")
+        })
+        .collect()
+}
+
+/// The task image that scripts/build-image.sh assembles has every program the lane steps'
+/// scripts call (on the real cluster the first step stopped with `mktemp: not found`, 127).
+#[test]
+fn the_task_image_has_every_program_the_step_scripts_call() {
+    let buildah = common::tools::require("buildah");
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let wanted = lane_step_commands(&docs);
+    for w in ["git", "lane", "mktemp", "mkdir"] {
+        assert!(wanted.contains(w), "{w} not found among {wanted:?}");
+    }
+    let work = common::tempdir();
+    let (root, runroot) = (work.path().join("root"), work.path().join("run"));
+    let out = Command::new(common::repo_root().join("scripts/build-image.sh"))
+        .arg("--binary")
+        .arg(common::lane_bin())
+        .args(["--tag", "localhost/lane:tools-test"])
+        .env("BUILDAH_ROOT", &root)
+        .env("BUILDAH_RUNROOT", &runroot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bah = |args: &[&str]| {
+        let o = Command::new(&buildah)
+            .args(["--storage-driver", "vfs", "--root"])
+            .arg(&root)
+            .arg("--runroot")
+            .arg(&runroot)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "buildah {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    let ctr = bah(&["from", "--quiet", "localhost/lane:tools-test"]);
+    let mnt = PathBuf::from(bah(&["mount", &ctr]));
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|w| {
+            !["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+                .iter()
+                .any(|d| {
+                    mnt.join(d.trim_start_matches('/'))
+                        .join(w.as_str())
+                        .exists()
+                })
+        })
+        .collect();
+    bah(&["umount", &ctr]);
+    bah(&["rm", &ctr]);
+    assert!(
+        missing.is_empty(),
+        "the task image lacks {missing:?} (the step scripts call {wanted:?}): add them to scripts/build-image.sh"
+    );
 }
