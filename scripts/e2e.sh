@@ -129,6 +129,9 @@ d["lane"]["sourceRepo"] = sys.argv[4]
 json.dump(d, open(sys.argv[2], "w"), indent=2)
 open(sys.argv[2], "a").write("\n")
 PY
+# The lane's CI checks (deploy/ci-checks.json): the pinned Bun image runs install, type check
+# and unit tests per package in the validate stage.
+cp "$top/deploy/ci-checks.json" "$src/deploy/ci-checks.json"
 # The services: the Bun + TypeScript sample (samples/agentrun), on the Bun base image built
 # here from the npm registry's Bun binary and pushed to the registry (pinned by digest).
 bun_base=$(scripts/build-bun-base.sh --push "$registry/lane/bun:e2e" --tls-verify false | tail -n1)
@@ -164,6 +167,10 @@ run_pipeline() {
 
   lane validate "$run/src/deploy/deploy.json" --repo-root "$run/src" > "$run/validate.json"
   info "validate: $(json "$run/validate.json" "'ok' if d['valid'] else 'FAILED'")"
+  # The validate Task's CI steps, as the cluster runs them, inside the Bun image.
+  LANE_BIN="$LANE_BIN" scripts/run-ci-checks.sh --src "$run/src" --commit "$commit" \
+    --image "$bun_image" --tls-verify false 2>"$run/ci-checks.log" | sed 's/^/   validate ci: /' \
+    || die "run $n: the CI checks failed; see $run/ci-checks.log"
 
   local init_flag=()
   [[ $init == yes ]] && init_flag=(--init)
