@@ -401,27 +401,35 @@ fn text() -> impl proptest::strategy::Strategy<Value = String> {
     prop::collection::vec(piece(), 0..6).prop_map(|p| p.concat())
 }
 
-/// Free-text fields that reach the tree, as (JSON pointer, value).
+/// Every string of deploy.json that reaches the runtime tree, as (JSON pointer, value): all
+/// of `services` (but how an image is built or pinned, and the kind, which becomes a
+/// Kubernetes kind), `serviceAccounts`, `persistentVolumeClaims` and `networkPolicy`. The
+/// `lane` block only names things (namespace, labels) through derived names.
 fn runtime_strings(d: &Value) -> Vec<(String, String)> {
+    fn walk(v: &Value, at: String, out: &mut Vec<(String, String)>) {
+        match v {
+            Value::String(s) => out.push((at, s.clone())),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, x)| walk(x, format!("{at}/{i}"), out)),
+            Value::Object(m) => m
+                .iter()
+                .filter(|(k, _)| {
+                    !["build", "upstream", "imageRepository", "kind"].contains(&k.as_str())
+                })
+                .for_each(|(k, x)| walk(x, format!("{at}/{k}"), out)),
+            _ => {}
+        }
+    }
     let mut out = Vec::new();
-    for (i, s) in d["services"].as_array().unwrap().iter().enumerate() {
-        let p = format!("/services/{i}");
-        for (j, e) in s["env"].as_array().into_iter().flatten().enumerate() {
-            if let Some(v) = e["value"].as_str() {
-                out.push((format!("{p}/env/{j}/value"), v.to_string()));
-            }
-        }
-        for (k, v) in s["config"].as_object().into_iter().flatten() {
-            out.push((format!("{p}/config/{k}"), v.as_str().unwrap().to_string()));
-        }
-        for f in ["command", "args"] {
-            for (j, v) in s[f].as_array().into_iter().flatten().enumerate() {
-                out.push((format!("{p}/{f}/{j}"), v.as_str().unwrap().to_string()));
-            }
-        }
-        if let Some(h) = s["health"]["path"].as_str() {
-            out.push((format!("{p}/health/path"), h.to_string()));
-        }
+    for top in [
+        "services",
+        "serviceAccounts",
+        "persistentVolumeClaims",
+        "networkPolicy",
+    ] {
+        walk(&d[top], format!("/{top}"), &mut out);
     }
     out
 }
@@ -445,12 +453,16 @@ proptest::proptest! {
     })]
 
     /// Any deploy.json `lane validate` accepts renders; the tree passes `kubectl kustomize`
-    /// and `kubernetes-validate --strict`; and every free-text value of deploy.json comes out
-    /// of kustomize unchanged (read as Argo CD's YAML 1.1 reader reads it).
+    /// and `kubernetes-validate --strict`; and every string of deploy.json that reaches the
+    /// tree ([`runtime_strings`]: free text and names alike) comes out of kustomize unchanged,
+    /// read as Argo CD's YAML 1.1 reader reads it.
     #[test]
     fn whatever_validate_accepts_renders_and_survives_kustomize(
         config in text(), env in text(), cmd in text(), arg in text(), runner_env in text(),
         path in "(/[a-zA-Z0-9._~%!$&'()*+,;=:@-]{0,8}){1,3}",
+        env_name in "[A-Za-z_.-][A-Za-z0-9_.-]{0,20}",
+        config_key in "[A-Za-z_][A-Za-z0-9_]{0,20}",
+        mount in "(/[^/:\\x00-\\x1f]{1,10}){1,3}",
     ) {
         let mut d = shipped_json();
         let mgr = &mut d["services"][0];
@@ -459,6 +471,9 @@ proptest::proptest! {
         mgr["command"] = json!([cmd, "--flag"]);
         mgr["args"] = json!(["--x", arg]);
         mgr["health"]["path"] = json!(path);
+        mgr["env"][3]["name"] = json!(env_name);
+        mgr["config"][config_key] = json!(cmd);
+        mgr["volumes"][0]["mountPath"] = json!(mount);
         d["services"][1]["env"][0]["value"] = json!(runner_env);
         // Only what validate accepts is judged; the rest is validation's business.
         let Ok(lane) = lane_from_json(&d) else {
