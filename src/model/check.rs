@@ -2055,6 +2055,12 @@ mod tests {
                 Just("ghp_"),
                 Just("-----BEGIN "),
                 Just("postgres://u:p@h/db"),
+                Just("redis://:p/w@h"),
+                Just("host=db password=x"),
+                Just("LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0t"),
+                Just("{\"kind\": \"Config\", \"clusters\": []}"),
+                Just("--password"),
+                Just("a\u{2028}b\u{85}\u{fffe}"),
                 Just("../"),
                 Just("/abs"),
                 Just("v0.1"),
@@ -2106,8 +2112,66 @@ mod tests {
         }
     }
 
+    /// Credential shapes of issue 14 (and older ones), each holding the marker `hunter2`
+    /// where it can, or recognisable as a whole.
+    const SECRET_SHAPES: &[&str] = &[
+        "redis://:hunter2pw@cache:6379/0",
+        "https://bot:hunter2/pw@git.example.com/o/r.git",
+        "host=db port=5432 password=hunter2pw dbname=app",
+        "Server=db;Uid=app;Pwd=hunter2pw;",
+        "LS0tLS1CRUdJTiBPUEVOU1NIIFBSSVZBVEUgS0VZLS0tLS0KaHVudGVyMgo=",
+        "{\"kind\": \"Config\", \"clusters\": [], \"users\": [{\"password\": \"hunter2pw\"}]}",
+        "postgres://app:hunter2pw@db:5432/x",
+        "-----BEGIN RSA PRIVATE KEY-----\nhunter2pw",
+    ];
+
+    /// Every string value of a document, by JSON pointer.
+    fn string_pointers(v: &Value, at: String, out: &mut Vec<String>) {
+        match v {
+            Value::String(_) => out.push(at),
+            Value::Object(m) => m.iter().for_each(|(k, c)| {
+                string_pointers(
+                    c,
+                    format!("{at}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                )
+            }),
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .for_each(|(i, c)| string_pointers(c, format!("{at}/{i}"), out)),
+            _ => {}
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+        /// A credential of any shape, put in any string of deploy.json with any text around
+        /// it, is refused, and the refusal never echoes it.
+        #[test]
+        fn secret_shapes_are_refused_wherever_they_sit(
+            pick in any::<prop::sample::Index>(),
+            shape in prop::sample::select(SECRET_SHAPES),
+            before in "[a-z ]{0,4}",
+            after in "( [a-z]{0,4})?",
+        ) {
+            let mut doc = shipped();
+            let mut ptrs = Vec::new();
+            string_pointers(&doc, String::new(), &mut ptrs);
+            let p = pick.get(&ptrs).clone();
+            let value = format!("{before}{shape}{after}");
+            *doc.pointer_mut(&p).unwrap() = Value::String(value.clone());
+            let e = parse_intent(&serde_json::to_vec(&doc).unwrap(), "t.json", None)
+                .expect_err(&value);
+            let f = e.findings();
+            prop_assert!(
+                f.iter().any(|x| x.rule == "secret-value" || x.rule == "secret-literal"),
+                "{value:?} at {p}: {f:?}"
+            );
+            let text = format!("{e} {f:?}");
+            prop_assert!(!text.contains("hunter2"), "{text}");
+        }
 
         #[test]
         fn no_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
