@@ -11,6 +11,7 @@
 //!   - wait: `lane verify --wait 300` until every live/argo/gitops/source check passes (it asks
 //!     Argo CD to refresh, then waits for sync and rollout);
 //!   - one verify pass: `lane verify` once more on the settled release.
+//!
 //! lane's own share = promote + one verify pass; the rest of the wall time is Argo CD and the
 //! kubelet. Goal (docs/benchmarks.md): total < 30 s, lane's share < 2 s.
 //!
@@ -127,7 +128,10 @@ fn main() {
         let mut text = std::fs::read_to_string(&app).unwrap();
         text.push_str(&format!("// bench round {round}\n"));
         std::fs::write(&app, text).unwrap();
-        git(&src, &["commit", "-q", "-am", &format!("mgr: bench round {round}")]);
+        git(
+            &src,
+            &["commit", "-q", "-am", &format!("mgr: bench round {round}")],
+        );
         git(&src, &["push", "-q", "origin", "v0.1"]);
         let commit = git(&src, &["rev-parse", "HEAD"]);
         let mut image = images[round % 2].clone();
@@ -177,7 +181,15 @@ fn main() {
     );
     println!(
         "goal: total < 30 s ({}), lane's share < 2 s ({})",
-        if total < Duration::from_secs(30) { "met" } else { "missed" },
-        if share < Duration::from_secs(2) { "met" } else { "missed" }
+        if total < Duration::from_secs(30) {
+            "met"
+        } else {
+            "missed"
+        },
+        if share < Duration::from_secs(2) {
+            "met"
+        } else {
+            "missed"
+        }
     );
 }
