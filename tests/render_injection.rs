@@ -301,7 +301,12 @@ fn kustomize(files: &std::collections::BTreeMap<String, String>) -> Vec<Value> {
     let mut py = Command::new(common::tools::require("python3"))
         .args([
             "-c",
-            "import json, sys, yaml; json.dump(list(yaml.safe_load_all(sys.stdin)), sys.stdout)",
+            // PyYAML alone resolves a plain `=` to YAML 1.1's `value` type; Go's readers
+            // (kustomize, Argo CD) read the string "=".
+            "import json, sys, yaml\n\
+             L = yaml.SafeLoader\n\
+             L.add_constructor('tag:yaml.org,2002:value', L.construct_yaml_str)\n\
+             json.dump(list(yaml.load_all(sys.stdin, Loader=L)), sys.stdout)",
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
