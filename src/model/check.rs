@@ -843,6 +843,57 @@ pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
             );
         }
     }
+    // Every other object name of the file (deploy/deploy.schema.json: every DNS-1123 name).
+    let mut object_names: Vec<(String, &str)> = vec![
+        ("$.lane.project".into(), l.project.as_str()),
+        ("$.lane.cluster".into(), l.cluster.as_str()),
+    ];
+    for (i, s) in d.services.iter().enumerate() {
+        let p = format!("$.services[{i}]");
+        object_names.push((format!("{p}.id"), &s.id));
+        for (j, e) in s.env.iter().enumerate() {
+            for (which, r) in [
+                ("secretKeyRef", &e.secret_key_ref),
+                ("configMapKeyRef", &e.config_map_key_ref),
+            ] {
+                if let Some(r) = r {
+                    object_names.push((format!("{p}.env[{j}].{which}.name"), &r.name));
+                }
+            }
+        }
+        for (j, v) in s.volumes.iter().enumerate() {
+            object_names.push((format!("{p}.volumes[{j}].name"), &v.name));
+            if let Some(sec) = &v.secret {
+                object_names.push((
+                    format!("{p}.volumes[{j}].secret.secretName"),
+                    &sec.secret_name,
+                ));
+            }
+        }
+    }
+    for (i, sa) in d.service_accounts.iter().enumerate() {
+        object_names.push((format!("$.serviceAccounts[{i}].name"), &sa.name));
+    }
+    for (i, c) in d.persistent_volume_claims.iter().enumerate() {
+        object_names.push((format!("$.persistentVolumeClaims[{i}].name"), &c.name));
+        if let Some(sc) = &c.storage_class_name {
+            object_names.push((
+                format!("$.persistentVolumeClaims[{i}].storageClassName"),
+                sc,
+            ));
+        }
+    }
+    for (p, v) in object_names {
+        if let Some(l) = legacy_name_in(v) {
+            f(
+                p,
+                "legacy-target",
+                format!(
+                    "'{l}' belongs to the old dev/prod model and is never part of a lane's names"
+                ),
+            );
+        }
+    }
     if names.gitops_branch == names.source_branch {
         f("$.lane.names.gitopsBranch".into(), "gitops-is-source", "the GitOps branch must differ from the source branch: nothing machine-written ever lands on the source branch".into());
     }
