@@ -170,16 +170,19 @@ copy_with_libs() {
 }
 
 # The build step's image: Debian's buildah and what its rootless run needs — newuidmap and
-# newgidmap (setuid root; the Task keeps SETUID/SETGID and allows privilege escalation), user
+# newgidmap (file capabilities; the Task keeps SETUID/SETGID and allows privilege escalation), user
 # `build` (1000) with subordinate ids, a signature policy, bash and the utilities the step
 # script calls. Registries come from the step's own CONTAINERS_REGISTRIES_CONF.
 pop_buildah() {
   local mnt=$1 t p
   copy_with_libs "$mnt" /usr/bin/buildah /usr/bin/buildah
-  for t in newuidmap newgidmap; do
-    copy_with_libs "$mnt" "/usr/bin/$t" "/usr/bin/$t"
-    chmod 4755 "$mnt/usr/bin/$t"
-  done
+  # File capabilities, as Debian installs them: a setuid-root copy would run without
+  # CAP_DAC_OVERRIDE (the pod drops it) and could not open the user's /proc/PID/uid_map.
+  copy_with_libs "$mnt" /usr/bin/newuidmap /usr/bin/newuidmap
+  copy_with_libs "$mnt" /usr/bin/newgidmap /usr/bin/newgidmap
+  chmod 0755 "$mnt/usr/bin/newuidmap" "$mnt/usr/bin/newgidmap"
+  setcap cap_setuid=ep "$mnt/usr/bin/newuidmap"
+  setcap cap_setgid=ep "$mnt/usr/bin/newgidmap"
   copy_with_libs "$mnt" "$(readlink -f /bin/bash)" /bin/bash
   ln -sf bash "$mnt/bin/sh"
   for t in env cat grep mktemp mkdir rm cp chmod ls tr wc id sed; do

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# One real release through the shipped Tekton Pipeline on the project's cluster
+# (scripts/cluster.sh + scripts/cluster-tekton.sh): a lane `tkrun` v0.1 (the shipped deploy.json
+# with its names changed so it never meets another test's objects) whose source and GitOps
+# branches are served by a git daemon on the node address, images in the cluster registry.
+# Tasks, Pipeline, Triggers, RBAC and the Argo CD AppProject/Application are applied as
+# `lane generate --task-image` writes them; a PipelineRun then runs prepare-source → validate
+# → plan → build-publish (buildah in a pod, pushing to the cluster registry) → publish →
+# promote → verify. Nothing names a public image: the run passes the local buildah image.
+#
+# usage: cluster/tekton/pipeline-run.sh [--keep]   (LANE_BIN: the lane binary for the image)
+# Prints one JSON line on stdout: the run's outcome and each TaskRun's status and seconds.
+# Cleans up (namespaces, Argo CD objects, git daemon) unless --keep.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+keep=0
+[[ ${1:-} == --keep ]] && keep=1
+eval "$("$ROOT/scripts/cluster.sh" env)"
+eval "$("$ROOT/scripts/cluster-tekton.sh" env)"
+kc() { "$LANE_CLUSTER_BIN/kubectl" --kubeconfig "$LANE_CLUSTER_KUBECONFIG" "$@"; }
+say() { echo "pipeline-run: $*" >&2; }
+LANE_BIN=${LANE_BIN:-$ROOT/target/debug/lane}
+REG=$LANE_CLUSTER_REGISTRY
+NODE=$LANE_CLUSTER_NODE_IP
+ARGO=$LANE_CLUSTER_ARGOCD_NAMESPACE
+work=$(mktemp -d /tmp/lane-tekton-run.XXXXXX)
+T0=$SECONDS
+
+gpid=""
+NS="" CI="" APP="" PROJ=""
+cleanup() {
+  [[ -n $gpid ]] && kill "$gpid" 2>/dev/null || true
+  if ((!keep)) && [[ -n $NS ]]; then
+    kc -n "$ARGO" delete application "$APP" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    kc -n "$ARGO" delete appproject "$PROJ" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    kc delete namespace "$NS" "$CI" --ignore-not-found --wait=false >/dev/null 2>&1 || true
+    kc delete clusterrole,clusterrolebinding -l "lane.dev/lane=v0.1,app.kubernetes.io/part-of=tkrun" --ignore-not-found >/dev/null 2>&1 || true
+    rm -rf -- "$work"
+  elif ((keep)); then
+    say "kept: $work (namespaces $NS $CI)"
+  fi
+}
+trap cleanup EXIT
+
+# --- git daemon on the node address (pods reach 10.87.0.1, never 127.0.0.1) ---------------
+mkdir -p "$work/git"
+git init -q --bare -b v0.1 "$work/git/source.git"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("'"$NODE"'", 0)); print(s.getsockname()[1])')
+git daemon --reuseaddr --base-path="$work/git" --export-all --enable=receive-pack \
+  --listen="$NODE" --port="$port" >"$work/git/daemon.log" 2>&1 &
+gpid=$!
+remote="git://$NODE:$port/source.git"
+for _ in $(seq 50); do git ls-remote "$remote" >/dev/null 2>&1 && break; sleep 0.1; done
+
+# --- the lane's source: deploy.json and two services (busybox httpd on /health, non-root) --
+src=$work/source
+git init -q -b v0.1 "$src"
+git -C "$src" config user.name "Lane Tekton"
+git -C "$src" config user.email "tekton@lane.invalid"
+mkdir -p "$src/deploy"
+python3 - "$ROOT/deploy/deploy.json" "$src/deploy/deploy.json" "$REG" "$remote" "$NODE" "$LANE_CLUSTER_SERVICE_CIDR" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read().replace("agentrun", "tkrun").replace("AGENTRUN", "TKRUN")
+d = json.loads(text)
+d["lane"]["registry"]["host"] = sys.argv[3]
+d["lane"]["sourceRepo"] = sys.argv[4]
+# The lane's proxy is for the outside world only: the node (git, registry) and the service
+# range (the in-cluster API server, 10.96.0.1) are reached directly.
+d["lane"]["proxy"]["noProxy"] += [sys.argv[5], sys.argv[6]]
+json.dump(d, open(sys.argv[2], "w"), indent=2)
+open(sys.argv[2], "a").write("\n")
+PY
+for svc in mgr runner; do
+  mkdir -p "$src/apps/$svc/www"
+  printf 'ok %s\n' "$svc" >"$src/apps/$svc/www/health"
+  cat >"$src/apps/$svc/Dockerfile" <<DF
+FROM $LANE_CLUSTER_BUSYBOX_IMAGE
+COPY www /www
+USER 65532:65532
+EXPOSE 8080
+ENTRYPOINT ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
+DF
+done
+printf '# tkrun (Tekton on the real cluster)\n' >"$src/README.md"
+git -C "$src" add -A
+git -C "$src" commit -q -m "tkrun v0.1 source"
+git -C "$src" remote add origin "$remote"
+git -C "$src" push -q origin v0.1
+commit=$(git -C "$src" rev-parse HEAD)
+say "source $remote at $commit"
+
+names=$("$LANE_BIN" validate "$src/deploy/deploy.json")
+name() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])["names"][sys.argv[2]])' "$names" "$1"; }
+NS=$(name namespace) CI=$(name tektonNamespace) APP=$(name argoApplication) PROJ=$(name argoProject)
+PIPELINE=$(name pipeline) SA=$(name tektonServiceAccount) PREFIX=$(name pipelineRunPrefix)
+
+# --- the lane task image, in the cluster registry by digest --------------------------------
+t=$SECONDS
+img=$(BUILDAH_ROOT=$work/buildah/root BUILDAH_RUNROOT=$work/buildah/run \
+  "$ROOT/scripts/build-image.sh" --binary "$LANE_BIN" --tag localhost/lane:tekton-run \
+  --push "$REG/lane/lane:tekton-run" --tls-verify false 2>"$work/build-image.log") \
+  || { cat "$work/build-image.log" >&2; exit 1; }
+lane_image="$REG/lane/lane@$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["digest"])' "$img")"
+rm -rf -- "$work/buildah"
+say "task image $lane_image ($((SECONDS - t))s)"
+
+# --- apply what lane generates -------------------------------------------------------------
+gen=$work/generated
+"$LANE_BIN" generate --deploy "$src/deploy/deploy.json" --out "$gen" --task-image "$lane_image" >/dev/null
+for n in "$NS" "$CI"; do kc create namespace "$n" --dry-run=client -o yaml | kc apply -f - >/dev/null; done
+secret() { kc -n "$1" create secret generic "$2" "${@:3}" --dry-run=client -o yaml | kc apply -f - >/dev/null; }
+secret "$NS" tkrun-v01-postgres --from-literal=DATABASE_URL="postgres://tkrun@postgres.$NS.svc:5432/tkrun_v01"
+secret "$NS" tkrun-v01-codex --from-literal=auth.json='{}' --from-literal=config.toml=''
+# git:// remotes need no key; the workspace Secret still exists, as the Pipeline requires it.
+secret "$CI" tkrun-v01-git-ssh --from-literal=known_hosts=''
+secret "$CI" tkrun-v01-github-webhook --from-literal=secretToken="${LANE_TEKTON_WEBHOOK_SECRET:-lane-webhook-secret}"
+kc apply -f "$gen/gitops/appproject.yaml" -f "$gen/gitops/application.yaml" >/dev/null
+kc apply -f "$gen/pipelines/rbac.yaml" >/dev/null
+kc apply -f "$gen/tasks/" -f "$gen/pipelines/pipeline.yaml" -f "$gen/pipelines/triggers.yaml" >/dev/null
+say "applied tasks/, pipelines/ (Pipeline $PIPELINE, Triggers, RBAC) and gitops/ ($ARGO/$APP)"
+
+# --- the PipelineRun: the generated example's spec with this commit and the local images ---
+pr="${PREFIX}${commit:0:12}"
+python3 - "$gen/pipelines/pipelinerun-example.yaml" "$pr" "$commit" "$lane_image" "$LANE_CLUSTER_BUILDAH_IMAGE" >"$work/pipelinerun.json" <<'PY'
+import json, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+_, _, name, commit, lane_image, buildah = sys.argv
+doc["metadata"].pop("generateName")
+doc["metadata"]["name"] = name
+params = {p["name"]: p["value"] for p in doc["spec"]["params"]}
+params.update({"revision": commit, "init": "true", "lane-image": lane_image,
+               "buildah-image": buildah, "verify-wait": "5m",
+               # The cluster registry is plain HTTP on the node address, not loopback.
+               "allow-insecure-registry": "true"})
+doc["spec"]["params"] = [{"name": k, "value": v} for k, v in params.items()]
+# The pod network (routes only to pods, services and the node): not the node's own network.
+pt = doc["spec"]["taskRunTemplate"]["podTemplate"]
+pt.pop("hostNetwork", None)
+pt.pop("dnsPolicy", None)
+print(json.dumps(doc))
+PY
+kc create -f "$work/pipelinerun.json" >/dev/null
+say "PipelineRun $CI/$pr created"
+t=$SECONDS
+status=Unknown
+while ((SECONDS - t < ${LANE_TEKTON_RUN_TIMEOUT:-900})); do
+  status=$(kc -n "$CI" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].status}' 2>/dev/null || true)
+  [[ $status == True || $status == False ]] && break
+  sleep 3
+done
+reason=$(kc -n "$CI" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].reason}: {.status.conditions[0].message}')
+say "PipelineRun $pr: $status $reason ($((SECONDS - t))s)"
+kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o json >"$work/taskruns.json"
+python3 - "$work/taskruns.json" <<'PY' >&2
+import json, sys
+from datetime import datetime
+f = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+for tr in sorted(json.load(open(sys.argv[1]))["items"], key=lambda t: t["status"].get("startTime", "")):
+    st = tr["status"]; c = st["conditions"][0]
+    secs = (f(st["completionTime"]) - f(st["startTime"])).seconds if st.get("completionTime") else None
+    print(f"  {tr['metadata']['labels'].get('tekton.dev/pipelineTask', '?'):14} {c['reason']:10} {secs}s  {tr['metadata']['name']}")
+PY
+if [[ $status != True ]]; then
+  # The failed steps' logs.
+  for tr in $(kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o jsonpath='{range .items[?(@.status.conditions[0].status=="False")]}{.metadata.name}{" "}{end}'); do
+    pod=$(kc -n "$CI" get taskrun "$tr" -o jsonpath='{.status.podName}')
+    say "--- $tr (pod $pod) ---"
+    kc -n "$CI" logs "$pod" --all-containers --tail=40 >&2 2>&1 || true
+  done
+fi
+python3 - "$work/taskruns.json" "$pr" "$status" "$reason" "$commit" "$((SECONDS - T0))" <<'PY'
+import json, sys
+from datetime import datetime
+f = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+trs = json.load(open(sys.argv[1]))["items"]
+out = {"pipelineRun": sys.argv[2], "succeeded": sys.argv[3] == "True", "reason": sys.argv[4],
+       "commit": sys.argv[5], "seconds": int(sys.argv[6]), "taskRuns": []}
+for tr in trs:
+    st = tr["status"]
+    out["taskRuns"].append({
+        "task": tr["metadata"]["labels"].get("tekton.dev/pipelineTask"),
+        "reason": st["conditions"][0]["reason"],
+        "seconds": (f(st["completionTime"]) - f(st["startTime"])).seconds if st.get("completionTime") else None,
+        "results": {r["name"]: r["value"] for r in st.get("results", [])},
+    })
+print(json.dumps(out))
+PY
+[[ $status == True ]]
