@@ -1817,6 +1817,64 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
     );
     assert_eq!(status(&doc, "argo.sync"), "fail", "{doc:#}");
 
+    // A hand-edited live object with self-heal off: Argo CD synced the head, then someone
+    // changed a ConfigMap of the tree by hand. Argo CD reports OutOfSync; verify fails.
+    let mut no_heal: Value = serde_saphyr::from_str(&app).unwrap();
+    no_heal["spec"]["syncPolicy"]["automated"]["selfHeal"] = json!(false);
+    k.apply(&serde_json::to_string(&no_heal).unwrap());
+    let run = s.verify(&k, &["--only", "argo", "--wait", "120s"]);
+    run.assert_code(0);
+    let cms = k.kubectl(
+        &[
+            "get",
+            "configmap",
+            "-n",
+            REAL_NS,
+            "-l",
+            "app.kubernetes.io/managed-by=lane",
+            "-o",
+            "name",
+        ],
+        None,
+    );
+    let cm = cms
+        .stdout
+        .lines()
+        .next()
+        .unwrap_or_else(|| panic!("no ConfigMap of the tree in {REAL_NS}: {}", cms.stderr))
+        .to_string();
+    // A value the tree sets (Argo CD's diff leaves keys it never set alone).
+    let live = k.kubectl(&["get", &cm, "-n", REAL_NS, "-o", "json"], None);
+    let live: Value = serde_json::from_str(&live.stdout).unwrap();
+    let key = live["data"]
+        .as_object()
+        .and_then(|d| d.keys().next().cloned())
+        .unwrap_or_else(|| panic!("{cm} has no data: {live:#}"));
+    let patch = json!({"data": {key: "edited by hand"}}).to_string();
+    let edited = k.kubectl(
+        &["patch", &cm, "-n", REAL_NS, "--type", "merge", "-p", &patch],
+        None,
+    );
+    assert_eq!(edited.code, 0, "{}", edited.stderr);
+    let mut doc = Value::Null;
+    for _ in 0..30 {
+        let run = s.verify(&k, &["--only", "argo"]);
+        doc = run.json();
+        if run.code == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    assert_eq!(status(&doc, "argo.sync"), "fail", "{doc:#}");
+    assert!(
+        check(&doc, "argo.sync")["message"]
+            .as_str()
+            .unwrap()
+            .contains("OutOfSync"),
+        "{doc:#}"
+    );
+    assert_eq!(doc["ok"], false, "{doc:#}");
+
     // A GitOps head Argo CD cannot apply (a container port out of range, refused by the API
     // server's validation): the sync operation fails, and verify does not pass it.
     k.apply(&app);
