@@ -107,7 +107,10 @@ say "task image $lane_image ($((SECONDS - t))s)"
 
 # --- apply what lane generates -------------------------------------------------------------
 gen=$work/generated
-"$LANE_BIN" generate --deploy "$src/deploy/deploy.json" --out "$gen" --task-image "$lane_image" >/dev/null
+# The cluster's own images and its plain-HTTP registry are generation-time choices, so runs
+# the trigger starts get them too.
+"$LANE_BIN" generate --deploy "$src/deploy/deploy.json" --out "$gen" --task-image "$lane_image" \
+  --buildah-image "$LANE_CLUSTER_BUILDAH_IMAGE" --allow-insecure-registry >/dev/null
 for n in "$NS" "$CI"; do kc create namespace "$n" --dry-run=client -o yaml | kc apply -f - >/dev/null; done
 secret() { kc -n "$1" create secret generic "$2" "${@:3}" --dry-run=client -o yaml | kc apply -f - >/dev/null; }
 secret "$NS" tkrun-v01-postgres --from-literal=DATABASE_URL="postgres://tkrun@postgres.$NS.svc:5432/tkrun_v01"
@@ -122,17 +125,14 @@ say "applied tasks/, pipelines/ (Pipeline $PIPELINE, Triggers, RBAC) and gitops/
 
 # --- the PipelineRun: the generated example's spec with this commit and the local images ---
 pr="${PREFIX}${commit:0:12}"
-python3 - "$gen/pipelines/pipelinerun-example.yaml" "$pr" "$commit" "$lane_image" "$LANE_CLUSTER_BUILDAH_IMAGE" >"$work/pipelinerun.json" <<'PY'
+python3 - "$gen/pipelines/pipelinerun-example.yaml" "$pr" "$commit" >"$work/pipelinerun.json" <<'PY'
 import json, sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
-_, _, name, commit, lane_image, buildah = sys.argv
+_, _, name, commit = sys.argv
 doc["metadata"].pop("generateName")
 doc["metadata"]["name"] = name
 params = {p["name"]: p["value"] for p in doc["spec"]["params"]}
-params.update({"revision": commit, "init": "true", "lane-image": lane_image,
-               "buildah-image": buildah, "verify-wait": "5m",
-               # The cluster registry is plain HTTP on the node address, not loopback.
-               "allow-insecure-registry": "true"})
+params.update({"revision": commit, "init": "true", "verify-wait": "5m"})
 doc["spec"]["params"] = [{"name": k, "value": v} for k, v in params.items()]
 # The pod network (routes only to pods, services and the node): not the node's own network.
 pt = doc["spec"]["taskRunTemplate"]["podTemplate"]
@@ -141,49 +141,107 @@ pt.pop("dnsPolicy", None)
 print(json.dumps(doc))
 PY
 kc create -f "$work/pipelinerun.json" >/dev/null
-say "PipelineRun $CI/$pr created"
-t=$SECONDS
-status=Unknown
-while ((SECONDS - t < ${LANE_TEKTON_RUN_TIMEOUT:-900})); do
-  status=$(kc -n "$CI" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].status}' 2>/dev/null || true)
-  [[ $status == True || $status == False ]] && break
-  sleep 3
-done
-reason=$(kc -n "$CI" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].reason}: {.status.conditions[0].message}')
-say "PipelineRun $pr: $status $reason ($((SECONDS - t))s)"
-kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o json >"$work/taskruns.json"
-python3 - "$work/taskruns.json" <<'PY' >&2
-import json, sys
-from datetime import datetime
-f = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
-for tr in sorted(json.load(open(sys.argv[1]))["items"], key=lambda t: t["status"].get("startTime", "")):
-    st = tr["status"]; c = st["conditions"][0]
-    secs = (f(st["completionTime"]) - f(st["startTime"])).seconds if st.get("completionTime") else None
-    print(f"  {tr['metadata']['labels'].get('tekton.dev/pipelineTask', '?'):14} {c['reason']:10} {secs}s  {tr['metadata']['name']}")
-PY
-if [[ $status != True ]]; then
-  # The failed steps' logs.
-  for tr in $(kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o jsonpath='{range .items[?(@.status.conditions[0].status=="False")]}{.metadata.name}{" "}{end}'); do
-    pod=$(kc -n "$CI" get taskrun "$tr" -o jsonpath='{.status.podName}')
-    say "--- $tr (pod $pod) ---"
-    kc -n "$CI" logs "$pod" --all-containers --tail=40 >&2 2>&1 || true
+say "PipelineRun $CI/$pr created (manual, init)"
+
+# wait_run NAME LABEL: waits for the run, prints its TaskRuns, appends its JSON to runs.jsonl.
+wait_run() {
+  local pr=$1 label=$2 t=$SECONDS status=Unknown reason
+  while ((SECONDS - t < ${LANE_TEKTON_RUN_TIMEOUT:-900})); do
+    status=$(kc -n "$CI" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].status}' 2>/dev/null || true)
+    [[ $status == True || $status == False ]] && break
+    sleep 2
   done
-fi
-python3 - "$work/taskruns.json" "$pr" "$status" "$reason" "$commit" "$((SECONDS - T0))" <<'PY'
+  reason=$(kc -n "$CI" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].reason}: {.status.conditions[0].message}')
+  say "PipelineRun $pr ($label): $status $reason ($((SECONDS - t))s)"
+  kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o json >"$work/taskruns-$pr.json"
+  kc -n "$CI" get pipelinerun "$pr" -o json >"$work/pipelinerun-$pr.json"
+  kc -n "$NS" get pods -o json >"$work/pods-$pr.json"
+  python3 - "$work/taskruns-$pr.json" "$work/pipelinerun-$pr.json" "$work/pods-$pr.json" "$label" <<'PY' >>"$work/runs.jsonl"
 import json, sys
 from datetime import datetime
 f = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
-trs = json.load(open(sys.argv[1]))["items"]
-out = {"pipelineRun": sys.argv[2], "succeeded": sys.argv[3] == "True", "reason": sys.argv[4],
-       "commit": sys.argv[5], "seconds": int(sys.argv[6]), "taskRuns": []}
+secs = lambda st: (f(st["completionTime"]) - f(st["startTime"])).seconds if st.get("completionTime") else None
+trs = sorted(json.load(open(sys.argv[1]))["items"], key=lambda t: t["status"].get("startTime", ""))
+run = json.load(open(sys.argv[2]))
+pods = json.load(open(sys.argv[3]))["items"]
+c = run["status"]["conditions"][0]
+out = {"label": sys.argv[4], "pipelineRun": run["metadata"]["name"], "succeeded": c["status"] == "True",
+       "reason": c["reason"] + ": " + c.get("message", ""), "seconds": secs(run["status"]),
+       "params": {p["name"]: p["value"] for p in run["spec"].get("params", [])},
+       "hostNetwork": run["spec"].get("taskRunTemplate", {}).get("podTemplate", {}).get("hostNetwork", False),
+       "results": {r["name"]: r["value"] for r in run["status"].get("results", [])},
+       "taskRuns": [], "pods": []}
 for tr in trs:
     st = tr["status"]
-    out["taskRuns"].append({
-        "task": tr["metadata"]["labels"].get("tekton.dev/pipelineTask"),
-        "reason": st["conditions"][0]["reason"],
-        "seconds": (f(st["completionTime"]) - f(st["startTime"])).seconds if st.get("completionTime") else None,
-        "results": {r["name"]: r["value"] for r in st.get("results", [])},
-    })
+    out["taskRuns"].append({"task": tr["metadata"]["labels"].get("tekton.dev/pipelineTask"),
+                            "reason": st["conditions"][0]["reason"], "seconds": secs(st),
+                            "results": {r["name"]: r["value"] for r in st.get("results", [])}})
+    print(f"  {out['taskRuns'][-1]['task']:14} {out['taskRuns'][-1]['reason']:10} {secs(st)}s", file=sys.stderr)
+for p in pods:
+    if p["status"].get("phase") == "Running":
+        out["pods"].append({"name": p["metadata"]["name"],
+                            "imageIDs": [c.get("imageID", "") for c in p["status"].get("containerStatuses", [])]})
 print(json.dumps(out))
 PY
-[[ $status == True ]]
+  if [[ $status != True ]]; then
+    local tr pod
+    for tr in $(kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o jsonpath='{range .items[?(@.status.conditions[0].status=="False")]}{.metadata.name}{" "}{end}'); do
+      pod=$(kc -n "$CI" get taskrun "$tr" -o jsonpath='{.status.podName}')
+      say "--- $tr (pod $pod) ---"
+      kc -n "$CI" logs "$pod" --all-containers --tail=40 >&2 2>&1 || true
+    done
+    return 1
+  fi
+}
+finish() {
+  python3 -c 'import json,sys; print(json.dumps({"commit": sys.argv[2], "seconds": int(sys.argv[3]), "runs": [json.loads(l) for l in open(sys.argv[1])], "webhook": json.load(open(sys.argv[4])) if sys.argv[4] else None}))' \
+    "$work/runs.jsonl" "$commit" "$((SECONDS - T0))" "${1:-}"
+}
+: >"$work/runs.jsonl"
+wait_run "$pr" manual-init || { finish; exit 1; }
+((${LANE_TEKTON_WEBHOOK:-1})) || { finish; exit 0; }
+
+# --- run 2: a GitHub-signed push webhook to the in-cluster EventListener -------------------
+# One service changes; the trigger's run (as generated: the TriggerTemplate's spec) rebuilds
+# it and reuses the other. A bad signature, another branch and a redelivery start nothing.
+secret=${LANE_TEKTON_WEBHOOK_SECRET:-lane-webhook-secret}
+el=$(kc -n "$CI" get eventlistener "$(name project)-$(name short)-github" -o jsonpath='{.status.address.url}')
+svc_ip=$(kc -n "$CI" get service "el-$(name project)-$(name short)-github" -o jsonpath='{.spec.clusterIP}')
+svc_port=$(kc -n "$CI" get service "el-$(name project)-$(name short)-github" -o jsonpath='{.spec.ports[0].port}')
+say "EventListener $el ($svc_ip:$svc_port)"
+printf 'ok mgr, run 2\n' >"$src/apps/mgr/www/health"
+git -C "$src" commit -q -am "mgr: run 2"
+git -C "$src" push -q origin v0.1
+commit2=$(git -C "$src" rev-parse HEAD)
+# payload BRANCH AFTER: a GitHub push event's body (the fields the trigger reads).
+payload() {
+  python3 -c 'import json,sys; print(json.dumps({"ref": "refs/heads/" + sys.argv[1], "before": sys.argv[2], "after": sys.argv[3], "created": False, "deleted": False, "forced": False, "repository": {"full_name": "lane/source", "name": "source", "ssh_url": sys.argv[4], "clone_url": sys.argv[4]}, "pusher": {"name": "lane"}, "head_commit": {"id": sys.argv[3]}}, separators=(",", ":")))' "$1" "$commit" "$2" "$remote"
+}
+# post BODY SECRET DELIVERY: HTTP status of the EventListener's answer.
+post() {
+  local sig
+  sig=$(printf '%s' "$1" | openssl dgst -sha256 -hmac "$2" | awk '{print $NF}')
+  curl -s -o "$work/el-answer.json" -w '%{http_code}' --max-time 30 \
+    -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: $3" \
+    -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$1" "http://$svc_ip:$svc_port/"
+}
+count_runs() { kc -n "$CI" get pipelineruns -o name | wc -l; }
+before=$(count_runs)
+code_bad=$(post "$(payload v0.1 "$commit2")" "not-the-secret" d-bad)
+code_other=$(post "$(payload other-branch "$commit2")" "$secret" d-other)
+sleep 5
+after_negative=$(count_runs)
+say "bad signature → HTTP $code_bad, other branch → HTTP $code_other; PipelineRuns $before → $after_negative"
+code_good=$(post "$(payload v0.1 "$commit2")" "$secret" d-good)
+pr2="${PREFIX}${commit2:0:12}"
+for _ in $(seq 60); do kc -n "$CI" get pipelinerun "$pr2" >/dev/null 2>&1 && break; sleep 1; done
+code_again=$(post "$(payload v0.1 "$commit2")" "$secret" d-good)
+sleep 3
+say "signed push → HTTP $code_good, PipelineRun $pr2; redelivered → HTTP $code_again"
+python3 -c 'import json,sys; a=sys.argv; print(json.dumps({"badSignatureStatus": int(a[1]), "otherBranchStatus": int(a[2]), "runsBefore": int(a[3]), "runsAfterNegatives": int(a[4]), "signedStatus": int(a[5]), "redeliveryStatus": int(a[6]), "pipelineRun": a[7], "commit": a[8]}))' \
+  "$code_bad" "$code_other" "$before" "$after_negative" "$code_good" "$code_again" "$pr2" "$commit2" >"$work/webhook.json"
+rc=0
+wait_run "$pr2" webhook || rc=1
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["runsAfterAll"]=int(sys.argv[2]); json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$(count_runs)"
+finish "$work/webhook.json"
+exit "$rc"

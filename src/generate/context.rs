@@ -38,6 +38,8 @@ pub struct GenerateContext {
     /// `HTTP_PROXY`… env of the steps that reach the network (empty without `lane.proxy`).
     pub proxy_env: Vec<EnvPair>,
     pub registry_insecure: bool,
+    /// `--allow-insecure-registry`: the Pipeline's `allow-insecure-registry` default.
+    pub allow_insecure_registry: bool,
     /// The build table: `<service>\t<key>\t<value>` lines (see the build-publish Task).
     pub builds: String,
     /// Services that can be built (for descriptions).
@@ -300,6 +302,7 @@ impl GenerateContext {
             buildah_image: BUILDAH_IMAGE.into(),
             proxy_env,
             registry_insecure: spec.registry.insecure,
+            allow_insecure_registry: false,
             builds,
             build_services,
             runtime_kinds: RUNTIME_KINDS

@@ -38,6 +38,15 @@ pub struct GenerateArgs {
     /// of every Task's `lane-image` param. Without it `lane-image` is a required param.
     #[arg(long, value_name = "REF")]
     pub task_image: Option<String>,
+    /// The build step's buildah image, pinned by digest: the default of the Pipeline's
+    /// `buildah-image` param (default: the published quay.io/buildah/stable digest). A cluster
+    /// that must not pull public images names its own.
+    #[arg(long, value_name = "REF")]
+    pub buildah_image: Option<String>,
+    /// Make `allow-insecure-registry` default to "true": lane publish may use plain HTTP to a
+    /// lane registry that is not a loopback host (e.g. a cluster registry on the node address).
+    #[arg(long)]
+    pub allow_insecure_registry: bool,
     /// The project's CI checks (docs/ci-checks.md); default: `ci-checks.json` beside the
     /// deploy.json when it exists. Without one the validate Task runs no project checks.
     #[arg(long, value_name = "FILE")]
@@ -48,6 +57,8 @@ pub struct GenerateArgs {
 pub enum GenerateError {
     #[error("--task-image '{0}' is not pinned by digest")]
     TaskImage(String),
+    #[error("--buildah-image '{0}' is not pinned by digest")]
+    BuildahImage(String),
     #[error("deploy.json: services[{index}].build.{field}: {problem}")]
     BuildValue {
         index: usize,
@@ -67,7 +78,7 @@ pub enum GenerateError {
 impl Classified for GenerateError {
     fn class(&self) -> ExitClass {
         match self {
-            GenerateError::TaskImage(_) => ExitClass::Usage,
+            GenerateError::TaskImage(_) | GenerateError::BuildahImage(_) => ExitClass::Usage,
             GenerateError::BuildValue { .. } => ExitClass::Rejected,
             GenerateError::Template { .. } => ExitClass::Internal,
             GenerateError::Io { .. } => ExitClass::Environment,
@@ -75,7 +86,7 @@ impl Classified for GenerateError {
     }
     fn hint(&self) -> Option<String> {
         Some(match self {
-            GenerateError::TaskImage(_) => {
+            GenerateError::TaskImage(_) | GenerateError::BuildahImage(_) => {
                 "pass the image as REPOSITORY@sha256:<64 hex> (a tag alone can move)".into()
             }
             GenerateError::BuildValue { .. } => {
@@ -168,12 +179,30 @@ pub fn generate_with(
     task_image: Option<&str>,
     ci: Option<&crate::ci::CiChecks>,
 ) -> Result<BTreeMap<String, String>, GenerateError> {
+    generate_full(lane, task_image, ci, None, false)
+}
+
+/// [`generate_with`] with the build step's image and the registry's plain-HTTP consent.
+pub fn generate_full(
+    lane: &Lane,
+    task_image: Option<&str>,
+    ci: Option<&crate::ci::CiChecks>,
+    buildah_image: Option<&str>,
+    allow_insecure_registry: bool,
+) -> Result<BTreeMap<String, String>, GenerateError> {
     if let Some(img) = task_image {
         if !is_pinned(img) {
             return Err(GenerateError::TaskImage(img.to_string()));
         }
     }
     let mut ctx = GenerateContext::new(lane, task_image)?;
+    if let Some(img) = buildah_image {
+        if !is_pinned(img) {
+            return Err(GenerateError::BuildahImage(img.to_string()));
+        }
+        ctx.buildah_image = img.to_string();
+    }
+    ctx.allow_insecure_registry = allow_insecure_registry;
     ctx.ci = ci.map(crate::ci::TaskContext::new);
     templates::render_all(&ctx)
 }
@@ -231,7 +260,13 @@ fn existing_generated(out: &Path) -> Result<Vec<String>, GenerateError> {
 pub fn run(args: &GenerateArgs) -> Result<Outcome, Failure> {
     let lane = Lane::load(&args.deploy, None).map_err(|e: InputError| Failure::from(e))?;
     let ci = crate::ci::load_for_generate(&args.deploy, args.ci_checks.as_deref())?;
-    let files = generate_with(&lane, args.task_image.as_deref(), ci.as_ref())?;
+    let files = generate_full(
+        &lane,
+        args.task_image.as_deref(),
+        ci.as_ref(),
+        args.buildah_image.as_deref(),
+        args.allow_insecure_registry,
+    )?;
     let mut reports = Vec::new();
     let mut differing = Vec::new();
     for (rel, content) in &files {
