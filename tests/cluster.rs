@@ -113,7 +113,13 @@ impl Env {
 
     /// A namespace of this test, deleted (without waiting) when the guard drops.
     fn namespace(&self, name: &str) -> Namespace<'_> {
-        let ns = format!("lane-cluster-test-{name}");
+        // A name of this run's own: a namespace deleted moments ago (a previous or concurrent
+        // run) may still be terminating, and CoreDNS caches its Services' old addresses.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let ns = format!("lane-cluster-test-{name}-{:x}-{nanos:x}", std::process::id());
         let _ = self.kubectl(
             &["delete", "namespace", &ns, "--wait=true", "--timeout=60s"],
             None,
