@@ -5,6 +5,8 @@ mod common;
 
 use std::process::Command;
 
+use serde_json::Value;
+
 fn validators_pass(dir: &std::path::Path) {
     let kv = common::tools::require("kubernetes-validate");
     let files: Vec<_> = std::fs::read_dir(dir)
@@ -51,10 +53,14 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     cmd.arg("--workdir")
         .arg(work.path())
         .env("LANE_BIN", common::lane_bin());
-    if !cluster {
+    if cluster {
+        // The git daemon stays up for the negative case below; the guard stops it.
+        cmd.arg("--keep-running");
+    } else {
         eprintln!("e2e: no cluster (LANE_CLUSTER_KUBECONFIG unset): the CI half only");
         cmd.arg("--no-cluster");
     }
+    let _stop = StopKept(work.path().join("pids"));
     let out = cmd.output().expect("run scripts/e2e.sh");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -120,4 +126,156 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     assert_eq!(catalog["services"]["agentrun-mgr"]["status"], "published");
     assert_eq!(catalog["services"]["agentrun-mgr"]["tag"], c2);
     assert_eq!(catalog["sourceCommit"], c2);
+    if cluster {
+        pods_on_the_previous_digest_are_not_the_release(work.path(), &summary);
+    }
+}
+
+/// Stops what `scripts/e2e.sh --keep-running` left running (its pid file).
+struct StopKept(std::path::PathBuf);
+
+impl Drop for StopKept {
+    fn drop(&mut self) {
+        if let Ok(pids) = std::fs::read_to_string(&self.0) {
+            for pid in pids.split_whitespace() {
+                let _ = Command::new("kill").arg(pid).status();
+            }
+        }
+    }
+}
+
+fn kubectl(args: &[&str]) -> common::Run {
+    let bin = std::path::Path::new(&std::env::var("LANE_CLUSTER_BIN").unwrap()).join("kubectl");
+    Command::new(bin)
+        .arg("--kubeconfig")
+        .arg(std::env::var("LANE_CLUSTER_KUBECONFIG").unwrap())
+        .args(args)
+        .output()
+        .unwrap()
+        .into()
+}
+
+/// On the real cluster, after the e2e's two releases: with Argo CD's automated sync off, a
+/// third release is promoted but never applied. The pods are Ready — on the previous release's
+/// digest — and verify says the release is not live (exit 1), naming the digests. With the
+/// shipped Application back, Argo CD rolls it out and verify passes.
+fn pods_on_the_previous_digest_are_not_the_release(work: &std::path::Path, summary: &Value) {
+    let app = "agentrun-g14-v01";
+    let off = kubectl(&[
+        "-n",
+        "argocd",
+        "patch",
+        "application",
+        app,
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"remove","path":"/spec/syncPolicy/automated"}]"#,
+    ]);
+    assert_eq!(off.code, 0, "{}", off.stderr);
+    let src = std::path::Path::new(summary["source"].as_str().unwrap());
+    let remote = summary["remote"].as_str().unwrap();
+    let app_ts = src.join("apps/mgr/src/app.ts");
+    let mut text = std::fs::read_to_string(&app_ts).unwrap();
+    text.push_str("// release 3\n");
+    std::fs::write(&app_ts, text).unwrap();
+    common::gitrepo::git(src, &["commit", "-q", "-am", "mgr: release 3"]);
+    common::gitrepo::git(src, &["push", "-q", "origin", "v0.1"]);
+    let c3 = common::gitrepo::git(src, &["rev-parse", "HEAD"])
+        .trim()
+        .to_string();
+    // Release 3 names run 1's manager image (already in the registry: no build needed).
+    let image = |run: u32, service: &str| -> Value {
+        let doc: Value = serde_json::from_slice(
+            &std::fs::read(work.join(format!("run-{run}/publish/publish.json"))).unwrap(),
+        )
+        .unwrap();
+        doc["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["service"] == service)
+            .unwrap()
+            .clone()
+    };
+    let mut mgr = image(1, "agentrun-mgr");
+    let live_digest = image(2, "agentrun-mgr")["digest"].clone();
+    mgr["tag"] = serde_json::json!(c3);
+    let publish = work.join("publish-3.json");
+    std::fs::write(
+        &publish,
+        serde_json::json!({"schemaVersion": 1, "lane": "v0.1", "sourceCommit": c3,
+            "images": [mgr.clone(), image(2, "agentrun-runner")]})
+        .to_string(),
+    )
+    .unwrap();
+    let p = publish.display().to_string();
+    let s = src.display().to_string();
+    common::lane(
+        src,
+        &[
+            "promote",
+            "--repo",
+            &s,
+            "--commit",
+            &c3,
+            "--gitops-remote",
+            remote,
+            "--publish",
+            &p,
+        ],
+    )
+    .assert_code(0);
+    let api = std::env::var("LANE_CLUSTER_API_SERVER").unwrap();
+    let ca = std::env::var("LANE_CLUSTER_CA_FILE").unwrap();
+    let token = work.join("verify-token").display().to_string();
+    let verify = |wait: &str| {
+        common::lane(
+            src,
+            &[
+                "verify",
+                "--repo",
+                &s,
+                "--commit",
+                &c3,
+                "--gitops-remote",
+                remote,
+                "--only",
+                "live,argo",
+                "--wait",
+                wait,
+                "--api-server",
+                &api,
+                "--ca-file",
+                &ca,
+                "--token-file",
+                &token,
+            ],
+        )
+    };
+    let run = verify("20s");
+    run.assert_code(1);
+    let doc = run.json();
+    let images = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "live.images")
+        .unwrap_or_else(|| panic!("no live.images check: {doc:#}"));
+    assert_eq!(images["status"], "fail", "{doc:#}");
+    let evidence = images.to_string();
+    assert!(
+        evidence.contains(live_digest.as_str().unwrap()),
+        "the running (previous) digest is named: {images:#}"
+    );
+    assert!(
+        evidence.contains(mgr["digest"].as_str().unwrap()),
+        "the release's digest is named: {images:#}"
+    );
+    // The shipped Application back: Argo CD rolls release 3 out and verify passes.
+    let generated = work.join("generated/gitops/application.yaml");
+    let on = kubectl(&["apply", "-f", generated.to_str().unwrap()]);
+    assert_eq!(on.code, 0, "{}", on.stderr);
+    let run = verify("180s");
+    run.assert_code(0);
 }
