@@ -71,9 +71,8 @@ fn daemon(base: &Path) -> Daemon {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("git")
+    let child = Command::new(git_daemon())
         .args([
-            "daemon",
             "--reuseaddr",
             "--export-all",
             "--enable=receive-pack",
@@ -334,4 +333,14 @@ fn main() {
         lanes[1].0.as_secs_f64() / lanes[0].0.as_secs_f64(),
         lanes[1].1.as_secs_f64() / lanes[0].1.as_secs_f64()
     );
+}
+
+/// `git-daemon` itself: `git daemon` runs it as a child, so killing `git` would leave the
+/// daemon running.
+fn git_daemon() -> std::path::PathBuf {
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
 }

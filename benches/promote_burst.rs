@@ -52,9 +52,8 @@ fn daemon(base: &Path) -> Daemon {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new("git")
+    let child = Command::new(git_daemon())
         .args([
-            "daemon",
             "--reuseaddr",
             "--export-all",
             "--enable=receive-pack",
@@ -176,7 +175,11 @@ fn lane_burst(work: &Path, d: &Daemon, rep: usize) -> Burst {
         .arg("--init")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let files: Vec<PathBuf> = services
         .iter()
         .enumerate()
@@ -336,4 +339,14 @@ fn main() {
     let l = summary("lane", &lane_b);
     let s = summary("shell", &shell_b);
     println!("burst wall time, shell / lane: {:.2}x", s / l);
+}
+
+/// `git-daemon` itself: `git daemon` runs it as a child, so killing `git` would leave the
+/// daemon running.
+fn git_daemon() -> std::path::PathBuf {
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
 }

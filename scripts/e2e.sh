@@ -95,7 +95,8 @@ fi
 gport=$(free_port)
 mkdir -p "$work/git"
 git init -q --bare "$work/git/agentrun.git"
-git daemon --reuseaddr --base-path="$work/git" --export-all --enable=receive-pack \
+# git-daemon itself, not `git daemon` (which runs it as a child that `kill` would miss).
+"$(git --exec-path)/git-daemon" --reuseaddr --base-path="$work/git" --export-all --enable=receive-pack \
   --listen=127.0.0.1 --port="$gport" >"$work/git/daemon.log" 2>&1 &
 gd_pid=$!
 # --keep-running leaves these for you (and for benches/cd_release.rs) to stop.

@@ -119,7 +119,10 @@ impl Env {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let ns = format!("lane-cluster-test-{name}-{:x}-{nanos:x}", std::process::id());
+        let ns = format!(
+            "lane-cluster-test-{name}-{:x}-{nanos:x}",
+            std::process::id()
+        );
         let _ = self.kubectl(
             &["delete", "namespace", &ns, "--wait=true", "--timeout=60s"],
             None,
@@ -574,9 +577,8 @@ fn argo_cd_syncs_a_git_daemon_repository_to_synced_healthy() {
         .unwrap()
         .port();
     let daemon = Daemon(
-        Command::new("git")
+        Command::new(git_daemon())
             .args([
-                "daemon",
                 "--listen=127.0.0.1",
                 &format!("--port={port}"),
                 "--reuseaddr",
@@ -663,4 +665,14 @@ spec:
         "jsonpath={.status.readyReplicas}",
     ]);
     assert_eq!(ready, "1");
+}
+
+/// `git-daemon` itself: `git daemon` runs it as a child, so killing `git` would leave the
+/// daemon running.
+fn git_daemon() -> std::path::PathBuf {
+    let out = Command::new("git")
+        .arg("--exec-path")
+        .output()
+        .expect("git --exec-path");
+    std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
 }
