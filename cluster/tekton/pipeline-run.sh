@@ -111,6 +111,8 @@ gen=$work/generated
 # the trigger starts get them too.
 "$LANE_BIN" generate --deploy "$src/deploy/deploy.json" --out "$gen" --task-image "$lane_image" \
   --buildah-image "$LANE_CLUSTER_BUILDAH_IMAGE" --allow-insecure-registry >/dev/null
+# A previous run's namespaces may still be terminating.
+kc wait --for=delete "namespace/$NS" "namespace/$CI" --timeout=180s >/dev/null 2>&1 || true
 for n in "$NS" "$CI"; do kc create namespace "$n" --dry-run=client -o yaml | kc apply -f - >/dev/null; done
 secret() { kc -n "$1" create secret generic "$2" "${@:3}" --dry-run=client -o yaml | kc apply -f - >/dev/null; }
 secret "$NS" tkrun-v01-postgres --from-literal=DATABASE_URL="postgres://tkrun@postgres.$NS.svc:5432/tkrun_v01"
@@ -156,7 +158,8 @@ wait_run() {
   kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o json >"$work/taskruns-$pr.json"
   kc -n "$CI" get pipelinerun "$pr" -o json >"$work/pipelinerun-$pr.json"
   kc -n "$NS" get pods -o json >"$work/pods-$pr.json"
-  python3 - "$work/taskruns-$pr.json" "$work/pipelinerun-$pr.json" "$work/pods-$pr.json" "$label" <<'PY' >>"$work/runs.jsonl"
+  kc -n "$CI" get pods -l "tekton.dev/pipelineRun=$pr" -o json >"$work/taskpods-$pr.json"
+  python3 - "$work/taskruns-$pr.json" "$work/pipelinerun-$pr.json" "$work/pods-$pr.json" "$label" "$work/taskpods-$pr.json" <<'PY' >>"$work/runs.jsonl"
 import json, sys
 from datetime import datetime
 f = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
@@ -181,6 +184,9 @@ for p in pods:
     if p["status"].get("phase") == "Running":
         out["pods"].append({"name": p["metadata"]["name"],
                             "imageIDs": [c.get("imageID", "") for c in p["status"].get("containerStatuses", [])]})
+# Every image the run's pods named (steps, init containers, sidecars): none may be public.
+out["images"] = sorted({c["image"] for p in json.load(open(sys.argv[5]))["items"]
+                        for c in p["spec"].get("initContainers", []) + p["spec"]["containers"]})
 print(json.dumps(out))
 PY
   if [[ $status != True ]]; then
