@@ -717,6 +717,10 @@ struct Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+        // The lane-owned directory too, when no other run is using it (fails if not empty).
+        if let Some(root) = self.dir.parent() {
+            let _ = std::fs::remove_dir(root);
+        }
     }
 }
 
@@ -763,7 +767,12 @@ impl Scratch {
         // The layout of `git init --bare --template=` written directly: a git process less
         // per attempt, and nothing (hooks, samples) that a throwaway repository never uses.
         for sub in ["objects/info", "objects/pack", "refs/heads", "refs/tags"] {
-            std::fs::create_dir_all(dir.join(sub)).map_err(io)?;
+            let path = dir.join(sub);
+            // Another run may remove the (then empty) lane-owned directory in between: once
+            // more is enough, as it removes it only when empty.
+            std::fs::create_dir_all(&path)
+                .or_else(|_| std::fs::create_dir_all(&path))
+                .map_err(io)?;
         }
         std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n").map_err(io)?;
         std::fs::write(dir.join("config"), SCRATCH_CONFIG).map_err(io)?;
