@@ -5,6 +5,7 @@
 # servers, validators, the cluster tier). Prints each phase's time.
 #
 #   LANE_TEST_CLUSTER=0   skip the cluster: its tests print that they skipped
+#   LANE_TEST_TEKTON=0    the cluster without Tekton
 #   LANE_TEST_THREADS=N   test threads (default 4)
 #
 # Everything the tests start runs in one session; whatever is still running when cargo ends is
@@ -46,6 +47,12 @@ if [[ ${LANE_TEST_CLUSTER:-1} != 0 ]]; then
     scripts/cluster.sh up >&2
   fi
   eval "$(scripts/cluster.sh env)"
+  if [[ ${LANE_TEST_TEKTON:-1} != 0 ]]; then
+    # Tekton Pipelines and Triggers on it, for the real-Tekton tier (cached like the cluster).
+    phase "Tekton on the cluster (scripts/cluster-tekton.sh up)"
+    scripts/cluster-tekton.sh up >&2
+    eval "$(scripts/cluster-tekton.sh env)"
+  fi
 fi
 
 phase "building and running the tests"
