@@ -2,7 +2,8 @@
 //! (`scripts/cluster.sh` + `scripts/cluster-tekton.sh`: Tekton Pipelines v1.15.0, Triggers
 //! v0.37.0): `cluster/tekton/pipeline-run.sh` releases a lane through a real PipelineRun
 //! (prepare-source → validate → plan → build-publish with buildah in a pod → publish → promote
-//! → verify), then through a GitHub-signed push webhook to the real EventListener. Runs only
+//! → verify), then through a GitHub-signed push webhook to the real EventListener; after each
+//! run `lane verify` judges all five groups from outside, tekton included. Runs only
 //! when `LANE_CLUSTER_KUBECONFIG` is set (`eval "$(scripts/cluster.sh env)"`); otherwise it
 //! prints that it skipped and passes.
 //!
@@ -181,6 +182,26 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
         running_image_ids(second).contains(&format!("{}@{}", b2[0].0, b2[0].1)),
         "{second}"
     );
+
+    // `lane verify` from outside each finished run: all five groups, tekton included, with
+    // the token of the identity pipelines/rbac.yaml ships.
+    for run in runs {
+        let v = &run["verify"];
+        assert_eq!(v["exit"], 0, "{}: {v}", run["pipelineRun"]);
+        assert_eq!(
+            v["groups"],
+            serde_json::json!(["live", "argo", "gitops", "tekton", "source"]),
+            "{v}"
+        );
+        for id in [
+            "tekton.pipelinerun",
+            "tekton.digests",
+            "argo.revision",
+            "live.images",
+        ] {
+            assert_eq!(v["status"][id], "pass", "{}: {id}: {v}", run["pipelineRun"]);
+        }
+    }
 
     // Containment: every image either run's pods named is in the cluster registry.
     for run in runs {

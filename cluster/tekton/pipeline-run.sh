@@ -189,6 +189,29 @@ out["images"] = sorted({c["image"] for p in json.load(open(sys.argv[5]))["items"
                         for c in p["spec"].get("initContainers", []) + p["spec"]["containers"]})
 print(json.dumps(out))
 PY
+  if [[ $status == True ]]; then
+    # From outside the run, every group (tekton included: this run has finished), with the
+    # token of the identity pipelines/rbac.yaml ships.
+    kc -n "$CI" create token "$SA" --duration=1h >"$work/token"
+    local vrc=0
+    "$LANE_BIN" verify --repo "$src" --commit "$(git -C "$src" rev-parse HEAD)" --gitops-remote "$remote" \
+      --pipeline-run "$pr" --api-server "$LANE_CLUSTER_API_SERVER" --ca-file "$LANE_CLUSTER_CA_FILE" \
+      --token-file "$work/token" --wait 120 >"$work/verify-$pr.json" 2>"$work/verify-$pr.log" || vrc=$?
+    python3 - "$work/verify-$pr.json" "$vrc" <<'PY' >"$work/verify-$pr.summary"
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except Exception as e:
+    d = {"error": str(e)}
+checks = d.get("checks", [])
+print(json.dumps({"exit": int(sys.argv[2]), "groups": d.get("groups"),
+                  "status": {c["id"]: c["status"] for c in checks},
+                  "failed": [c["id"] + ": " + c.get("message", "") for c in checks if c["status"] == "fail"],
+                  "error": d.get("error")}))
+PY
+    say "lane verify (all groups, outside the run): exit $vrc $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(sum(v=="pass" for v in d["status"].values()), "passed", d["failed"] or "")' "$work/verify-$pr.summary")"
+    python3 -c 'import json,sys; lines=open(sys.argv[1]).read().splitlines(); d=json.loads(lines[-1]); d["verify"]=json.load(open(sys.argv[2])); lines[-1]=json.dumps(d); open(sys.argv[1],"w").write("\n".join(lines)+"\n")' "$work/runs.jsonl" "$work/verify-$pr.summary"
+  fi
   if [[ $status != True ]]; then
     local tr pod
     for tr in $(kc -n "$CI" get taskruns -l "tekton.dev/pipelineRun=$pr" -o jsonpath='{range .items[?(@.status.conditions[0].status=="False")]}{.metadata.name}{" "}{end}'); do
