@@ -1632,3 +1632,49 @@ fn the_task_image_has_every_program_the_step_scripts_call() {
         "the task image lacks {missing:?} (the step scripts call {wanted:?}): add them to scripts/build-image.sh"
     );
 }
+
+/// The EventListener's ServiceAccount reads no Secret outside the CI namespace: it is not bound
+/// to Triggers' `tekton-triggers-eventlistener-clusterroles` (which grants every Secret of the
+/// cluster); its cluster-wide role is the lane's own, with the cluster-scoped Triggers objects
+/// only (the webhook Secret is read by the core interceptors' own ServiceAccount).
+#[test]
+fn the_event_listener_reads_no_secret_cluster_wide() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let el = find(&docs, "EventListener")[0];
+    let sa = el["spec"]["serviceAccountName"].as_str().unwrap();
+    let roles: BTreeMap<&str, &Value> = find(&docs, "ClusterRole")
+        .into_iter()
+        .map(|r| (r["metadata"]["name"].as_str().unwrap(), r))
+        .collect();
+    let mut cluster_bindings = 0;
+    for b in find(&docs, "ClusterRoleBinding") {
+        if !b["subjects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["kind"] == "ServiceAccount" && s["name"] == sa)
+        {
+            continue;
+        }
+        cluster_bindings += 1;
+        let role = b["roleRef"]["name"].as_str().unwrap();
+        let def = roles.get(role).unwrap_or_else(|| {
+            panic!("{sa} is bound cluster-wide to {role}, a role lane does not define (Triggers' eventlistener-clusterroles grants every Secret)")
+        });
+        for rule in def["rules"].as_array().unwrap() {
+            let res: Vec<&str> = rule["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r.as_str().unwrap())
+                .collect();
+            assert!(
+                !res.iter().any(|r| *r == "secrets" || *r == "*"),
+                "{role} grants {res:?} cluster-wide"
+            );
+            assert_eq!(rule["apiGroups"], json!(["triggers.tekton.dev"]), "{role}");
+        }
+    }
+    assert_eq!(cluster_bindings, 1, "{sa}: one cluster-wide binding");
+}
