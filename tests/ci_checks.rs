@@ -1101,3 +1101,80 @@ fn the_schema_agrees_with_lane() {
         assert_eq!(judge(name, &v), (false, false), "{name}: schema, lane");
     }
 }
+
+/// The validate Task's read-only GitOps render: before the lane exists it says so and
+/// passes; with the GitOps branch as prepare-source fetches it, this commit's deploy.json is
+/// rendered against the lane's catalog and nothing is written; a deploy.json the render cannot
+/// use fails the step.
+#[test]
+fn the_gitops_render_step_renders_against_the_lanes_catalog_and_writes_nothing() {
+    let ws = Workspace::new();
+    let script = step(&ws.task, "gitops-render")["script"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lane_dir = common::lane_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        lane_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = || {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(&script)
+            .current_dir(ws.repo.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("no GitOps branch v0.1-gitops yet"),
+        "{}",
+        text(&out)
+    );
+
+    // The lane's catalog on refs/remotes/origin/v0.1-gitops, as prepare-source leaves it.
+    let head = ws.repo.head();
+    let catalog = common::test_catalog(
+        &head,
+        &[
+            ("agentrun-mgr", "deployment", 'a'),
+            ("agentrun-runner", "job", 'b'),
+        ],
+    );
+    let gitops = common::plan::commit_to_branch(
+        ws.repo.path(),
+        "v0.1-gitops",
+        &[(
+            "deploy/artifact-catalog.v01.json",
+            &serde_json::to_string_pretty(&catalog).unwrap(),
+        )],
+    );
+    ws.repo.git(&[
+        "update-ref",
+        "refs/remotes/origin/v0.1-gitops",
+        gitops.trim(),
+    ]);
+    ws.repo.git(&["update-ref", "-d", "refs/heads/v0.1-gitops"]);
+    let before = snapshot(ws.repo.path());
+    let out = run();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("agentrun-mgr"),
+        "the render names the services: {}",
+        text(&out)
+    );
+    assert_eq!(snapshot(ws.repo.path()), before, "the render wrote nothing");
+
+    // A deploy.json whose runtime tree cannot be rendered fails the step.
+    ws.edit("deploy/deploy.json", |t| {
+        let mut d: Value = serde_json::from_str(&t).unwrap();
+        d["services"][0]["ports"][0]["containerPort"] = serde_json::json!(70000);
+        serde_json::to_string_pretty(&d).unwrap()
+    });
+    let out = run();
+    assert!(!out.status.success(), "{}", text(&out));
+}
