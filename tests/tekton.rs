@@ -635,6 +635,11 @@ fn pipeline_builds_only_affected_services_then_promotes_once() {
     assert!(promote.get("matrix").is_none(), "promote runs once");
     assert_eq!(promote["runAfter"], json!(["build-publish"]));
     assert_eq!(tasks["verify"]["runAfter"], json!(["promote"]));
+    // A superseded (late, older) run skips verify instead of judging a release it did not make.
+    assert_eq!(
+        tasks["verify"]["when"],
+        json!([{"input": "$(tasks.promote.results.outcome)", "operator": "in", "values": ["committed", "noop"]}])
+    );
     // Every taskRef names a generated Task; every Task param without default is given.
     let defs: BTreeMap<&str, &Value> = find(&docs, "Task")
         .into_iter()

@@ -3,7 +3,8 @@
 //! v0.37.0): `cluster/tekton/pipeline-run.sh` releases a lane through a real PipelineRun
 //! (prepare-source → validate → plan → build-publish with buildah in a pod → publish → promote
 //! → verify), then through a GitHub-signed push webhook to the real EventListener; after each
-//! run `lane verify` judges all five groups from outside, tekton included. Runs only
+//! run `lane verify` judges all five groups from outside, tekton included; a late run of the
+//! older commit is superseded and changes nothing. Runs only
 //! when `LANE_CLUSTER_KUBECONFIG` is set (`eval "$(scripts/cluster.sh env)"`); otherwise it
 //! prints that it skipped and passes.
 //!
@@ -114,7 +115,7 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
     );
     let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON document");
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 2, "{report}");
+    assert_eq!(runs.len(), 3, "{report}");
 
     // Run 1, created by hand (init): every Task of the shipped Pipeline, both services built.
     let first = &runs[0];
@@ -185,7 +186,7 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
 
     // `lane verify` from outside each finished run: all five groups, tekton included, with
     // the token of the identity pipelines/rbac.yaml ships.
-    for run in runs {
+    for run in &runs[..2] {
         let v = &run["verify"];
         assert_eq!(v["exit"], 0, "{}: {v}", run["pipelineRun"]);
         assert_eq!(
@@ -203,7 +204,23 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
         }
     }
 
-    // Containment: every image either run's pods named is in the cluster registry.
+    // Run 3, a late run of the older commit (by hand): promote keeps the newer release
+    // (superseded), verify is skipped, the run succeeds, nothing is rolled back.
+    let late = &runs[2];
+    assert_eq!(late["succeeded"], true, "{late}");
+    assert_eq!(late["results"]["promotion"], "superseded", "{late}");
+    assert_eq!(late["results"]["commit"], first["results"]["commit"]);
+    assert!(
+        !tasks_of(late).iter().any(|(t, _)| t == "verify"),
+        "verify ran for a superseded run: {late}"
+    );
+    assert_eq!(hook["gitopsBeforeLate"], hook["gitopsAfterLate"], "{hook}");
+    assert!(
+        running_image_ids(late).contains(&format!("{}@{}", b2[0].0, b2[0].1)),
+        "the late run rolled the Deployment back: {late}"
+    );
+
+    // Containment: every image any run's pods named is in the cluster registry.
     for run in runs {
         for image in run["images"].as_array().unwrap() {
             let image = image.as_str().unwrap();

@@ -127,14 +127,16 @@ say "applied tasks/, pipelines/ (Pipeline $PIPELINE, Triggers, RBAC) and gitops/
 
 # --- the PipelineRun: the generated example's spec with this commit and the local images ---
 pr="${PREFIX}${commit:0:12}"
-python3 - "$gen/pipelines/pipelinerun-example.yaml" "$pr" "$commit" >"$work/pipelinerun.json" <<'PY'
+# manual_run NAME COMMIT INIT: the example's spec, named, for COMMIT.
+manual_run() {
+python3 - "$gen/pipelines/pipelinerun-example.yaml" "$1" "$2" "$3" >"$work/pipelinerun-$1.json" <<'PY'
 import json, sys, yaml
 doc = yaml.safe_load(open(sys.argv[1]))
-_, _, name, commit = sys.argv
+_, _, name, commit, init = sys.argv
 doc["metadata"].pop("generateName")
 doc["metadata"]["name"] = name
 params = {p["name"]: p["value"] for p in doc["spec"]["params"]}
-params.update({"revision": commit, "init": "true", "verify-wait": "5m"})
+params.update({"revision": commit, "init": init, "verify-wait": "5m"})
 doc["spec"]["params"] = [{"name": k, "value": v} for k, v in params.items()]
 # The pod network (routes only to pods, services and the node): not the node's own network.
 pt = doc["spec"]["taskRunTemplate"]["podTemplate"]
@@ -142,7 +144,9 @@ pt.pop("hostNetwork", None)
 pt.pop("dnsPolicy", None)
 print(json.dumps(doc))
 PY
-kc create -f "$work/pipelinerun.json" >/dev/null
+kc create -f "$work/pipelinerun-$1.json" >/dev/null
+}
+manual_run "$pr" "$commit" true
 say "PipelineRun $CI/$pr created (manual, init)"
 
 # wait_run NAME LABEL: waits for the run, prints its TaskRuns, appends its JSON to runs.jsonl.
@@ -189,7 +193,7 @@ out["images"] = sorted({c["image"] for p in json.load(open(sys.argv[5]))["items"
                         for c in p["spec"].get("initContainers", []) + p["spec"]["containers"]})
 print(json.dumps(out))
 PY
-  if [[ $status == True ]]; then
+  if [[ $status == True && ${VERIFY_OUTSIDE:-1} == 1 ]]; then
     # From outside the run, every group (tekton included: this run has finished), with the
     # token of the identity pipelines/rbac.yaml ships.
     kc -n "$CI" create token "$SA" --duration=1h >"$work/token"
@@ -272,5 +276,18 @@ python3 -c 'import json,sys; a=sys.argv; print(json.dumps({"badSignatureStatus":
 rc=0
 wait_run "$pr2" webhook || rc=1
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["runsAfterAll"]=int(sys.argv[2]); json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$(count_runs)"
+
+# --- run 3: a late run of the older commit (a re-run by hand) ------------------------------
+# promote keeps the newer release (superseded), verify is skipped, the run succeeds and the
+# live Deployment stays on run 2's image.
+if ((rc == 0)); then
+  pr3="${PREFIX}${commit:0:12}-late"
+  gitops_before=$(git ls-remote "$remote" "refs/heads/$(name gitopsBranch)" | cut -f1)
+  manual_run "$pr3" "$commit" false
+  say "PipelineRun $CI/$pr3 created (manual, the older commit $commit)"
+  VERIFY_OUTSIDE=0 wait_run "$pr3" late-older || rc=1
+  gitops_after=$(git ls-remote "$remote" "refs/heads/$(name gitopsBranch)" | cut -f1)
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["gitopsBeforeLate"]=sys.argv[2]; d["gitopsAfterLate"]=sys.argv[3]; json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$gitops_before" "$gitops_after"
+fi
 finish "$work/webhook.json"
 exit "$rc"
