@@ -4,7 +4,8 @@
 //! (prepare-source → validate → plan → build-publish with buildah in a pod → publish → promote
 //! → verify), then through a GitHub-signed push webhook to the real EventListener; after each
 //! run `lane verify` judges all five groups from outside, tekton included; a late run of the
-//! older commit is superseded and changes nothing. Runs only
+//! older commit is superseded and changes nothing; an invalid deploy.json stops a run in
+//! validate, before any build. Runs only
 //! when `LANE_CLUSTER_KUBECONFIG` is set (`eval "$(scripts/cluster.sh env)"`); otherwise it
 //! prints that it skipped and passes.
 //!
@@ -115,7 +116,7 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
     );
     let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON document");
     let runs = report["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 3, "{report}");
+    assert_eq!(runs.len(), 4, "{report}");
 
     // Run 1, created by hand (init): every Task of the shipped Pipeline, both services built.
     let first = &runs[0];
@@ -218,6 +219,25 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
     assert!(
         running_image_ids(late).contains(&format!("{}@{}", b2[0].0, b2[0].1)),
         "the late run rolled the Deployment back: {late}"
+    );
+
+    // Run 4, a commit whose deploy.json lane rejects: validate fails, nothing is built or
+    // promoted.
+    let invalid = &runs[3];
+    assert_eq!(invalid["succeeded"], false, "{invalid}");
+    let t4 = tasks_of(invalid);
+    assert!(
+        t4.iter().any(|(t, r)| t == "validate" && r != "Succeeded"),
+        "{t4:?}"
+    );
+    assert!(
+        !t4.iter()
+            .any(|(t, _)| t == "plan" || t == "build-publish" || t == "promote"),
+        "{t4:?}"
+    );
+    assert_eq!(
+        hook["gitopsBeforeInvalid"], hook["gitopsAfterInvalid"],
+        "{hook}"
     );
 
     // Containment: every image any run's pods named is in the cluster registry.

@@ -289,5 +289,25 @@ if ((rc == 0)); then
   gitops_after=$(git ls-remote "$remote" "refs/heads/$(name gitopsBranch)" | cut -f1)
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["gitopsBeforeLate"]=sys.argv[2]; d["gitopsAfterLate"]=sys.argv[3]; json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$gitops_before" "$gitops_after"
 fi
+
+# --- run 4: a commit whose deploy.json lane rejects: validate stops the run before any build -
+if ((rc == 0)); then
+  python3 - "$src/deploy/deploy.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["services"][0]["replicas"] = -1
+json.dump(d, open(sys.argv[1], "w"), indent=2)
+PY
+  git -C "$src" commit -q -am "deploy: an invalid replica count"
+  git -C "$src" push -q origin v0.1
+  commit4=$(git -C "$src" rev-parse HEAD)
+  pr4="${PREFIX}${commit4:0:12}"
+  gitops_before=$(git ls-remote "$remote" "refs/heads/$(name gitopsBranch)" | cut -f1)
+  manual_run "$pr4" "$commit4" false
+  say "PipelineRun $CI/$pr4 created (manual, an invalid deploy.json; it must fail in validate)"
+  VERIFY_OUTSIDE=0 wait_run "$pr4" invalid-deploy 2>"$work/invalid-run.log" || true
+  gitops_after=$(git ls-remote "$remote" "refs/heads/$(name gitopsBranch)" | cut -f1)
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["gitopsBeforeInvalid"]=sys.argv[2]; d["gitopsAfterInvalid"]=sys.argv[3]; json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$gitops_before" "$gitops_after"
+fi
 finish "$work/webhook.json"
 exit "$rc"
