@@ -12,7 +12,8 @@
 #   down    delete everything `up` applied (CRDs, namespaces, cluster roles, webhooks)
 #   status  one line per Tekton deployment (exit 3 if Tekton is not installed and ready)
 #   env     `export LANE_CLUSTER_TEKTON_*=… LANE_CLUSTER_BUILDAH_IMAGE=…` lines
-#   build   only build (or find in the cache) the binaries and images; applies nothing
+#   build   only build (or find in the cache) the binaries and image archives; pushes and
+#           applies nothing, needs no cluster (a CI cache warm-up)
 # Needs the cluster up (scripts/cluster.sh up), root (buildah vfs), Go at LANE_CLUSTER_GO.
 set -euo pipefail
 
@@ -43,7 +44,7 @@ BINARIES=(
 
 log() { echo "cluster-tekton: $*" >&2; }
 die() { echo "cluster-tekton: $*" >&2; exit 1; }
-usage() { sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 fail() {
   local what=$1 msg=$2 logf=${3:-}
   echo "cluster-tekton: FAILED: $what: $msg" >&2
@@ -213,9 +214,9 @@ push_image() {
   rm -f -- "$dfile"
 }
 
-images() {
-  mkdir -p -- "$TSTATE" "$CACHE/logs"
-  : >"$CACHE/logs/tekton-push.log"
+# NAME -> "TAG ARCHIVE" of every image (built or found in the cache).
+declare -A ARCHIVE
+archives() {
   local spec name app arc ver
   for spec in "${BINARIES[@]}"; do
     name=${spec%%=*} app=${spec##*/}
@@ -225,14 +226,24 @@ images() {
     arc=$(image_archive "tekton-$name" "$ver" pop_ko "$BINDIR/$name" -- \
       --entrypoint "[\"/ko-app/$app\"]" --user 65532:65532 \
       --env PATH=/ko-app --env KO_DATA_PATH=/var/run/ko)
-    push_image "tekton-$name" "$ver" "$arc"
+    ARCHIVE[tekton-$name]="$ver $arc"
   done
   ver=$(dpkg-query -W -f '${Version}' buildah 2>/dev/null | tr -c 'A-Za-z0-9_.-' '_')
   arc=$(image_archive buildah "${ver:-local}" pop_buildah /usr/bin/buildah /usr/bin/newuidmap /bin/bash -- \
     --user 1000:1000 --workingdir /home/build --entrypoint '[]' --cmd /bin/bash \
     --env PATH=/usr/bin:/bin --env HOME=/home/build --env XDG_RUNTIME_DIR=/run/user/1000 \
     --env BUILDAH_ISOLATION=chroot --env STORAGE_DRIVER=vfs)
-  push_image buildah "${ver:-local}" "$arc"
+  ARCHIVE[buildah]="${ver:-local} $arc"
+}
+
+images() {
+  mkdir -p -- "$TSTATE" "$CACHE/logs"
+  : >"$CACHE/logs/tekton-push.log"
+  local n
+  for n in "${!ARCHIVE[@]}"; do
+    # shellcheck disable=SC2086 # "TAG ARCHIVE", neither with spaces
+    push_image "$n" ${ARCHIVE[$n]}
+  done
   {
     local n
     for n in "${!IMAGE[@]}"; do echo "$n ${IMAGE[$n]}"; done
@@ -359,9 +370,9 @@ cmd_env() {
 cmd_build() {
   phase build
   build_binaries
-  phase images
+  phase archives
   mkdir -p -- "$RUN"
-  images
+  archives
   phase_end
 }
 
@@ -371,6 +382,8 @@ cmd_up() {
   cluster_env
   command -v skopeo >/dev/null && command -v buildah >/dev/null || die "needs buildah and skopeo (scripts/cluster.sh up installs them)"
   cmd_build
+  phase push
+  images
   phase manifests
   render_manifests
   phase apply
