@@ -129,9 +129,10 @@ say "applied tasks/, pipelines/ (Pipeline $PIPELINE, Triggers, RBAC) and gitops/
 pr="${PREFIX}${commit:0:12}"
 # manual_run NAME COMMIT INIT: the example's spec, named, for COMMIT.
 manual_run() {
-python3 - "$gen/pipelines/pipelinerun-example.yaml" "$1" "$2" "$3" >"$work/pipelinerun-$1.json" <<'PY'
-import json, sys, yaml
-doc = yaml.safe_load(open(sys.argv[1]))
+kc create --dry-run=client -o json -f "$gen/pipelines/pipelinerun-example.yaml" >"$work/example.json"
+python3 - "$work/example.json" "$1" "$2" "$3" >"$work/pipelinerun-$1.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
 _, _, name, commit, init = sys.argv
 doc["metadata"].pop("generateName")
 doc["metadata"]["name"] = name
