@@ -13,6 +13,8 @@ use std::process::Command;
 use serde_json::{json, Value};
 
 const DIRS: &[&str] = &["tasks", "pipelines", "gitops"];
+/// The build step's image when generate is not given one (the published buildah digest).
+const BUILDAH_DEFAULT: &str = "quay.io/buildah/stable:v1.39.0@sha256:85ad593f788870d76c4e0d37c42279d42416b7cad2c1577dd019c83ae04232fa";
 const TEST_TASK_IMAGE: &str =
     "registry.test/lane/lane@sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -1682,4 +1684,92 @@ fn the_event_listener_reads_no_secret_cluster_wide() {
         }
     }
     assert_eq!(cluster_bindings, 1, "{sa}: one cluster-wide binding");
+}
+
+/// A cluster's own build image and its plain-HTTP registry are generation-time choices (a
+/// run the trigger starts carries only the Pipeline's defaults): `--buildah-image` (pinned)
+/// becomes the build image everywhere, `--allow-insecure-registry` the default of the param
+/// that adds `lane publish --allow-insecure` — and without them, neither.
+#[test]
+fn generate_sets_the_build_image_and_the_registry_consent() {
+    let deploy = common::shipped_deploy().display().to_string();
+    let gen = |extra: &[&str]| {
+        let dir = common::tempdir();
+        let out = dir.path().display().to_string();
+        let mut args = vec!["generate", "--deploy", &deploy, "--out", &out];
+        args.extend_from_slice(extra);
+        let run = common::lane(&common::repo_root(), &args);
+        (dir, run)
+    };
+    let (_d, bad) = gen(&["--buildah-image", "registry.test/buildah:latest"]);
+    bad.assert_code(2);
+    let local = format!(
+        "registry.test/lane-cluster/buildah@sha256:{}",
+        "2".repeat(64)
+    );
+    for (extra, image, insecure) in [
+        (vec![], BUILDAH_DEFAULT, "false"),
+        (
+            vec![
+                "--buildah-image",
+                local.as_str(),
+                "--allow-insecure-registry",
+            ],
+            local.as_str(),
+            "true",
+        ),
+    ] {
+        let (dir, run) = gen(&extra);
+        run.assert_code(0);
+        let docs = all_docs(&read_tree(dir.path()));
+        let default_of = |doc: &Value, name: &str| {
+            doc["spec"]["params"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == name)
+                .unwrap_or_else(|| panic!("no param {name}"))["default"]
+                .clone()
+        };
+        let p = find(&docs, "Pipeline")[0];
+        assert_eq!(default_of(p, "buildah-image"), image, "{extra:?}");
+        assert_eq!(
+            default_of(p, "allow-insecure-registry"),
+            insecure,
+            "{extra:?}"
+        );
+        let bp = tasks(&docs)
+            .into_iter()
+            .find(|t| t["metadata"]["name"] == "agentrun-v01-build-publish")
+            .unwrap();
+        assert_eq!(default_of(bp, "buildah-image"), image);
+        // build-publish and promote pass the consent to lane publish, and only through it.
+        let mut consenting = 0;
+        for t in tasks(&docs) {
+            for s in steps(t) {
+                let script = s["script"].as_str().unwrap();
+                if script.contains("--allow-insecure") {
+                    consenting += 1;
+                    assert!(
+                        script.contains(
+                            r#"[ "$ALLOW_INSECURE" = "true" ] && set -- "$@" --allow-insecure"#
+                        ),
+                        "{}/{}",
+                        t["metadata"]["name"],
+                        s["name"]
+                    );
+                    assert!(s["env"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|e| e["name"] == "ALLOW_INSECURE"
+                            && e["value"] == "$(params.allow-insecure-registry)"));
+                }
+            }
+        }
+        assert_eq!(
+            consenting, 2,
+            "build-publish's publish and promote's publish-kept"
+        );
+    }
 }
