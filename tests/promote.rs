@@ -763,12 +763,25 @@ fn concurrent_races_of_an_older_and_a_newer_run_end_with_the_newer_intent() {
     for round in 0..4 {
         let bare = d.bare(&format!("gitops-{round}.git"));
         let url = d.url(&format!("gitops-{round}.git"));
-        let s = setup(0);
+        // A declares svc-2; B raises mgr's replicas, removes svc-2 and adds svc-3.
+        let s = setup(1);
         let init = s.publish("a0.json", &s.commit, 1);
         let mut args = promote_args(s.src.path(), &s.commit, &url, &[&init]);
         args.push("--init".into());
         run_promote(&args, &[]).assert_code(0);
-        let (a, b, deploy_b) = raise_intent(&s);
+        let a = s.commit.clone();
+        let mut deploy_b = deploy_json(2);
+        deploy_b["services"][0]["replicas"] = serde_json::json!(3);
+        deploy_b["services"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|svc| svc["id"] != "svc-2");
+        s.src.write(
+            "deploy/deploy.json",
+            &serde_json::to_string_pretty(&deploy_b).unwrap(),
+        );
+        s.src.write("apps/svc-3/Dockerfile", "FROM scratch\n");
+        let b = s.src.commit("raise mgr replicas, remove svc-2, add svc-3");
         let pa = s.publish("a.json", &a, 40);
         let pb = publish_for(&s, "b.json", &b, &deploy_b, 70);
         let spawn = |commit: &str, p: &Path| {
@@ -797,7 +810,12 @@ fn concurrent_races_of_an_older_and_a_newer_run_end_with_the_newer_intent() {
             );
         }
         assert_eq!(tree_replicas(&bare), 3, "round {round}");
-        assert!(tree_has(&bare, "deployment-svc-2.yaml"), "round {round}");
+        assert!(tree_has(&bare, "deployment-svc-3.yaml"), "round {round}");
+        assert!(!tree_has(&bare, "deployment-svc-2.yaml"), "round {round}");
+        assert!(
+            remote_catalog(&bare)["services"]["svc-2"].is_null(),
+            "round {round}"
+        );
         let cat = remote_catalog(&bare);
         assert_eq!(cat["sourceCommit"], b.as_str(), "round {round}");
         assert_eq!(
