@@ -241,6 +241,9 @@ cd_bootstrap() {
     --from-literal=auth.json='{}' --from-literal=config.toml='' \
     --dry-run=client -o yaml | kc apply -f - > /dev/null
   # The PipelineRun's ServiceAccount and the Roles verify uses, exactly as generated.
+  # `auth reconcile` first: it recreates a binding whose roleRef changed (immutable to apply)
+  # when a cluster still holds an older lane's RBAC.
+  kc auth reconcile -f "$gen/pipelines/rbac.yaml" > /dev/null
   kc apply -f "$gen/pipelines/rbac.yaml" > /dev/null
   kc apply -f "$gen/gitops/appproject.yaml" -f "$gen/gitops/application.yaml" > /dev/null
   local sa

@@ -619,6 +619,7 @@ fn generate_adds_the_checks_only_with_a_declaration() {
         [
             "deploy-json",
             "source",
+            "gitops-render",
             "ci-prepare",
             "ci-install",
             "ci-typecheck",
