@@ -15,6 +15,9 @@ export class StdioAppServerClient implements AgentAdapter {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: string) => void; reject: (e: Error) => void }>();
   private reading: Promise<void>;
+  // Set once the app-server's stdout has ended: a request made after that fails at once
+  // instead of waiting for an answer that cannot come.
+  private exited = false;
 
   constructor(argv: string[]) {
     this.proc = Bun.spawn(argv, { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
@@ -33,6 +36,7 @@ export class StdioAppServerClient implements AgentAdapter {
         if (line.trim() !== "") this.dispatch(line);
       }
     }
+    this.exited = true;
     for (const p of this.pending.values()) p.reject(new Error("app-server exited"));
     this.pending.clear();
   }
@@ -54,9 +58,21 @@ export class StdioAppServerClient implements AgentAdapter {
   run(prompt: string): Promise<string> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      if (this.exited) {
+        reject(new Error("app-server exited"));
+        return;
+      }
       this.pending.set(id, { resolve, reject });
-      this.proc.stdin.write(JSON.stringify({ id, method: "run", params: { prompt } }) + "\n");
-      this.proc.stdin.flush();
+      try {
+        this.proc.stdin.write(JSON.stringify({ id, method: "run", params: { prompt } }) + "\n");
+        const flushed = this.proc.stdin.flush();
+        // A pipe that closes while flushing: the reader rejects the request when stdout ends.
+        if (flushed instanceof Promise) flushed.catch(() => {});
+      } catch {
+        // The pipe closed under us: the app-server is gone (the reader rejects the rest).
+        this.pending.delete(id);
+        reject(new Error("app-server exited"));
+      }
     });
   }
 

@@ -16,6 +16,14 @@ describe("the stdio app-server client", () => {
     await expect(client.run("x")).rejects.toThrow("app-server exited");
     await client.close();
   });
+
+  test("a request after the app-server exited fails at once", async () => {
+    const client = new StdioAppServerClient([process.execPath, "-e", "process.exit(0)"]);
+    // Long enough for the app-server to be gone and its stdout to have ended.
+    await Bun.sleep(500);
+    await expect(client.run("x")).rejects.toThrow("app-server exited");
+    await client.close();
+  });
 });
 
 describe("an adapter mock", () => {
