@@ -306,13 +306,10 @@ struct Ctx<'a> {
 
 /// One attempt's result before the push.
 enum Prepared {
-    /// Every image of this run is superseded by a newer release: nothing to commit.
-    Superseded {
-        head: Option<GitopsHead>,
-        services: Vec<ServiceResult>,
-        intent_commit: String,
-    },
-    Noop {
+    /// Nothing to commit: `Noop`, or `Superseded` when a newer release already holds the
+    /// branch (every image of this run is superseded).
+    Unchanged {
+        outcome: PromoteOutcome,
         head: Option<GitopsHead>,
         services: Vec<ServiceResult>,
         intent_commit: String,
@@ -493,16 +490,12 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
                 progress("no change against the workspace's tip; confirming on the fetched tip");
                 continue;
             }
-            Prepared::Noop {
+            Prepared::Unchanged {
+                outcome,
                 head,
                 services,
                 intent_commit,
-            } => (PromoteOutcome::Noop, head, services, intent_commit),
-            Prepared::Superseded {
-                head,
-                services,
-                intent_commit,
-            } => (PromoteOutcome::Superseded, head, services, intent_commit),
+            } => (outcome, head, services, intent_commit),
         };
         progress(match outcome {
             PromoteOutcome::Superseded => {
@@ -952,18 +945,15 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
         ],
     )?;
     if head.is_some() && old_tree.as_deref() == Some(new_tree.as_str()) {
-        return Ok(if late {
-            Prepared::Superseded {
-                head,
-                services: merged.services,
-                intent_commit,
-            }
-        } else {
-            Prepared::Noop {
-                head,
-                services: merged.services,
-                intent_commit,
-            }
+        return Ok(Prepared::Unchanged {
+            outcome: if late {
+                PromoteOutcome::Superseded
+            } else {
+                PromoteOutcome::Noop
+            },
+            head,
+            services: merged.services,
+            intent_commit,
         });
     }
     let changed = gitops.changed_paths(old_tree.as_deref(), &new_tree)?;
