@@ -310,11 +310,29 @@ apply_manifests() {
   # Server-side: the PipelineRun/TaskRun CRDs are larger than the last-applied annotation allows.
   kc apply --server-side --force-conflicts -f "$TSTATE/crds.yaml" >>"$alog" 2>&1 || fail apply "CRDs" "$alog"
   kc wait --for condition=established --timeout=60s crd --all >>"$alog" 2>&1 || fail apply "CRDs not established" "$alog"
-  kc apply --server-side --force-conflicts -f "$TSTATE/pipeline.yaml" >>"$alog" 2>&1 || fail apply "Tekton Pipelines config/" "$alog"
+  apply_retrying "$TSTATE/pipeline.yaml" "Tekton Pipelines config/"
   wait_deployments tekton-pipelines tekton-pipelines-controller tekton-pipelines-webhook tekton-events-controller
   # Triggers' webhook validates its objects through Pipelines' (TaskRun/PipelineRun templates).
-  kc apply --server-side --force-conflicts -f "$TSTATE/triggers.yaml" >>"$alog" 2>&1 || fail apply "Tekton Triggers config/" "$alog"
+  apply_retrying "$TSTATE/triggers.yaml" "Tekton Triggers config/"
   wait_deployments tekton-pipelines tekton-triggers-controller tekton-triggers-webhook tekton-triggers-core-interceptors
+}
+
+# The webhook configurations in a manifest get their rules from the webhook pod itself once it
+# starts; from then until it serves, the API server refuses the ConfigMaps that follow them in
+# the same manifest ("connection refused"). Server-side apply is idempotent, so apply again
+# until everything is accepted (about 2 minutes at most).
+apply_retrying() {
+  local file=$1 what=$2 alog=$TSTATE/apply.log out=$TSTATE/apply-attempt.log attempt rc
+  for attempt in $(seq 1 24); do
+    rc=0
+    kc apply --server-side --force-conflicts -f "$file" >"$out" 2>&1 || rc=$?
+    cat -- "$out" >>"$alog"
+    ((rc != 0)) || return 0
+    grep -q 'failed calling webhook' "$out" || fail apply "$what" "$alog"
+    echo "cluster-tekton: apply $what: a webhook is not serving yet (attempt $attempt), again in 5 s" >&2
+    sleep 5
+  done
+  fail apply "$what (the webhooks never served)" "$alog"
 }
 
 wait_deployments() {
