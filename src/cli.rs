@@ -27,7 +27,7 @@ Each subcommand is one Tekton step.",
 )]
 pub struct Cli {
     /// Output format of the result document on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = Format::Json)]
+    #[arg(long, global = true, value_enum, default_value_t = Format::Json, env = "LANE_OUTPUT")]
     pub output: Format,
     /// No progress lines on stderr.
     #[arg(long, short, global = true)]

@@ -14,21 +14,21 @@ pub struct ValidateArgs {
     #[arg(default_value = "deploy/deploy.json")]
     pub file: PathBuf,
     /// What the file is; `auto` looks at its shape.
-    #[arg(long, value_enum, default_value_t = Kind::Auto)]
+    #[arg(long, value_enum, default_value_t = Kind::Auto, env = "LANE_KIND")]
     pub kind: Kind,
     /// For a catalog: the lane's deploy.json, so a catalog of another lane is rejected.
     #[arg(long, value_name = "FILE")]
     pub deploy: Option<PathBuf>,
     /// Source checkout to check build paths against (they must exist and not leave the
     /// repository through symlinks). Without it only the path syntax is checked.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "LANE_REPO_ROOT")]
     pub repo_root: Option<PathBuf>,
     /// Also print the resolved intent summary (services, kinds, sources).
     #[arg(long)]
     pub explain: bool,
     /// For CI checks (deploy/ci-checks.json): the digest the validate Task was generated
     /// from; a declaration with another digest is reported (rule task-out-of-date).
-    #[arg(long, value_name = "SHA256")]
+    #[arg(long, value_name = "SHA256", env = "LANE_CI_DIGEST")]
     pub ci_digest: Option<String>,
 }
 

@@ -11,7 +11,13 @@ use crate::model::{check, Catalog, InputError, LaneNames};
 pub struct GitopsArgs {
     /// Fetch the lane's GitOps branch from this remote first (git CLI, no checkout) into
     /// `refs/lane/gitops/<branch>`.
-    #[arg(long, value_name = "URL")]
+    // The URL may carry credentials: `--help` never shows its environment value.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LANE_GITOPS_REMOTE",
+        hide_env_values = true
+    )]
     pub gitops_remote: Option<String>,
     /// Local ref holding the GitOps branch. Default: `refs/remotes/origin/<gitops branch>`,
     /// then `refs/heads/<gitops branch>`.

@@ -34,11 +34,11 @@ image and digest), pin (image-only upstream service, resolved by publish), exclu
 is in docs/fingerprint.md.")]
 pub struct PlanArgs {
     /// The source repository (worktree or bare). It is only read.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".", env = "LANE_REPO")]
     pub repo: PathBuf,
     /// Source commit: full or short SHA, branch or tag. Resolved to the full 40-hex commit; a
     /// short SHA that matches nothing or more than one object is an error.
-    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    #[arg(long, value_name = "REV", default_value = "HEAD", env = "LANE_COMMIT")]
     pub commit: String,
     /// deploy.json from disk. Default: `deploy/deploy.json` in the source commit's tree.
     #[arg(long, value_name = "FILE")]
@@ -50,22 +50,22 @@ pub struct PlanArgs {
     pub catalog: Option<PathBuf>,
     /// Initialise the lane: there is no catalog yet, plan every built service as affected.
     /// Refused when the lane already has a catalog.
-    #[arg(long)]
+    #[arg(long, env = "LANE_INIT")]
     pub init: bool,
     /// Build this service even if its fingerprint is unchanged (repeatable).
-    #[arg(long, value_name = "SERVICE")]
+    #[arg(long, value_name = "SERVICE", env = "LANE_FORCE")]
     pub force: Vec<String>,
     /// Write the plan document here too (atomically), for the workspace.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LANE_OUT")]
     pub out: Option<PathBuf>,
     /// Tekton result: JSON array of the affected service ids (compact, for a matrix).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_AFFECTED")]
     pub result_affected: Option<PathBuf>,
     /// Tekton result: the counts per decision as a compact JSON object.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_COUNTS")]
     pub result_counts: Option<PathBuf>,
     /// Tekton result: the full 40-hex source commit.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_COMMIT")]
     pub result_commit: Option<PathBuf>,
 }
 

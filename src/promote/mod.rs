@@ -43,28 +43,33 @@ use merge::{RunInput, ServiceResult};
 pub struct PromoteArgs {
     /// Source repository (worktree or bare), only read: deploy.json, the commit graph for
     /// out-of-order runs, and the objects a throwaway GitOps repository borrows.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".", env = "LANE_REPO")]
     pub repo: PathBuf,
     /// Source commit being promoted: full or short SHA or a ref, resolved strictly to 40 hex.
-    #[arg(long, value_name = "REV", default_value = "HEAD")]
+    #[arg(long, value_name = "REV", default_value = "HEAD", env = "LANE_COMMIT")]
     pub commit: String,
     /// deploy.json from disk; default: `deploy/deploy.json` in the commit's tree.
     #[arg(long, value_name = "FILE")]
     pub deploy: Option<PathBuf>,
     /// Publish result files, or directories of them (`*.json`), from `lane publish --out`. All
     /// must be for this lane and this source commit.
-    #[arg(long, value_name = "PATH", num_args = 1.., required = true)]
+    #[arg(long, value_name = "PATH", num_args = 1.., required = true, env = "LANE_PUBLISH")]
     pub publish: Vec<PathBuf>,
     /// GitOps remote to fetch from and push to; default: the lane's `gitopsRepo` (else its
     /// `sourceRepo`).
-    #[arg(long, value_name = "URL")]
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "LANE_GITOPS_REMOTE",
+        hide_env_values = true
+    )]
     pub gitops_remote: Option<String>,
     /// Lane initialisation: write the lane's first catalog. Refused when the GitOps branch
     /// already has one; without it a missing catalog is an error.
-    #[arg(long)]
+    #[arg(long, env = "LANE_INIT")]
     pub init: bool,
     /// PipelineRun name, recorded in the catalog entries and the commit message.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "LANE_PIPELINE_RUN")]
     pub pipeline_run: Option<String>,
     /// Pushes at most, when other runs keep moving the GitOps branch first (each retry
     /// fetches, redoes and pushes again after a jittered backoff). A refusal by the server is
@@ -84,10 +89,10 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub allow_diverged: bool,
     /// Write the GitOps commit (new, or current on a noop) to PATH (a Tekton result).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_COMMIT")]
     pub result_commit: Option<PathBuf>,
     /// Write `committed` or `noop` to PATH (a Tekton result).
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_OUTCOME")]
     pub result_outcome: Option<PathBuf>,
     #[command(flatten)]
     pub credentials: credentials::CredentialArgs,

@@ -57,29 +57,30 @@ impl DecisionArg {
 #[command(after_help = AFTER_HELP)]
 pub struct PublishArgs {
     /// The plan document written by `lane plan`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LANE_PLAN")]
     pub plan: PathBuf,
     /// Only these services (default: every service the plan says to publish).
-    #[arg(long = "service", value_name = "ID", num_args = 1..)]
+    #[arg(long = "service", value_name = "ID", num_args = 1.., env = "LANE_SERVICE")]
     pub services: Vec<String>,
     /// Which plan decisions to handle, comma-separated.
     #[arg(
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "affected,reused,pin"
+        default_value = "affected,reused,pin",
+        env = "LANE_DECISIONS"
     )]
     pub decisions: Vec<DecisionArg>,
     /// deploy.json of the lane: its `lane.registry.insecure: true` allows plain HTTP to the
     /// lane registry when that is a loopback host.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LANE_DEPLOY")]
     pub deploy: Option<PathBuf>,
     /// Allow plain HTTP to any registry host (never for production registries).
-    #[arg(long)]
+    #[arg(long, env = "LANE_ALLOW_INSECURE")]
     pub allow_insecure: bool,
     /// Directory holding the docker `config.json` (or a Tekton docker credential workspace
     /// with `.dockerconfigjson`); default $DOCKER_CONFIG, else ~/.docker.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", env = "LANE_DOCKER_CONFIG")]
     pub docker_config: Option<PathBuf>,
     /// Services resolved at once (a few registry requests each), over one connection pool.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=256))]
@@ -88,13 +89,13 @@ pub struct PublishArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub timeout: u64,
     /// Write the publish result (read by `promote`) here.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "LANE_OUT")]
     pub out: Option<PathBuf>,
     /// Tekton result IMAGE_URL (`repo:tag`): written when exactly one image was built, else empty.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_IMAGE_URL")]
     pub result_image_url: Option<PathBuf>,
     /// Tekton result IMAGE_DIGEST (`sha256:…`): written when exactly one image was built, else empty.
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", env = "LANE_RESULT_IMAGE_DIGEST")]
     pub result_image_digest: Option<PathBuf>,
     /// Tekton result IMAGES: newline-separated `repo@digest` of every image built by this run.
     #[arg(long, value_name = "PATH")]

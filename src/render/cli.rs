@@ -21,13 +21,18 @@ lane render --no-write --diff                 # dry-run against the GitOps branc
 lane render --no-write --against deploy/gitops/g14/runtime-v01")]
 pub struct RenderArgs {
     /// The lane's deploy.json.
-    #[arg(long, value_name = "FILE", default_value = "deploy/deploy.json")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "deploy/deploy.json",
+        env = "LANE_DEPLOY"
+    )]
     pub deploy: PathBuf,
     /// Artifact catalog file to pin digests from, instead of the catalog on the GitOps branch.
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
     /// Repository (worktree or bare) that holds the GitOps branch; read without a checkout.
-    #[arg(long, value_name = "DIR", default_value = ".")]
+    #[arg(long, value_name = "DIR", default_value = ".", env = "LANE_REPO")]
     pub repo: PathBuf,
     #[command(flatten)]
     pub gitops: GitopsArgs,
@@ -43,7 +48,7 @@ pub struct RenderArgs {
     pub out: Option<PathBuf>,
     /// Dry-run: write nothing; report the files that would be added, changed or removed on
     /// the GitOps branch's runtime path (or against --against DIR).
-    #[arg(long)]
+    #[arg(long, env = "LANE_NO_WRITE")]
     pub no_write: bool,
     /// With --no-write: compare against this directory instead of the GitOps branch.
     #[arg(long, value_name = "DIR", requires = "no_write")]

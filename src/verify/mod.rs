@@ -89,17 +89,29 @@ impl Group {
 pub struct VerifyArgs {
     /// Run only these groups (comma-separated): live, argo, gitops, tekton, source; `static`
     /// means gitops,source and needs no cluster. Default: all five.
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "GROUPS")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "GROUPS",
+        env = "LANE_ONLY"
+    )]
     pub only: Vec<Group>,
     /// Leave out these groups (same names as --only).
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "GROUPS")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "GROUPS",
+        env = "LANE_SKIP"
+    )]
     pub skip: Vec<Group>,
     /// The source repository (worktree or bare) holding the source commit and the GitOps
     /// branch.
-    #[arg(long, default_value = ".", value_name = "DIR")]
+    #[arg(long, default_value = ".", value_name = "DIR", env = "LANE_REPO")]
     pub repo: PathBuf,
     /// The source commit being released (full or short SHA, or a ref; resolved strictly).
-    #[arg(long, default_value = "HEAD", value_name = "REV")]
+    #[arg(long, default_value = "HEAD", value_name = "REV", env = "LANE_COMMIT")]
     pub commit: String,
     /// deploy.json from disk for the lane names, instead of the one at --commit. The source
     /// group still checks the committed one.
@@ -125,11 +137,11 @@ pub struct VerifyArgs {
     pub insecure_skip_tls_verify: bool,
     /// The PipelineRun to judge; default: the newest whose name starts with the lane's
     /// PipelineRun name for the commit.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "LANE_PIPELINE_RUN")]
     pub pipeline_run: Option<String>,
     /// Poll Argo CD and the rollout until synced and healthy at the GitOps head, or until
     /// this much time has passed (e.g. 30s, 5m). Without it everything is looked at once.
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "LANE_WAIT")]
     pub wait: Option<Duration>,
     /// Timeout of each Kubernetes API request (e.g. 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15s")]
