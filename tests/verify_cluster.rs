@@ -2064,3 +2064,373 @@ fn argo_conditions_after_refresh(k: &RealCluster, app: &str) -> Vec<Value> {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
 }
+
+/// Wait until `pod` in `ns` is Running; panics after two minutes with its phase.
+fn wait_running(k: &RealCluster, ns: &str, pod: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let phase = k.kubectl(
+            &[
+                "get",
+                "pod",
+                pod,
+                "-n",
+                ns,
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+            None,
+        );
+        if phase.stdout == "Running" {
+            return;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(120),
+            "pod {pod} not Running: {} {}",
+            phase.stdout,
+            phase.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// GET from the cluster's plain-http registry (a loopback-side address of this machine).
+fn registry_get(url: &str, accept: &str) -> Vec<u8> {
+    let out = std::process::Command::new("curl")
+        .args([
+            "-fsS",
+            "--max-time",
+            "30",
+            "-H",
+            &format!("Accept: {accept}"),
+            "--",
+            url,
+        ])
+        .output()
+        .expect("curl");
+    assert!(
+        out.status.success(),
+        "GET {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// An image that exists only on the node: the cluster's busybox layer under a config of its
+/// own (so no pulled image shares its ID), written as an OCI archive and imported into the
+/// cluster's containerd under a tag no registry serves. Returns the tag and the config digest.
+fn import_node_only_image(registry: &str, busybox: &str, containerd: &str) -> (String, String) {
+    let (repo_at, manifest_digest) = busybox.rsplit_once('@').unwrap();
+    let repo = repo_at.split_once('/').unwrap().1;
+    let base = format!("http://{registry}/v2/{repo}");
+    let manifest: Value = serde_json::from_slice(&registry_get(
+        &format!("{base}/manifests/{manifest_digest}"),
+        "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json",
+    ))
+    .unwrap();
+    let dir = common::tempdir();
+    let blobs = dir.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let config_digest = manifest["config"]["digest"].as_str().unwrap();
+    let mut config: Value = serde_json::from_slice(&registry_get(
+        &format!("{base}/blobs/{config_digest}"),
+        "*/*",
+    ))
+    .unwrap();
+    let unique = format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    config["config"]["Labels"]["dev.lane.test/node-only"] = json!(unique);
+    let config_bytes = serde_json::to_vec(&config).unwrap();
+    let config_hex = sha256_hex(&config_bytes);
+    std::fs::write(blobs.join(&config_hex), &config_bytes).unwrap();
+    let mut layers = Vec::new();
+    for l in manifest["layers"].as_array().unwrap() {
+        let d = l["digest"].as_str().unwrap();
+        let bytes = registry_get(&format!("{base}/blobs/{d}"), "*/*");
+        assert_eq!(format!("sha256:{}", sha256_hex(&bytes)), d);
+        std::fs::write(blobs.join(d.trim_start_matches("sha256:")), &bytes).unwrap();
+        layers.push(l.clone());
+    }
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": format!("sha256:{config_hex}"), "size": config_bytes.len()},
+        "layers": layers,
+    });
+    let m_bytes = serde_json::to_vec(&m).unwrap();
+    let m_hex = sha256_hex(&m_bytes);
+    std::fs::write(blobs.join(&m_hex), &m_bytes).unwrap();
+    let tag = format!("lane.invalid/verify/node-only:{}", &config_hex[..12]);
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                       "digest": format!("sha256:{m_hex}"), "size": m_bytes.len(),
+                       "annotations": {"io.containerd.image.name": tag,
+                                       "org.opencontainers.image.ref.name": tag}}],
+    });
+    std::fs::write(
+        dir.path().join("index.json"),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let tar = dir.path().join("image.tar");
+    let out = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .arg("-cf")
+        .arg(&tar)
+        .args(["--", "oci-layout", "index.json", "blobs"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new("ctr")
+        .args([
+            "--address",
+            containerd,
+            "-n",
+            "k8s.io",
+            "images",
+            "import",
+            "--",
+        ])
+        .arg(&tar)
+        .output()
+        .expect("ctr");
+    assert!(
+        out.status.success(),
+        "ctr images import: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (tag, format!("sha256:{config_hex}"))
+}
+
+#[test]
+fn real_cluster_an_image_loaded_on_the_node_proves_no_digest() {
+    let Some(k) = real_cluster("real_cluster_an_image_loaded_on_the_node_proves_no_digest") else {
+        return;
+    };
+    let (Ok(busybox), Ok(registry), Ok(containerd)) = (
+        std::env::var("LANE_CLUSTER_BUSYBOX_IMAGE"),
+        std::env::var("LANE_CLUSTER_REGISTRY"),
+        std::env::var("LANE_CLUSTER_CONTAINERD_ADDRESS"),
+    ) else {
+        eprintln!("verify_cluster: skipped (the cluster's busybox, registry or containerd address is unset)");
+        return;
+    };
+    let s = real_setup(&k);
+    let (tag, config_digest) = import_node_only_image(&registry, &busybox, &containerd);
+    let cname = s
+        .repos
+        .objects()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap()["spec"]["template"]["spec"]["containers"][0]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A pod of the service running the node-only image: the kubelet cannot pull it, and the
+    // real containerd reports the image ID (config digest) as its imageID.
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "agentrun-mgr-node-only", "namespace": REAL_NS,
+                     "labels": {"lane.dev/service": "agentrun-mgr"}},
+        "spec": {
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65534},
+            "automountServiceAccountToken": false,
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": cname, "image": tag, "imagePullPolicy": "Never",
+                            "command": ["sleep", "3600"]}]
+        }
+    });
+    k.apply(&serde_json::to_string(&pod).unwrap());
+    wait_running(&k, REAL_NS, "agentrun-mgr-node-only");
+    let reported = k.kubectl(
+        &[
+            "get",
+            "pod",
+            "agentrun-mgr-node-only",
+            "-n",
+            REAL_NS,
+            "-o",
+            "jsonpath={.status.containerStatuses[0].imageID}",
+        ],
+        None,
+    );
+    // What the fake-API test (an_image_id_without_a_registry_digest_is_reported_as_such)
+    // assumes, checked against the real kubelet and containerd.
+    assert_eq!(reported.stdout, config_digest, "{}", reported.stderr);
+    let run = s.verify(&k, &["--only", "live"]);
+    run.assert_code(1);
+    let doc = run.json();
+    nothing_refused(&doc);
+    let c = check(&doc, "live.images");
+    let msg = c["message"].as_str().unwrap();
+    assert!(
+        msg.contains(&format!(
+            "pod agentrun-mgr-node-only container {cname} reports imageID '{config_digest}' without a registry digest"
+        )),
+        "{msg}"
+    );
+    assert!(
+        c["hint"].as_str().unwrap().contains("locally loaded"),
+        "{c:#}"
+    );
+    let _ = std::process::Command::new("ctr")
+        .args([
+            "--address",
+            &containerd,
+            "-n",
+            "k8s.io",
+            "images",
+            "rm",
+            "--",
+            &tag,
+        ])
+        .output();
+}
+
+#[test]
+fn real_cluster_tekton_results_written_with_a_newline_are_trimmed() {
+    let Some(k) = real_cluster("real_cluster_tekton_results_written_with_a_newline_are_trimmed")
+    else {
+        return;
+    };
+    let Ok(busybox) = std::env::var("LANE_CLUSTER_BUSYBOX_IMAGE") else {
+        eprintln!("verify_cluster: skipped (LANE_CLUSTER_BUSYBOX_IMAGE unset)");
+        return;
+    };
+    let served = k.kubectl(&["get", "crd", "pipelineruns.tekton.dev"], None);
+    if served.code != 0 {
+        eprintln!(
+            "verify_cluster: skipped (no Tekton on the cluster: scripts/cluster-tekton.sh up)"
+        );
+        return;
+    }
+    let s = real_setup(&k);
+    let lane = lane::model::Lane::parse(deploy_v97().as_bytes(), "deploy.json").unwrap();
+    let n = &lane.names;
+    let run_name = format!("{}x1", n.pipeline_run_name(&s.repos.commit));
+    // The lane's Pipeline reduced to a publish Task whose step writes each image's results
+    // the way a shell step does: with `echo`, so each value ends in a newline.
+    let mut script = String::from("set -eu\n");
+    let mut results = Vec::new();
+    for (svc, entry) in s.repos.catalog["services"].as_object().unwrap() {
+        let prefix = svc
+            .trim_start_matches("agentrun-")
+            .to_uppercase()
+            .replace('-', "_");
+        let repo = entry["imageRepository"].as_str().unwrap();
+        let dig = entry["digest"].as_str().unwrap();
+        script.push_str(&format!(
+            "echo '{repo}' > $(results.{prefix}_IMAGE_URL.path)\necho '{dig}' > $(results.{prefix}_IMAGE_DIGEST.path)\n"
+        ));
+        results.push(json!({"name": format!("{prefix}_IMAGE_URL")}));
+        results.push(json!({"name": format!("{prefix}_IMAGE_DIGEST")}));
+    }
+    let pipeline = json!({
+        "apiVersion": "tekton.dev/v1", "kind": "Pipeline",
+        "metadata": {"name": n.pipeline, "namespace": n.tekton_namespace},
+        "spec": {"tasks": [{"name": "publish", "taskSpec": {
+            "results": results,
+            "steps": [{"name": "write", "image": busybox, "script": script,
+                       "securityContext": {"runAsNonRoot": true, "runAsUser": 65534}}]}}]}
+    });
+    let pr = json!({
+        "apiVersion": "tekton.dev/v1", "kind": "PipelineRun",
+        "metadata": {"name": run_name, "namespace": n.tekton_namespace},
+        "spec": {"pipelineRef": {"name": n.pipeline}}
+    });
+    let objects = format!(
+        "{}\n---\n{}\n",
+        serde_json::to_string(&pipeline).unwrap(),
+        serde_json::to_string(&pr).unwrap()
+    );
+    k.apply(&objects);
+    let start = std::time::Instant::now();
+    let cond = loop {
+        let c = k.kubectl(
+            &[
+                "get",
+                "pipelinerun",
+                &run_name,
+                "-n",
+                &n.tekton_namespace,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Succeeded\")].status}",
+            ],
+            None,
+        );
+        if c.stdout == "True" || c.stdout == "False" {
+            break c.stdout;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(180),
+            "PipelineRun {run_name} not finished: {}",
+            c.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    };
+    assert_eq!(cond, "True");
+    // Tekton keeps the newline: the TaskRun's results end in "\n".
+    let tr = k.kubectl(
+        &[
+            "get",
+            "taskruns",
+            "-n",
+            &n.tekton_namespace,
+            "-l",
+            &format!("tekton.dev/pipelineRun={run_name}"),
+            "-o",
+            "json",
+        ],
+        None,
+    );
+    let trs: Value = serde_json::from_str(&tr.stdout).unwrap();
+    let values: Vec<String> = trs["items"][0]["status"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["value"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(values.len(), results.len(), "{trs:#}");
+    assert!(values.iter().all(|v| v.ends_with('\n')), "{values:?}");
+    let run = s.verify(&k, &["--only", "tekton"]);
+    let _ = k.kubectl(
+        &["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
+        Some(&objects),
+    );
+    run.assert_code(0);
+    let doc = run.json();
+    let c = check(&doc, "tekton.digests");
+    assert_eq!(
+        c["evidence"]["matched"].as_array().unwrap().len(),
+        results.len() / 2,
+        "{c:#}"
+    );
+    assert_eq!(check(&doc, "tekton.pipelinerun")["status"], "pass");
+}
