@@ -29,8 +29,16 @@ phase "installing test dependencies"
 path_add=$(scripts/install-test-deps.sh | sed -n 's/^PATH_ADD=//p' | tail -n1)
 export PATH="${path_add:+$path_add:}$HOME/.local/bin:$PATH"
 
+# The test build overlaps the cluster's start: on a fresh machine the cluster's first build
+# waits on Go module downloads for minutes, time the Rust build can use.
+build_log=$(mktemp -t lane-test-build.XXXXXX)
+phase "building the tests in the background (log: $build_log)"
+cargo test --locked --no-run --lib --bins --tests >"$build_log" 2>&1 &
+build_pid=$!
+
 cluster_started=0
 cleanup() {
+  kill "$build_pid" 2>/dev/null || true
   if ((cluster_started)); then
     phase "stopping the cluster"
     scripts/cluster.sh down >&2 || echo "test.sh: scripts/cluster.sh down reported a problem" >&2
@@ -55,7 +63,15 @@ if [[ ${LANE_TEST_CLUSTER:-1} != 0 ]]; then
   fi
 fi
 
-phase "building and running the tests"
+phase "waiting for the test build"
+if ! wait "$build_pid"; then
+  tail -n 60 -- "$build_log" >&2
+  phase "the test build failed (log: $build_log)"
+  exit 1
+fi
+phase "test build done"
+
+phase "running the tests"
 # A session of its own, so that anything a test leaves running can be found and stopped.
 rc=0
 setsid cargo test --locked --no-fail-fast --lib --bins --tests -- \
