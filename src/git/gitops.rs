@@ -1,6 +1,7 @@
-//! Reading the lane's GitOps branch: its tip and the artifact catalog on it, without a
-//! checkout. Shared by plan, render, promote and verify. Only the lane's own GitOps branch is
-//! ever read: there is no fallback to another branch, lane or the source branch (SPEC §2).
+//! Reading the lane's GitOps branch: its tip and the artifact catalog on it, without a checkout.
+//! Shared by plan, render, promote and verify. Only the lane's own GitOps branch is ever read:
+//! there is no fallback to another branch, lane or the source branch (docs/architecture.md, "Truth
+//! sources").
 
 use super::{cli, GitError, Repo};
 use crate::error::{Classified, ExitClass};

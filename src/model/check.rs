@@ -1,8 +1,9 @@
 //! Loading and checking `deploy/deploy.json`.
 //!
 //! Three passes, each reporting JSON paths and rule ids:
-//! 1. a scan of the raw JSON for content that must never be in intent (SPEC §2): image tags
-//!    and digests, publish/reuse state, run ids, revisions, generated manifests, credentials;
+//! 1. a scan of the raw JSON for content that must never be in intent (docs/architecture.md, "Truth
+//!    sources"): image tags and digests, publish/reuse state, run ids, revisions, generated
+//!    manifests, credentials;
 //! 2. strict typed parsing (unknown fields and wrong types are errors);
 //! 3. rules serde cannot express: name formats, ranges, references, repo-relative paths.
 
@@ -661,7 +662,7 @@ fn is_hex40_word(s: &str) -> bool {
         .any(|w| w.len() == 40 && w.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
-/// Names that are never a lane target (seed 002: the old dev/prod model).
+/// Names that are never a lane target (the old dev/prod model: docs/architecture.md, "Lane names").
 const LEGACY_TARGETS: &[&str] = &[
     "agentrun_dev",
     "agentrun_prod",

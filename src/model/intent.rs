@@ -1,4 +1,5 @@
-//! `deploy/deploy.json`: the lane's one hand-written CD truth (SPEC §2).
+//! `deploy/deploy.json`: the lane's one hand-written CD truth (docs/architecture.md, "Truth
+//! sources").
 //!
 //! Runtime intent only. Anything machine-written (tags, digests, publish state, revisions,
 //! manifests) or secret is rejected by [`crate::model::check`] before these types are used.
@@ -417,7 +418,7 @@ pub struct EgressAllow {
 }
 
 /// Placeholder for public entry intent. v0.1 requires none; enabling it is rejected until a
-/// reviewed ingress spec exists (SPEC §1, seed 002).
+/// reviewed ingress spec exists (docs/architecture.md, "Runtime boundaries").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct IngressIntent {

@@ -1,4 +1,4 @@
-//! Lane names from one rule (SPEC §1).
+//! Lane names from one rule (docs/architecture.md, "Lane names").
 //!
 //! Every name a lane owns derives from its version, project and cluster here and nowhere
 //! else; the `lane.names` block may override any of them explicitly. Tasks, Pipeline,

@@ -1,5 +1,6 @@
-//! `lane plan`: decide per service whether it must be built (affected), keeps its catalog
-//! image (reused), is an upstream image to pin, is excluded, or is unsupported (SPEC §3.4).
+//! `lane plan`: decide per service whether it must be built (affected), keeps its catalog image
+//! (reused), is an upstream image to pin, is excluded, or is unsupported (docs/architecture.md,
+//! "Plan decisions").
 //!
 //! Reads only: the source commit's tree (deploy.json, build contexts) and the GitOps branch's
 //! catalog. The only write to the repository is the fetch of the GitOps branch into

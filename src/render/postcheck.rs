@@ -115,8 +115,8 @@ fn shown(v: Option<&str>) -> String {
     }
 }
 
-/// Keys that must never appear in the runtime tree (SPEC §5: only ClusterIP Services, no
-/// host networking or ports, no privileged pods).
+/// Keys that must never appear in the runtime tree (docs/architecture.md, "Runtime boundaries":
+/// only ClusterIP Services, no host networking or ports, no privileged pods).
 const FORBIDDEN_KEYS: &[&str] = &["hostPort", "hostNetwork", "hostPID", "hostIPC", "nodePort"];
 
 fn walk(v: &Node<'_>, path: &mut String, file: &str) -> Result<(), RenderError> {

@@ -1,7 +1,7 @@
 //! Group 1, the live runtime in the lane namespace: namespace, Deployment rollouts, the digest
 //! every running container actually runs, the source-commit labels, the runner template, and
 //! service health through the API server's service proxy. A healthy pod of an older image
-//! fails (SPEC §4).
+//! fails (docs/architecture.md, "Artifact identity").
 
 use serde_json::{json, Value};
 

@@ -96,7 +96,8 @@ fn deploy_json(ctx: &Ctx) -> Check {
     }
 }
 
-/// Generated state that must never be tracked on the source branch (SPEC §2).
+/// Generated state that must never be tracked on the source branch (docs/architecture.md, "Truth
+/// sources").
 fn untracked_generated(ctx: &Ctx, files: &BTreeMap<String, String>) -> Check {
     let n = &ctx.lane.names;
     let runtime_prefix = format!("{}/", n.runtime_path.trim_end_matches('/'));
