@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use lane::model::catalog::{Catalog, CatalogEntry, ComponentIdentity, EntryStatus};
+use lane::model::catalog::{
+    Catalog, CatalogEntry, ComponentIdentity, EntryFrom, EntryRestores, EntryRollback, EntryStatus,
+    LaneRollback, ReleaseRef,
+};
 use lane::model::check;
 use lane::model::intent::*;
 use lane::model::secrets;
@@ -242,7 +245,7 @@ fn entry(service: &str, kind: ComponentKind, status: EntryStatus) -> CatalogEntr
         tag: match status {
             EntryStatus::Published => s(COMMIT),
             EntryStatus::Reused => "b".repeat(40),
-            EntryStatus::Pinned => s("1.36"),
+            EntryStatus::Pinned | EntryStatus::RolledBack => s("1.36"),
         },
         digest: format!("sha256:{}", "a".repeat(64)),
         media_type: Some(s("application/vnd.oci.image.manifest.v1+json")),
@@ -254,7 +257,30 @@ fn entry(service: &str, kind: ComponentKind, status: EntryStatus) -> CatalogEntr
         pipeline_run: Some(s("agentrun-v01-ci-3f786850e387")),
         published_at: s("2026-11-01T00:00:00Z"),
         updated_at: s("2026-11-02T00:00:00.5Z"),
+        rollback: None,
     }
+}
+
+/// A service returned by `lane rollback` to its published entry of an earlier release.
+fn rolled_back_entry(service: &str) -> CatalogEntry {
+    let mut e = entry(service, ComponentKind::Deployment, EntryStatus::Published);
+    e.status = EntryStatus::RolledBack;
+    e.rollback = Some(EntryRollback {
+        from: EntryFrom {
+            digest: format!("sha256:{}", "c".repeat(64)),
+            source_commit: "d".repeat(40),
+            gitops_commit: "e".repeat(40),
+        },
+        restores: EntryRestores {
+            status: EntryStatus::Published,
+            source_commit: s(COMMIT),
+            gitops_commit: "9".repeat(40),
+        },
+        requested_by: s("Jane Operator <jane@example.invalid>"),
+        at: s("2026-11-02T00:00:00Z"),
+        reason: Some(s("the new parser rejects old sessions")),
+    });
+    e
 }
 
 fn maximal_catalog() -> Catalog {
@@ -283,7 +309,21 @@ fn maximal_catalog() -> Catalog {
                 s("busybox"),
                 entry("busybox", ComponentKind::Job, EntryStatus::Pinned),
             ),
+            (s("agentrun-web"), rolled_back_entry("agentrun-web")),
         ]),
+        rollback: Some(LaneRollback {
+            from: ReleaseRef {
+                source_commit: "d".repeat(40),
+                gitops_commit: "e".repeat(40),
+            },
+            restores: ReleaseRef {
+                source_commit: s(COMMIT),
+                gitops_commit: "9".repeat(40),
+            },
+            requested_by: s("Jane Operator <jane@example.invalid>"),
+            at: s("2026-11-02T00:00:00Z"),
+            reason: Some(s("roll the lane back to the last good release")),
+        }),
     }
 }
 

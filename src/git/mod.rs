@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod gitops;
 pub mod remote;
+pub mod sign;
 pub mod write;
 
 use std::collections::BTreeMap;

@@ -42,6 +42,15 @@ impl Identity {
     }
 }
 
+/// Why a signed commit could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SignedWriteError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Sign(#[from] super::sign::SignError),
+}
+
 /// One replacement of a tree: a file, or a whole directory replaced by exactly `files`
 /// (paths relative to the directory; an empty map removes the directory).
 #[derive(Debug, Clone)]
@@ -177,6 +186,24 @@ impl Repo {
         who: &Identity,
         unix_seconds: i64,
     ) -> Result<String, GitError> {
+        self.write_commit_signed(tree, parents, message, who, unix_seconds, None)
+            .map_err(|e| match e {
+                SignedWriteError::Git(e) => e,
+                SignedWriteError::Sign(e) => GitError::Object(e.to_string()),
+            })
+    }
+
+    /// Write a commit object, SSH-signed with `key` when given (the `gpgsig` header over the
+    /// commit without it, as `git commit -S` with `gpg.format=ssh` writes it).
+    pub fn write_commit_signed(
+        &self,
+        tree: &str,
+        parents: &[String],
+        message: &str,
+        who: &Identity,
+        unix_seconds: i64,
+        key: Option<&super::sign::SigningKey>,
+    ) -> Result<String, SignedWriteError> {
         let sig = gix::actor::Signature {
             name: who.name.as_str().into(),
             email: who.email.as_str().into(),
@@ -189,7 +216,7 @@ impl Repo {
             .iter()
             .map(|p| oid(p))
             .collect::<Result<Vec<_>, _>>()?;
-        let commit = gix::objs::Commit {
+        let mut commit = gix::objs::Commit {
             tree: oid(tree)?,
             parents: parents.into_iter().collect(),
             author: sig.clone(),
@@ -198,6 +225,12 @@ impl Repo {
             message: message.into(),
             extra_headers: Vec::new(),
         };
+        if let Some(key) = key {
+            let mut payload = Vec::new();
+            gix::objs::WriteTo::write_to(&commit, &mut payload).map_err(obj_err)?;
+            let armored = key.sign(&payload)?;
+            commit.extra_headers.push(("gpgsig".into(), armored.into()));
+        }
         Ok(self
             .gix()
             .write_object(&commit)

@@ -1,5 +1,6 @@
-//! The artifact catalog (SPEC §4): machine-written, lives only on the GitOps branch at
-//! `names.catalog_path`. One entry per service records the image that the lane runs.
+//! The artifact catalog (docs/architecture.md, "Artifact identity"): machine-written, lives only on
+//! the GitOps branch at `names.catalog_path`. One entry per service records the image that the lane
+//! runs.
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,74 @@ pub struct Catalog {
     pub updated_at: String,
     /// Entries by service id (sorted, so the file is deterministic).
     pub services: BTreeMap<String, CatalogEntry>,
+    /// Present while the lane's deploy intent is a deliberately restored earlier one
+    /// (`lane rollback` of the whole lane); the next release of a newer source commit
+    /// removes it (docs/rollback.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<LaneRollback>,
+}
+
+/// A whole-lane rollback: the release it restores and the one it replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LaneRollback {
+    /// What the lane ran before. `sourceCommit` is the newest source commit released until
+    /// then: a run of it, or of an older commit, is superseded until a newer one rolls forward.
+    pub from: ReleaseRef,
+    /// The earlier release restored: its GitOps commit and the source commit of its intent.
+    pub restores: ReleaseRef,
+    /// Who asked (`--requested-by`).
+    pub requested_by: String,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A release of the lane: a GitOps commit and the source commit its catalog records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReleaseRef {
+    pub source_commit: String,
+    pub gitops_commit: String,
+}
+
+/// A service rolled back to an earlier catalog entry (status `rolled-back`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryRollback {
+    /// What the service ran before.
+    pub from: EntryFrom,
+    /// The earlier entry restored: its status then, its source commit, and the GitOps commit
+    /// whose catalog held it.
+    pub restores: EntryRestores,
+    /// Who asked (`--requested-by`).
+    pub requested_by: String,
+    /// When (RFC 3339 UTC).
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryFrom {
+    /// The digest the service ran before the rollback.
+    pub digest: String,
+    /// The newest source commit released for the service until then: a run of it, or of an
+    /// older commit, is superseded until a newer one rolls forward.
+    pub source_commit: String,
+    /// The GitOps commit the rollback replaced.
+    pub gitops_commit: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EntryRestores {
+    /// `published`, `reused` or `pinned`: the restored entry's status.
+    pub status: EntryStatus,
+    pub source_commit: String,
+    pub gitops_commit: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -59,6 +128,9 @@ pub struct CatalogEntry {
     pub published_at: String,
     /// When the entry last changed (RFC 3339 UTC).
     pub updated_at: String,
+    /// For `rolled-back`: what was rolled back from and to, and who asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<EntryRollback>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +149,9 @@ pub enum EntryStatus {
     Reused,
     /// Image-only upstream service, pinned by digest.
     Pinned,
+    /// Deliberately returned to an earlier entry by `lane rollback` (see `rollback`).
+    #[serde(rename = "rolled-back")]
+    RolledBack,
 }
 
 impl EntryStatus {
@@ -85,6 +160,7 @@ impl EntryStatus {
             EntryStatus::Published => "published",
             EntryStatus::Reused => "reused",
             EntryStatus::Pinned => "pinned",
+            EntryStatus::RolledBack => "rolled-back",
         }
     }
 }
@@ -93,6 +169,63 @@ impl CatalogEntry {
     /// `<repository>@<digest>`: the only form manifests may use.
     pub fn pinned_image(&self) -> String {
         format!("{}@{}", self.image_repository, self.digest)
+    }
+
+    /// The status that describes the image: a rolled-back entry's is the restored entry's
+    /// (`published`, `reused` or `pinned`).
+    pub fn image_status(&self) -> EntryStatus {
+        match (&self.status, &self.rollback) {
+            (EntryStatus::RolledBack, Some(r)) => r.restores.status,
+            (s, _) => *s,
+        }
+    }
+
+    /// The newest source commit released for this service: for a rolled-back entry the one it
+    /// was rolled back from, else its own. A run of this commit or an older one is superseded.
+    pub fn newest_commit(&self) -> &str {
+        match &self.rollback {
+            Some(r) => &r.from.source_commit,
+            None => &self.source_commit,
+        }
+    }
+}
+
+/// Longest `requestedBy` and `reason` of a rollback record.
+pub const ROLLBACK_TEXT_MAX: usize = 256;
+
+/// `requestedBy`/`reason`: one printable line, bounded (they also go into commit trailers).
+pub fn rollback_text_problem(s: &str) -> Option<&'static str> {
+    if s.trim().is_empty() {
+        Some("must not be empty")
+    } else if s.chars().count() > ROLLBACK_TEXT_MAX {
+        Some("must be at most 256 characters")
+    } else if s.chars().any(char::is_control) {
+        Some("must be one line without control characters")
+    } else {
+        None
+    }
+}
+
+/// Rules shared by the lane's and the entries' rollback records.
+fn rollback_common(
+    f: &mut impl FnMut(String, &'static str, String),
+    p: &str,
+    requested_by: &str,
+    at: &str,
+    reason: &Option<String>,
+) {
+    if let Some(why) = rollback_text_problem(requested_by) {
+        f(format!("{p}.requestedBy"), "rollback-text", why.into());
+    }
+    if let Some(why) = reason.as_deref().and_then(rollback_text_problem) {
+        f(format!("{p}.reason"), "rollback-text", why.into());
+    }
+    if !rules::is_timestamp(at) {
+        f(
+            format!("{p}.at"),
+            "timestamp",
+            "must be RFC 3339 UTC like 2026-01-02T03:04:05Z".into(),
+        );
     }
 }
 
@@ -116,6 +249,7 @@ impl Catalog {
             source_commit: source_commit.to_string(),
             updated_at: now.to_string(),
             services: BTreeMap::new(),
+            rollback: None,
         }
     }
 
@@ -160,8 +294,89 @@ impl Catalog {
                 "must be RFC 3339 UTC like 2026-01-02T03:04:05Z".into(),
             );
         }
+        if let Some(r) = &self.rollback {
+            for (path, v) in [
+                ("from.sourceCommit", &r.from.source_commit),
+                ("from.gitopsCommit", &r.from.gitops_commit),
+                ("restores.sourceCommit", &r.restores.source_commit),
+                ("restores.gitopsCommit", &r.restores.gitops_commit),
+            ] {
+                if !rules::is_commit(v) {
+                    f(
+                        format!("$.rollback.{path}"),
+                        "commit-sha",
+                        "must be a full 40-character lowercase hex commit".into(),
+                    );
+                }
+            }
+            if r.restores.source_commit != self.source_commit {
+                f(
+                    "$.rollback.restores.sourceCommit".into(),
+                    "rollback-intent",
+                    "a rolled-back lane's sourceCommit is the restored release's".into(),
+                );
+            }
+            rollback_common(&mut f, "$.rollback", &r.requested_by, &r.at, &r.reason);
+        }
         for (id, e) in &self.services {
             let p = format!("$.services.{id}");
+            match (&e.status, &e.rollback) {
+                (EntryStatus::RolledBack, None) => f(
+                    format!("{p}.rollback"),
+                    "rollback-record",
+                    "a rolled-back entry records what it was rolled back from and to".into(),
+                ),
+                (EntryStatus::RolledBack, Some(r)) => {
+                    if r.restores.status == EntryStatus::RolledBack {
+                        f(
+                            format!("{p}.rollback.restores.status"),
+                            "rollback-record",
+                            "the restored status is published, reused or pinned".into(),
+                        );
+                    }
+                    if !rules::is_digest(&r.from.digest) {
+                        f(
+                            format!("{p}.rollback.from.digest"),
+                            "digest",
+                            "must be sha256: followed by 64 lowercase hex".into(),
+                        );
+                    }
+                    for (path, v) in [
+                        ("from.sourceCommit", &r.from.source_commit),
+                        ("from.gitopsCommit", &r.from.gitops_commit),
+                        ("restores.sourceCommit", &r.restores.source_commit),
+                        ("restores.gitopsCommit", &r.restores.gitops_commit),
+                    ] {
+                        if !rules::is_commit(v) {
+                            f(
+                                format!("{p}.rollback.{path}"),
+                                "commit-sha",
+                                "must be a full 40-character lowercase hex commit".into(),
+                            );
+                        }
+                    }
+                    if r.restores.source_commit != e.source_commit {
+                        f(
+                            format!("{p}.rollback.restores.sourceCommit"),
+                            "rollback-record",
+                            "a rolled-back entry keeps the restored entry's sourceCommit".into(),
+                        );
+                    }
+                    rollback_common(
+                        &mut f,
+                        &format!("{p}.rollback"),
+                        &r.requested_by,
+                        &r.at,
+                        &r.reason,
+                    );
+                }
+                (_, Some(_)) => f(
+                    format!("{p}.rollback"),
+                    "rollback-record",
+                    "only rolled-back entries carry a rollback record".into(),
+                ),
+                _ => {}
+            }
             if !rules::is_dns1123_label(id) {
                 f(
                     p.clone(),
@@ -193,7 +408,7 @@ impl Catalog {
                     "must be a full 40-character lowercase hex commit".into(),
                 );
             }
-            match e.status {
+            match e.image_status() {
                 // publish tags a built image with the commit it was built from, and a
                 // published entry is that run's own (src/model/publish.rs to_entry).
                 EntryStatus::Published
@@ -217,7 +432,7 @@ impl Catalog {
                 }
                 _ => {}
             }
-            match e.status {
+            match e.image_status() {
                 EntryStatus::Published | EntryStatus::Reused => {
                     if !rules::is_commit(&e.tag) {
                         f(
@@ -237,7 +452,7 @@ impl Catalog {
                         );
                     }
                 }
-                EntryStatus::Pinned => {
+                EntryStatus::Pinned | EntryStatus::RolledBack => {
                     if !rules::is_image_tag(&e.tag) {
                         f(
                             format!("{p}.tag"),
@@ -247,7 +462,7 @@ impl Catalog {
                     }
                 }
             }
-            match (e.status, &e.reused_from) {
+            match (e.image_status(), &e.reused_from) {
                 (EntryStatus::Reused, Some(c)) if rules::is_commit(c) => {}
                 (EntryStatus::Reused, _) => f(
                     format!("{p}.reusedFrom"),
@@ -289,7 +504,17 @@ impl Catalog {
         out
     }
 
-    /// Reject a catalog that belongs to another lane (SPEC §2: never mix lanes).
+    /// The newest source commit released to the lane: the one a whole-lane rollback was
+    /// rolled back from, else `sourceCommit`.
+    pub fn newest_commit(&self) -> &str {
+        match &self.rollback {
+            Some(r) => &r.from.source_commit,
+            None => &self.source_commit,
+        }
+    }
+
+    /// Reject a catalog that belongs to another lane (docs/architecture.md, "Lane names": lanes
+    /// never share).
     pub fn check_lane(&self, names: &LaneNames) -> Vec<CatalogFinding> {
         let mut out = Vec::new();
         // The same repository written with or without a trailing `.git` or `/` is the same.

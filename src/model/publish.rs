@@ -61,6 +61,7 @@ impl PublishedImage {
             pipeline_run: pipeline_run.map(str::to_string),
             published_at: now.to_string(),
             updated_at: now.to_string(),
+            rollback: None,
         }
     }
 }

@@ -80,7 +80,7 @@ pub fn built(s: &Service, lane: &LaneSpec, f: BuildFacts<'_>) -> PlannedService 
     } else {
         match f.entry {
             None => Some("no catalog entry for this service".into()),
-            Some(e) if e.status == EntryStatus::Pinned || e.fingerprint.is_none() => Some(
+            Some(e) if e.image_status() == EntryStatus::Pinned || e.fingerprint.is_none() => Some(
                 "the catalog entry is a pinned upstream image; the service is now built from source"
                     .into(),
             ),
@@ -169,6 +169,7 @@ mod tests {
             pipeline_run: None,
             published_at: "2026-11-01T00:00:00Z".into(),
             updated_at: "2026-11-01T00:00:00Z".into(),
+            rollback: None,
         }
     }
 

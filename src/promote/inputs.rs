@@ -68,6 +68,11 @@ pub fn load(
                     img.service
                 )));
             }
+            if img.status == crate::model::EntryStatus::RolledBack {
+                return Err(PromoteError::Publish(format!(
+                    "{name}: $.images[{i}].status rolled-back is written only by `lane rollback`"
+                )));
+            }
             if !rules::is_digest(&img.digest) {
                 return Err(PromoteError::Publish(format!(
                     "{name}: $.images[{i}].digest must be sha256: followed by 64 lowercase hex"

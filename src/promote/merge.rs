@@ -29,6 +29,8 @@ pub enum ServiceOutcome {
     Unchanged,
     /// Dropped: the service is no longer in deploy.json.
     Removed,
+    /// Returned to an earlier entry by `lane rollback`.
+    RolledBack,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,6 +83,12 @@ pub fn merge<E>(
 ) -> Result<Merged, E> {
     let mut services = previous.services.clone();
     let mut results = Vec::new();
+    // A whole-lane rollback holds against its `from` commit and every older one: only a
+    // newer source commit rolls the lane forward (docs/rollback.md).
+    let lane_held = match &previous.rollback {
+        Some(r) => is_ancestor(run.source_commit, &r.from.source_commit)?,
+        None => false,
+    };
 
     let declared: BTreeSet<&str> = intent.services.iter().map(|s| s.id.as_str()).collect();
     let gone: Vec<String> = services
@@ -112,13 +120,19 @@ pub fn merge<E>(
         }
         let new = image.to_entry(run.source_commit, run.pipeline_run, run.now);
         let old = services.get(&image.service);
-        let (entry, outcome) = match old {
-            Some(old)
-                if old.source_commit != run.source_commit
-                    && is_ancestor(run.source_commit, &old.source_commit)? =>
-            {
-                (old.clone(), ServiceOutcome::Superseded)
+        let held = match old {
+            _ if lane_held => true,
+            Some(old) if old.source_commit != run.source_commit => {
+                is_ancestor(run.source_commit, old.newest_commit())?
             }
+            // A rolled-back entry holds against the commit it was rolled back from too.
+            Some(old) if old.rollback.is_some() => {
+                is_ancestor(run.source_commit, old.newest_commit())?
+            }
+            _ => false,
+        };
+        let (entry, outcome) = match old {
+            Some(old) if held => (old.clone(), ServiceOutcome::Superseded),
             Some(old) if same_content(old, &new) && old.source_commit == run.source_commit => {
                 (old.clone(), ServiceOutcome::Unchanged)
             }
@@ -146,16 +160,21 @@ pub fn merge<E>(
 
     // The catalog's commit is the newest promoted one: keep the previous when this run's
     // commit is its ancestor (an older run finishing late), else take this run's.
-    let source_commit = if previous.source_commit != run.source_commit
-        && is_ancestor(run.source_commit, &previous.source_commit)?
+    let (source_commit, rollback) = if lane_held
+        || (previous.source_commit != run.source_commit
+            && is_ancestor(run.source_commit, &previous.source_commit)?)
     {
-        previous.source_commit.clone()
+        (previous.source_commit.clone(), previous.rollback.clone())
     } else {
-        run.source_commit.to_string()
+        // A newer source commit: the lane rolls forward and the rollback record goes.
+        (run.source_commit.to_string(), None)
     };
-    let changed = services != previous.services || source_commit != previous.source_commit;
+    let changed = services != previous.services
+        || source_commit != previous.source_commit
+        || rollback != previous.rollback;
     let catalog = Catalog {
         source_commit,
+        rollback,
         updated_at: if changed {
             run.now.to_string()
         } else {
@@ -176,6 +195,7 @@ fn status_outcome(e: &CatalogEntry) -> ServiceOutcome {
         crate::model::EntryStatus::Published => ServiceOutcome::Published,
         crate::model::EntryStatus::Reused => ServiceOutcome::Reused,
         crate::model::EntryStatus::Pinned => ServiceOutcome::Pinned,
+        crate::model::EntryStatus::RolledBack => ServiceOutcome::RolledBack,
     }
 }
 
@@ -253,6 +273,7 @@ mod tests {
             source_commit: A.into(),
             updated_at: "2026-01-01T00:00:00Z".into(),
             services: BTreeMap::new(),
+            rollback: None,
         };
         for (id, commit, d) in entries {
             let mut e = image(id, commit, *d).to_entry(commit, None, "2026-01-01T00:00:00Z");
@@ -350,5 +371,108 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    const C: &str = "cccccccccccccccccccccccccccccccccccccccc";
+
+    // A is older than B, B older than C.
+    fn anc3(a: &str, b: &str) -> Result<bool, ()> {
+        let order = |x: &str| [A, B, C].iter().position(|c| *c == x).unwrap();
+        Ok(order(a) <= order(b))
+    }
+
+    fn rolled_back(mut e: CatalogEntry, from: &str) -> CatalogEntry {
+        use crate::model::catalog::{EntryFrom, EntryRestores, EntryRollback};
+        e.rollback = Some(EntryRollback {
+            from: EntryFrom {
+                digest: format!("sha256:{}", "9".repeat(64)),
+                source_commit: from.into(),
+                gitops_commit: "e".repeat(40),
+            },
+            restores: EntryRestores {
+                status: e.status,
+                source_commit: e.source_commit.clone(),
+                gitops_commit: "d".repeat(40),
+            },
+            requested_by: "ops".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            reason: None,
+        });
+        e.status = EntryStatus::RolledBack;
+        e
+    }
+
+    #[test]
+    fn a_rolled_back_entry_holds_against_its_from_commit_and_older() {
+        // x was at B, rolled back to A's entry.
+        let mut prev = catalog(&[("x", A, '1')]);
+        prev.source_commit = B.into();
+        let e = prev.services["x"].clone();
+        prev.services.insert("x".into(), rolled_back(e, B));
+        assert!(prev.check().is_empty(), "{:?}", prev.check());
+        for late in [A, B] {
+            let imgs = [image("x", late, '5')];
+            let run = RunInput {
+                source_commit: late,
+                pipeline_run: None,
+                images: &imgs,
+                now: "2026-02-02T00:00:00Z",
+            };
+            let m = merge(&prev, &intent(&["x"]), &run, anc3).unwrap();
+            assert_eq!(m.services[0].outcome, ServiceOutcome::Superseded, "{late}");
+            assert_eq!(m.catalog, prev, "a run of {late} undid the rollback");
+        }
+        // C is newer: it rolls forward, and the entry is a plain published one again.
+        let imgs = [image("x", C, '7')];
+        let run = RunInput {
+            source_commit: C,
+            pipeline_run: None,
+            images: &imgs,
+            now: "2026-02-02T00:00:00Z",
+        };
+        let m = merge(&prev, &intent(&["x"]), &run, anc3).unwrap();
+        assert_eq!(m.services[0].outcome, ServiceOutcome::Published);
+        assert_eq!(m.catalog.services["x"].rollback, None);
+        assert_eq!(m.catalog.source_commit, C);
+    }
+
+    #[test]
+    fn a_rolled_back_lane_keeps_its_intent_until_a_newer_commit() {
+        use crate::model::catalog::{LaneRollback, ReleaseRef};
+        let mut prev = catalog(&[("x", A, '1')]);
+        prev.rollback = Some(LaneRollback {
+            from: ReleaseRef {
+                source_commit: B.into(),
+                gitops_commit: "e".repeat(40),
+            },
+            restores: ReleaseRef {
+                source_commit: A.into(),
+                gitops_commit: "d".repeat(40),
+            },
+            requested_by: "ops".into(),
+            at: "2026-01-01T00:00:00Z".into(),
+            reason: None,
+        });
+        assert!(prev.check().is_empty(), "{:?}", prev.check());
+        let imgs = [image("x", B, '5')];
+        let run = RunInput {
+            source_commit: B,
+            pipeline_run: None,
+            images: &imgs,
+            now: "2026-02-02T00:00:00Z",
+        };
+        let m = merge(&prev, &intent(&["x"]), &run, anc3).unwrap();
+        assert_eq!(m.catalog, prev);
+        let imgs = [image("x", C, '7')];
+        let run = RunInput {
+            source_commit: C,
+            pipeline_run: None,
+            images: &imgs,
+            now: "2026-02-02T00:00:00Z",
+        };
+        let m = merge(&prev, &intent(&["x"]), &run, anc3).unwrap();
+        assert_eq!(m.catalog.source_commit, C);
+        assert_eq!(m.catalog.rollback, None);
+        assert_eq!(m.services[0].outcome, ServiceOutcome::Published);
     }
 }

@@ -368,7 +368,7 @@ impl Common<'_> {
         let mut labels = self.base_labels(svc.kind.as_str());
         labels.insert(labels::APP_NAME.into(), svc.id.clone());
         labels.insert(labels::SERVICE.into(), svc.id.clone());
-        if entry.status != EntryStatus::Pinned {
+        if entry.image_status() != EntryStatus::Pinned {
             labels.insert(labels::IMAGE_COMMIT.into(), entry.tag.clone());
         }
         let mut annotations = BTreeMap::new();
