@@ -55,6 +55,10 @@ pub enum Command {
     Verify(Box<crate::verify::VerifyArgs>),
     /// Generate the Tekton Tasks/Pipeline/Triggers and Argo CD bootstrap from deploy.json.
     Generate(crate::generate::GenerateArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
+    Completions(crate::manual::CompletionsArgs),
+    /// Print the man page (roff) on stdout, or write every page with --dir.
+    Man(crate::manual::ManArgs),
 }
 
 impl Command {
@@ -67,6 +71,8 @@ impl Command {
             Command::Promote(_) => "promote",
             Command::Verify(_) => "verify",
             Command::Generate(_) => "generate",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
         }
     }
 }

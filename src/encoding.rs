@@ -1,51 +1,38 @@
-//! Base64, the one encoding lane reads and writes by hand (docker `auth` fields, kubeconfig
-//! `*-data` fields); too small to justify a crate.
+//! Base64 as lane reads and writes it (docker `auth` fields, kubeconfig `*-data` fields), on
+//! the `base64` crate (docs/decisions.md).
+//!
+//! Decoding accepts what those files hold in practice: the standard alphabet or the URL-safe
+//! one (never both in one value), with or without padding, and line breaks or spaces between
+//! groups (a wrapped PEM-style value). Anything else — a character outside the alphabet, `=`
+//! anywhere but the end, non-canonical trailing bits — is refused rather than decoded to
+//! something shorter.
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use base64::engine::general_purpose::{
+    STANDARD, STANDARD_PAD_INDIFFERENT, URL_SAFE_PAD_INDIFFERENT,
+};
+use base64::Engine;
 
-/// Standard base64 with padding (docker's `auth` field).
+/// Standard base64 with padding (docker's `auth` field, `Authorization: Basic`).
 pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(B64[(n >> (18 - 6 * i)) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    STANDARD.encode(bytes)
 }
 
-/// Standard base64 (with or without padding, whitespace ignored).
+/// Standard or URL-safe base64 (one alphabet per value), padding optional, ASCII whitespace
+/// ignored. `None` when the value is not base64.
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => break,
-            b' ' | b'\n' | b'\r' | b'\t' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | v as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    let compact: Vec<u8> = s
+        .bytes()
+        .filter(|b| !matches!(b, b' ' | b'\n' | b'\r' | b'\t'))
+        .collect();
+    let url_safe = compact.iter().any(|b| matches!(b, b'-' | b'_'));
+    // The URL-safe engine refuses `+` and `/` and the standard one `-` and `_`, so a value
+    // that mixes the two alphabets fails either way.
+    let engine = if url_safe {
+        &URL_SAFE_PAD_INDIFFERENT
+    } else {
+        &STANDARD_PAD_INDIFFERENT
+    };
+    engine.decode(&compact).ok()
 }
 
 #[cfg(test)]
@@ -65,5 +52,36 @@ mod tests {
             let data: Vec<u8> = (0..n).map(|i| i.wrapping_mul(37)).collect();
             assert_eq!(base64_decode(&base64_encode(&data)), Some(data));
         }
+    }
+
+    #[test]
+    fn padded_unpadded_and_wrapped_values_decode() {
+        assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(base64_decode("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(base64_decode("YWI=").unwrap(), b"ab");
+        assert_eq!(base64_decode("YWI").unwrap(), b"ab");
+        assert_eq!(
+            base64_decode("aGV\nsbG8gd29y\r\nbGQ=\n").unwrap(),
+            b"hello world"
+        );
+        assert_eq!(base64_decode("").unwrap(), b"");
+        // 0xfb 0xff: `+/` in the standard alphabet, `-_` in the URL-safe one.
+        assert_eq!(base64_decode("+/8=").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64_decode("-_8").unwrap(), [0xfb, 0xff]);
+    }
+
+    #[test]
+    fn mixed_alphabets_inner_padding_and_garbage_are_refused() {
+        // One value with both alphabets: the hand-written decoder accepted it.
+        assert_eq!(base64_decode("+_8="), None);
+        assert_eq!(base64_decode("-/8="), None);
+        // `=` before the end: the hand-written decoder stopped there and returned "hello".
+        assert_eq!(base64_decode("aGVsbG8=d29ybGQ="), None);
+        assert_eq!(base64_decode("a*b"), None);
+        // A lone sixth bit group cannot be a whole byte.
+        assert_eq!(base64_decode("aGVsbG8gA"), None);
+        // Non-canonical trailing bits (`YWJ=` would decode to "ab" with stray bits).
+        assert_eq!(base64_decode("YWJ="), None);
+        assert_eq!(base64_decode("YWI=="), None);
     }
 }

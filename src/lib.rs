@@ -12,6 +12,7 @@ pub mod fsutil;
 pub mod generate;
 pub mod git;
 pub mod kube;
+pub mod manual;
 pub mod model;
 pub mod output;
 pub mod plan;

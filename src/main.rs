@@ -1,6 +1,8 @@
 //! `lane`: parse arguments, run one subcommand, print one JSON document, exit with a stable code.
 
-use clap::Parser;
+use std::io::Write;
+
+use clap::{CommandFactory, Parser};
 
 use lane::cli::{Cli, Command};
 use lane::output;
@@ -12,7 +14,20 @@ use lane::output;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // A usage error is a JSON document like every other failure (exit 2); --help and
+            // --version print as usual (exit 0).
+            let args: Vec<String> = std::env::args_os()
+                .skip(1)
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            let cmd = Cli::command();
+            let names: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+            std::process::exit(output::usage_error(e, &args, &names));
+        }
+    };
     output::set_quiet(cli.quiet);
     let name = cli.command.name();
     let result = match &cli.command {
@@ -23,6 +38,25 @@ fn main() {
         Command::Promote(a) => lane::promote::run(a),
         Command::Verify(a) => lane::verify::run(a),
         Command::Generate(a) => lane::generate::run(a),
+        // Scripts and roff for packagers: printed as they are, not inside a JSON document.
+        Command::Completions(a) => raw(Ok(lane::manual::completions(a))),
+        Command::Man(a) => match &a.dir {
+            Some(dir) => lane::manual::write_pages(dir),
+            None => raw(lane::manual::page(a.subcommand.as_deref())),
+        },
     };
     std::process::exit(output::finish(name, cli.output, result));
+}
+
+/// Print a generated script or page on stdout and exit 0; a failure goes through the usual
+/// document.
+fn raw(
+    bytes: Result<Vec<u8>, lane::error::Failure>,
+) -> Result<output::Outcome, lane::error::Failure> {
+    let bytes = bytes?;
+    let mut out = std::io::stdout().lock();
+    if out.write_all(&bytes).and_then(|()| out.flush()).is_err() {
+        std::process::exit(3);
+    }
+    std::process::exit(0);
 }

@@ -1,4 +1,5 @@
-//! The command contract (SPEC §6): one JSON document on stdout, progress on stderr.
+//! The command contract (docs/cli-contract.md): one JSON document on stdout, progress on
+//! stderr.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -64,6 +65,9 @@ impl Outcome {
 }
 
 /// Print the outcome and return the exit code.
+///
+/// A failure is shown once: with `--output text` stdout carries it (nothing is repeated on
+/// stderr); with JSON stdout carries the document and stderr one readable `error:` line.
 pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -> i32 {
     let (doc, text, code) = match result {
         Ok(o) => {
@@ -80,36 +84,45 @@ pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -
             (doc, o.text, if ok { 0 } else { 1 })
         }
         Err(f) => {
-            let mut err = json!({
-                "class": f.class,
-                "message": f.message,
-            });
-            if let Some(h) = &f.hint {
-                err["hint"] = json!(h);
-            }
-            if let Some(d) = &f.details {
-                err["details"] = (**d).clone();
-            }
             let text = match &f.hint {
                 Some(h) => format!("error: {}\nhint: {}", f.message, h),
                 None => format!("error: {}", f.message),
             };
-            progress(format!("error: {}", f.message));
-            if let Some(h) = &f.hint {
-                progress(format!("hint: {h}"));
+            if format != Format::Text {
+                progress(format!("error: {}", f.message));
+                if let Some(h) = &f.hint {
+                    progress(format!("hint: {h}"));
+                }
             }
-            (
-                json!({"command": command, "ok": false, "exitCode": f.class.code(), "error": err}),
-                text,
-                f.class.code(),
-            )
+            (error_doc(command, &f), text, f.class.code())
         }
     };
+    emit(doc, &text, format);
+    code
+}
+
+/// The document of a failed command.
+fn error_doc(command: &str, f: &Failure) -> Value {
+    let mut err = json!({
+        "class": f.class,
+        "message": f.message,
+    });
+    if let Some(h) = &f.hint {
+        err["hint"] = json!(h);
+    }
+    if let Some(d) = &f.details {
+        err["details"] = (**d).clone();
+    }
+    json!({"command": command, "ok": false, "exitCode": f.class.code(), "error": err})
+}
+
+/// Print the document (JSON) or the text view on stdout, URL credentials redacted.
+fn emit(doc: Value, text: &str, format: Format) {
     // A URL with credentials (`--api-server https://user:pass@host`, a remote with a token)
     // may reach any message or field: its userinfo never reaches the output.
     let mut doc = doc;
     redact_urls(&mut doc);
-    let text = crate::model::secrets::redact_url_userinfo(&text).into_owned();
+    let text = crate::model::secrets::redact_url_userinfo(text).into_owned();
     let mut out = std::io::stdout().lock();
     let _ = match format {
         Format::Json => writeln!(
@@ -120,7 +133,118 @@ pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -
         Format::Text => writeln!(out, "{}", text.trim_end()),
     };
     let _ = out.flush();
-    code
+}
+
+/// A command line clap rejected (exit 2), or `--help`/`--version` (exit 0, printed as clap
+/// prints them). A usage error is one JSON document on stdout like every other failure;
+/// clap's own rendering (usage line, tips) goes to stderr, or is the stdout view with
+/// `--output text`. `args` are the arguments after the program name: the format, `--quiet`
+/// and the subcommand are read from them, since the parse that would have given them failed.
+pub fn usage_error(e: clap::Error, args: &[String], subcommands: &[&str]) -> i32 {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return 0;
+    }
+    let seen = UsageScan::of(args, subcommands);
+    let rendered = e.render().to_string();
+    let failure = usage_failure(e.kind(), &rendered, seen.command);
+    let doc = error_doc(seen.command.unwrap_or("lane"), &failure);
+    if seen.format == Format::Json && !seen.quiet {
+        let _ = write!(
+            std::io::stderr().lock(),
+            "{}",
+            crate::model::secrets::redact_url_userinfo(&rendered)
+        );
+    }
+    emit(doc, &rendered, seen.format);
+    failure.class.code()
+}
+
+/// What a failed command line still says about how to answer it.
+#[derive(Debug, PartialEq, Eq)]
+struct UsageScan<'a> {
+    format: Format,
+    quiet: bool,
+    command: Option<&'a str>,
+}
+
+impl<'a> UsageScan<'a> {
+    fn of(args: &[String], subcommands: &[&'a str]) -> UsageScan<'a> {
+        let mut format = std::env::var("LANE_OUTPUT").ok();
+        let mut quiet = false;
+        let mut command = None;
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--" => break,
+                "--output" => format = it.next().cloned(),
+                "-q" | "--quiet" => quiet = true,
+                _ => {
+                    if let Some(v) = a.strip_prefix("--output=") {
+                        format = Some(v.to_string());
+                    } else if command.is_none() && !a.starts_with('-') {
+                        command = subcommands.iter().find(|s| **s == a).copied();
+                    }
+                }
+            }
+        }
+        UsageScan {
+            format: if format.as_deref() == Some("text") {
+                Format::Text
+            } else {
+                Format::Json
+            },
+            quiet,
+            command,
+        }
+    }
+}
+
+/// clap's rendered error as a failure: its `error:` line is the message, its tips and usage
+/// line the hint, the error kind the details.
+fn usage_failure(kind: clap::error::ErrorKind, rendered: &str, command: Option<&str>) -> Failure {
+    let mut message = None;
+    let mut hint = Vec::new();
+    for line in rendered.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(m) = line.strip_prefix("error: ") {
+            message.get_or_insert_with(|| m.to_string());
+        } else if let Some(t) = line.strip_prefix("tip: ") {
+            hint.push(t.to_string());
+        } else if line.starts_with("Usage: ") && hint.iter().all(|h| !h.starts_with("Usage: ")) {
+            hint.push(line.to_string());
+        }
+    }
+    let help = match command {
+        Some(c) => format!("`lane {c} --help` explains every flag"),
+        None => "`lane --help` lists the subcommands".to_string(),
+    };
+    hint.push(help);
+    let message = message.unwrap_or_else(|| match kind {
+        clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            "a subcommand is required".to_string()
+        }
+        _ => kind.to_string(),
+    });
+    Failure::new(crate::error::ExitClass::Usage, message)
+        .with_hint(hint.join("; "))
+        .with_details(json!({"kind": kebab(&format!("{kind:?}"))}))
+}
+
+/// `UnknownArgument` → `unknown-argument`.
+fn kebab(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// [`crate::model::secrets::redact_url_userinfo`] on every string of a document.
