@@ -311,7 +311,7 @@ fn maximal_catalog() -> Catalog {
             ),
             (s("agentrun-web"), rolled_back_entry("agentrun-web")),
         ]),
-        rollback: Some(LaneRollback {
+        rollback: Some(Box::new(LaneRollback {
             from: ReleaseRef {
                 source_commit: "d".repeat(40),
                 gitops_commit: "e".repeat(40),
@@ -323,7 +323,7 @@ fn maximal_catalog() -> Catalog {
             requested_by: s("Jane Operator <jane@example.invalid>"),
             at: s("2026-11-02T00:00:00Z"),
             reason: Some(s("roll the lane back to the last good release")),
-        }),
+        })),
     }
 }
 

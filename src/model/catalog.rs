@@ -30,7 +30,7 @@ pub struct Catalog {
     /// (`lane rollback` of the whole lane); the next release of a newer source commit
     /// removes it (docs/rollback.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<LaneRollback>,
+    pub rollback: Option<Box<LaneRollback>>,
 }
 
 /// A whole-lane rollback: the release it restores and the one it replaced.

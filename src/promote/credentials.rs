@@ -23,6 +23,32 @@ pub struct CredentialArgs {
     /// for https remotes.
     #[arg(long, value_name = "DIR")]
     pub basic_auth: Option<PathBuf>,
+    /// Sign the GitOps commits with this SSH private key (an unencrypted OpenSSH key file,
+    /// e.g. from a Tekton workspace or Secret), as git's `gpg.format=ssh` does; `lane verify
+    /// --allowed-signers` checks them. The key never appears in any output.
+    #[arg(long, value_name = "FILE", env = "LANE_SIGNING_KEY")]
+    pub signing_key: Option<PathBuf>,
+}
+
+/// The signing key of `--signing-key`, checked before anything is fetched or built.
+pub fn signing_key(
+    args: &CredentialArgs,
+) -> Result<Option<crate::git::sign::SigningKey>, PromoteError> {
+    match &args.signing_key {
+        None => Ok(None),
+        Some(p) => {
+            let key = crate::git::sign::SigningKey::load(p)?;
+            crate::output::progress(format!(
+                "signing GitOps commits with {} ({})",
+                key.fingerprint,
+                key.public_key
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("ssh key")
+            ));
+            Ok(Some(key))
+        }
+    }
 }
 
 /// Credentials in effect for this process; a private copy of an ssh key is removed on drop.

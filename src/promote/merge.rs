@@ -440,7 +440,7 @@ mod tests {
     fn a_rolled_back_lane_keeps_its_intent_until_a_newer_commit() {
         use crate::model::catalog::{LaneRollback, ReleaseRef};
         let mut prev = catalog(&[("x", A, '1')]);
-        prev.rollback = Some(LaneRollback {
+        prev.rollback = Some(Box::new(LaneRollback {
             from: ReleaseRef {
                 source_commit: B.into(),
                 gitops_commit: "e".repeat(40),
@@ -452,7 +452,7 @@ mod tests {
             requested_by: "ops".into(),
             at: "2026-01-01T00:00:00Z".into(),
             reason: None,
-        });
+        }));
         assert!(prev.check().is_empty(), "{:?}", prev.check());
         let imgs = [image("x", B, '5')];
         let run = RunInput {

@@ -140,6 +140,8 @@ pub enum PromoteError {
     Publish(String),
     #[error("credentials: {0}")]
     Credentials(String),
+    #[error("signing: {0}")]
+    Sign(#[from] crate::git::sign::SignError),
     #[error("the merged catalog is invalid: {0}")]
     Catalog(String),
     #[error("cannot write {path}: {message}")]
@@ -165,6 +167,7 @@ impl Classified for PromoteError {
             PromoteError::MissingCommit { .. }
             | PromoteError::Exhausted { .. }
             | PromoteError::Credentials(_)
+            | PromoteError::Sign(_)
             | PromoteError::Refused { .. }
             | PromoteError::Write { .. } => ExitClass::Environment,
             _ => ExitClass::Rejected,
@@ -207,6 +210,9 @@ impl Classified for PromoteError {
             }
             PromoteError::Credentials(_) => {
                 "mount the Tekton ssh-directory / basic-auth workspace at the given path".into()
+            }
+            PromoteError::Sign(_) => {
+                "pass --signing-key an unencrypted OpenSSH private key (ssh-keygen -t ed25519 -N '') that this user can read; nothing was pushed".into()
             }
             PromoteError::Git(e) => return e.hint(),
             PromoteError::Gitops(e) => return e.hint(),
@@ -278,6 +284,9 @@ pub struct PromoteReport {
     /// Paths of the GitOps tree that changed (always within the two above).
     pub changed_paths: Vec<String>,
     pub services: Vec<ServiceResult>,
+    /// Fingerprint (`SHA256:…`) of the key the new commit is signed with (`--signing-key`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<String>,
 }
 
 impl Report for PromoteReport {
@@ -307,6 +316,7 @@ struct Ctx<'a> {
     remote: &'a Remote,
     now: String,
     unix_now: i64,
+    signer: Option<&'a crate::git::sign::SigningKey>,
 }
 
 /// One attempt's result before the push.
@@ -337,7 +347,8 @@ pub fn run(args: &PromoteArgs) -> Result<Outcome, Failure> {
         Remote::parse_named("--gitops-remote", r).map_err(PromoteError::from)?;
     }
     let _creds = credentials::apply(&args.credentials)?;
-    let report = promote(args)?;
+    let signer = credentials::signing_key(&args.credentials)?;
+    let report = promote_signed(args, signer.as_ref())?;
     write_results(args, &report)?;
     Outcome::of(&report)
 }
@@ -366,7 +377,7 @@ fn load_lane(repo: &Repo, args: &PromoteArgs, commit: &str) -> Result<Lane, Prom
 }
 
 /// The lane as deploy/deploy.json at `commit` declares it.
-fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
+pub(crate) fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
     let file = "deploy/deploy.json";
     let bytes = repo
         .read_file(commit, file)?
@@ -383,6 +394,14 @@ fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
 
 /// The whole promote: inputs, then bounded attempts of fetch → merge → render → commit → push.
 pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
+    promote_signed(args, None)
+}
+
+/// [`promote`], signing the GitOps commit with `signer` when given.
+pub fn promote_signed(
+    args: &PromoteArgs,
+    signer: Option<&crate::git::sign::SigningKey>,
+) -> Result<PromoteReport, PromoteError> {
     let repo = Repo::open(&args.repo)?;
     let commit = repo.resolve_commit(&args.commit)?;
     let lane = load_lane(&repo, args, &commit)?;
@@ -411,6 +430,7 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
         remote: &remote,
         now: rules::format_rfc3339(unix_now),
         unix_now,
+        signer,
     };
     progress(format!(
         "promoting {} ({} image(s)) to {}",
@@ -521,7 +541,7 @@ pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
     }
 }
 
-fn wait_before_retry(next: u32, max: u32, last: &str) {
+pub(crate) fn wait_before_retry(next: u32, max: u32, last: &str) {
     let wait = backoff(next);
     progress(format!(
         "attempt {next}/{max}: {last}; retrying on the new tip in {} ms",
@@ -563,62 +583,81 @@ enum Landed {
     Raced(String),
 }
 
-/// Push a built commit with the lease on its base. A refusal is told from a race by looking
-/// at the remote: if its tip did not move, nobody raced (a hook or the server refused), and a
-/// push whose answer was lost but whose commit is the tip has landed.
-fn land(ctx: &Ctx<'_>, built: Built, attempt: (u32, TipSource)) -> Result<Landed, PromoteError> {
-    let names = &ctx.lane.names;
-    let dst = names.gitops_ref();
-    let old = built.head.as_ref().map(|h| h.commit.clone());
-    let pushed = cli::push_lease(
-        &built.scratch.dir,
-        ctx.remote,
-        &built.commit,
-        &dst,
-        old.as_deref(),
-    );
-    let landed = |ctx: &Ctx<'_>, built: Built, old: Option<String>| {
-        progress(format!(
-            "pushed {} to {}",
-            built.commit, names.gitops_branch
-        ));
-        Landed::Done(Box::new(report(
-            ctx,
-            PromoteOutcome::Committed,
-            (Some(built.commit), old),
-            attempt,
-            built.changed,
-            built.services,
-            built.intent_commit,
-        )))
-    };
-    match pushed {
-        Ok(PushOutcome::Pushed) => Ok(landed(ctx, built, old)),
+/// How a lease-guarded push of a built commit ended.
+pub(crate) enum Pushed {
+    /// The commit is the remote tip (pushed, or its lost answer confirmed).
+    Landed,
+    /// Another writer moved the branch first: fetch, redo, push again.
+    Raced(String),
+}
+
+/// Push `commit` from `dir` to `dst` with the lease on `old`. A refusal is told from a race
+/// by looking at the remote: if its tip did not move, nobody raced (a hook or the server
+/// refused), and a push whose answer was lost but whose commit is the tip has landed.
+pub(crate) fn push_guarded(
+    dir: &std::path::Path,
+    remote: &Remote,
+    commit: &str,
+    dst: &str,
+    old: Option<&str>,
+    branch: &str,
+) -> Result<Pushed, PromoteError> {
+    match cli::push_lease(dir, remote, commit, dst, old) {
+        Ok(PushOutcome::Pushed) => Ok(Pushed::Landed),
         Ok(PushOutcome::Raced(reason)) => {
-            let now = cli::remote_ref(&built.scratch.dir, ctx.remote, &dst).map(|r| r.tip);
+            let now = cli::remote_ref(dir, remote, dst).map(|r| r.tip);
             match now {
-                Ok(tip) if tip.as_deref() == Some(built.commit.as_str()) => {
-                    Ok(landed(ctx, built, old))
-                }
+                Ok(tip) if tip.as_deref() == Some(commit) => Ok(Pushed::Landed),
                 // The tip did not move and no other writer held its lock: the server refused.
-                Ok(tip) if tip == old && !cli::is_lock_contention(&reason) => {
+                Ok(tip) if tip.as_deref() == old && !cli::is_lock_contention(&reason) => {
                     Err(PromoteError::Refused {
-                        branch: names.gitops_branch.clone(),
+                        branch: branch.to_string(),
                         message: reason,
                     })
                 }
-                _ => Ok(Landed::Raced(reason)),
+                _ => Ok(Pushed::Raced(reason)),
             }
         }
         Err(e) => {
             // The answer may be lost after the remote took the push.
-            match cli::remote_ref(&built.scratch.dir, ctx.remote, &dst) {
-                Ok(r) if r.tip.as_deref() == Some(built.commit.as_str()) => {
+            match cli::remote_ref(dir, remote, dst) {
+                Ok(r) if r.tip.as_deref() == Some(commit) => {
                     progress("the push's answer was lost, but its commit is the remote tip");
-                    Ok(landed(ctx, built, old))
+                    Ok(Pushed::Landed)
                 }
                 _ => Err(e.into()),
             }
+        }
+    }
+}
+
+/// Push a built commit with the lease on its base.
+fn land(ctx: &Ctx<'_>, built: Built, attempt: (u32, TipSource)) -> Result<Landed, PromoteError> {
+    let names = &ctx.lane.names;
+    let old = built.head.as_ref().map(|h| h.commit.clone());
+    match push_guarded(
+        &built.scratch.dir,
+        ctx.remote,
+        &built.commit,
+        &names.gitops_ref(),
+        old.as_deref(),
+        &names.gitops_branch,
+    )? {
+        Pushed::Raced(reason) => Ok(Landed::Raced(reason)),
+        Pushed::Landed => {
+            progress(format!(
+                "pushed {} to {}",
+                built.commit, names.gitops_branch
+            ));
+            Ok(Landed::Done(Box::new(report(
+                ctx,
+                PromoteOutcome::Committed,
+                (Some(built.commit), old),
+                attempt,
+                built.changed,
+                built.services,
+                built.intent_commit,
+            ))))
         }
     }
 }
@@ -646,6 +685,10 @@ fn report(
         init: ctx.args.init,
         catalog_path: n.catalog_path.clone(),
         runtime_path: n.runtime_path.clone(),
+        signed_by: match (&outcome, ctx.signer) {
+            (PromoteOutcome::Committed, Some(k)) => Some(k.fingerprint.clone()),
+            _ => None,
+        },
         changed_paths,
         services,
     }
@@ -671,7 +714,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// Make sure a commit is present in the source repository (ancestry needs it): fetch it from
 /// `origin` when missing.
-fn ensure_commit(repo: &Repo, service: &str, commit: &str) -> Result<(), PromoteError> {
+pub(crate) fn ensure_commit(repo: &Repo, service: &str, commit: &str) -> Result<(), PromoteError> {
     if repo.has_object(commit) {
         return Ok(());
     }
@@ -707,9 +750,9 @@ const SCRATCH_CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode 
 /// borrows the source repository's objects through `objects/info/alternates`. The source
 /// repository itself is only read, so concurrent runs sharing `--repo` never contend for its
 /// locks and a SIGKILLed run leaves no stale lock (`shallow.lock`, ref locks) behind in it.
-struct Scratch {
-    dir: PathBuf,
-    repo: Repo,
+pub(crate) struct Scratch {
+    pub(crate) dir: PathBuf,
+    pub(crate) repo: Repo,
 }
 
 impl Drop for Scratch {
@@ -749,7 +792,7 @@ fn sweep_stale_scratch(root: &std::path::Path) {
 }
 
 impl Scratch {
-    fn new(source: &Repo) -> Result<Scratch, PromoteError> {
+    pub(crate) fn new(source: &Repo) -> Result<Scratch, PromoteError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -816,25 +859,30 @@ impl Scratch {
         names: &crate::model::LaneNames,
         remote: &Remote,
     ) -> Result<Option<GitopsHead>, PromoteError> {
+        self.fetch(names, remote, true)
+    }
+
+    /// Fetch the remote GitOps branch into `refs/heads/<branch>`: its tip only (`shallow`), or
+    /// its whole history (a rollback looks for an earlier release in it).
+    pub(crate) fn fetch(
+        &self,
+        names: &crate::model::LaneNames,
+        remote: &Remote,
+        shallow: bool,
+    ) -> Result<Option<GitopsHead>, PromoteError> {
         progress(format!(
-            "fetching {} from the GitOps remote",
-            names.gitops_branch
+            "fetching {} from the GitOps remote{}",
+            names.gitops_branch,
+            if shallow { "" } else { " (with its history)" }
         ));
         let local = names.gitops_ref();
         let spec = format!("+{local}:{local}");
-        let fetched = cli::run(
-            &self.dir,
-            &[
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
-                "--depth=1",
-                "--",
-                remote.as_str(),
-                &spec,
-            ],
-        );
+        let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
+        if shallow {
+            args.push("--depth=1");
+        }
+        args.extend(["--", remote.as_str(), &spec]);
+        let fetched = cli::run(&self.dir, &args);
         match fetched {
             Ok(_) => {}
             Err(GitError::Command { stderr, .. })
@@ -965,12 +1013,13 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
     check_allowed(&changed, &names.catalog_path, &names.runtime_path)?;
     let message = message::compose(ctx.lane, ctx.commit, ctx.args, &merged.services);
     let parents: Vec<String> = head.iter().map(|h| h.commit.clone()).collect();
-    let commit = gitops.write_commit(
+    let commit = write_commit(
+        gitops,
         &new_tree,
         &parents,
         &message,
-        &Identity::from_env(),
         ctx.unix_now,
+        ctx.signer,
     )?;
     // The new commit enters the scratch repository's branch by compare-and-swap.
     gitops.update_ref_cas(
@@ -987,6 +1036,30 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
         services: merged.services,
         intent_commit,
     })))
+}
+
+/// Write the GitOps commit (signed when a key is given) in the scratch repository.
+pub(crate) fn write_commit(
+    repo: &Repo,
+    tree: &str,
+    parents: &[String],
+    message: &str,
+    unix_now: i64,
+    signer: Option<&crate::git::sign::SigningKey>,
+) -> Result<String, PromoteError> {
+    use crate::git::write::SignedWriteError;
+    repo.write_commit_signed(
+        tree,
+        parents,
+        message,
+        &Identity::from_env(),
+        unix_now,
+        signer,
+    )
+    .map_err(|e| match e {
+        SignedWriteError::Git(e) => PromoteError::Git(e),
+        SignedWriteError::Sign(e) => PromoteError::Sign(e),
+    })
 }
 
 /// Whose deploy intent the new tree is rendered from: `None` for this run's, `Some(commit)`
@@ -1017,7 +1090,11 @@ fn intent_source(
 }
 
 /// Refuse any change outside the catalog file and the runtime directory.
-fn check_allowed(changed: &[String], catalog: &str, runtime: &str) -> Result<(), PromoteError> {
+pub(crate) fn check_allowed(
+    changed: &[String],
+    catalog: &str,
+    runtime: &str,
+) -> Result<(), PromoteError> {
     let runtime = runtime.trim_end_matches('/');
     let inside = |p: &str| p == catalog || p == runtime || p.starts_with(&format!("{runtime}/"));
     let outside: Vec<String> = changed.iter().filter(|p| !inside(p)).cloned().collect();

@@ -62,7 +62,13 @@ fn catalog_check(ctx: &Ctx) -> Check {
         }
     };
     let mut problems = Vec::new();
-    if cat.source_commit != ctx.commit {
+    // A whole-lane rollback is the intended release of the commit it was rolled back from
+    // (and of the commit it restores): docs/rollback.md.
+    let rolled_back_from = cat
+        .rollback
+        .as_ref()
+        .is_some_and(|r| r.from.source_commit == ctx.commit);
+    if cat.source_commit != ctx.commit && !rolled_back_from {
         problems.push(format!(
             "the catalog is at source commit {} but the verified commit is {}",
             cat.source_commit, ctx.commit
@@ -81,10 +87,31 @@ fn catalog_check(ctx: &Ctx) -> Check {
             missing.join(", ")
         ));
     }
+    let mut ok = format!(
+        "catalog of lane {} at source commit {}",
+        cat.lane, cat.source_commit
+    );
+    if let Some(r) = &cat.rollback {
+        ok.push_str(&format!(
+            ", rolled back from {} (GitOps {}) by {}",
+            r.from.source_commit,
+            &r.from.gitops_commit[..12.min(r.from.gitops_commit.len())],
+            r.requested_by
+        ));
+    }
+    let rolled: Vec<&str> = cat
+        .services
+        .iter()
+        .filter(|(_, e)| e.rollback.is_some())
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !rolled.is_empty() {
+        ok.push_str(&format!("; rolled back: {}", rolled.join(", ")));
+    }
     Check::judge(
         G,
         "gitops.catalog",
-        format!("catalog of lane {} at source commit {}", cat.lane, cat.source_commit),
+        ok,
         problems,
         json!({
             "catalog": file,
@@ -94,10 +121,17 @@ fn catalog_check(ctx: &Ctx) -> Check {
             "gitopsBranch": cat.gitops_branch,
             "sourceCommit": cat.source_commit,
             "verifiedCommit": ctx.commit,
-            "services": cat.services.iter().map(|(id, e)| (id.clone(), json!({
-                "image": e.pinned_image(), "tag": e.tag, "status": e.status.as_str(),
-                "sourceCommit": e.source_commit,
-            }))).collect::<serde_json::Map<_, _>>(),
+            "services": cat.services.iter().map(|(id, e)| {
+                let mut v = json!({
+                    "image": e.pinned_image(), "tag": e.tag, "status": e.status.as_str(),
+                    "sourceCommit": e.source_commit,
+                });
+                if let Some(r) = &e.rollback {
+                    v["rollback"] = json!(r);
+                }
+                (id.clone(), v)
+            }).collect::<serde_json::Map<_, _>>(),
+            "rollback": cat.rollback,
         }),
         "promote the verified commit (the pipeline's promote step), or pass --commit with the commit the GitOps branch holds",
     )
@@ -306,4 +340,92 @@ pub fn entry_evidence(cat: &Catalog, service: &str) -> Value {
         .get(service)
         .map(|e| json!({"image": e.pinned_image(), "digest": e.digest, "tag": e.tag, "sourceCommit": e.source_commit}))
         .unwrap_or(Value::Null)
+}
+
+/// `gitops.signature` (with `--allowed-signers`): the GitOps tip is SSH-signed by a key the
+/// allowed-signers file names for git (git's `gpg.ssh.allowedSignersFile`).
+pub fn signature_check(ctx: &Ctx, allowed: &std::path::Path) -> Check {
+    use crate::git::sign::{verify_commit, SignatureState};
+    const ID: &str = "gitops.signature";
+    let Some(head) = &ctx.gitops_head else {
+        return Check::fail(
+            G,
+            ID,
+            format!(
+                "the GitOps branch {} does not exist: no commit to check",
+                ctx.lane.names.gitops_branch
+            ),
+            json!({"allowedSigners": allowed.display().to_string()}),
+            "promote the lane first (`lane promote --init --signing-key …`)",
+        );
+    };
+    let c = &head.commit;
+    let mut ev = json!({"gitopsCommit": c, "allowedSigners": allowed.display().to_string()});
+    let state = match verify_commit(&ctx.repo, c, allowed) {
+        Ok(s) => s,
+        Err(e) => {
+            return Check::fail(
+                G,
+                ID,
+                format!("cannot check the signature of GitOps commit {c}: {e}"),
+                ev,
+                "pass --allowed-signers a readable file in git's allowed-signers format (`<principal> namespaces=\"git\" ssh-ed25519 AAAA…`)",
+            )
+        }
+    };
+    ev["signature"] = json!(state);
+    let sign_hint = "lane promote and lane rollback sign with --signing-key (LANE_SIGNING_KEY); never push to the GitOps branch by hand";
+    match state {
+        SignatureState::Good {
+            fingerprint,
+            principal,
+        } => Check::pass(
+            G,
+            ID,
+            format!("GitOps commit {c} is signed by {principal} ({fingerprint})"),
+            ev,
+        ),
+        SignatureState::Unsigned => Check::fail(
+            G,
+            ID,
+            format!("GitOps commit {c} is unsigned"),
+            ev,
+            sign_hint,
+        ),
+        SignatureState::NotSsh => Check::fail(
+            G,
+            ID,
+            format!("GitOps commit {c} is signed, but not with an SSH signature (gpg.format=ssh)"),
+            ev,
+            sign_hint,
+        ),
+        SignatureState::Bad { detail } => Check::fail(
+            G,
+            ID,
+            format!("GitOps commit {c} has a bad signature: it does not match the commit ({detail})"),
+            ev,
+            "the commit was changed after it was signed, or the signature is forged: find out who pushed it before trusting the branch",
+        ),
+        SignatureState::UnknownKey { fingerprint } => Check::fail(
+            G,
+            ID,
+            format!("GitOps commit {c} is signed by an unknown key {fingerprint}: the allowed-signers file does not name it"),
+            ev,
+            "add the promote key's public half to the allowed-signers file if it is yours; otherwise someone else wrote the branch",
+        ),
+        SignatureState::NotAllowed {
+            fingerprint,
+            principals,
+            detail,
+        } => Check::fail(
+            G,
+            ID,
+            format!(
+                "GitOps commit {c} is signed by {fingerprint} ({}), but the allowed-signers file does not allow it for git commits: {detail}",
+                principals.join(", ")
+            ),
+            ev,
+            "check the key's namespaces= and valid-after/valid-before options in the allowed-signers file",
+        ),
+    }
 }

@@ -143,6 +143,10 @@ pub struct VerifyArgs {
     /// this much time has passed (e.g. 30s, 5m). Without it everything is looked at once.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "LANE_WAIT")]
     pub wait: Option<Duration>,
+    /// Require the GitOps tip to be SSH-signed by a key of this allowed-signers file (git's
+    /// `gpg.ssh.allowedSignersFile` format): adds the check `gitops.signature`.
+    #[arg(long, value_name = "FILE", env = "LANE_ALLOWED_SIGNERS")]
+    pub allowed_signers: Option<PathBuf>,
     /// Timeout of each Kubernetes API request (e.g. 10s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15s")]
     pub request_timeout: Duration,
@@ -691,6 +695,9 @@ async fn run_groups(
     if has(Group::Gitops) {
         output::progress("GitOps branch");
         checks.extend(gitops::run(ctx));
+        if let Some(allowed) = &args.allowed_signers {
+            checks.push(gitops::signature_check(ctx, allowed));
+        }
     }
     if has(Group::Tekton) {
         if let Some(c) = client {
