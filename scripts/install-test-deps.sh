@@ -35,6 +35,10 @@ have openssl || need_apt+=(openssl)
 # sshd + ssh-keygen: git over ssh for the promote ssh-directory tests (tests/promote_ssh.rs).
 have sshd || need_apt+=(openssh-server)
 have ssh-keygen || need_apt+=(openssh-client)
+# bash, zsh and fish load `lane completions <shell>`; groff reads `lane man` (tests/cli.rs).
+have zsh || need_apt+=(zsh)
+have fish || need_apt+=(fish)
+have groff || need_apt+=(groff-base)
 have python3 || need_apt+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if ((${#need_apt[@]})); then

@@ -128,3 +128,236 @@ fn help_never_shows_a_credential_from_the_environment() {
     );
     assert!(r.stdout.contains("LANE_COMMIT=v0.1.0"), "{}", r.stdout);
 }
+
+/// `lane ARGS` in a fresh directory.
+fn run(args: &[&str]) -> common::Run {
+    let tmp = common::tempdir();
+    lane(tmp.path(), args)
+}
+
+#[test]
+fn a_usage_error_is_one_json_document_with_exit_2() {
+    let r = run(&["plan", "--bogus"]);
+    r.assert_code(2);
+    let doc = r.json();
+    assert_eq!(doc["command"], "plan");
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["exitCode"], 2);
+    assert_eq!(doc["error"]["class"], "usage");
+    assert_eq!(doc["error"]["details"]["kind"], "unknown-argument");
+    assert!(
+        doc["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unexpected argument '--bogus'"),
+        "{doc}"
+    );
+    assert!(
+        doc["error"]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("lane plan --help"),
+        "{doc}"
+    );
+    // clap's own rendering, for the person at the terminal, is on stderr.
+    assert!(r.stderr.contains("Usage: lane plan"), "{}", r.stderr);
+
+    // Conflicting flags, a bad value and no subcommand at all: the same shape.
+    for args in [
+        &["plan", "--catalog", "c.json", "--init"][..],
+        &["verify", "--wait", "soon"][..],
+        &["render", "--output", "yaml", "--no-write"][..],
+        &[][..],
+        &["nosuch"][..],
+    ] {
+        let r = run(args);
+        r.assert_code(2);
+        let doc = r.json();
+        assert_eq!(doc["exitCode"], 2, "{args:?}");
+        assert_eq!(doc["error"]["class"], "usage", "{args:?}");
+        assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
+    }
+    assert_eq!(run(&[]).json()["command"], "lane");
+    assert_eq!(run(&["--quiet", "verify", "--wait", "soon"]).stderr, "");
+}
+
+#[test]
+fn a_usage_error_never_shows_url_credentials() {
+    let r = run(&["verify", "--wait", "https://robot:s3cr3t@example.invalid/x"]);
+    r.assert_code(2);
+    assert!(!r.stdout.contains("s3cr3t"), "{}", r.stdout);
+    assert!(!r.stderr.contains("s3cr3t"), "{}", r.stderr);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("--wait"));
+}
+
+#[test]
+fn help_and_version_print_normally_with_exit_0() {
+    let h = run(&["--help"]);
+    h.assert_code(0);
+    assert!(h.stdout.contains("Usage: lane"), "{}", h.stdout);
+    assert!(h.stdout.contains("Exit codes:"), "{}", h.stdout);
+    let h = run(&["promote", "--help"]);
+    h.assert_code(0);
+    assert!(h.stdout.contains("--gitops-remote"), "{}", h.stdout);
+    let v = run(&["--version"]);
+    v.assert_code(0);
+    assert_eq!(
+        v.stdout.trim(),
+        format!("lane {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn in_text_mode_an_error_is_printed_once() {
+    let missing = "/nonexistent/lane-test/deploy.json";
+    // A failure of the command itself.
+    let r = run(&["--output", "text", "validate", missing]);
+    assert_ne!(r.code, 0);
+    let both = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(both.matches("error:").count(), 1, "{both}");
+    assert!(r.stdout.contains("error:"), "{}", r.stdout);
+    // A usage error.
+    let r = run(&["--output", "text", "plan", "--bogus"]);
+    r.assert_code(2);
+    let both = format!("{}{}", r.stdout, r.stderr);
+    assert_eq!(both.matches("unexpected argument").count(), 1, "{both}");
+    // With JSON, stdout is the document and stderr the one readable line.
+    let r = run(&["validate", missing]);
+    assert_ne!(r.code, 0);
+    assert_eq!(r.json()["ok"], false);
+    assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
+}
+
+/// `bash -c SCRIPT` with the lane binary's completion script loaded.
+fn bash_completion(words: &str) -> String {
+    let script = format!(
+        "source <('{bin}' completions bash) || exit 9\n\
+         complete -p lane || exit 8\n\
+         COMP_WORDS=({words}); COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))\n\
+         COMP_LINE=\"{words}\"; COMP_POINT=${{#COMP_LINE}}\n\
+         _lane lane \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+         printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        bin = common::lane_bin().display()
+    );
+    let out = std::process::Command::new("bash")
+        .args(["--norc", "-c", &script])
+        .output()
+        .expect("bash");
+    assert!(
+        out.status.success(),
+        "bash: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bash_completes_subcommands_and_flags() {
+    let out = bash_completion("lane pro");
+    assert!(out.starts_with("complete "), "{out}");
+    let replies: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(replies, ["promote"], "{out}");
+    let replies: Vec<String> = bash_completion("lane verify --on")
+        .lines()
+        .skip(1)
+        .map(str::to_string)
+        .collect();
+    assert_eq!(replies, ["--only"]);
+}
+
+#[test]
+fn zsh_and_fish_load_their_completions() {
+    let tmp = common::tempdir();
+    let zsh = tmp.path().join("_lane");
+    let r = lane(tmp.path(), &["completions", "zsh"]);
+    r.assert_code(0);
+    std::fs::write(&zsh, &r.stdout).unwrap();
+    let out = std::process::Command::new(common::tools::require("zsh"))
+        .args([
+            "-fc",
+            "autoload -U compinit; compinit -u; source \"$1\"; whence -w _lane",
+        ])
+        .arg("zsh")
+        .arg(&zsh)
+        .output()
+        .expect("zsh");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "_lane: function"
+    );
+
+    let r = lane(tmp.path(), &["completions", "fish"]);
+    r.assert_code(0);
+    let fish = tmp.path().join("lane.fish");
+    std::fs::write(&fish, &r.stdout).unwrap();
+    let out = std::process::Command::new(common::tools::require("fish"))
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; complete -C 'lane pro'",
+            fish.display()
+        ))
+        .output()
+        .expect("fish");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("promote\t"), "{text}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+
+    run(&["completions", "tcsh"]).assert_code(2);
+}
+
+#[test]
+fn man_pages_render_with_groff_without_warnings() {
+    let tmp = common::tempdir();
+    let groff = common::tools::require("groff");
+    let check = |name: &str, roff: &[u8]| -> String {
+        let f = tmp.path().join(name);
+        std::fs::write(&f, roff).unwrap();
+        let out = std::process::Command::new(&groff)
+            .args(["-k", "-man", "-Tutf8", "-ww", "-P-cbou"])
+            .arg(&f)
+            .output()
+            .expect("groff");
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "",
+            "{name}: groff warnings"
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let r = run(&["man"]);
+    r.assert_code(0);
+    let page = check("lane.1", r.stdout.as_bytes());
+    for want in [
+        "NAME",
+        "SYNOPSIS",
+        "plan",
+        "promote",
+        "verify",
+        "completions",
+    ] {
+        assert!(page.contains(want), "{want}: {page}");
+    }
+    let r = run(&["man", "promote"]);
+    r.assert_code(0);
+    let page = check("lane-promote.1", r.stdout.as_bytes());
+    assert!(page.contains("--gitops-remote"), "{page}");
+    assert!(page.contains("LANE_GITOPS_REMOTE"), "{page}");
+
+    // --dir: every page, listed in the JSON document.
+    let dir = tmp.path().join("man1");
+    let r = lane(tmp.path(), &["man", "--dir", dir.to_str().unwrap()]);
+    r.assert_code(0);
+    let files = r.json()["files"].as_array().unwrap().clone();
+    assert!(files.len() >= 8, "{files:?}");
+    for f in files {
+        let p = std::path::PathBuf::from(f.as_str().unwrap());
+        let name = p.file_name().unwrap().to_str().unwrap().to_string();
+        check(&format!("check-{name}"), &std::fs::read(&p).unwrap());
+    }
+    assert!(dir.join("lane-plan.1").is_file());
+    run(&["man", "nosuch"]).assert_code(2);
+}
