@@ -361,3 +361,82 @@ fn man_pages_render_with_groff_without_warnings() {
     assert!(dir.join("lane-plan.1").is_file());
     run(&["man", "nosuch"]).assert_code(2);
 }
+
+#[test]
+fn render_exit_code_gates_on_a_change_of_the_gitops_branch() {
+    let mut repos = LaneRepos::new();
+    let repo = repos.repo_arg();
+    let deploy = repos
+        .source
+        .path()
+        .join("deploy/deploy.json")
+        .display()
+        .to_string();
+    let tmp = common::tempdir();
+    let gate = |extra: &[&str]| {
+        let mut args = vec![
+            "render",
+            "--no-write",
+            "--exit-code",
+            "--deploy",
+            &deploy,
+            "--repo",
+            &repo,
+        ];
+        args.extend_from_slice(extra);
+        lane(tmp.path(), &args)
+    };
+    // The branch already carries exactly this render: 0.
+    let same = gate(&[]);
+    same.assert_code(0);
+    assert_eq!(same.json()["ok"], true);
+    assert_eq!(same.json()["changed"], false);
+
+    // Someone edited the rendered tree on the branch: the render would change it back.
+    let runtime = repos.runtime_path.clone();
+    let edited = repos
+        .tree
+        .keys()
+        .find(|f| *f != "kustomization.yaml")
+        .unwrap()
+        .clone();
+    repos.gitops_commit(|dir| {
+        std::fs::write(dir.join(&runtime).join(&edited), "hand edit\n").unwrap();
+    });
+    let differs = gate(&[]);
+    differs.assert_code(1);
+    let doc = differs.json();
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["changed"], true);
+    assert_eq!(doc["summary"]["changed"], 1);
+    assert!(
+        doc.get("error").is_none(),
+        "a change is not an error: {doc}"
+    );
+    let text = gate(&["--output", "text"]);
+    text.assert_code(1);
+    assert!(text.stdout.contains("would change"), "{}", text.stdout);
+
+    // Without --exit-code the same dry-run succeeds; --exit-code needs --no-write.
+    lane(
+        tmp.path(),
+        &["render", "--no-write", "--deploy", &deploy, "--repo", &repo],
+    )
+    .assert_code(0);
+    let out = tmp.path().join("out").display().to_string();
+    let r = lane(
+        tmp.path(),
+        &[
+            "render",
+            "--exit-code",
+            "--out",
+            &out,
+            "--deploy",
+            &deploy,
+            "--repo",
+            &repo,
+        ],
+    );
+    r.assert_code(2);
+    assert_eq!(r.json()["error"]["class"], "usage");
+}

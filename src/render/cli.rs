@@ -18,6 +18,7 @@ use crate::output::{progress, Outcome, Report};
 #[command(after_help = "Examples:\n  \
 lane render --catalog catalog.json --out build/runtime-v01\n  \
 lane render --no-write --diff                 # dry-run against the GitOps branch\n  \
+lane render --no-write --exit-code            # CI gate: exit 1 when the branch would change\n  \
 lane render --no-write --against deploy/gitops/g14/runtime-v01")]
 pub struct RenderArgs {
     /// The lane's deploy.json.
@@ -51,8 +52,20 @@ pub struct RenderArgs {
     #[arg(long, env = "LANE_NO_WRITE")]
     pub no_write: bool,
     /// With --no-write: compare against this directory instead of the GitOps branch.
-    #[arg(long, value_name = "DIR", requires = "no_write")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "no_write",
+        conflicts_with = "out"
+    )]
     pub against: Option<PathBuf>,
+    /// With --no-write: exit 1 (like `git diff --exit-code`) when the GitOps branch's runtime
+    /// tree (or --against DIR) would change, 0 when it would not. The document is printed
+    /// either way; its `changed` says which, `ok` is false when it would change.
+    // `requires` alone lets `--out` through: clap excuses a missing --no-write when an
+    // argument that conflicts with it is present.
+    #[arg(long, requires = "no_write", conflicts_with = "out")]
+    pub exit_code: bool,
     /// Add a unified diff of every changed file to the report.
     #[arg(long)]
     pub diff: bool,
@@ -142,6 +155,9 @@ pub struct RenderReport {
     pub summary: Summary,
     /// Whether anything would change (or changed) against the baseline.
     pub changed: bool,
+    /// `--exit-code`: a change fails the command (exit 1).
+    #[serde(skip)]
+    pub exit_on_change: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub diff: Option<String>,
 }
@@ -174,11 +190,14 @@ impl Report for RenderReport {
         if let Some(d) = &self.diff {
             s.push_str(d);
         }
+        if self.exit_on_change && self.changed {
+            s.push_str("the GitOps branch would change (--exit-code: exit 1)\n");
+        }
         s
     }
 
     fn failed(&self) -> bool {
-        !self.missing.is_empty()
+        !self.missing.is_empty() || (self.exit_on_change && self.changed)
     }
 }
 
@@ -476,6 +495,7 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
             files: Vec::new(),
             summary: Summary::default(),
             changed: false,
+            exit_on_change: args.exit_code,
             diff: None,
         });
     }
@@ -514,6 +534,7 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
         files,
         summary,
         changed,
+        exit_on_change: args.exit_code,
         diff: diff_text,
     })
 }
