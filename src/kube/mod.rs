@@ -7,8 +7,9 @@
 //! `verify` can report it as a failed check instead of giving up.
 
 pub mod config;
+pub mod exec;
 
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -154,6 +155,13 @@ pub enum KubeError {
     NoConfig,
     #[error("{origin}: {message}")]
     Config { origin: String, message: String },
+    /// An exec credential plugin failed or answered wrongly (never with its output).
+    #[error("{origin}: {message}")]
+    Exec {
+        origin: String,
+        message: String,
+        hint: Option<String>,
+    },
     #[error("cannot set up the HTTPS client: {0}")]
     Client(String),
     #[error("{method} {path}: {message}")]
@@ -214,6 +222,8 @@ impl Classified for KubeError {
         Some(match self {
             KubeError::NoConfig => "pass --kubeconfig FILE, or --api-server URL --token-file FILE --ca-file FILE, or run in a pod with a service account; `--only static` needs no cluster".into(),
             KubeError::Config { .. } => "fix the kubeconfig or the flags named above".into(),
+            KubeError::Exec { hint: Some(h), .. } => h.clone(),
+            KubeError::Exec { .. } => "run the plugin by hand to see what it needs (a login, a refreshed session, a flag)".into(),
             KubeError::Client(_) => "check the CA and client certificate PEM files".into(),
             KubeError::Transport { .. } => "check the API server URL, the network, and that the CA file is the cluster's CA".into(),
             KubeError::Unauthorized { .. } => "the token or client certificate is not accepted: refresh the service-account token".into(),
@@ -252,6 +262,8 @@ pub struct Client {
     http: reqwest::Client,
     server: String,
     token: Option<String>,
+    /// A plugin that gives the bearer token (asked before each request; cached until expiry).
+    exec: Option<Arc<exec::ExecAuth>>,
     /// Retry 429/5xx until then (the `--wait` deadline); without it, for
     /// [`DEFAULT_RETRY_BUDGET`] from each request's first attempt.
     retry_until: Option<Instant>,
@@ -322,13 +334,25 @@ impl Client {
             b = b.tls_danger_accept_invalid_certs(true);
         }
         let mut token = None;
+        let mut exec_token = None;
+        let identity = |pem: &[u8]| {
+            reqwest::Identity::from_pem(pem)
+                .map_err(|e| KubeError::Client(format!("client certificate: {e}")))
+        };
         match &cfg.credentials {
             Credentials::None => {}
             Credentials::Bearer(t) => token = Some(t.clone()),
-            Credentials::ClientCert(pem) => {
-                let id = reqwest::Identity::from_pem(pem)
-                    .map_err(|e| KubeError::Client(format!("client certificate: {e}")))?;
-                b = b.identity(id);
+            Credentials::ClientCert(pem) => b = b.identity(identity(pem)?),
+            Credentials::Exec(auth) => {
+                // A certificate from the plugin is fixed for this client; a token is asked
+                // for again before each request (a new one once it expires).
+                let first = auth.credential()?;
+                if let Some(pem) = &first.identity_pem {
+                    b = b.identity(identity(pem)?);
+                }
+                if first.token.is_some() {
+                    exec_token = Some(auth.clone());
+                }
             }
         }
         let http = b.build().map_err(|e| KubeError::Client(error_chain(&e)))?;
@@ -336,6 +360,7 @@ impl Client {
             http,
             server: cfg.server.clone(),
             token,
+            exec: exec_token,
             retry_until: None,
         })
     }
@@ -353,10 +378,14 @@ impl Client {
     }
 
     fn scrub(&self, m: String) -> String {
-        match &self.token {
-            Some(t) => secrets::scrub(&m, &[t.as_str()]),
-            None => secrets::scrub(&m, &[]),
-        }
+        let exec = self.exec.as_ref().and_then(|e| e.cached_token());
+        let known: Vec<&str> = self
+            .token
+            .iter()
+            .chain(exec.iter())
+            .map(String::as_str)
+            .collect();
+        secrets::scrub(&m, &known)
     }
 
     /// One request, read whole (bounded). `Err(true, e)` when a timeout is worth retrying.
@@ -377,6 +406,11 @@ impl Client {
         }
         if let Some(t) = &self.token {
             req = req.bearer_auth(t);
+        }
+        if let Some(auth) = &self.exec {
+            if let Some(t) = auth.credential().map_err(|e| (false, e))?.token {
+                req = req.bearer_auth(t);
+            }
         }
         let transport = |e: reqwest::Error| {
             (
@@ -432,9 +466,19 @@ impl Client {
         let proxied = is_proxy(path);
         let mut backoff = FIRST_BACKOFF;
         let mut attempts = 0u32;
+        let mut refreshed = false;
         loop {
             attempts += 1;
             let (pause, last, note) = match self.once(method, path, body.clone()).await {
+                // A plugin's token the server refuses (revoked before its expiry): ask the
+                // plugin once more, as kubectl does.
+                Ok(a) if a.status == 401 && self.exec.is_some() && !refreshed => {
+                    refreshed = true;
+                    if let Some(auth) = &self.exec {
+                        auth.invalidate();
+                    }
+                    continue;
+                }
                 Ok(a) if retryable(a.status, proxied) => {
                     let message = status_message(&a.body);
                     let note = format!(

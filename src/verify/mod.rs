@@ -119,10 +119,14 @@ pub struct VerifyArgs {
     pub deploy: Option<PathBuf>,
     #[command(flatten)]
     pub gitops: GitopsArgs,
-    /// kubeconfig file (its current context). Default: in-cluster service account, then
-    /// KUBECONFIG, then ~/.kube/config.
+    /// kubeconfig file (alone: not merged with KUBECONFIG). Default, as kubectl: the
+    /// KUBECONFIG list merged, else ~/.kube/config; the pod's service account only when no
+    /// kubeconfig configures a cluster.
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use instead of its current-context.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
     /// Kubernetes API server URL (https://), instead of a kubeconfig.
     #[arg(long, value_name = "URL", requires = "token_file")]
     pub api_server: Option<String>,
@@ -520,6 +524,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let client = if groups.iter().any(|g| g.needs_cluster()) {
         let cfg = kube::Source {
             kubeconfig: args.kubeconfig.clone(),
+            context: args.context.clone(),
             api_server: args.api_server.clone(),
             token_file: args.token_file.clone(),
             ca_file: args.ca_file.clone(),
