@@ -51,6 +51,9 @@ pub enum Command {
     /// Commit the refreshed catalog and rendered tree to the GitOps branch (never the source
     /// branch), race-safe.
     Promote(crate::promote::PromoteArgs),
+    /// Return one service, or the whole lane, to an earlier release (a GitOps commit) through
+    /// the same compare-and-swap as promote; recorded as `rolled-back` in the catalog.
+    Rollback(Box<crate::rollback::RollbackArgs>),
     /// Judge a release: live runtime, Argo CD, GitOps branch, Tekton evidence, clean source.
     Verify(Box<crate::verify::VerifyArgs>),
     /// Generate the Tekton Tasks/Pipeline/Triggers and Argo CD bootstrap from deploy.json.
@@ -71,6 +74,7 @@ impl Command {
             Command::Promote(_) => "promote",
             Command::Verify(_) => "verify",
             Command::Generate(_) => "generate",
+            Command::Rollback(_) => "rollback",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }

@@ -20,6 +20,7 @@ pub mod promote;
 pub mod publish;
 pub mod registry;
 pub mod render;
+pub mod rollback;
 pub mod validate;
 pub mod verify;
 pub mod yaml;

@@ -38,6 +38,7 @@ fn main() {
         Command::Promote(a) => lane::promote::run(a),
         Command::Verify(a) => lane::verify::run(a),
         Command::Generate(a) => lane::generate::run(a),
+        Command::Rollback(a) => lane::rollback::run(a),
         // Scripts and roff for packagers: printed as they are, not inside a JSON document.
         Command::Completions(a) => raw(Ok(lane::manual::completions(a))),
         Command::Man(a) => match &a.dir {

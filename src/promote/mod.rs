@@ -936,8 +936,14 @@ fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteEr
         }
     };
     ensure_commit(repo, "(catalog)", &previous.source_commit)?;
+    if let Some(r) = &previous.rollback {
+        ensure_commit(repo, "(rollback)", &r.from.source_commit)?;
+    }
     for (id, e) in &previous.services {
         ensure_commit(repo, id, &e.source_commit)?;
+        if let Some(r) = &e.rollback {
+            ensure_commit(repo, id, &r.from.source_commit)?;
+        }
     }
     // The tree is rendered from the newest deploy intent, never an older run's: an older run
     // finishing late merges its images into the recorded commit's deploy.json
@@ -1070,6 +1076,22 @@ fn intent_source(
     previous: &Catalog,
 ) -> Result<Option<String>, PromoteError> {
     let recorded = &previous.source_commit;
+    // A rolled-back lane keeps its restored intent against the commit it was rolled back
+    // from and every older one; only a newer commit rolls it forward (docs/rollback.md).
+    if let Some(r) = &previous.rollback {
+        let from = &r.from.source_commit;
+        if repo.is_ancestor(ctx.commit, from)? {
+            progress(format!(
+                "the lane was rolled back from {from} by {}; source commit {} is not newer: the restored release stays",
+                r.requested_by,
+                &ctx.commit[..12]
+            ));
+            return Ok(Some(recorded.clone()));
+        }
+        if repo.is_ancestor(from, ctx.commit)? {
+            return Ok(None);
+        }
+    }
     if recorded == ctx.commit || repo.is_ancestor(recorded, ctx.commit)? {
         return Ok(None);
     }
