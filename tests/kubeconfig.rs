@@ -242,9 +242,7 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
     // A plugin that fails: exit 3, its exit status and stderr, never what it printed.
     write_exec(
         &dir.path().join("plugin.sh"),
-        &format!(
-            "printf '{{\"status\":{{\"token\":\"%s\"}}}}' \"$(cat \"$2\")\"\necho 'session expired: run the login first' >&2\nexit 4"
-        ),
+        "printf '{\"status\":{\"token\":\"%s\"}}' \"$(cat \"$2\")\"\necho 'session expired: run the login first' >&2\nexit 4",
     );
     let run = verify(&repos, &["--kubeconfig", kc.to_str().unwrap()], &[]);
     run.assert_code(3);
@@ -321,8 +319,7 @@ fn a_kubeconfig_list_is_merged_in_order_and_context_picks_the_cluster() {
     run.assert_code(1);
     assert_eq!(authenticated_as(&run), id.user());
     assert!(
-        run.stderr
-            .contains(&format!("(context real), bearer-token)")),
+        run.stderr.contains("(context real), bearer-token)"),
         "{}",
         run.stderr
     );
