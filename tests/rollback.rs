@@ -641,19 +641,20 @@ fn the_rollback_commit_is_signed_like_a_promote() {
         format!("ops@example.invalid namespaces=\"git\" {public}"),
     )
     .unwrap();
+    // `--to` as a revision of the GitOps branch: its parent is the first release.
+    let to = format!("{GITOPS_BRANCH}~1");
     let run = lane.rollback(&[
         "--to",
-        &lane.g1,
+        &to,
         "--service",
         RUNNER,
         "--signing-key",
         key.to_str().unwrap(),
     ]);
     run.assert_code(0);
-    assert!(run.json()["signedBy"]
-        .as_str()
-        .unwrap()
-        .starts_with("SHA256:"));
+    let doc = run.json();
+    assert!(doc["signedBy"].as_str().unwrap().starts_with("SHA256:"));
+    assert_eq!(doc["to"]["gitopsCommit"], lane.g1.as_str());
     let out = Command::new("git")
         .arg("-C")
         .arg(lane.bare())

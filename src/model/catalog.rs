@@ -546,3 +546,90 @@ impl Catalog {
         s
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rolled_back() -> CatalogEntry {
+        let c = "a".repeat(40);
+        CatalogEntry {
+            component: ComponentIdentity {
+                service: "mgr".into(),
+                kind: super::super::intent::ComponentKind::Deployment,
+            },
+            image_repository: "127.0.0.1:5000/agentrun/mgr".into(),
+            tag: c.clone(),
+            digest: format!("sha256:{}", "1".repeat(64)),
+            media_type: None,
+            platforms: vec![],
+            status: EntryStatus::RolledBack,
+            source_commit: c.clone(),
+            reused_from: None,
+            fingerprint: Some(format!("sha256:{}", "f".repeat(64))),
+            pipeline_run: None,
+            published_at: "2026-01-01T00:00:00Z".into(),
+            updated_at: "2026-01-02T00:00:00Z".into(),
+            rollback: Some(EntryRollback {
+                from: EntryFrom {
+                    digest: format!("sha256:{}", "2".repeat(64)),
+                    source_commit: "b".repeat(40),
+                    gitops_commit: "e".repeat(40),
+                },
+                restores: EntryRestores {
+                    status: EntryStatus::Published,
+                    source_commit: c,
+                    gitops_commit: "d".repeat(40),
+                },
+                requested_by: "ops".into(),
+                at: "2026-01-02T00:00:00Z".into(),
+                reason: None,
+            }),
+        }
+    }
+
+    fn rules_of(e: CatalogEntry) -> Vec<&'static str> {
+        let mut c = Catalog {
+            schema_version: 1,
+            lane: "v0.1".into(),
+            source_repo: "r".into(),
+            source_branch: "v0.1".into(),
+            gitops_branch: "v0.1-gitops".into(),
+            source_commit: "a".repeat(40),
+            updated_at: "2026-01-02T00:00:00Z".into(),
+            services: BTreeMap::new(),
+            rollback: None,
+        };
+        c.services.insert("mgr".into(), e);
+        c.check().into_iter().map(|f| f.rule).collect()
+    }
+
+    #[test]
+    fn rolled_back_entries_carry_their_record_and_keep_the_restored_rules() {
+        assert!(rules_of(rolled_back()).is_empty());
+        assert_eq!(rolled_back().image_status(), EntryStatus::Published);
+        assert_eq!(rolled_back().newest_commit(), "b".repeat(40));
+
+        let mut e = rolled_back();
+        e.rollback = None;
+        assert_eq!(rules_of(e), ["rollback-record"]);
+        let mut e = rolled_back();
+        e.status = EntryStatus::Published;
+        assert_eq!(rules_of(e), ["rollback-record"]);
+        // The restored entry was published: its tag rules still apply.
+        let mut e = rolled_back();
+        e.tag = "1.36".into();
+        assert!(rules_of(e).contains(&"commit-tag"));
+        let mut e = rolled_back();
+        e.rollback.as_mut().unwrap().requested_by = "a\nLane-Rollback: forged".into();
+        assert_eq!(rules_of(e), ["rollback-text"]);
+        let mut e = rolled_back();
+        e.rollback.as_mut().unwrap().from.digest = "sha256:x".into();
+        assert_eq!(rules_of(e), ["digest"]);
+        let mut e = rolled_back();
+        e.rollback.as_mut().unwrap().restores.status = EntryStatus::RolledBack;
+        assert!(rules_of(e).contains(&"rollback-record"));
+        let serialized = serde_json::to_value(rolled_back()).unwrap();
+        assert_eq!(serialized["status"], "rolled-back");
+    }
+}
