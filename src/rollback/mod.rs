@@ -457,8 +457,7 @@ fn prepare(ctx: &Ctx<'_>) -> Result<Attempt, RollbackError> {
         branch: names.gitops_branch.clone(),
         path: names.catalog_path.clone(),
     })?;
-    let to = g
-        .resolve_commit(&ctx.args.to)
+    let to = resolve_to(g, &ctx.args.to)
         .ok()
         .filter(|c| g.is_ancestor(c, &head.commit).unwrap_or(false))
         .ok_or_else(|| RollbackError::NotInHistory {
@@ -535,6 +534,42 @@ fn prepare(ctx: &Ctx<'_>) -> Result<Attempt, RollbackError> {
         done: decided,
         built,
     })
+}
+
+/// `--to`: a commit, short SHA or ref resolved strictly, optionally followed by `~N` (N
+/// first parents back, as in git; at most 10000), the one revision expression the GitOps
+/// history needs ("the release before").
+fn resolve_to(g: &Repo, spec: &str) -> Result<String, GitError> {
+    let (base, back) = match spec.rsplit_once('~') {
+        Some((b, n)) if !b.is_empty() && n.len() <= 5 => {
+            let n: u32 = if n.is_empty() {
+                1
+            } else {
+                n.parse()
+                    .map_err(|_| GitError::BadSpec { spec: spec.into() })?
+            };
+            (b, n)
+        }
+        _ => (spec, 0),
+    };
+    let mut id = g.resolve_commit(base)?;
+    for _ in 0..back.min(10_000) {
+        let oid =
+            gix::ObjectId::from_hex(id.as_bytes()).map_err(|e| GitError::Object(e.to_string()))?;
+        let commit = g
+            .gix()
+            .find_commit(oid)
+            .map_err(|e| GitError::Object(e.to_string()))?;
+        id = commit
+            .parent_ids()
+            .next()
+            .ok_or_else(|| GitError::NotFound {
+                spec: spec.into(),
+                repo: "the GitOps history".into(),
+            })?
+            .to_string();
+    }
+    Ok(id)
 }
 
 /// The new commit on `head`: the catalog and the runtime tree replaced, nothing else.
