@@ -682,3 +682,78 @@ fn the_rollback_commit_is_signed_like_a_promote() {
     );
     run.assert_code(0);
 }
+
+#[test]
+fn a_release_landing_first_makes_the_rollback_redo_on_the_new_tip() {
+    // Deterministic CAS: the GitOps remote's pre-receive hook lands another run's commit
+    // (a promote of the newer commit C) just before the rollback's first push updates the
+    // ref, so the server's old-value check fails it exactly as when another writer wins.
+    let mut lane = Lane::new();
+    lane.src.write("docs/c.md", "c\n");
+    let c = lane.src.commit("source: C");
+    let publish_c = lane.build(&c);
+    let other = lane.work.path().join("other.git");
+    git(
+        lane.work.path(),
+        &[
+            "clone",
+            "-q",
+            "--mirror",
+            lane.bare().to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    let url = format!("file://{}", other.display());
+    let args = common::promote::promote_args(lane.src.path(), &c, &url, &[&publish_c]);
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    common::lane(Path::new("/"), &a).assert_code(0);
+    let pc = remote_head(&other, GITOPS_BRANCH).unwrap();
+    git(
+        &lane.bare(),
+        &[
+            "fetch",
+            "-q",
+            other.to_str().unwrap(),
+            &format!("{pc}:refs/other/c"),
+        ],
+    );
+    let marker = lane.work.path().join("hook-fired");
+    let hook = lane.bare().join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\ncat >/dev/null\nif [ ! -e '{m}' ]; then\n  touch '{m}'\n  env -u GIT_QUARANTINE_PATH -u GIT_OBJECT_DIRECTORY -u GIT_ALTERNATE_OBJECT_DIRECTORIES git update-ref refs/heads/{GITOPS_BRANCH} {pc} {g2}\nfi\n",
+            m = marker.display(),
+            g2 = lane.g2,
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let run = lane.rollback(&["--to", &lane.g1, "--service", MGR]);
+    run.assert_code(0);
+    assert!(marker.exists(), "the hook ran");
+    let doc = run.json();
+    assert_eq!(doc["attempts"], 2, "{doc}");
+    assert_eq!(doc["previousCommit"], pc.as_str());
+    let tip = lane.tip();
+    assert_eq!(doc["commit"], tip.as_str());
+    assert_eq!(git(&lane.bare(), &["rev-parse", &format!("{tip}^")]), pc);
+    // Redone on C's release: it rolls back from C, and the runner keeps C's image.
+    let cat = lane.catalog();
+    let mgr = &cat["services"][MGR];
+    assert_eq!(mgr["digest"], lane.digest(&lane.a, MGR).as_str());
+    assert_eq!(mgr["rollback"]["from"]["sourceCommit"], c.as_str());
+    assert_eq!(
+        mgr["rollback"]["from"]["digest"],
+        lane.digest(&c, MGR).as_str()
+    );
+    assert_eq!(mgr["rollback"]["from"]["gitopsCommit"], pc.as_str());
+    assert_eq!(
+        cat["services"][RUNNER]["digest"],
+        lane.digest(&c, RUNNER).as_str()
+    );
+    assert_eq!(cat["sourceCommit"], c.as_str());
+    assert_eq!(lane.trailers(&tip)["Lane-Rollback-From"], pc);
+}
