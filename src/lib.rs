@@ -23,4 +23,5 @@ pub mod render;
 pub mod rollback;
 pub mod validate;
 pub mod verify;
+pub mod workspace;
 pub mod yaml;

@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use clap::{CommandFactory, Parser};
+use clap::{CommandFactory, FromArgMatches};
 
 use lane::cli::{Cli, Command};
 use lane::output;
@@ -14,8 +14,15 @@ use lane::output;
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m).map(|cli| (cli, m)));
+    let cli = match parsed {
+        Ok((mut cli, matches)) => {
+            // Run below the repository root, defaulted paths still mean the project's.
+            lane::workspace::rebase_defaults(&mut cli.command, &matches);
+            cli
+        }
         Err(e) => {
             // A usage error is a JSON document like every other failure (exit 2); --help and
             // --version print as usual (exit 0).

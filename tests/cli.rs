@@ -440,3 +440,57 @@ fn render_exit_code_gates_on_a_change_of_the_gitops_branch() {
     r.assert_code(2);
     assert_eq!(r.json()["error"]["class"], "usage");
 }
+
+#[test]
+fn commands_find_the_project_from_a_subdirectory() {
+    let repos = LaneRepos::new();
+    let root = repos.source.path().canonicalize().unwrap();
+    let sub = root.join("docs/reference");
+    assert!(sub.is_dir());
+
+    // validate: the default deploy/deploy.json is the project's.
+    let at_root = lane(&root, &["validate"]);
+    at_root.assert_code(0);
+    let below = lane(&sub, &["validate"]);
+    below.assert_code(0);
+    assert_eq!(
+        below.json()["file"],
+        Value::from(root.join("deploy/deploy.json").display().to_string())
+    );
+    assert_eq!(below.json()["names"], at_root.json()["names"]);
+
+    // render --no-write: the repository and deploy.json of the project.
+    let at_root = lane(&root, &["render", "--no-write"]);
+    at_root.assert_code(0);
+    let below = lane(&sub, &["render", "--no-write"]);
+    below.assert_code(0);
+    assert_eq!(below.json()["files"], at_root.json()["files"]);
+    assert_eq!(
+        below.json()["against"]["gitops"],
+        at_root.json()["against"]["gitops"]
+    );
+
+    // verify --only source: the repository is found, the commit is its HEAD.
+    let below = lane(&sub, &["verify", "--only", "source"]);
+    assert_eq!(below.json()["commit"], Value::from(repos.commit.clone()));
+
+    // A path given explicitly is relative to where the command runs, as written.
+    let explicit = lane(&sub, &["render", "--no-write", "--repo", "."]);
+    explicit.assert_code(3);
+    assert!(
+        explicit.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("git repository"),
+        "{}",
+        explicit.stdout
+    );
+    // Outside any repository nothing is looked for.
+    let outside = common::tempdir();
+    let r = lane(outside.path(), &["validate"]);
+    assert_ne!(r.code, 0);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("deploy/deploy.json"));
+}
