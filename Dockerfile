@@ -20,7 +20,7 @@ RUN cargo build --locked --release --target x86_64-unknown-linux-musl --bin lane
 
 # --- final: git for fetch/push, CA bundle for the registry and Kubernetes API ---
 FROM docker.io/library/alpine:3.22@sha256:14358309a308569c32bdc37e2e0e9694be33a9d99e68afb0f5ff33cc1f695dce
-RUN apk add --no-cache git openssh-client ca-certificates \
+RUN apk add --no-cache git openssh-client openssh-keygen ca-certificates \
  && adduser -D -u 65532 -h /home/lane lane
 COPY --from=build /out/lane /usr/local/bin/lane
 ARG SOURCE_COMMIT=unknown

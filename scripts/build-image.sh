@@ -76,6 +76,11 @@ fi
 if command -v ssh >/dev/null 2>&1; then
   copy_with_libs "$(command -v ssh)" /usr/bin/ssh
 fi
+# ssh-keygen signs GitOps commits (promote --signing-key) and checks them (verify
+# --allowed-signers): src/git/sign.rs.
+if command -v ssh-keygen >/dev/null 2>&1; then
+  copy_with_libs "$(command -v ssh-keygen)" /usr/bin/ssh-keygen
+fi
 # A POSIX shell and the few utilities the Tekton step scripts call (Task scripts are
 # `#!/bin/sh`; the Dockerfile's Alpine base has them through busybox). A missing one stops a
 # step with exit 127 on a cluster: tests/tekton.rs compares this list with the scripts.
