@@ -254,7 +254,8 @@ fn objects(bare: &Path, commit: &str) -> Vec<Value> {
     out
 }
 
-/// A fake Kubernetes API whose pods run `running` (service → digest).
+/// A fake Kubernetes API whose pods run `running` (service → digest), with B's PipelineRun
+/// having published those images.
 fn cluster(lane: &Lane, dir: &Path, running: &BTreeMap<&str, String>) -> FakeApi {
     let objects = objects(&lane.bare(), &lane.tip());
     let images: Vec<(String, String, String)> = running
@@ -267,7 +268,7 @@ fn cluster(lane: &Lane, dir: &Path, running: &BTreeMap<&str, String>) -> FakeApi
             )
         })
         .collect();
-    let c = Cluster::healthy(
+    let mut c = Cluster::healthy(
         "agentrun-v01",
         &ClusterInput {
             objects: &objects,
@@ -275,6 +276,11 @@ fn cluster(lane: &Lane, dir: &Path, running: &BTreeMap<&str, String>) -> FakeApi
             gitops_head: &lane.tip(),
             commit: &lane.b,
         },
+    );
+    // B's PipelineRun, whose results name what it published: the running images.
+    c.add_tekton(
+        &lane.b,
+        &images.iter().map(|(_, i, _)| i.clone()).collect::<Vec<_>>(),
     );
     FakeApi::start(dir, &c.to_value())
 }
@@ -400,6 +406,31 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
             .contains(&lane.digest(&lane.b, MGR)),
         "{images:#}"
     );
+    // Tekton evidence: B's run published B's mgr digest, which the rollback replaced on
+    // purpose; the catalog records it as what mgr ran before, so the evidence stands.
+    let mut tekton: Vec<&str> = vec!["--only", "tekton", "--gitops-remote", &remote];
+    tekton.extend(flags.iter().map(String::as_str));
+    let run = lane.verify(&lane.b, &tekton);
+    let v = run.json();
+    run.assert_code(0);
+    let digests = check(&v, "tekton.digests");
+    assert_eq!(digests["status"], "pass", "{v:#}");
+    assert!(
+        digests["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("rolled back since on purpose: {MGR}")),
+        "{digests:#}"
+    );
+    // Each result form naming B's mgr image (IMAGES, IMAGE_URL/IMAGE_DIGEST) is listed.
+    let rolled = digests["evidence"]["rolledBack"].as_array().unwrap();
+    assert!(!rolled.is_empty(), "{digests:#}");
+    for r in rolled {
+        assert_eq!(r["service"], MGR);
+        assert_eq!(r["published"], lane.digest(&lane.b, MGR).as_str());
+        assert_eq!(r["catalog"], lane.digest(&lane.a, MGR).as_str());
+        assert_eq!(r["restores"], lane.a.as_str());
+    }
     drop(api);
 
     // A hand edit putting B's image back into the tree: verify fails the gitops group.

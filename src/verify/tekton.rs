@@ -130,6 +130,39 @@ pub async fn run(
     }
 }
 
+/// The lane Pipeline's runs whose name starts with `prefix`, newest first; `None` when the
+/// API server does not serve tekton.dev/v1 PipelineRuns (also `lane status`).
+pub async fn list_runs(
+    client: &Client,
+    n: &crate::model::LaneNames,
+    prefix: &str,
+) -> Result<Option<Vec<Value>>, KubeError> {
+    // Only this pipeline's runs (the label Tekton's controller sets), read in pages: a
+    // namespace keeps thousands of runs, more than one bounded answer holds.
+    let selector = format!("tekton.dev/pipeline={}", n.pipeline);
+    let mut runs: Vec<Value> = Vec::new();
+    let listed = client
+        .list(
+            &format!("{API}/namespaces/{}/pipelineruns", n.tekton_namespace),
+            Some(&selector),
+            |p| {
+                if s(&p, "/metadata/name").starts_with(prefix) {
+                    runs.push(p);
+                }
+            },
+        )
+        .await?;
+    if listed.is_none() {
+        return Ok(None);
+    }
+    // Newest first (RFC 3339 UTC timestamps sort as strings), then by name.
+    runs.sort_by(|a, b| {
+        (s(b, "/metadata/creationTimestamp"), s(b, "/metadata/name"))
+            .cmp(&(s(a, "/metadata/creationTimestamp"), s(a, "/metadata/name")))
+    });
+    Ok(Some(runs))
+}
+
 async fn judge(
     ctx: &Ctx,
     client: &Client,
@@ -146,22 +179,7 @@ async fn judge(
             (pr, vec![name.to_string()])
         }
         None => {
-            // Only this pipeline's runs (the label Tekton's controller sets), read in pages:
-            // a namespace keeps thousands of runs, more than one bounded answer holds.
-            let selector = format!("tekton.dev/pipeline={}", n.pipeline);
-            let mut runs: Vec<Value> = Vec::new();
-            let listed = client
-                .list(
-                    &format!("{API}/namespaces/{ns}/pipelineruns"),
-                    Some(&selector),
-                    |p| {
-                        if s(&p, "/metadata/name").starts_with(&prefix) {
-                            runs.push(p);
-                        }
-                    },
-                )
-                .await?;
-            if listed.is_none() {
+            let Some(runs) = list_runs(client, n, &prefix).await? else {
                 return Ok(vec![
                     Check::fail(
                         G,
@@ -172,12 +190,7 @@ async fn judge(
                     ),
                     Check::skip(G, "tekton.digests", "no PipelineRun"),
                 ]);
-            }
-            // Newest first (RFC 3339 UTC timestamps sort as strings), then by name.
-            runs.sort_by(|a, b| {
-                (s(b, "/metadata/creationTimestamp"), s(b, "/metadata/name"))
-                    .cmp(&(s(a, "/metadata/creationTimestamp"), s(a, "/metadata/name")))
-            });
+            };
             let names = runs
                 .iter()
                 .map(|p| s(p, "/metadata/name").to_string())
@@ -318,6 +331,7 @@ fn digests_check(
     let mut problems = Vec::new();
     let mut matched = Vec::new();
     let mut other = Vec::new();
+    let mut rolled_back = Vec::new();
     for img in found {
         match cat
             .services
@@ -326,6 +340,19 @@ fn digests_check(
         {
             Some((id, e)) if e.digest == img.digest => {
                 matched.push(json!({"service": id, "digest": img.digest, "from": img.from}))
+            }
+            // The run published the release a person then rolled back on purpose (`lane
+            // rollback`, docs/rollback.md): the catalog records that very digest as what the
+            // service ran before, so the run's evidence stands and the catalog is intended.
+            Some((id, e))
+                if e.status == EntryStatus::RolledBack
+                    && e.rollback.as_ref().is_some_and(|r| r.from.digest == img.digest) =>
+            {
+                rolled_back.push(json!({
+                    "service": id, "published": img.digest, "from": img.from,
+                    "catalog": e.digest,
+                    "restores": e.rollback.as_ref().map(|r| &r.restores.source_commit),
+                }))
             }
             Some((id, e)) => problems.push(format!(
                 "{}: {} published {} but the catalog has {}",
@@ -373,14 +400,29 @@ fn digests_check(
     } else {
         "the catalog must hold exactly the digests the run published: re-run promote with this run's publish results".to_string()
     };
-    let mut ev = json!({"lookedAt": looked, "matched": matched, "otherImages": other, "prunedTaskRuns": pruned});
+    let mut ev = json!({"lookedAt": looked, "matched": matched, "rolledBack": rolled_back, "otherImages": other, "prunedTaskRuns": pruned});
     if !refused.is_empty() {
         ev["forbidden"] = json!(refused);
     }
     Check::judge(
         G,
         "tekton.digests",
-        format!("{} published digest(s) equal the catalog's", matched.len()),
+        {
+            let mut services: Vec<&str> = rolled_back
+                .iter()
+                .filter_map(|r| r["service"].as_str())
+                .collect();
+            services.dedup();
+            if services.is_empty() {
+                format!("{} published digest(s) equal the catalog's", matched.len())
+            } else {
+                format!(
+                    "{} published digest(s) equal the catalog's; rolled back since on purpose: {}",
+                    matched.len(),
+                    services.join(", ")
+                )
+            }
+        },
         problems,
         ev,
         hint,
