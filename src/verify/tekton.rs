@@ -346,7 +346,9 @@ fn digests_check(
             // service ran before, so the run's evidence stands and the catalog is intended.
             Some((id, e))
                 if e.status == EntryStatus::RolledBack
-                    && e.rollback.as_ref().is_some_and(|r| r.from.digest == img.digest) =>
+                    && e.rollback
+                        .as_ref()
+                        .is_some_and(|r| r.from.digest == img.digest) =>
             {
                 rolled_back.push(json!({
                     "service": id, "published": img.digest, "from": img.from,
