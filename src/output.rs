@@ -260,3 +260,53 @@ fn redact_urls(v: &mut Value) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod usage_tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_failed_command_line_still_gives_format_quiet_and_subcommand() {
+        let subs = ["plan", "render"];
+        let s = UsageScan::of(&args(&["--output=text", "-q", "render", "--bogus"]), &subs);
+        assert_eq!(
+            (s.format, s.quiet, s.command),
+            (Format::Text, true, Some("render"))
+        );
+        let s = UsageScan::of(
+            &args(&["--output", "json", "plan", "--output", "text"]),
+            &subs,
+        );
+        assert_eq!((s.format, s.command), (Format::Text, Some("plan")));
+        // After `--` nothing is an option; an unknown word is no subcommand.
+        let s = UsageScan::of(&args(&["nosuch", "--", "--output", "text"]), &subs);
+        assert_eq!(s.command, None);
+        assert_eq!(kebab("UnknownArgument"), "unknown-argument");
+    }
+
+    #[test]
+    fn clap_lines_become_message_and_hint() {
+        let f = usage_failure(
+            clap::error::ErrorKind::UnknownArgument,
+            "error: unexpected argument '--forse' found
+
+  tip: a similar argument exists: '--force'
+
+Usage: lane plan [OPTIONS]
+
+For more information, try '--help'.
+",
+            Some("plan"),
+        );
+        assert_eq!(f.message, "unexpected argument '--forse' found");
+        assert_eq!(
+            f.hint.as_deref(),
+            Some("a similar argument exists: '--force'; Usage: lane plan [OPTIONS]; `lane plan --help` explains every flag")
+        );
+        assert_eq!(f.class.code(), 2);
+    }
+}

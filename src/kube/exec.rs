@@ -285,7 +285,9 @@ impl ExecAuth {
                         .install_hint
                         .clone()
                         .filter(|h| !h.trim().is_empty())
-                        .map(|h| secrets::scrub(h.trim(), &[]))
+                        .map(|h| {
+                            secrets::scrub(&h.trim().chars().take(500).collect::<String>(), &[])
+                        })
                         .unwrap_or_else(|| {
                             "install the plugin the kubeconfig names, or put it on PATH".into()
                         }),
