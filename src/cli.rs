@@ -58,6 +58,9 @@ pub enum Command {
     Verify(Box<crate::verify::VerifyArgs>),
     /// Generate the Tekton Tasks/Pipeline/Triggers and Argo CD bootstrap from deploy.json.
     Generate(crate::generate::GenerateArgs),
+    /// Where each service of a lane stands: source → catalog → GitOps → Argo CD → live, and
+    /// the last PipelineRun (`--output text|html FILE`, `--watch`).
+    Status(Box<crate::status::StatusArgs>),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) on stdout.
     Completions(crate::manual::CompletionsArgs),
     /// Print the man page (roff) on stdout, or write every page with --dir.
@@ -75,6 +78,7 @@ impl Command {
             Command::Verify(_) => "verify",
             Command::Generate(_) => "generate",
             Command::Rollback(_) => "rollback",
+            Command::Status(_) => "status",
             Command::Completions(_) => "completions",
             Command::Man(_) => "man",
         }

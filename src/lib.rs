@@ -21,6 +21,7 @@ pub mod publish;
 pub mod registry;
 pub mod render;
 pub mod rollback;
+pub mod status;
 pub mod validate;
 pub mod verify;
 pub mod workspace;

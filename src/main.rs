@@ -37,6 +37,15 @@ fn main() {
     };
     output::set_quiet(cli.quiet);
     let name = cli.command.name();
+    // Only status writes a page; every other command answers --output html with a usage error.
+    if cli.output == output::Format::Html && !matches!(cli.command, Command::Status(_)) {
+        let f = lane::error::Failure::new(
+            lane::error::ExitClass::Usage,
+            format!("--output html is only for `lane status`; `lane {name}` prints json or text"),
+        )
+        .with_hint("pass --output json or --output text");
+        std::process::exit(output::finish(name, output::Format::Json, Err(f)));
+    }
     let result = match &cli.command {
         Command::Validate(a) => lane::validate::run(a),
         Command::Plan(a) => lane::plan::run(a),
@@ -46,6 +55,7 @@ fn main() {
         Command::Verify(a) => lane::verify::run(a),
         Command::Generate(a) => lane::generate::run(a),
         Command::Rollback(a) => lane::rollback::run(a),
+        Command::Status(a) => lane::status::run(a, cli.output),
         // Scripts and roff for packagers: printed as they are, not inside a JSON document.
         Command::Completions(a) => raw(Ok(lane::manual::completions(a))),
         Command::Man(a) => match &a.dir {

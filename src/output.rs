@@ -19,6 +19,9 @@ pub enum Format {
     Json,
     /// A short human view.
     Text,
+    /// `lane status` only: a self-contained HTML page written to FILE; stdout carries the
+    /// JSON document.
+    Html,
 }
 
 pub fn set_quiet(q: bool) {
@@ -125,7 +128,7 @@ fn emit(doc: Value, text: &str, format: Format) {
     let text = crate::model::secrets::redact_url_userinfo(text).into_owned();
     let mut out = std::io::stdout().lock();
     let _ = match format {
-        Format::Json => writeln!(
+        Format::Json | Format::Html => writeln!(
             out,
             "{}",
             serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into())

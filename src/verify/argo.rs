@@ -51,7 +51,7 @@ pub struct ArgoRun {
 /// its next poll (3 minutes by default); Argo CD removes it when the refresh is done.
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
-fn app_path(ctx: &Ctx) -> String {
+pub fn app_path(ctx: &Ctx) -> String {
     let n = &ctx.lane.names;
     format!(
         "{API}/namespaces/{}/applications/{}",

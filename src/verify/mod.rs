@@ -494,23 +494,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
         },
     };
 
-    let gitops_head = crate::git::gitops::head(&repo, &lane.names, &args.gitops)?;
-    let catalog = match &gitops_head {
-        None => Err(CatalogProblem::NoBranch),
-        Some(h) => match crate::git::gitops::catalog_at(&repo, &lane.names, h) {
-            Ok(Some(c)) => Ok(c),
-            Ok(None) => Err(CatalogProblem::Missing),
-            Err(crate::git::gitops::GitopsError::Catalog(e)) => Err(CatalogProblem::Invalid {
-                message: crate::error::chain(&e),
-                findings: e.findings(),
-            }),
-            Err(e) => return Err(e.into()),
-        },
-    };
-    let tree = match &gitops_head {
-        Some(h) => Tree::load(&repo, &h.commit, &lane.names.runtime_path)?,
-        None => Tree::default(),
-    };
+    let (gitops_head, catalog, tree) = read_gitops(&repo, &lane, &args.gitops)?;
     let ctx = Ctx {
         lane,
         lane_origin,
@@ -558,6 +542,34 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
         checks,
     );
     Outcome::of(&report)
+}
+
+/// The GitOps head, the catalog on it (or why there is none) and its runtime tree: what the
+/// checks read (also `lane status`, src/status/gather.rs).
+#[allow(clippy::type_complexity)]
+pub fn read_gitops(
+    repo: &Repo,
+    lane: &Lane,
+    gitops: &GitopsArgs,
+) -> Result<(Option<GitopsHead>, Result<Catalog, CatalogProblem>, Tree), Failure> {
+    let gitops_head = crate::git::gitops::head(repo, &lane.names, gitops)?;
+    let catalog = match &gitops_head {
+        None => Err(CatalogProblem::NoBranch),
+        Some(h) => match crate::git::gitops::catalog_at(repo, &lane.names, h) {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(CatalogProblem::Missing),
+            Err(crate::git::gitops::GitopsError::Catalog(e)) => Err(CatalogProblem::Invalid {
+                message: crate::error::chain(&e),
+                findings: e.findings(),
+            }),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let tree = match &gitops_head {
+        Some(h) => Tree::load(repo, &h.commit, &lane.names.runtime_path)?,
+        None => Tree::default(),
+    };
+    Ok((gitops_head, catalog, tree))
 }
 
 /// Ask Argo CD to refresh at most this often while its revision is behind.

@@ -8,6 +8,7 @@ pub mod kube;
 pub mod oci;
 pub mod plan;
 pub mod promote;
+pub mod realcluster;
 pub mod registry;
 pub mod render;
 pub mod sshd;

@@ -1,0 +1,169 @@
+//! The lane's last releases: the GitOps commits that changed the catalog (first-parent log of
+//! the GitOps tip, git CLI), each with what changed in the catalog against the one before.
+
+use std::collections::BTreeMap;
+
+use super::model::{Change, Release};
+use crate::git::gitops::{catalog_at, GitopsHead};
+use crate::git::{cli, GitError, Repo};
+use crate::model::{rules, Catalog, LaneNames};
+use crate::verify::clip;
+
+/// Most trailers kept per commit, and their longest value: a commit message is input.
+const MAX_TRAILERS: usize = 20;
+const MAX_VALUE: usize = 200;
+
+/// The newest `count` catalog-changing commits reachable from `tip`, newest first, and
+/// whether that is the whole history.
+pub fn releases(
+    repo: &Repo,
+    names: &LaneNames,
+    tip: &str,
+    count: usize,
+) -> Result<(Vec<Release>, bool), GitError> {
+    // One more than shown: the oldest shown release is diffed against it.
+    let n = format!("-n{}", count + 1);
+    let out = cli::run(
+        repo.path(),
+        &[
+            "log",
+            "--first-parent",
+            "--no-show-signature",
+            &n,
+            "--format=%H%x1f%ct%x1f%an%x1f%s%x1f%(trailers:only,unfold)%x1e",
+            "--end-of-options",
+            cli::positional(tip)?,
+            "--",
+            cli::positional(&names.catalog_path)?,
+        ],
+    )?;
+    let mut rows: Vec<(Release, Option<Catalog>)> = Vec::new();
+    for rec in out.split('\u{1e}') {
+        let rec = rec.trim_start_matches('\n');
+        if rec.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = rec.splitn(5, '\u{1f}').collect();
+        let [commit, time, author, subject, trailers] = f[..] else {
+            continue;
+        };
+        if !rules::is_commit(commit) {
+            continue;
+        }
+        let head = GitopsHead {
+            git_ref: String::new(),
+            commit: commit.to_string(),
+        };
+        let (catalog, problem) = match catalog_at(repo, names, &head) {
+            Ok(Some(c)) => (Some(c), None),
+            Ok(None) => (None, Some("no catalog at this commit".to_string())),
+            Err(e) => (None, Some(clip(&crate::error::chain(&e), 300))),
+        };
+        let release = Release {
+            gitops_commit: commit.to_string(),
+            committed_at: time
+                .trim()
+                .parse::<i64>()
+                .map(rules::format_rfc3339)
+                .unwrap_or_default(),
+            author: clip(author, MAX_VALUE),
+            subject: clip(subject, MAX_VALUE),
+            source_commit: catalog.as_ref().map(|c| c.source_commit.clone()),
+            trailers: lane_trailers(trailers),
+            changes: Vec::new(),
+            catalog_problem: problem,
+            digests: catalog
+                .as_ref()
+                .map(|c| {
+                    c.services
+                        .iter()
+                        .map(|(k, e)| (k.clone(), e.digest.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        };
+        rows.push((release, catalog));
+    }
+    let mut out = Vec::new();
+    for i in 0..rows.len().min(count) {
+        let older = rows.get(i + 1).and_then(|(_, c)| c.as_ref());
+        let changes = match &rows[i].1 {
+            Some(c) => changes(older, c),
+            None => Vec::new(),
+        };
+        let mut r = rows[i].0.clone();
+        r.changes = changes;
+        out.push(r);
+    }
+    Ok((out, rows.len() <= count))
+}
+
+/// `Lane-*` trailers (`Key: value` lines as git prints them unfolded).
+fn lane_trailers(text: &str) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    for line in text.lines() {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let k = k.trim();
+        if k.starts_with("Lane") && k.len() <= 64 && m.len() < MAX_TRAILERS {
+            m.insert(k.to_string(), clip(v.trim(), MAX_VALUE));
+        }
+    }
+    m
+}
+
+/// Entries of `new` that differ from `old` (every entry when there is no `old`), and
+/// entries `new` no longer has.
+fn changes(old: Option<&Catalog>, new: &Catalog) -> Vec<Change> {
+    let mut out = Vec::new();
+    for (id, e) in &new.services {
+        let before = old.and_then(|o| o.services.get(id));
+        if before.is_some_and(|b| b.digest == e.digest && b.status == e.status) {
+            continue;
+        }
+        out.push(Change {
+            service: id.clone(),
+            status: e.status.as_str().to_string(),
+            digest: Some(e.digest.clone()),
+            previous_digest: before.map(|b| b.digest.clone()).filter(|d| *d != e.digest),
+            source_commit: Some(e.source_commit.clone()),
+            reused_from: e.reused_from.clone(),
+        });
+    }
+    for id in old.into_iter().flat_map(|o| o.services.keys()) {
+        if !new.services.contains_key(id) {
+            out.push(Change {
+                service: id.clone(),
+                status: "removed".into(),
+                digest: None,
+                previous_digest: old
+                    .and_then(|o| o.services.get(id))
+                    .map(|e| e.digest.clone()),
+                source_commit: None,
+                reused_from: None,
+            });
+        }
+    }
+    out
+}
+
+/// The GitOps commit where `digest` came in for `service`: the oldest of the newest releases
+/// that all carry it. The flag is false when the read history (`whole`: all of it) ends
+/// inside that run.
+pub fn since(
+    releases: &[Release],
+    whole: bool,
+    service: &str,
+    digest: &str,
+) -> (Option<String>, bool) {
+    let mut found = None;
+    for r in releases {
+        if r.digests.get(service).map(String::as_str) == Some(digest) {
+            found = Some(r.gitops_commit.clone());
+        } else {
+            return (found, true);
+        }
+    }
+    (found, whole)
+}
