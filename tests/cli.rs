@@ -494,3 +494,104 @@ fn commands_find_the_project_from_a_subdirectory() {
         .unwrap()
         .contains("deploy/deploy.json"));
 }
+
+/// The flags the generated Tekton Tasks pass (templates/tekton/task-*.yaml), per subcommand.
+const STEP_FLAGS: &[(&str, &[&str])] = &[
+    ("validate", &["kind", "repo-root", "ci-digest", "output"]),
+    (
+        "plan",
+        &[
+            "repo",
+            "commit",
+            "out",
+            "init",
+            "force",
+            "result-affected",
+            "result-counts",
+            "result-commit",
+        ],
+    ),
+    (
+        "publish",
+        &[
+            "plan",
+            "deploy",
+            "service",
+            "decisions",
+            "out",
+            "allow-insecure",
+            "docker-config",
+            "result-image-url",
+            "result-image-digest",
+        ],
+    ),
+    ("render", &["no-write", "deploy", "repo", "output"]),
+    (
+        "promote",
+        &[
+            "repo",
+            "commit",
+            "publish",
+            "gitops-remote",
+            "pipeline-run",
+            "init",
+            "result-commit",
+            "result-outcome",
+        ],
+    ),
+    (
+        "verify",
+        &[
+            "only",
+            "skip",
+            "repo",
+            "commit",
+            "gitops-remote",
+            "pipeline-run",
+            "wait",
+        ],
+    ),
+];
+
+#[test]
+fn every_flag_a_tekton_step_passes_has_its_lane_variable() {
+    use clap::CommandFactory;
+    let cli = lane::cli::Cli::command();
+    for (sub, flags) in STEP_FLAGS {
+        let cmd = cli.find_subcommand(sub).unwrap();
+        for flag in *flags {
+            let arg = cmd
+                .get_arguments()
+                .chain(cli.get_arguments())
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("lane {sub} has no --{flag}"));
+            let want = format!("LANE_{}", flag.to_ascii_uppercase().replace('-', "_"));
+            assert_eq!(
+                arg.get_env().map(|e| e.to_string_lossy().into_owned()),
+                Some(want),
+                "lane {sub} --{flag}"
+            );
+        }
+    }
+    // Each flag the Tasks pass is really in them.
+    let dir = common::tempdir();
+    let out = dir.path().display().to_string();
+    let deploy = common::shipped_deploy().display().to_string();
+    lane(
+        dir.path(),
+        &["generate", "--deploy", &deploy, "--out", &out],
+    )
+    .assert_code(0);
+    let mut tasks = String::new();
+    for e in std::fs::read_dir(dir.path().join("tasks")).unwrap() {
+        tasks.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+    }
+    for (_, flags) in STEP_FLAGS {
+        for flag in *flags {
+            assert!(
+                tasks.contains(&format!("--{flag}")),
+                "--{flag} is not in the Tasks"
+            );
+        }
+    }
+}
