@@ -502,3 +502,65 @@ fn no_configuration_at_all_is_an_environment_error_with_advice() {
         run.stdout
     );
 }
+
+#[test]
+fn an_exec_plugin_client_certificate_reaches_the_api() {
+    let Some(c) = cluster("an_exec_plugin_client_certificate_reaches_the_api") else {
+        return;
+    };
+    // The cluster's admin client certificate (its kubeconfig holds it inline), handed out by
+    // a plugin as clientCertificateData/clientKeyData (PEM).
+    let admin: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(&c.admin_kubeconfig).unwrap()).unwrap();
+    let user = &admin["users"][0]["user"];
+    let pem = |field: &str| {
+        let b64 = user[field].as_str().unwrap_or_else(|| panic!("no {field}"));
+        String::from_utf8(lane::encoding::base64_decode(b64).unwrap()).unwrap()
+    };
+    let (cert, key) = (pem("client-certificate-data"), pem("client-key-data"));
+    let repos = LaneRepos::new();
+    let dir = common::tempdir();
+    let answer = dir.path().join("credential.json");
+    std::fs::write(
+        &answer,
+        serde_json::json!({
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "kind": "ExecCredential",
+            "status": {"clientCertificateData": cert, "clientKeyData": key}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    write_exec(
+        &dir.path().join("plugin"),
+        &format!("cat '{}'", answer.display()),
+    );
+    let kc = dir.path().join("config");
+    std::fs::write(
+        &kc,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: real\nclusters:\n- name: real\n  cluster:\n    server: {api}\n    certificate-authority: {ca}\ncontexts:\n- name: real\n  context: {{cluster: real, user: plugin}}\nusers:\n- name: plugin\n  user:\n    exec: {{apiVersion: client.authentication.k8s.io/v1, command: ./plugin, interactiveMode: IfAvailable}}\n",
+            api = c.api_server,
+            ca = c.ca_file
+        ),
+    )
+    .unwrap();
+    let run = verify(&repos, &["--kubeconfig", kc.to_str().unwrap()], &[]);
+    assert!(
+        run.code == 0 || run.code == 1,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(run.stderr.contains("exec-plugin)"), "{}", run.stderr);
+    let doc = run.json();
+    let ns = doc["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "live.namespace")
+        .unwrap();
+    // The admin may read the namespace: whatever the check finds, it was not refused.
+    assert!(ns["evidence"].get("forbidden").is_none(), "{ns}");
+    assert!(!run.stdout.contains("PRIVATE KEY") && !run.stderr.contains("PRIVATE KEY"));
+}
