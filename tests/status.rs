@@ -202,6 +202,63 @@ fn an_unreachable_api_is_unknown_with_the_reason_and_git_is_still_read() {
 }
 
 #[test]
+fn a_rolled_back_entry_shows_the_release_it_restores() {
+    let (mut repos, dir, head) = unreachable_lane();
+    let first = repos.gitops.git(&["rev-parse", "HEAD~1"]);
+    // The catalog `lane rollback` writes: the manager back on the first release's digest.
+    let mut cat = repos.catalog.clone();
+    cat["services"]["agentrun-mgr"]["status"] = json!("rolled-back");
+    cat["services"]["agentrun-mgr"]["rollback"] = json!({
+        "from": {"digest": digest('c'), "sourceCommit": repos.commit, "gitopsCommit": head},
+        "restores": {"status": "published", "sourceCommit": repos.commit, "gitopsCommit": first},
+        "requestedBy": "alice",
+        "at": "2026-11-02T00:00:00Z",
+        "reason": "the new manager leaks memory"
+    });
+    let rolled = catalog_commit(
+        &mut repos,
+        common::kube::CATALOG_PATH,
+        &cat,
+        "Lane Test <lane-test@example.invalid>",
+        "lane v0.1: roll back agentrun-mgr",
+    );
+    let extra = unreachable_args(dir.path());
+    let mut args = vec!["--repo", repos.source.path().to_str().unwrap()];
+    args.extend(extra.iter().map(String::as_str));
+    let run = status(repos.source.path(), &args, &[]);
+    run.assert_code(0);
+    let doc = run.json();
+    let mgr = service(&doc, "agentrun-mgr");
+    assert_eq!(mgr["catalog"]["status"], "rolled-back");
+    assert_eq!(mgr["catalog"]["digest"], digest('a'));
+    assert_eq!(
+        mgr["catalog"]["rollback"]["restores"]["gitopsCommit"],
+        first.as_str()
+    );
+    assert_eq!(mgr["catalog"]["rollback"]["requestedBy"], "alice");
+    assert_eq!(doc["releases"][0]["gitopsCommit"], rolled.as_str());
+    assert_eq!(doc["releases"][0]["changes"][0]["status"], "rolled-back");
+    assert_eq!(
+        doc["releases"][0]["changes"][0]["previousDigest"],
+        digest('c')
+    );
+    let mut targs = vec!["--output", "text"];
+    targs.extend(args.iter().copied());
+    let text = status(repos.source.path(), &targs, &[]);
+    assert_fits(&text.stdout);
+    assert!(
+        text.stdout.contains(&format!(
+            "agentrun-mgr: rolled back from {} to the release of {}",
+            &"c".repeat(12),
+            &first[..12]
+        )),
+        "{}",
+        text.stdout
+    );
+    assert!(text.stdout.contains("by alice"), "{}", text.stdout);
+}
+
+#[test]
 fn the_flags_have_lane_environment_forms() {
     let (repos, dir, _) = unreachable_lane();
     let tok = token(dir.path());

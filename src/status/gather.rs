@@ -85,6 +85,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                 commit: h.commit.clone(),
                 catalog_source_commit: catalog_source,
                 source_released: released,
+                rollback: catalog.as_ref().ok().and_then(|c| c.rollback.as_deref().cloned()),
             })
         }
     };
@@ -133,6 +134,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                 digest: e.digest.clone(),
                 pipeline_run: e.pipeline_run.clone(),
                 updated_at: e.updated_at.clone(),
+                rollback: e.rollback.clone(),
                 entry: serde_json::to_value(e).unwrap_or(Value::Null),
             }),
             (None, Some(r)) => Known::unknown(r.clone()),
@@ -281,6 +283,7 @@ fn reason(e: KubeError) -> String {
 fn read_cluster(ctx: &Ctx, args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Cluster {
     let src = kube::Source {
         kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
         api_server: args.api_server.clone(),
         token_file: args.token_file.clone(),
         ca_file: args.ca_file.clone(),

@@ -54,8 +54,10 @@ ol.chain{list-style:none;margin:0;padding:0;display:flex;gap:6px;align-items:str
 ol.chain li{flex:1 1 0;min-width:0;border:1px solid var(--line);border-top:4px solid var(--unk);border-radius:6px;padding:5px 7px;font-size:12px;position:relative}
 ol.chain li+li::before{content:"\2192";position:absolute;left:-11px;top:40%;color:var(--unk);font-weight:700}
 ol.chain li b{display:block;font-size:11px;text-transform:uppercase;color:var(--unk)}
-li.link-ok{border-top-color:var(--ok)}li.link-warn{border-top-color:var(--warn)}
-li.link-bad{border-top-color:var(--bad)}li.link-unknown{border-top-style:dashed;background:var(--bg)}
+ol.chain li.link-ok{border-top-color:var(--ok)}ol.chain li.link-warn{border-top-color:var(--warn)}
+ol.chain li.link-bad{border-top-color:var(--bad)}
+ol.chain li.link-unknown{border-top-style:dashed;background:var(--bg)}
+ol.chain code{white-space:nowrap;font-size:11px}
 .why{margin:6px 0 0;font-size:12px;color:#57606a}
 .releases td{font-size:12px}
 footer{margin-top:22px;color:var(--unk);font-size:12px}
@@ -189,6 +191,14 @@ fn header(o: &mut String, r: &StatusReport) {
                 Some(false) => s.push_str(" <small>(the source tip is newer)</small>"),
                 None => {}
             }
+            if let Some(r) = &g.rollback {
+                let _ = write!(
+                    s,
+                    "<br><small>rolled back to</small> {} <small>by {}</small>",
+                    code(&short(&r.restores.gitops_commit)),
+                    esc(&r.requested_by)
+                );
+            }
             s
         }),
     );
@@ -294,6 +304,14 @@ fn services(o: &mut String, r: &StatusReport) {
                     let mut t = format!("{} {}", esc(&c.status), code(&short_digest(&c.digest)));
                     if let Some(f) = &c.reused_from {
                         let _ = write!(t, "<br><small>from</small> {}", code(&short(f)));
+                    }
+                    if let Some(r) = &c.rollback {
+                        let _ = write!(
+                            t,
+                            "<br><small>restores</small> {} <small>by {}</small>",
+                            code(&short(&r.restores.gitops_commit)),
+                            esc(&r.requested_by)
+                        );
                     }
                     t
                 }),

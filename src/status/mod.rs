@@ -52,6 +52,9 @@ pub struct StatusArgs {
     /// KUBECONFIG, then ~/.kube/config.
     #[arg(long, value_name = "FILE", env = "LANE_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use instead of its current-context.
+    #[arg(long, value_name = "NAME", env = "LANE_CONTEXT")]
+    pub context: Option<String>,
     /// Kubernetes API server URL (https://), instead of a kubeconfig.
     #[arg(
         long,

@@ -80,6 +80,9 @@ pub struct GitopsView {
     /// The source tip is that commit (nothing newer waits for a release).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_released: Option<bool>,
+    /// The whole lane runs a deliberately restored earlier release (`lane rollback`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::model::catalog::LaneRollback>,
 }
 
 /// The lane's Argo CD Application as Argo CD reports it.
@@ -152,7 +155,10 @@ pub struct CatalogView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pipeline_run: Option<String>,
     pub updated_at: String,
-    /// The whole entry as the catalog holds it (fields this build does not know included).
+    /// `rolled-back`: what was rolled back from, the release it restores, who asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<crate::model::catalog::EntryRollback>,
+    /// The whole entry as the catalog holds it.
     pub entry: Value,
 }
 

@@ -91,6 +91,14 @@ pub fn header_lines(r: &StatusReport) -> Vec<(String, String)> {
                     Some(false) => s.push_str(" (the source tip is newer)"),
                     None => {}
                 }
+                if let Some(r) = &g.rollback {
+                    s.push_str(&format!(
+                        "; rolled back to {} by {} at {}",
+                        short(&r.restores.gitops_commit),
+                        r.requested_by,
+                        r.at
+                    ));
+                }
                 s
             }),
         ),
@@ -303,6 +311,21 @@ pub fn render(r: &StatusReport) -> String {
                     .or_default()
                     .push(format!("{} {link}", s.id));
             }
+        }
+        if let Some(r) = s.catalog.get().and_then(|c| c.rollback.as_ref()) {
+            notes.push(format!(
+                "{}: rolled back from {} to the release of {} (source {}) by {} at {}{}",
+                s.id,
+                short_digest(&r.from.digest),
+                short(&r.restores.gitops_commit),
+                short(&r.restores.source_commit),
+                r.requested_by,
+                r.at,
+                r.reason
+                    .as_deref()
+                    .map(|x| format!(": {x}"))
+                    .unwrap_or_default()
+            ));
         }
         if let Some(l) = s.live.get() {
             notes.extend(l.problems.iter().map(|p| format!("{}: {p}", s.id)));
