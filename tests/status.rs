@@ -188,7 +188,7 @@ fn an_unreachable_api_is_unknown_with_the_reason_and_git_is_still_read() {
         .find(|l| l.starts_with("agentrun-mgr "))
         .unwrap_or_else(|| panic!("{}", text.stdout));
     assert!(
-        row.contains("unknown") && row.contains("published") && row.contains(&"c".repeat(10)),
+        row.contains("unknown") && row.contains("published") && row.contains(&"c".repeat(8)),
         "{row}"
     );
     let reasons: Vec<&str> = text

@@ -288,7 +288,6 @@ fn read_cluster(ctx: &Ctx, args: &StatusArgs, rt: &tokio::runtime::Runtime) -> C
         token_file: args.token_file.clone(),
         ca_file: args.ca_file.clone(),
         allow_insecure: args.insecure_skip_tls_verify,
-        ..Default::default()
     };
     let client = src
         .resolve()

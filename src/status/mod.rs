@@ -48,8 +48,9 @@ pub struct StatusArgs {
     pub deploy: Option<PathBuf>,
     #[command(flatten)]
     pub gitops: GitopsArgs,
-    /// kubeconfig file (its current context). Default: in-cluster service account, then
-    /// KUBECONFIG, then ~/.kube/config.
+    /// kubeconfig file (alone: not merged with KUBECONFIG). Default, as kubectl: the
+    /// KUBECONFIG list merged, else ~/.kube/config; the pod's service account only when no
+    /// kubeconfig configures a cluster.
     #[arg(long, value_name = "FILE", env = "LANE_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
     /// The kubeconfig context to use instead of its current-context.

@@ -217,7 +217,7 @@ fn cells(s: &ServiceView) -> [String; 8] {
         cat.map(|c| abbrev(&c.source_commit))
             .unwrap_or("unknown".into()),
         entry,
-        cat.map(|c| short_digest(&c.digest).chars().take(10).collect())
+        cat.map(|c| short_digest(&c.digest).chars().take(8).collect())
             .unwrap_or("unknown".into()),
         gitops,
         argo,
@@ -228,10 +228,10 @@ fn cells(s: &ServiceView) -> [String; 8] {
 const HEADS: [&str; 8] = [
     "SERVICE", "STATE", "SOURCE", "ENTRY", "DIGEST", "GITOPS", "ARGO", "LIVE",
 ];
-/// Columns that give way, the widest first, when the table is too wide: SERVICE, ENTRY,
-/// ARGO, LIVE (commits, digests and states keep their width).
-const SHRINK: [usize; 4] = [0, 3, 6, 7];
-const MIN: usize = 8;
+/// Columns that give way when the table is too wide, in this order: ENTRY, LIVE, ARGO, and
+/// SERVICE last (commits, digests and states keep their width).
+const SHRINK: [usize; 4] = [3, 7, 6, 0];
+const MIN: usize = 9;
 
 pub fn table(services: &[ServiceView]) -> Vec<String> {
     let rows: Vec<[String; 8]> = services.iter().map(cells).collect();
@@ -243,11 +243,7 @@ pub fn table(services: &[ServiceView]) -> Vec<String> {
     }
     let total = |w: &[usize]| w.iter().sum::<usize>() + 2 * (w.len() - 1);
     while total(&w) > WIDTH {
-        let Some(&i) = SHRINK
-            .iter()
-            .filter(|&&i| w[i] > MIN)
-            .max_by_key(|&&i| w[i])
-        else {
+        let Some(&i) = SHRINK.iter().find(|&&i| w[i] > MIN) else {
             break;
         };
         w[i] -= 1;
@@ -356,7 +352,12 @@ pub fn render(r: &StatusReport) -> String {
                     .changes
                     .iter()
                     .map(|c| match &c.digest {
-                        Some(d) => format!("{} {} {}", c.service, c.status, short_digest(d)),
+                        Some(d) => format!(
+                            "{} {} {}",
+                            c.service,
+                            c.status,
+                            short_digest(d).chars().take(8).collect::<String>()
+                        ),
                         None => format!("{} {}", c.service, c.status),
                     })
                     .collect();
@@ -374,8 +375,7 @@ pub fn render(r: &StatusReport) -> String {
                         changes.join(", ")
                     }
                 );
-                out.push_str(&fit(&line, WIDTH));
-                out.push('\n');
+                wrap(&mut out, &line, 4);
             }
         }
     }
