@@ -458,6 +458,42 @@ fn watch_refreshes_the_text_view_until_interrupted() {
     // Each frame is a fresh look.
     let observed = |f: &str| f.lines().next().unwrap_or("").to_string();
     assert_ne!(observed(&frames[0]), observed(&frames[2]));
+
+    // The page is rewritten as well, and asks the browser to reload it at the same pace.
+    let page = dir.path().join("watch.html");
+    let mut child = std::process::Command::new(common::lane_bin())
+        .args(["status", "--output", "html"])
+        .arg(&page)
+        .args(["--watch", "--interval", "1s", "--repo"])
+        .arg(repos.source.path())
+        .args(&extra)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut stamps = std::collections::BTreeSet::new();
+    while stamps.len() < 2 && start.elapsed() < Duration::from_secs(60) {
+        if let Ok(html) = std::fs::read_to_string(&page) {
+            assert!(
+                html.contains("<meta http-equiv=\"refresh\" content=\"1\">"),
+                "{html}"
+            );
+            let at = html
+                .split("<time>")
+                .nth(1)
+                .and_then(|t| t.split("</time>").next());
+            stamps.insert(at.unwrap_or("").to_string());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "watch exited by itself"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(stamps.len() >= 2, "the page was not rewritten: {stamps:?}");
 }
 
 // --- the page in headless Chromium -----------------------------------------------------------
@@ -629,7 +665,7 @@ fn deploy_v95(gitops_url: &str) -> String {
 /// Replace the GitOps runtime tree with the one rendered for `catalog`, the manager's
 /// container made to run busybox (`sleep`, as an unprivileged user) and without its volume
 /// claim.
-fn write_tree(repos: &LaneRepos, deploy: &str, catalog: &Value) {
+fn write_tree(repos: &LaneRepos, deploy: &str, catalog: &Value, command: Option<&[&str]>) {
     let root = repos.gitops.path().join(&repos.runtime_path);
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root).unwrap();
@@ -653,7 +689,9 @@ fn write_tree(repos: &LaneRepos, deploy: &str, catalog: &Value) {
                 let spec = &mut d["spec"]["template"]["spec"];
                 spec["securityContext"]["runAsUser"] = json!(65534);
                 spec["terminationGracePeriodSeconds"] = json!(0);
-                spec["containers"][0]["command"] = json!(["sleep", "3600"]);
+                if let Some(c) = command {
+                    spec["containers"][0]["command"] = json!(c);
+                }
             }
         }
         let [d] = &docs[..] else {
@@ -710,7 +748,7 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
     let mut cat = repos.catalog.clone();
     cat["services"]["agentrun-mgr"]["imageRepository"] = json!(bb_repo);
     cat["services"]["agentrun-mgr"]["digest"] = json!(bb_digest);
-    write_tree(&repos, &deploy, &cat);
+    write_tree(&repos, &deploy, &cat, Some(&["sleep", "3600"]));
     let names = lane::model::Lane::parse(deploy.as_bytes(), "deploy.json")
         .unwrap()
         .names;
@@ -773,10 +811,11 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
     k.apply(&app);
 
     let repo = repos.source.path().to_str().unwrap().to_string();
+    let src = repos.source.path().to_path_buf();
     let look = |extra: &[&str]| {
         let mut a = vec!["--repo", repo.as_str(), "--kubeconfig", &k.kubeconfig];
         a.extend_from_slice(extra);
-        status(repos.source.path(), &a, &[])
+        status(&src, &a, &[])
     };
     // Argo CD syncs the GitOps tip and the Deployment's pod becomes ready.
     let doc = wait_for(
@@ -861,6 +900,56 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
         }
     }
 
+    // A newer release Argo CD has not seen (the daemon's repository is not updated): the
+    // manager is progressing, with why, and what runs is said to differ from the catalog.
+    if let Ok(pause) = std::env::var("LANE_CLUSTER_PAUSE_IMAGE") {
+        let (p_repo, p_digest) = pause.rsplit_once('@').unwrap();
+        let mut cat2 = cat.clone();
+        cat2["services"]["agentrun-mgr"]["imageRepository"] = json!(p_repo);
+        cat2["services"]["agentrun-mgr"]["digest"] = json!(p_digest);
+        write_tree(&repos, &deploy, &cat2, None);
+        let newer = catalog_commit(
+            &mut repos,
+            &names.catalog_path,
+            &cat2,
+            "Lane Test <lane-test@example.invalid>",
+            "lane v9.5: promote the manager again",
+        );
+        let run = look(&[]);
+        run.assert_code(0);
+        let doc = run.json();
+        assert_eq!(doc["gitops"]["commit"], newer.as_str());
+        assert_eq!(doc["argo"]["atGitopsTip"], false, "{:#}", doc["argo"]);
+        let mgr = service(&doc, "agentrun-mgr");
+        assert_eq!(mgr["state"], "progressing", "{mgr:#}");
+        let why = mgr["why"].to_string();
+        assert!(
+            why.contains(&format!("Argo CD compares {}", &head[..12])),
+            "{why}"
+        );
+        assert!(why.contains("another digest than the catalog"), "{why}");
+        assert_eq!(mgr["live"]["runsCatalogDigest"], false);
+        assert_eq!(
+            mgr["live"]["readyDigests"],
+            json!([{"digest": bb_digest, "pods": 1}])
+        );
+        assert_eq!(
+            doc["releases"][0]["changes"][0]["previousDigest"],
+            bb_digest
+        );
+        let text = look(&["--output", "text"]);
+        assert_fits(&text.stdout);
+        let row = text
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("agentrun-mgr "))
+            .unwrap();
+        assert!(
+            row.contains("progressing") && row.contains("1/1 ≠catalog"),
+            "{row}"
+        );
+    }
+
     // An identity without any permission: the API answers, and refuses. Unknown, with the
     // verb and resource that were refused; still exit 0.
     k.apply(&format!(
@@ -903,9 +992,10 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
     assert!(r.contains("may not list pipelineruns"), "{r}");
     assert_eq!(service(&doc, "agentrun-mgr")["state"], "unknown");
     // Git is read all the same.
-    assert_eq!(
-        service(&doc, "agentrun-mgr")["catalog"]["digest"],
-        bb_digest
-    );
+    assert_eq!(doc["gitops"]["commit"], repos.gitops_head.as_str());
+    assert!(service(&doc, "agentrun-mgr")["catalog"]["digest"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
     drop(daemon);
 }
