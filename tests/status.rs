@@ -394,6 +394,14 @@ fn usage_errors_exit_2_and_an_unusable_repository_is_not_unknown() {
         &["status", "--repo", p, "--commit", "0123456789ab"],
     );
     run.assert_code(1);
+    // A PipelineRun name becomes part of an API path: anything else is refused up front.
+    let run = common::lane(
+        dir.path(),
+        &["status", "--repo", p, "--pipeline-run", "../../secrets/x"],
+    );
+    run.assert_code(1);
+    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains("dns1123-subdomain"), "{msg}");
 }
 
 #[test]

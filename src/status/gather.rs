@@ -589,9 +589,6 @@ fn live_view(ctx: &Ctx, cluster: &Cluster, id: &str) -> Known<LiveView> {
             }
         }
     }
-    if !v.problems.is_empty() && v.problems.iter().any(|p| p.contains(" runs sha256:")) {
-        v.runs_catalog_digest = false;
-    }
     v.ready_digests = digests
         .into_iter()
         .map(|(digest, pods)| DigestCount { digest, pods })

@@ -28,8 +28,8 @@ document). With --watch the text view (or the page) is refreshed every --interva
 interrupted.
 
 Exit codes: 0 whenever status could look, even when parts are `unknown` (each with the
-reason); 1 when --commit or deploy.json is unusable; 2 usage; 3 the repository cannot be
-opened.";
+reason); 1 when --commit or deploy.json is unusable or --pipeline-run is not an object name;
+2 usage; 3 the repository cannot be opened.";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -145,6 +145,19 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome, Failure> {
         ));
     }
     args.gitops.check()?;
+    if let Some(name) = &args.pipeline_run {
+        // It becomes part of an API path: only an object name, never `../` or a query.
+        if !crate::model::rules::is_dns1123_subdomain(name) {
+            return Err(Failure::new(
+                ExitClass::Rejected,
+                format!(
+                    "--pipeline-run '{}' is not a Kubernetes object name (rule dns1123-subdomain)",
+                    crate::verify::clip(name, 100)
+                ),
+            )
+            .with_hint("pass the PipelineRun's name, e.g. agentrun-v01-ci-0123456789ab-x7k2p"));
+        }
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
