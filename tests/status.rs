@@ -627,6 +627,9 @@ fn the_page_renders_in_headless_chromium_with_every_value_escaped() {
     }
     assert!(dom.contains("class=\"link link-ok\" data-link=\"catalog\""));
     assert!(dom.contains("class=\"link link-unknown\" data-link=\"live\""));
+    // An unknown link says why: the reason's start in the box, all of it in the title.
+    assert!(dom.contains("<small class=\"reason\" title=\"GET "), "{dom}");
+    assert!(dom.contains("127.0.0.1:1"), "{dom}");
     // The hostile subject and author are text, not markup: no script or img element exists.
     assert!(!dom.contains("<script") && !dom.contains("<img"), "{dom}");
     assert!(dom.contains("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt; &amp; \"more\""), "{dom}");

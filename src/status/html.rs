@@ -45,20 +45,21 @@ small{color:var(--unk)}
 table{border-collapse:collapse;width:100%}
 th{text-align:left;font-size:12px;color:var(--unk);border-bottom:1px solid var(--line);padding:6px 8px}
 td{border-bottom:1px solid var(--line);padding:8px;vertical-align:top}
-tr.service>td:first-child{border-left:6px solid var(--unk);font-weight:600}
+tr.service>td:first-child{border-left:6px solid var(--unk);font-weight:600;white-space:nowrap}
 tr.service.state-current,tr.service.state-progressing,tr.service.state-degraded,tr.service.state-unknown{background:none}
 tr.state-current>td:first-child{border-left-color:var(--ok)}
 tr.state-progressing>td:first-child{border-left-color:var(--warn)}
 tr.state-degraded>td:first-child{border-left-color:var(--bad)}
 ol.chain{list-style:none;margin:0;padding:0;display:flex;gap:6px;align-items:stretch}
-ol.chain li{flex:1 1 0;min-width:0;border:1px solid var(--line);border-top:4px solid var(--unk);border-radius:6px;padding:5px 7px;font-size:12px;position:relative}
+ol.chain li{flex:1 1 0;min-width:0;overflow-wrap:anywhere;border:1px solid var(--line);border-top:4px solid var(--unk);border-radius:6px;padding:5px 7px;font-size:12px;position:relative}
 ol.chain li+li::before{content:"\2192";position:absolute;left:-11px;top:40%;color:var(--unk);font-weight:700}
 ol.chain li b{display:block;font-size:11px;text-transform:uppercase;color:var(--unk)}
 ol.chain li.link-ok{border-top-color:var(--ok)}ol.chain li.link-warn{border-top-color:var(--warn)}
 ol.chain li.link-bad{border-top-color:var(--bad)}
 ol.chain li.link-unknown{border-top-style:dashed;background:var(--bg)}
 ol.chain code{white-space:nowrap;font-size:11px}
-.why{margin:6px 0 0;font-size:12px;color:#57606a}
+.why{margin:6px 0 0;font-size:12px;color:#57606a;overflow-wrap:anywhere}
+.reason,.card{overflow-wrap:anywhere}
 .releases td{font-size:12px}
 footer{margin-top:22px;color:var(--unk);font-size:12px}
 "#;
@@ -74,12 +75,12 @@ fn link<T>(k: &Known<T>, judge: impl Fn(&T) -> &'static str) -> &'static str {
 fn reason_or<T>(k: &Known<T>, body: impl Fn(&T) -> String) -> String {
     match k {
         Known::Yes(v) => body(v),
-        Known::Unknown { unknown } => {
-            format!(
-                "unknown<br><small class=\"reason\">{}</small>",
-                esc(unknown)
-            )
-        }
+        // The whole reason is in the title (and the JSON document); the box shows its start.
+        Known::Unknown { unknown } => format!(
+            "unknown<br><small class=\"reason\" title=\"{}\">{}</small>",
+            esc(unknown),
+            esc(&crate::verify::clip(unknown, 240))
+        ),
     }
 }
 
@@ -418,9 +419,15 @@ fn services(o: &mut String, r: &StatusReport) {
             );
         }
         o.push_str("</ol>");
-        if !s.why.is_empty() {
+        // Unknown links carry their reason in their box; the rest is said below the chain.
+        let why: Vec<&String> = s
+            .why
+            .iter()
+            .filter(|w| !w.contains(": unknown ("))
+            .collect();
+        if !why.is_empty() {
             o.push_str("<p class=\"why\">");
-            for (i, w) in s.why.iter().enumerate() {
+            for (i, w) in why.iter().enumerate() {
                 if i > 0 {
                     o.push_str("<br>");
                 }
