@@ -167,3 +167,53 @@ pub fn since(
     }
     (found, whole)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rel(commit: char, mgr: char) -> Release {
+        Release {
+            gitops_commit: commit.to_string().repeat(40),
+            committed_at: String::new(),
+            author: String::new(),
+            subject: String::new(),
+            source_commit: None,
+            trailers: BTreeMap::new(),
+            changes: Vec::new(),
+            catalog_problem: None,
+            digests: [("mgr".to_string(), mgr.to_string())].into(),
+        }
+    }
+
+    #[test]
+    fn since_is_the_oldest_of_the_newest_run_with_the_digest() {
+        // Newest first: c and b carry digest x, a carried y.
+        let list = [rel('c', 'x'), rel('b', 'x'), rel('a', 'y')];
+        assert_eq!(
+            since(&list, false, "mgr", "x"),
+            (Some("b".repeat(40)), true)
+        );
+        // The read history ends inside the run: where it came in may be older.
+        assert_eq!(
+            since(&list[..2], false, "mgr", "x"),
+            (Some("b".repeat(40)), false)
+        );
+        assert_eq!(
+            since(&list[..2], true, "mgr", "x"),
+            (Some("b".repeat(40)), true)
+        );
+        // A digest the tip does not carry came in nowhere in this run.
+        assert_eq!(since(&list, false, "mgr", "y"), (None, true));
+    }
+
+    #[test]
+    fn lane_trailers_only_bounded() {
+        let t =
+            lane_trailers("Lane: v0.1\nLane-Source-Commit: abc\nSigned-off-by: x\nnot a trailer");
+        assert_eq!(t.len(), 2);
+        assert_eq!(t["Lane-Source-Commit"], "abc");
+        let many: String = (0..50).map(|i| format!("Lane-X{i}: v\n")).collect();
+        assert_eq!(lane_trailers(&many).len(), MAX_TRAILERS);
+    }
+}

@@ -443,3 +443,89 @@ pub fn short_digest(d: &str) -> String {
         .take(12)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(live: Known<LiveView>, argo: Known<ArgoResource>) -> ServiceView {
+        ServiceView {
+            id: "mgr".into(),
+            kind: "deployment".into(),
+            state: State::Unknown,
+            why: Vec::new(),
+            catalog: Known::unknown("not read in this test"),
+            gitops: Known::unknown("not read in this test"),
+            argo,
+            live,
+        }
+    }
+
+    fn resource(sync: &str, health: &str) -> Known<ArgoResource> {
+        Known::Yes(ArgoResource {
+            kind: "Deployment".into(),
+            name: "mgr".into(),
+            sync_status: sync.into(),
+            health: health.into(),
+            health_message: String::new(),
+        })
+    }
+
+    #[test]
+    fn degraded_outranks_unknown_which_outranks_progressing() {
+        let ready = LiveView {
+            replicas: Some(1),
+            ready_replicas: Some(1),
+            runs_catalog_digest: true,
+            ..Default::default()
+        };
+        let no_app = Known::unknown("no Application");
+        // Catalog unknown: unknown, with the reason.
+        let (st, why) = judge(
+            &service(Known::Yes(ready.clone()), resource("Synced", "Healthy")),
+            &no_app,
+        );
+        assert_eq!(st, State::Unknown);
+        assert!(why[0].starts_with("catalog: unknown (not read"), "{why:?}");
+        // A failing health endpoint is degraded even with links unknown.
+        let sick = LiveView {
+            health_ok: Some(false),
+            health: Some("mgr answers HTTP 503 on /health".into()),
+            ..ready.clone()
+        };
+        let (st, _) = judge(
+            &service(Known::Yes(sick), resource("Synced", "Healthy")),
+            &no_app,
+        );
+        assert_eq!(st, State::Degraded);
+        // Out of sync and a replica short: progressing (the catalog made known).
+        let mut s = service(
+            Known::Yes(LiveView {
+                ready_replicas: Some(0),
+                ..ready
+            }),
+            resource("OutOfSync", "Progressing"),
+        );
+        s.catalog = Known::Yes(CatalogView {
+            status: "published".into(),
+            source_commit: "a".repeat(40),
+            reused_from: None,
+            image_repository: "r/mgr".into(),
+            tag: "a".repeat(40),
+            digest: format!("sha256:{}", "a".repeat(64)),
+            pipeline_run: None,
+            updated_at: String::new(),
+            rollback: None,
+            entry: Value::Null,
+        });
+        s.gitops = Known::Yes(Carry {
+            commit: "b".repeat(40),
+            since: None,
+            since_complete: true,
+        });
+        let (st, why) = judge(&s, &no_app);
+        assert_eq!(st, State::Progressing, "{why:?}");
+        assert!(why.iter().any(|w| w == "0/1 replicas ready"), "{why:?}");
+        assert!(why.iter().any(|w| w.contains("is OutOfSync")), "{why:?}");
+    }
+}
