@@ -106,6 +106,7 @@ pub fn rebase_defaults(command: &mut Command, matches: &ArgMatches) {
         Command::Promote(a) => repo(&mut a.repo),
         Command::Verify(a) => repo(&mut a.repo),
         Command::Rollback(a) => repo(&mut a.repo),
+        Command::Status(a) => repo(&mut a.repo),
         Command::Generate(a) => {
             // The generated files go beside the deploy.json they come from.
             let moved = project("deploy", &mut a.deploy);

@@ -299,6 +299,21 @@ fn the_flags_have_lane_environment_forms() {
     let (a, b) = (strip(flags.json()), strip(env.json()));
     assert_eq!(a, b);
     assert_eq!(a["releases"].as_array().unwrap().len(), 1);
+
+    // From a subdirectory, like git: the defaulted --repo is the repository root.
+    let sub = repos.source.path().join("docs/reference");
+    let run = status(
+        &sub,
+        &[
+            "--api-server",
+            "https://127.0.0.1:1",
+            "--token-file",
+            tok.to_str().unwrap(),
+        ],
+        &[],
+    );
+    run.assert_code(0);
+    assert_eq!(run.json()["source"]["commit"], repos.commit.as_str());
 }
 
 #[test]
@@ -628,7 +643,10 @@ fn the_page_renders_in_headless_chromium_with_every_value_escaped() {
     assert!(dom.contains("class=\"link link-ok\" data-link=\"catalog\""));
     assert!(dom.contains("class=\"link link-unknown\" data-link=\"live\""));
     // An unknown link says why: the reason's start in the box, all of it in the title.
-    assert!(dom.contains("<small class=\"reason\" title=\"GET "), "{dom}");
+    assert!(
+        dom.contains("<small class=\"reason\" title=\"GET "),
+        "{dom}"
+    );
     assert!(dom.contains("127.0.0.1:1"), "{dom}");
     // The hostile subject and author are text, not markup: no script or img element exists.
     assert!(!dom.contains("<script") && !dom.contains("<img"), "{dom}");
