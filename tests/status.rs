@@ -355,6 +355,20 @@ fn a_missing_gitops_branch_is_unknown_with_the_reason() {
         .unwrap()
         .to_string();
     assert!(r.contains("does not exist on the GitOps remote"), "{r}");
+    let run = status(
+        repo.path(),
+        &["--repo", p, "--gitops-ref", "refs/heads/elsewhere"],
+        &env,
+    );
+    run.assert_code(0);
+    let r = run.json()["gitops"]["unknown"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        r.contains("refs/heads/elsewhere (--gitops-ref) does not exist"),
+        "{r}"
+    );
     let gone = format!("file://{}/nothing-here.git", home.path().display());
     let run = status(
         repo.path(),

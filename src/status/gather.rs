@@ -13,7 +13,7 @@ use super::StatusArgs;
 use crate::error::{ExitClass, Failure};
 use crate::git::Repo;
 use crate::kube::{self, KubeError};
-use crate::model::{rules, Catalog, Lane, LaneNames};
+use crate::model::{rules, Lane, LaneNames};
 use crate::output;
 use crate::verify::{self, argo, live, tekton, Check, Ctx, Status, Tree, DEPLOY_PATH};
 
@@ -49,23 +49,22 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                 Some(f.message),
             ),
         };
-    let catalog_reason = |c: &Result<Catalog, verify::CatalogProblem>| -> Option<String> {
-        if let Some(p) = &gitops_read_problem {
-            return Some(p.clone());
-        }
-        c.as_ref()
+    // Why no catalog can be shown, when none can.
+    let no_catalog: Option<String> = gitops_read_problem.clone().or_else(|| {
+        catalog
+            .as_ref()
             .err()
             .map(|p| p.describe(&names.gitops_branch, &names.catalog_path))
-    };
-    let no_catalog = catalog_reason(&catalog);
+    });
     let gitops = match (&gitops_head, &gitops_read_problem) {
         (_, Some(p)) => Known::unknown(p.clone()),
-        (None, None) => Known::unknown(match &args.gitops.gitops_remote {
-            Some(_) => format!(
+        (None, None) => Known::unknown(match (&args.gitops.gitops_remote, &args.gitops.gitops_ref) {
+            (Some(_), _) => format!(
                 "the GitOps branch {} does not exist on the GitOps remote",
                 names.gitops_branch
             ),
-            None => format!(
+            (None, Some(r)) => format!("the ref {r} (--gitops-ref) does not exist"),
+            (None, None) => format!(
                 "the GitOps branch {} does not exist here (neither refs/remotes/origin/{0} nor refs/heads/{0}); fetch it or pass --gitops-remote",
                 names.gitops_branch
             ),
