@@ -309,6 +309,32 @@ fn a_failed_pipelinerun_fails_tekton() {
 }
 
 #[test]
+fn a_pipeline_run_flag_that_is_not_an_object_name_is_refused_before_any_request() {
+    let s = setup();
+    for hostile in [
+        "../../../api/v1/namespaces/agentrun-ci/secrets",
+        "x?watch=1",
+        "-x",
+    ] {
+        let flag = format!("--pipeline-run={hostile}");
+        let run = s.verify(&["--only", "tekton", &flag]);
+        run.assert_code(1);
+        let doc = run.json();
+        let msg = doc["error"]["message"].as_str().unwrap();
+        assert!(
+            msg.contains("is not a Kubernetes object name (rule dns1123-subdomain)"),
+            "{doc:#}"
+        );
+    }
+    assert!(log_lines(&s, "secrets").is_empty(), "{}", s.api.requests());
+    assert!(
+        log_lines(&s, "pipelineruns").is_empty(),
+        "{}",
+        s.api.requests()
+    );
+}
+
+#[test]
 fn published_digests_that_differ_from_the_catalog_fail_tekton() {
     let mut s = setup();
     let name = format!("agentrun-v01-ci-{}-x7k2p-publish", &s.repos.commit[..12]);

@@ -146,17 +146,7 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome, Failure> {
     }
     args.gitops.check()?;
     if let Some(name) = &args.pipeline_run {
-        // It becomes part of an API path: only an object name, never `../` or a query.
-        if !crate::model::rules::is_dns1123_subdomain(name) {
-            return Err(Failure::new(
-                ExitClass::Rejected,
-                format!(
-                    "--pipeline-run '{}' is not a Kubernetes object name (rule dns1123-subdomain)",
-                    crate::verify::clip(name, 100)
-                ),
-            )
-            .with_hint("pass the PipelineRun's name, e.g. agentrun-v01-ci-0123456789ab-x7k2p"));
-        }
+        crate::verify::check_pipeline_run_name(name)?;
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,5 +1,5 @@
-//! `lane verify`: judge a release in the spec's truth order (SPEC §2): live runtime, Argo CD
-//! desired state, GitOps branch, Tekton evidence, clean source.
+//! `lane verify`: judge a release in the spec's truth order (docs/architecture.md, "Truth
+//! sources"): live runtime, Argo CD desired state, GitOps branch, Tekton evidence, clean source.
 //!
 //! Every check has a stable id, a status, the evidence it looked at (values, never secrets)
 //! and on failure a hint. Groups are selectable so one command serves the `validate` Task
@@ -469,6 +469,22 @@ pub fn selected_groups(only: &[Group], skip: &[Group]) -> Vec<Group> {
     set
 }
 
+/// `--pipeline-run` (verify and status) becomes part of an API path: only an object name,
+/// never `../` or a query.
+pub fn check_pipeline_run_name(name: &str) -> Result<(), Failure> {
+    if crate::model::rules::is_dns1123_subdomain(name) {
+        return Ok(());
+    }
+    Err(Failure::new(
+        ExitClass::Rejected,
+        format!(
+            "--pipeline-run '{}' is not a Kubernetes object name (rule dns1123-subdomain)",
+            clip(name, 100)
+        ),
+    )
+    .with_hint("pass the PipelineRun's name, e.g. agentrun-v01-ci-0123456789ab-x7k2p"))
+}
+
 pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let groups = selected_groups(&args.only, &args.skip);
     if groups.is_empty() {
@@ -478,6 +494,9 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
         );
     }
     args.gitops.check()?;
+    if let Some(name) = &args.pipeline_run {
+        check_pipeline_run_name(name)?;
+    }
     let repo = Repo::open(&args.repo)?;
     let commit = repo.resolve_commit(&args.commit)?;
     output::progress(format!("verifying source commit {commit}"));
