@@ -409,7 +409,8 @@ mod tests {
         prev.source_commit = B.into();
         let e = prev.services["x"].clone();
         prev.services.insert("x".into(), rolled_back(e, B));
-        assert!(prev.check().is_empty(), "{:?}", prev.check());
+        let findings = crate::model::check::catalog::record_rules(&prev);
+        assert!(findings.is_empty(), "{findings:?}");
         for late in [A, B] {
             let imgs = [image("x", late, '5')];
             let run = RunInput {
@@ -453,7 +454,8 @@ mod tests {
             at: "2026-01-01T00:00:00Z".into(),
             reason: None,
         }));
-        assert!(prev.check().is_empty(), "{:?}", prev.check());
+        let findings = crate::model::check::catalog::record_rules(&prev);
+        assert!(findings.is_empty(), "{findings:?}");
         let imgs = [image("x", B, '5')];
         let run = RunInput {
             source_commit: B,

@@ -276,7 +276,8 @@ mod tests {
         let old = catalog(A, &[entry("x", A, '1'), entry("y", A, '2')]);
         let cur = catalog(B, &[entry("x", B, '3'), entry("y", B, '2')]);
         let (next, out) = services(&cur, &old, &["x".into(), "y".into()], &req()).unwrap();
-        assert!(next.check().is_empty(), "{:?}", next.check());
+        let findings = crate::model::check::catalog::record_rules(&next);
+        assert!(findings.is_empty(), "{findings:?}");
         let x = &next.services["x"];
         assert_eq!(x.status, EntryStatus::RolledBack);
         assert_eq!(x.digest, old.services["x"].digest);
@@ -314,7 +315,8 @@ mod tests {
         let old = catalog(A, &[entry("x", A, '1'), entry("gone", A, '5')]);
         let cur = catalog(B, &[entry("x", B, '3'), entry("new", B, '4')]);
         let (next, out) = lane(&cur, &old, &req());
-        assert!(next.check().is_empty(), "{:?}", next.check());
+        let findings = crate::model::check::catalog::record_rules(&next);
+        assert!(findings.is_empty(), "{findings:?}");
         assert_eq!(next.source_commit, A);
         let r = next.rollback.as_ref().unwrap();
         assert_eq!(
