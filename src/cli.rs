@@ -58,6 +58,9 @@ pub enum Command {
     Verify(Box<crate::verify::VerifyArgs>),
     /// Generate the Tekton Tasks/Pipeline/Triggers and Argo CD bootstrap from deploy.json.
     Generate(crate::generate::GenerateArgs),
+    /// Delete a Pipeline's older finished PipelineRuns (and so their per-run volumes), keeping
+    /// the newest; runs not finished are never touched.
+    Prune(crate::prune::PruneArgs),
     /// Where each service of a lane stands: source → catalog → GitOps → Argo CD → live, and
     /// the last PipelineRun (`--output text|html FILE`, `--watch`).
     Status(Box<crate::status::StatusArgs>),
@@ -77,6 +80,7 @@ impl Command {
             Command::Promote(_) => "promote",
             Command::Verify(_) => "verify",
             Command::Generate(_) => "generate",
+            Command::Prune(_) => "prune",
             Command::Rollback(_) => "rollback",
             Command::Status(_) => "status",
             Command::Completions(_) => "completions",

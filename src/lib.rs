@@ -17,6 +17,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod promote;
+pub mod prune;
 pub mod publish;
 pub mod registry;
 pub mod render;

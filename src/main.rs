@@ -54,6 +54,7 @@ fn main() {
         Command::Promote(a) => lane::promote::run(a),
         Command::Verify(a) => lane::verify::run(a),
         Command::Generate(a) => lane::generate::run(a),
+        Command::Prune(a) => lane::prune::run(a),
         Command::Rollback(a) => lane::rollback::run(a),
         Command::Status(a) => lane::status::run(a, cli.output),
         // Scripts and roff for packagers: printed as they are, not inside a JSON document.

@@ -257,7 +257,7 @@ fn every_document_validates_against_its_upstream_schema() {
                     }
                 }
             }
-            "v1" | "rbac.authorization.k8s.io" => core.push((label, doc)),
+            "v1" | "rbac.authorization.k8s.io" | "batch" => core.push((label, doc)),
             _ => panic!("{label}: no schema for {api} {kind}"),
         }
     }
@@ -270,11 +270,14 @@ fn every_document_validates_against_its_upstream_schema() {
         "triggers.tekton.dev/v1beta1/EventListener",
         "triggers.tekton.dev/v1beta1/TriggerBinding",
         "triggers.tekton.dev/v1beta1/TriggerTemplate",
+        "v1/Namespace",
+        "batch/v1/CronJob",
     ] {
         assert!(kinds.contains(want), "{want} missing from {kinds:?}");
     }
     check_jsonschema(items);
-    // ServiceAccount / Role / RoleBinding / ClusterRole(Binding): the Kubernetes schemas.
+    // Namespace / ServiceAccount / Role / RoleBinding / ClusterRole(Binding) / CronJob: the
+    // Kubernetes schemas.
     let tool = common::tools::require("kubernetes-validate");
     let dir = common::tempdir();
     let mut files = Vec::new();
@@ -991,8 +994,23 @@ fn every_name_registry_and_proxy_comes_from_deploy_json() {
             .filter_map(|(_, d)| d["metadata"]["name"].as_str().map(str::to_string))
             .collect()
     };
-    let (n01, n02) = (names(&v01), names(&v02));
+    let (mut n01, n02) = (names(&v01), names(&v02));
     assert!(n01.len() >= 15, "{n01:?}");
+    // The CI namespace is the project's (every lane's runs live there): the same Namespace,
+    // without a lane label, so that neither lane's apply changes the other's.
+    let ci = lane_names()["tektonNamespace"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(n01.remove(&ci) && n02.contains(&ci), "{ci}");
+    for (_, d) in all_docs(&v01).iter().chain(all_docs(&v02).iter()) {
+        if d["kind"] == "Namespace" {
+            assert!(
+                d["metadata"]["labels"].get("lane.dev/lane").is_none(),
+                "{d}"
+            );
+        }
+    }
     assert!(
         n01.is_disjoint(&n02),
         "shared: {:?}",
@@ -1772,4 +1790,333 @@ fn generate_sets_the_build_image_and_the_registry_consent() {
             "build-publish's publish and promote's publish-kept"
         );
     }
+}
+
+/// A deploy.json with `n` buildable services (the shipped mgr, copied under new ids).
+fn lane_with_services(dir: &Path, n: usize) -> PathBuf {
+    let text = std::fs::read_to_string(common::shipped_deploy()).unwrap();
+    let mut d: Value = serde_json::from_str(&text).unwrap();
+    let mut mgr = d["services"][0].clone();
+    mgr.as_object_mut().unwrap().remove("volumes");
+    mgr.as_object_mut().unwrap().remove("serviceAccount");
+    let services = d["services"].as_array_mut().unwrap();
+    for i in services.len()..n {
+        let mut s = mgr.clone();
+        s["id"] = json!(format!("agentrun-svc{i}"));
+        services.push(s);
+    }
+    let path = dir.join("deploy.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&d).unwrap()).unwrap();
+    path
+}
+
+/// Tekton admits at most `default-max-matrix-combinations-count` (256) entries per matrix: a
+/// lane with more buildable services than `--max-matrix` gets one build matrix per that many,
+/// each fed by its own plan results and guarded by its own when-expression, and promote waits
+/// for all of them. The plan step's split is run here on 10 ids for a cap of 4.
+#[test]
+fn a_lane_larger_than_the_matrix_cap_gets_one_build_matrix_per_cap() {
+    let dir = common::tempdir();
+    let deploy = lane_with_services(dir.path(), 10);
+    let out = dir.path().join("out");
+    let (d, o) = (deploy.display().to_string(), out.display().to_string());
+    common::lane(
+        &common::repo_root(),
+        &["generate", "--deploy", &d, "--out", &o, "--max-matrix", "0"],
+    )
+    .assert_code(2);
+    common::lane(
+        &common::repo_root(),
+        &[
+            "generate",
+            "--deploy",
+            &d,
+            "--out",
+            &o,
+            "--max-matrix",
+            "4",
+            "--task-image",
+            TEST_TASK_IMAGE,
+        ],
+    )
+    .assert_code(0);
+    let docs = all_docs(&read_tree(&out));
+    let p = find(&docs, "Pipeline")[0];
+    let pts = p["spec"]["tasks"].as_array().unwrap();
+    let builds: Vec<&Value> = pts
+        .iter()
+        .filter(|t| t["name"].as_str().unwrap().starts_with("build-publish"))
+        .collect();
+    assert_eq!(builds.len(), 3, "ceil(10 / 4) matrices");
+    for (t, (name, res, flag)) in builds.iter().zip([
+        ("build-publish", "affected", "build"),
+        ("build-publish-2", "affected-2", "build-2"),
+        ("build-publish-3", "affected-3", "build-3"),
+    ]) {
+        assert_eq!(t["name"], name);
+        assert_eq!(
+            t["matrix"]["params"],
+            json!([{"name": "service", "value": format!("$(tasks.plan.results.{res}[*])")}])
+        );
+        assert_eq!(
+            t["when"],
+            json!([{"input": format!("$(tasks.plan.results.{flag})"), "operator": "in", "values": ["true"]}])
+        );
+    }
+    let promote = pts.iter().find(|t| t["name"] == "promote").unwrap();
+    assert_eq!(
+        promote["runAfter"],
+        json!(["build-publish", "build-publish-2", "build-publish-3"])
+    );
+    let plan = tasks(&docs)
+        .into_iter()
+        .find(|t| t["metadata"]["name"] == "agentrun-v01-plan")
+        .unwrap();
+    let results: Vec<&str> = plan["spec"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    for r in [
+        "affected",
+        "build",
+        "affected-2",
+        "build-2",
+        "affected-3",
+        "build-3",
+    ] {
+        assert!(results.contains(&r), "{r} in {results:?}");
+    }
+    // The split itself: the script after `lane "$@"`, on a plan of 10 affected ids.
+    let script = steps(plan)[0]["script"].as_str().unwrap();
+    let split = script.split_once("lane \"$@\"\n").unwrap().1;
+    let work = common::tempdir();
+    let f = |n: &str| work.path().join(n);
+    std::fs::write(
+        f("affected"),
+        r#"["s0","s1","s2","s3","s4","s5","s6","s7","s8","s9"]"#,
+    )
+    .unwrap();
+    let sh = common::tools::require("sh");
+    let run = Command::new(&sh)
+        .args(["-euc", split])
+        .env("RESULT_AFFECTED", f("affected"))
+        .env("RESULT_BUILD", f("build"))
+        .env("RESULT_AFFECTED_2", f("affected-2"))
+        .env("RESULT_BUILD_2", f("build-2"))
+        .env("RESULT_AFFECTED_3", f("affected-3"))
+        .env("RESULT_BUILD_3", f("build-3"))
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let read = |n: &str| std::fs::read_to_string(f(n)).unwrap();
+    assert_eq!(read("affected"), r#"["s0","s1","s2","s3"]"#);
+    assert_eq!(read("affected-2"), r#"["s4","s5","s6","s7"]"#);
+    assert_eq!(read("affected-3"), r#"["s8","s9"]"#);
+    assert_eq!(
+        (read("build"), read("build-2"), read("build-3")),
+        ("true".into(), "true".into(), "true".into())
+    );
+    // One changed service: the other matrices are skipped by their when-expressions.
+    std::fs::write(f("affected"), r#"["s5"]"#).unwrap();
+    let run = Command::new(&sh)
+        .args(["-euc", split])
+        .env("RESULT_AFFECTED", f("affected"))
+        .env("RESULT_BUILD", f("build"))
+        .env("RESULT_AFFECTED_2", f("affected-2"))
+        .env("RESULT_BUILD_2", f("build-2"))
+        .env("RESULT_AFFECTED_3", f("affected-3"))
+        .env("RESULT_BUILD_3", f("build-3"))
+        .output()
+        .unwrap();
+    assert!(run.status.success());
+    assert_eq!(read("affected"), r#"["s5"]"#);
+    assert_eq!(
+        (read("build"), read("build-2"), read("affected-3")),
+        ("true".into(), "false".into(), "[]".into())
+    );
+    // More ids than the matrices hold (deploy.json gained services): refused, naming the fix.
+    std::fs::write(
+        f("affected"),
+        format!(
+            "[{}]",
+            (0..13)
+                .map(|i| format!("\"s{i}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    )
+    .unwrap();
+    let run = Command::new(&sh)
+        .args(["-euc", split])
+        .env("RESULT_AFFECTED", f("affected"))
+        .env("RESULT_BUILD", f("build"))
+        .env("RESULT_AFFECTED_2", f("affected-2"))
+        .env("RESULT_BUILD_2", f("build-2"))
+        .env("RESULT_AFFECTED_3", f("affected-3"))
+        .env("RESULT_BUILD_3", f("build-3"))
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("run `lane generate`"));
+}
+
+/// The CI namespace's Pod Security labels are the least the build step needs: the step asks
+/// for Unconfined seccomp and AppArmor (rootless buildah's user namespaces), which `baseline`
+/// forbids, so `privileged` is enforced; audit and warn report what goes beyond `baseline`.
+/// (`tests/tekton_cluster.rs` shows the API server refusing the real build pod under baseline.)
+#[test]
+fn the_ci_namespace_enforces_the_pod_security_level_the_build_step_needs() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let ns = find(&docs, "Namespace");
+    assert_eq!(ns.len(), 1);
+    let ns = ns[0];
+    assert_eq!(ns["metadata"]["name"], lane_names()["tektonNamespace"]);
+    let l = &ns["metadata"]["labels"];
+    assert_eq!(l["pod-security.kubernetes.io/enforce"], "privileged");
+    assert_eq!(l["pod-security.kubernetes.io/audit"], "baseline");
+    assert_eq!(l["pod-security.kubernetes.io/warn"], "baseline");
+    let bp = tasks(&docs)
+        .into_iter()
+        .find(|t| t["metadata"]["name"] == "agentrun-v01-build-publish")
+        .unwrap();
+    let build = &steps(bp)[0];
+    assert_eq!(
+        build["securityContext"]["seccompProfile"]["type"],
+        "Unconfined"
+    );
+}
+
+/// Tekton Chains reads type-hinted results: prepare-source gives `CHAINS-GIT_URL` and
+/// `CHAINS-GIT_COMMIT` (the fetched URL and the checked-out commit), promote `IMAGES` (the
+/// images this run built, by digest, from what build-publish leaves in `lane/images/`), and the
+/// Pipeline lifts all three to PipelineRun results, where Chains finds its subjects.
+#[test]
+fn the_pipeline_run_carries_the_chains_type_hints() {
+    let (_d, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs = all_docs(&tree);
+    let p = find(&docs, "Pipeline")[0];
+    let results: BTreeMap<&str, &str> = p["spec"]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap(), r["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(results["IMAGES"], "$(tasks.promote.results.IMAGES)");
+    assert_eq!(
+        results["CHAINS-GIT_URL"],
+        "$(tasks.prepare-source.results.CHAINS-GIT_URL)"
+    );
+    assert_eq!(
+        results["CHAINS-GIT_COMMIT"],
+        "$(tasks.prepare-source.results.CHAINS-GIT_COMMIT)"
+    );
+    let task = |n: &str| {
+        tasks(&docs)
+            .into_iter()
+            .find(|t| t["metadata"]["name"] == format!("agentrun-v01-{n}"))
+            .unwrap()
+    };
+    let checkout = steps(task("prepare-source"))[0]["script"].as_str().unwrap();
+    assert!(checkout.contains(r#"printf '%s' "$REPO_URL" > "$RESULT_CHAINS_GIT_URL""#));
+    assert!(checkout.contains(r#"printf '%s' "$COMMIT" > "$RESULT_CHAINS_GIT_COMMIT""#));
+    // The provenance step on two built images and on none.
+    let prov = steps(task("promote"))
+        .iter()
+        .find(|s| s["name"] == "provenance")
+        .unwrap()["script"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let work = common::tempdir();
+    let sh = common::tools::require("sh");
+    let run = |work: &Path| {
+        let out = work.join("IMAGES");
+        let r = Command::new(&sh)
+            .args(["-c", &prov])
+            .current_dir(work)
+            .env("RESULT_IMAGES", &out)
+            .output()
+            .unwrap();
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        std::fs::read_to_string(out).unwrap()
+    };
+    assert_eq!(run(work.path()), "");
+    std::fs::create_dir_all(work.path().join("lane/images")).unwrap();
+    let a = format!("reg.test/p/a@sha256:{}", "a".repeat(64));
+    let b = format!("reg.test:5000/p/b@sha256:{}", "b".repeat(64));
+    std::fs::write(work.path().join("lane/images/a"), &a).unwrap();
+    std::fs::write(work.path().join("lane/images/b"), &b).unwrap();
+    assert_eq!(run(work.path()), format!("{a}\n{b}\n"));
+}
+
+/// The pruner (`pipelines/prune.yaml`): a CronJob running `lane prune` for this lane's
+/// Pipeline in the task image (so only generated with `--task-image`), whose ServiceAccount
+/// may only list and delete PipelineRuns in the CI namespace, in a pod that meets `restricted`.
+/// `tests/tekton_cluster.rs` runs it on the real cluster.
+#[test]
+fn finished_runs_are_pruned_by_a_narrow_cron_job_in_the_task_image() {
+    let (_a, without) = fresh(None);
+    assert!(!without.contains_key("pipelines/prune.yaml"));
+    let (_b, tree) = fresh(Some(TEST_TASK_IMAGE));
+    let docs: Vec<(String, Value)> = all_docs(&tree)
+        .into_iter()
+        .filter(|(p, _)| p == "pipelines/prune.yaml")
+        .collect();
+    let names = lane_names();
+    let cj = find(&docs, "CronJob")[0];
+    let pod = &cj["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    let c = &pod["containers"][0];
+    assert_eq!(c["image"], TEST_TASK_IMAGE);
+    assert_eq!(
+        c["args"],
+        json!([
+            "prune",
+            "--namespace",
+            names["tektonNamespace"],
+            "--pipeline",
+            names["pipeline"]
+        ])
+    );
+    assert_eq!(cj["spec"]["concurrencyPolicy"], "Forbid");
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(c["securityContext"]["allowPrivilegeEscalation"], false);
+    assert_eq!(c["securityContext"]["capabilities"]["drop"], json!(["ALL"]));
+    let role = find(&docs, "Role")[0];
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["list", "delete"]}])
+    );
+    assert_eq!(role["metadata"]["namespace"], names["tektonNamespace"]);
+    let rb = find(&docs, "RoleBinding")[0];
+    assert_eq!(rb["subjects"][0]["name"], pod["serviceAccountName"]);
+    assert!(find(&docs, "ClusterRoleBinding").is_empty());
+    // The subcommand it runs refuses a name that is not a Kubernetes name before any request.
+    let bad = common::lane(
+        &common::repo_root(),
+        &[
+            "prune",
+            "--namespace",
+            "../x",
+            "--pipeline",
+            "p",
+            "--api-server",
+            "https://127.0.0.1:1",
+            "--token-file",
+            "/dev/null",
+        ],
+    );
+    bad.assert_code(2);
+    assert!(
+        bad.stderr.contains("not a Kubernetes object name")
+            || bad.stdout.contains("not a Kubernetes object name"),
+        "{}",
+        bad.stdout
+    );
 }

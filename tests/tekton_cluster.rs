@@ -14,6 +14,44 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Mutex;
+
+/// One real release at a time: the node has 2 cores, and the large lane lowers Tekton's
+/// cluster-wide matrix cap while it runs.
+static ONE_RUN: Mutex<()> = Mutex::new(());
+
+fn cluster_or_skip() -> Option<String> {
+    if std::env::var("LANE_CLUSTER_KUBECONFIG").is_err() {
+        eprintln!("tekton_cluster: skipped (LANE_CLUSTER_KUBECONFIG unset; run scripts/cluster.sh up and eval \"$(scripts/cluster.sh env)\")");
+        return None;
+    }
+    Some(std::env::var("LANE_CLUSTER_REGISTRY").expect("LANE_CLUSTER_REGISTRY"))
+}
+
+/// `cluster/tekton/pipeline-run.sh` with `env`: its one JSON document (asserting it succeeded).
+fn pipeline_run(env: &[(&str, &str)]) -> Value {
+    let mut cmd = Command::new(root().join("cluster/tekton/pipeline-run.sh"));
+    cmd.env("LANE_BIN", env!("CARGO_BIN_EXE_lane"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "pipeline-run.sh failed:\n{stdout}\n{stderr}"
+    );
+    eprintln!(
+        "{}",
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("pipeline-run:") || l.starts_with("  "))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    serde_json::from_str(stdout.trim()).expect("one JSON document")
+}
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -66,7 +104,7 @@ fn built(run: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|t| t["task"] == "build-publish")
+        .filter(|t| t["task"].as_str().unwrap().starts_with("build-publish"))
         .map(|t| {
             let url = t["results"]["IMAGE_URL"].as_str().unwrap();
             let repo = url.rsplit_once(':').unwrap().0.to_string();
@@ -90,31 +128,12 @@ fn running_image_ids(run: &Value) -> Vec<String> {
 
 #[test]
 fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
-    if std::env::var("LANE_CLUSTER_KUBECONFIG").is_err() {
-        eprintln!("tekton_cluster: skipped (LANE_CLUSTER_KUBECONFIG unset; run scripts/cluster.sh up and eval \"$(scripts/cluster.sh env)\")");
+    let Some(registry) = cluster_or_skip() else {
         return;
-    }
-    let registry = std::env::var("LANE_CLUSTER_REGISTRY").expect("LANE_CLUSTER_REGISTRY");
+    };
+    let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
     tekton_up();
-    let out = Command::new(root().join("cluster/tekton/pipeline-run.sh"))
-        .env("LANE_BIN", env!("CARGO_BIN_EXE_lane"))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "pipeline-run.sh failed:\n{stdout}\n{stderr}"
-    );
-    eprintln!(
-        "{}",
-        stderr
-            .lines()
-            .filter(|l| l.starts_with("pipeline-run:") || l.starts_with("  "))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON document");
+    let report = pipeline_run(&[]);
     let runs = report["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 4, "{report}");
 
@@ -147,6 +166,48 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
     assert!(
         running_image_ids(first).contains(&format!("{}@{}", mgr1.0, mgr1.1)),
         "{first}"
+    );
+
+    // Tekton Chains' type hints on the real PipelineRun (Chains itself is not installed: this
+    // is the shape it reads): the source it checked out, and the images it built by digest.
+    let r1 = &first["results"];
+    assert_eq!(r1["CHAINS-GIT_URL"], report["remote"], "{r1}");
+    assert_eq!(r1["CHAINS-GIT_COMMIT"], r1["commit"], "{r1}");
+    assert_eq!(r1["CHAINS-GIT_COMMIT"].as_str().unwrap().len(), 40);
+    let mut subjects: Vec<String> = r1["IMAGES"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    subjects.sort();
+    let mut want: Vec<String> = b1.iter().map(|(r, d)| format!("{r}@{d}")).collect();
+    want.sort();
+    assert_eq!(subjects, want, "IMAGES lists what build-publish pushed");
+    let prep = first["taskRuns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["task"] == "prepare-source")
+        .unwrap();
+    assert_eq!(prep["results"]["CHAINS-GIT_URL"], report["remote"]);
+    assert_eq!(prep["results"]["CHAINS-GIT_COMMIT"], r1["commit"]);
+
+    // Pod Security: the CI namespace (pipelines/namespace.yaml) enforces `privileged`, the
+    // level the build step needs — every run here ran under it; the API server refuses the
+    // very build pod in a namespace that enforces `baseline`.
+    let psa = &report["podSecurity"];
+    assert_eq!(
+        psa["ciLabels"]["pod-security.kubernetes.io/enforce"], "privileged",
+        "{psa}"
+    );
+    assert_eq!(psa["ci"]["exit"], 0, "{psa}");
+    assert_ne!(psa["baseline"]["exit"], 0, "{psa}");
+    let refused = psa["baseline"]["output"].as_str().unwrap();
+    assert!(
+        refused.contains("violates PodSecurity \"baseline:latest\"")
+            && refused.contains("seccompProfile"),
+        "{refused}"
     );
 
     // Run 2, started by a GitHub-signed push through the EventListener (the generated
@@ -240,6 +301,65 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
         "{hook}"
     );
 
+    // Pruning: the generated CronJob's Job (`lane prune` in the task image, keep 2) deleted
+    // the older finished runs, and the garbage collector their per-run PVCs; the two newest
+    // finished runs and their PVCs stay, and so does the pending run (never finished).
+    let prune = &hook["prune"];
+    assert_eq!(prune["report"]["ok"], true, "{prune}");
+    assert!(
+        prune["image"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{registry}/")),
+        "{prune}"
+    );
+    let before = prune["before"].as_object().unwrap();
+    let after = prune["after"].as_object().unwrap();
+    let mut finished: Vec<(&String, &str)> = before
+        .iter()
+        .filter_map(|(n, r)| r["completionTime"].as_str().map(|t| (n, t)))
+        .collect();
+    finished.sort_by(|a, b| b.1.cmp(a.1));
+    assert_eq!(finished.len(), 4, "{prune}");
+    let pvcs_after: Vec<&str> = prune["pvcsAfter"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    for (name, _) in &finished[..2] {
+        assert!(after.contains_key(*name), "kept {name}: {prune}");
+        let pvcs = before[*name]["pvcs"].as_array().unwrap();
+        assert_eq!(pvcs.len(), 1, "{name}'s per-run PVC: {prune}");
+        assert!(pvcs_after.contains(&pvcs[0].as_str().unwrap()), "{prune}");
+    }
+    let mut deleted = Vec::new();
+    for (name, _) in &finished[2..] {
+        assert!(!after.contains_key(*name), "not pruned: {name}: {prune}");
+        let pvcs = before[*name]["pvcs"].as_array().unwrap();
+        assert_eq!(pvcs.len(), 1, "{name}'s per-run PVC: {prune}");
+        assert!(
+            !pvcs_after.contains(&pvcs[0].as_str().unwrap()),
+            "{name}'s PVC outlived it: {prune}"
+        );
+        deleted.push(name.to_string());
+    }
+    let (pending, _) = before
+        .iter()
+        .find(|(_, r)| r["pending"] == true)
+        .expect("the pending run");
+    assert!(after.contains_key(pending), "the pending run was deleted");
+    assert_eq!(prune["report"]["unfinished"], serde_json::json!([pending]));
+    let mut reported: Vec<String> = prune["report"]["deleted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap().to_string())
+        .collect();
+    reported.sort();
+    deleted.sort();
+    assert_eq!(reported, deleted);
+
     // Containment: every image any run's pods named is in the cluster registry.
     for run in runs {
         for image in run["images"].as_array().unwrap() {
@@ -251,4 +371,62 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
             );
         }
     }
+}
+
+/// A lane with more buildable services than Tekton's matrix cap still releases through the
+/// shipped Pipeline: with the cluster's cap lowered to 4 (`config-defaults`
+/// `default-max-matrix-combinations-count`, restored afterwards) and `lane generate
+/// --max-matrix 4`, a lane of 10 services is built by three matrices (4 + 4 + 2), promoted
+/// once and verified.
+#[test]
+fn a_lane_larger_than_the_matrix_cap_releases_through_chunked_matrices() {
+    let Some(registry) = cluster_or_skip() else {
+        return;
+    };
+    let _one = ONE_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    tekton_up();
+    let report = pipeline_run(&[
+        ("LANE_TEKTON_PROJECT", "tkbig"),
+        ("LANE_TEKTON_SERVICES", "10"),
+        ("LANE_TEKTON_MAX_MATRIX", "4"),
+        ("LANE_TEKTON_CLUSTER_MATRIX_CAP", "4"),
+        ("LANE_TEKTON_WEBHOOK", "0"),
+    ]);
+    let runs = report["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1, "{report}");
+    let run = &runs[0];
+    assert_eq!(run["succeeded"], true, "{run}");
+    assert_eq!(run["results"]["promotion"], "committed");
+    assert_eq!(counts(run)["affected"], 10, "{run}");
+    // Three matrices, none larger than the cap; every service built once.
+    let mut per_matrix: std::collections::BTreeMap<String, usize> = Default::default();
+    for t in run["taskRuns"].as_array().unwrap() {
+        let task = t["task"].as_str().unwrap();
+        if task.starts_with("build-publish") {
+            assert_eq!(t["reason"], "Succeeded", "{t}");
+            *per_matrix.entry(task.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        per_matrix.into_iter().collect::<Vec<_>>(),
+        vec![
+            ("build-publish".to_string(), 4),
+            ("build-publish-2".to_string(), 4),
+            ("build-publish-3".to_string(), 2)
+        ]
+    );
+    let b = built(run);
+    let mut repos: Vec<&str> = b.iter().map(|(r, _)| r.as_str()).collect();
+    repos.sort();
+    repos.dedup();
+    assert_eq!(repos.len(), 10, "{repos:?}");
+    assert!(repos.iter().all(|r| r.starts_with(&format!("{registry}/"))));
+    assert_eq!(
+        run["results"]["IMAGES"].as_str().unwrap().lines().count(),
+        10
+    );
+    let v = &run["verify"];
+    assert_eq!(v["exit"], 0, "{v}");
+    assert_eq!(v["status"]["tekton.digests"], "pass", "{v}");
+    assert_eq!(v["status"]["live.images"], "pass", "{v}");
 }

@@ -9,6 +9,12 @@
 # promote → verify. Nothing names a public image: the run passes the local buildah image.
 #
 # usage: cluster/tekton/pipeline-run.sh [--keep]   (LANE_BIN: the lane binary for the image)
+#   LANE_TEKTON_PROJECT=tkrun   the lane's project name (namespaces <project>-v01, <project>-ci)
+#   LANE_TEKTON_SERVICES=2      buildable services (more than 2: copies of mgr, tiny requests)
+#   LANE_TEKTON_MAX_MATRIX=N    `lane generate --max-matrix N` (the cluster's matrix cap)
+#   LANE_TEKTON_WEBHOOK=0       only the first (manual, init) run
+#   LANE_TEKTON_CLUSTER_MATRIX_CAP=N  set Tekton's config-defaults
+#                               default-max-matrix-combinations-count to N for this run (restored)
 # Prints one JSON line on stdout: the run's outcome and each TaskRun's status and seconds.
 # Cleans up (namespaces, Argo CD objects, git daemon) unless --keep.
 set -euo pipefail
@@ -25,23 +31,47 @@ REG=$LANE_CLUSTER_REGISTRY
 NODE=$LANE_CLUSTER_NODE_IP
 ARGO=$LANE_CLUSTER_ARGOCD_NAMESPACE
 work=$(mktemp -d /tmp/lane-tekton-run.XXXXXX)
+PROJECT=${LANE_TEKTON_PROJECT:-tkrun}
+SERVICES=${LANE_TEKTON_SERVICES:-2}
+[[ $PROJECT =~ ^[a-z][a-z0-9]{1,15}$ && $SERVICES =~ ^[0-9]{1,2}$ ]] || { echo "pipeline-run: bad LANE_TEKTON_PROJECT or LANE_TEKTON_SERVICES" >&2; exit 2; }
 T0=$SECONDS
 
 gpid=""
 NS="" CI="" APP="" PROJ=""
+cap_before=""
 cleanup() {
   [[ -n $gpid ]] && kill "$gpid" 2>/dev/null || true
+  if [[ -n ${LANE_TEKTON_CLUSTER_MATRIX_CAP:-} ]]; then
+    if [[ -n $cap_before ]]; then
+      kc -n tekton-pipelines patch configmap config-defaults --type merge \
+        -p "{\"data\":{\"default-max-matrix-combinations-count\":\"$cap_before\"}}" >/dev/null || true
+    else
+      kc -n tekton-pipelines patch configmap config-defaults --type json \
+        -p '[{"op":"remove","path":"/data/default-max-matrix-combinations-count"}]' >/dev/null 2>&1 || true
+    fi
+    say "restored Tekton's matrix cap (${cap_before:-default})"
+  fi
   if ((!keep)) && [[ -n $NS ]]; then
     kc -n "$ARGO" delete application "$APP" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     kc -n "$ARGO" delete appproject "$PROJ" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     kc delete namespace "$NS" "$CI" --ignore-not-found --wait=false >/dev/null 2>&1 || true
-    kc delete clusterrole,clusterrolebinding -l "lane.dev/lane=v0.1,app.kubernetes.io/part-of=tkrun" --ignore-not-found >/dev/null 2>&1 || true
+    kc delete clusterrole,clusterrolebinding -l "lane.dev/lane=v0.1,app.kubernetes.io/part-of=$PROJECT" --ignore-not-found >/dev/null 2>&1 || true
+    [[ -n ${PSA_NS:-} ]] && kc delete namespace "$PSA_NS" --ignore-not-found --wait=false >/dev/null 2>&1 || true
     rm -rf -- "$work"
   elif ((keep)); then
     say "kept: $work (namespaces $NS $CI)"
   fi
 }
 trap cleanup EXIT
+
+# --- Tekton's matrix cap, lowered for this run (a large lane with a small cap) ---------------
+if [[ -n ${LANE_TEKTON_CLUSTER_MATRIX_CAP:-} ]]; then
+  [[ $LANE_TEKTON_CLUSTER_MATRIX_CAP =~ ^[1-9][0-9]{0,3}$ ]] || { say "bad LANE_TEKTON_CLUSTER_MATRIX_CAP"; exit 2; }
+  cap_before=$(kc -n tekton-pipelines get configmap config-defaults -o jsonpath='{.data.default-max-matrix-combinations-count}')
+  kc -n tekton-pipelines patch configmap config-defaults --type merge \
+    -p "{\"data\":{\"default-max-matrix-combinations-count\":\"$LANE_TEKTON_CLUSTER_MATRIX_CAP\"}}" >/dev/null
+  say "Tekton's matrix cap is $LANE_TEKTON_CLUSTER_MATRIX_CAP for this run (was ${cap_before:-the default 256})"
+fi
 
 # --- git daemon on the node address (pods reach 10.87.0.1, never 127.0.0.1) ---------------
 mkdir -p "$work/git"
@@ -59,10 +89,25 @@ git init -q -b v0.1 "$src"
 git -C "$src" config user.name "Lane Tekton"
 git -C "$src" config user.email "tekton@lane.invalid"
 mkdir -p "$src/deploy"
-python3 - "$ROOT/deploy/deploy.json" "$src/deploy/deploy.json" "$REG" "$remote" "$NODE" "$LANE_CLUSTER_SERVICE_CIDR" <<'PY'
-import json, sys
-text = open(sys.argv[1]).read().replace("agentrun", "tkrun").replace("AGENTRUN", "TKRUN")
+python3 - "$ROOT/deploy/deploy.json" "$src/deploy/deploy.json" "$REG" "$remote" "$NODE" "$LANE_CLUSTER_SERVICE_CIDR" "$PROJECT" "$SERVICES" <<'PY'
+import copy, json, sys
+p = sys.argv[7]
+text = open(sys.argv[1]).read().replace("agentrun", p).replace("AGENTRUN", p.upper())
 d = json.loads(text)
+n = int(sys.argv[8])
+if n > 2:
+    # A large lane: copies of mgr (no volumes, its own build context), every service with
+    # tiny requests so that all fit the one node.
+    mgr = d["services"][0]
+    for i in range(3, n + 1):
+        s = copy.deepcopy(mgr)
+        s["id"] = f"{p}-s{i}"
+        s["build"] = {"context": f"apps/s{i}", "dockerfile": f"apps/s{i}/Dockerfile"}
+        s.pop("volumes", None)
+        s.pop("serviceAccount", None)
+        d["services"].append(s)
+    for s in d["services"]:
+        s["resources"] = {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 d["lane"]["registry"]["host"] = sys.argv[3]
 d["lane"]["sourceRepo"] = sys.argv[4]
 # The lane's proxy is for the outside world only: the node (git, registry) and the service
@@ -71,7 +116,9 @@ d["lane"]["proxy"]["noProxy"] += [sys.argv[5], sys.argv[6]]
 json.dump(d, open(sys.argv[2], "w"), indent=2)
 open(sys.argv[2], "a").write("\n")
 PY
-for svc in mgr runner; do
+svcs="mgr runner"
+for ((i = 3; i <= SERVICES; i++)); do svcs="$svcs s$i"; done
+for svc in $svcs; do
   mkdir -p "$src/apps/$svc/www"
   printf 'ok %s\n' "$svc" >"$src/apps/$svc/www/health"
   cat >"$src/apps/$svc/Dockerfile" <<DF
@@ -82,7 +129,7 @@ EXPOSE 8080
 ENTRYPOINT ["/bin/httpd", "-f", "-p", "8080", "-h", "/www"]
 DF
 done
-printf '# tkrun (Tekton on the real cluster)\n' >"$src/README.md"
+printf '# %s (Tekton on the real cluster)\n' "$PROJECT" >"$src/README.md"
 git -C "$src" add -A
 git -C "$src" commit -q -m "tkrun v0.1 source"
 git -C "$src" remote add origin "$remote"
@@ -110,16 +157,19 @@ gen=$work/generated
 # The cluster's own images and its plain-HTTP registry are generation-time choices, so runs
 # the trigger starts get them too.
 "$LANE_BIN" generate --deploy "$src/deploy/deploy.json" --out "$gen" --task-image "$lane_image" \
-  --buildah-image "$LANE_CLUSTER_BUILDAH_IMAGE" --allow-insecure-registry >/dev/null
+  --buildah-image "$LANE_CLUSTER_BUILDAH_IMAGE" --allow-insecure-registry \
+  ${LANE_TEKTON_MAX_MATRIX:+--max-matrix "$LANE_TEKTON_MAX_MATRIX"} >/dev/null
 # A previous run's namespaces may still be terminating.
 kc wait --for=delete "namespace/$NS" "namespace/$CI" --timeout=180s >/dev/null 2>&1 || true
-for n in "$NS" "$CI"; do kc create namespace "$n" --dry-run=client -o yaml | kc apply -f - >/dev/null; done
+kc create namespace "$NS" --dry-run=client -o yaml | kc apply -f - >/dev/null
+# The CI namespace as generated: Pod Security enforced at the level the build step needs.
+kc apply -f "$gen/pipelines/namespace.yaml" >/dev/null
 secret() { kc -n "$1" create secret generic "$2" "${@:3}" --dry-run=client -o yaml | kc apply -f - >/dev/null; }
-secret "$NS" tkrun-v01-postgres --from-literal=DATABASE_URL="postgres://tkrun@postgres.$NS.svc:5432/tkrun_v01"
-secret "$NS" tkrun-v01-codex --from-literal=auth.json='{}' --from-literal=config.toml=''
+secret "$NS" "$PROJECT-v01-postgres" --from-literal=DATABASE_URL="postgres://$PROJECT@postgres.$NS.svc:5432/${PROJECT}_v01"
+secret "$NS" "$PROJECT-v01-codex" --from-literal=auth.json='{}' --from-literal=config.toml=''
 # git:// remotes need no key; the workspace Secret still exists, as the Pipeline requires it.
-secret "$CI" tkrun-v01-git-ssh --from-literal=known_hosts=''
-secret "$CI" tkrun-v01-github-webhook --from-literal=secretToken="${LANE_TEKTON_WEBHOOK_SECRET:-lane-webhook-secret}"
+secret "$CI" "$PROJECT-v01-git-ssh" --from-literal=known_hosts=''
+secret "$CI" "$PROJECT-v01-github-webhook" --from-literal=secretToken="${LANE_TEKTON_WEBHOOK_SECRET:-lane-webhook-secret}"
 kc apply -f "$gen/gitops/appproject.yaml" -f "$gen/gitops/application.yaml" >/dev/null
 kc apply -f "$gen/pipelines/rbac.yaml" >/dev/null
 kc apply -f "$gen/tasks/" -f "$gen/pipelines/pipeline.yaml" -f "$gen/pipelines/triggers.yaml" >/dev/null
@@ -130,10 +180,13 @@ pr="${PREFIX}${commit:0:12}"
 # manual_run NAME COMMIT INIT: the example's spec, named, for COMMIT.
 manual_run() {
 kc create --dry-run=client -o json -f "$gen/pipelines/pipelinerun-example.yaml" >"$work/example.json"
-python3 - "$work/example.json" "$1" "$2" "$3" >"$work/pipelinerun-$1.json" <<'PY'
+python3 - "$work/example.json" "$1" "$2" "$3" "${4:-}" >"$work/pipelinerun-$1.json" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
-_, _, name, commit, init = sys.argv
+_, _, name, commit, init, pending = sys.argv
+if pending:
+    # Created, never started: a run that has not finished (the pruner must leave it).
+    doc["spec"]["status"] = "PipelineRunPending"
 doc["metadata"].pop("generateName")
 doc["metadata"]["name"] = name
 params = {p["name"]: p["value"] for p in doc["spec"]["params"]}
@@ -147,6 +200,11 @@ print(json.dumps(doc))
 PY
 kc create -f "$work/pipelinerun-$1.json" >/dev/null
 }
+if ((${LANE_TEKTON_WEBHOOK:-1})); then
+  # The oldest run of all, and never finished: `lane prune` must keep it.
+  manual_run "${PREFIX}pending" "$commit" false pending
+  say "PipelineRun $CI/${PREFIX}pending created (pending: never started)"
+fi
 manual_run "$pr" "$commit" true
 say "PipelineRun $CI/$pr created (manual, init)"
 
@@ -228,11 +286,49 @@ PY
   fi
 }
 finish() {
-  python3 -c 'import json,sys; print(json.dumps({"commit": sys.argv[2], "seconds": int(sys.argv[3]), "runs": [json.loads(l) for l in open(sys.argv[1])], "webhook": json.load(open(sys.argv[4])) if sys.argv[4] else None}))' \
-    "$work/runs.jsonl" "$commit" "$((SECONDS - T0))" "${1:-}"
+  python3 -c 'import json,sys,os; print(json.dumps({"commit": sys.argv[2], "seconds": int(sys.argv[3]), "remote": sys.argv[5], "runs": [json.loads(l) for l in open(sys.argv[1])], "webhook": json.load(open(sys.argv[4])) if sys.argv[4] else None, "podSecurity": json.load(open(sys.argv[6])) if os.path.exists(sys.argv[6]) else None}))' \
+    "$work/runs.jsonl" "$commit" "$((SECONDS - T0))" "${1:-}" "$remote" "$work/pod-security.json"
+}
+# Pod Security: the CI namespace (as generated) admits the very pod Tekton made for the build
+# step; a namespace that enforces `baseline` refuses it (server-side dry runs, nothing created).
+psa_check() {
+  local pod sa
+  pod=$(kc -n "$CI" get pods -l "tekton.dev/pipelineRun=$pr,tekton.dev/pipelineTask=build-publish" -o name | head -n1)
+  [[ -n $pod ]] || { say "no build-publish pod of $pr"; return 1; }
+  kc -n "$CI" get "$pod" -o json >"$work/build-pod.json"
+  sa=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["spec"].get("serviceAccountName", "default"))' "$work/build-pod.json")
+  PSA_NS="$PROJECT-psa-baseline"
+  kc create namespace "$PSA_NS" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  kc label namespace "$PSA_NS" --overwrite pod-security.kubernetes.io/enforce=baseline >/dev/null
+  kc -n "$PSA_NS" create serviceaccount "$sa" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  local ns out rc
+  for ns in "$CI" "$PSA_NS"; do
+    python3 - "$work/build-pod.json" "$ns" >"$work/pod-$ns.json" <<'PY'
+import json, sys
+p = json.load(open(sys.argv[1]))
+m = p["metadata"]
+p["metadata"] = {"name": m["name"] + "-psa", "namespace": sys.argv[2], "labels": {"lane.dev/psa-check": "true"}}
+p.pop("status", None)
+p["spec"].pop("nodeName", None)
+print(json.dumps(p))
+PY
+    rc=0
+    out=$(kc create --dry-run=server -f "$work/pod-$ns.json" -o name 2>&1) || rc=$?
+    printf '%s\n' "$out" >"$work/psa-$ns.out"
+    echo "$rc" >"$work/psa-$ns.rc"
+  done
+  python3 - "$CI" "$PSA_NS" "$work" >"$work/pod-security.json" <<'PY'
+import json, subprocess, sys
+ci, base, w = sys.argv[1:]
+r = lambda ns: {"exit": int(open(f"{w}/psa-{ns}.rc").read()), "output": open(f"{w}/psa-{ns}.out").read().strip()}
+print(json.dumps({"ciNamespace": ci, "ci": r(ci), "baselineNamespace": base, "baseline": r(base)}))
+PY
+  kc get namespace "$CI" -o json | python3 -c 'import json,sys; l=json.load(sys.stdin)["metadata"]["labels"]; d=json.load(open(sys.argv[1])); d["ciLabels"]={k: v for k, v in l.items() if k.startswith("pod-security")}; json.dump(d, open(sys.argv[1], "w"))' "$work/pod-security.json"
+  say "Pod Security: build pod in $CI → exit $(cat "$work/psa-$CI.rc"); in $PSA_NS (baseline) → exit $(cat "$work/psa-$PSA_NS.rc")"
 }
 : >"$work/runs.jsonl"
 wait_run "$pr" manual-init || { finish; exit 1; }
+psa_check || true
 ((${LANE_TEKTON_WEBHOOK:-1})) || { finish; exit 0; }
 
 # --- run 2: a GitHub-signed push webhook to the in-cluster EventListener -------------------
@@ -309,6 +405,63 @@ PY
   VERIFY_OUTSIDE=0 wait_run "$pr4" invalid-deploy 2>"$work/invalid-run.log" || true
   gitops_after=$(git ls-remote "$remote" "refs/heads/$(name gitopsBranch)" | cut -f1)
   python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["gitopsBeforeInvalid"]=sys.argv[2]; d["gitopsAfterInvalid"]=sys.argv[3]; json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$gitops_before" "$gitops_after"
+fi
+# --- pruning: the generated CronJob (lane prune in the task image) keeps the newest finished --
+# runs; older runs go, and with them their per-run PVCs (owned by the run). The pending run
+# stays. The Job is created from the CronJob, as its schedule would.
+if ((rc == 0)); then
+  snapshot() {
+    kc -n "$CI" get pipelineruns -o json >"$work/prs-$1.json"
+    kc -n "$CI" get pvc -o json >"$work/pvcs-$1.json"
+  }
+  snapshot before
+  kc apply -f "$gen/pipelines/prune.yaml" >/dev/null
+  cj="$(name project)-$(name short)-prune"
+  kc -n "$CI" set env "cronjob/$cj" LANE_PRUNE_KEEP=2 >/dev/null
+  kc -n "$CI" delete job prune-now --ignore-not-found >/dev/null
+  kc -n "$CI" create job prune-now "--from=cronjob/$cj" >/dev/null
+  t=$SECONDS
+  kc -n "$CI" wait --for=condition=complete job/prune-now --timeout=180s >/dev/null || rc=1
+  kc -n "$CI" logs job/prune-now >"$work/prune.out" 2>"$work/prune.err" || true
+  # Garbage collection of the runs' dependents is asynchronous.
+  for _ in $(seq 60); do
+    snapshot after
+    python3 - "$work" <<'PY' && break
+import json, sys
+w = sys.argv[1]
+prs = {p["metadata"]["uid"] for p in json.load(open(f"{w}/prs-after.json"))["items"]}
+owners = [o["uid"] for c in json.load(open(f"{w}/pvcs-after.json"))["items"] for o in c["metadata"].get("ownerReferences", [])]
+sys.exit(0 if all(o in prs for o in owners) else 1)
+PY
+    sleep 2
+  done
+  say "prune Job ($((SECONDS - t))s): $(tr -d '\n' <"$work/prune.out" | head -c 600)"
+  python3 - "$work" "$(kc -n "$CI" get pods -l job-name=prune-now -o jsonpath='{.items[0].spec.containers[0].image}')" <<'PY' >"$work/prune.json"
+import json, sys
+w, image = sys.argv[1:]
+def runs(tag):
+    pvcs = json.load(open(f"{w}/pvcs-{tag}.json"))["items"]
+    out = {}
+    for p in json.load(open(f"{w}/prs-{tag}.json"))["items"]:
+        uid = p["metadata"]["uid"]
+        out[p["metadata"]["name"]] = {
+            "completionTime": p.get("status", {}).get("completionTime"),
+            "pending": p["spec"].get("status") == "PipelineRunPending",
+            "pvcs": [c["metadata"]["name"] for c in pvcs
+                     if any(o["uid"] == uid for o in c["metadata"].get("ownerReferences", []))],
+        }
+    return out
+try:
+    # The Job's log holds lane's progress lines (stderr) before the JSON document (stdout).
+    text = open(f"{w}/prune.out").read()
+    doc = json.loads(text[text.index("\n{") + 1:] if not text.startswith("{") else text)
+except Exception as e:
+    doc = {"error": str(e), "stderr": open(f"{w}/prune.err").read()[-2000:]}
+pvc_names = lambda tag: sorted(c["metadata"]["name"] for c in json.load(open(f"{w}/pvcs-{tag}.json"))["items"])
+print(json.dumps({"before": runs("before"), "after": runs("after"), "pvcsBefore": pvc_names("before"),
+                  "pvcsAfter": pvc_names("after"), "report": doc, "image": image}))
+PY
+  python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["prune"]=json.load(open(sys.argv[2])); json.dump(d, open(sys.argv[1], "w"))' "$work/webhook.json" "$work/prune.json"
 fi
 finish "$work/webhook.json"
 exit "$rc"

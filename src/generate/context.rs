@@ -53,11 +53,93 @@ pub struct GenerateContext {
     /// as orphaned.
     pub operator_secrets: Vec<String>,
     pub labels: Vec<EnvPair>,
+    /// `labels` without the lane's own: objects every lane of the project shares (the CI
+    /// namespace) must not flip between lanes when each applies them.
+    pub project_labels: Vec<EnvPair>,
     /// Label keys stamped on images (shared with `publish`).
     pub oci: OciLabels,
     /// The project's CI checks in the validate Task (deploy/ci-checks.json), if declared.
     pub ci: Option<crate::ci::TaskContext>,
+    /// Tekton's matrix cap the Pipeline is generated for (`default-max-matrix-combinations-count`).
+    pub max_matrix: usize,
+    /// The build matrices: one PipelineTask per `max_matrix` buildable services.
+    pub build_chunks: Vec<BuildChunk>,
+    /// The CI namespace's Pod Security level (`pod-security.kubernetes.io/enforce`).
+    pub pod_security: PodSecurity,
+    /// The CronJob that prunes finished PipelineRuns (generated with a task image only).
+    pub prune: PruneNames,
 }
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneNames {
+    pub cron_job: String,
+    pub service_account: String,
+    /// Cron schedule (hourly, off the full hour).
+    pub schedule: String,
+    /// Finished runs kept (the CronJob's `LANE_PRUNE_KEEP`).
+    pub keep: String,
+}
+
+/// Tekton's default matrix cap (`config-defaults` `default-max-matrix-combinations-count`).
+pub const DEFAULT_MAX_MATRIX: usize = 256;
+
+/// One build matrix of the Pipeline: its PipelineTask and the plan results that feed it. The
+/// first keeps the names of a one-matrix Pipeline (`build-publish`, `affected`, `build`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BuildChunk {
+    pub index: usize,
+    pub task: String,
+    pub affected: String,
+    pub build: String,
+    /// `RESULT_AFFECTED…` / `RESULT_BUILD…` env names in the plan step.
+    pub affected_env: String,
+    pub build_env: String,
+}
+
+impl BuildChunk {
+    fn new(index: usize) -> BuildChunk {
+        let suffix = if index == 0 {
+            String::new()
+        } else {
+            format!("-{}", index + 1)
+        };
+        let env = suffix.replace('-', "_");
+        BuildChunk {
+            index,
+            task: format!("build-publish{suffix}"),
+            affected: format!("affected{suffix}"),
+            build: format!("build{suffix}"),
+            affected_env: format!("RESULT_AFFECTED{env}"),
+            build_env: format!("RESULT_BUILD{env}"),
+        }
+    }
+}
+
+/// The build matrices for `services` buildable services under a cap of `max` each.
+pub fn build_chunks(services: usize, max: usize) -> Vec<BuildChunk> {
+    let n = services.div_ceil(max.max(1)).max(1);
+    (0..n).map(BuildChunk::new).collect()
+}
+
+/// What the CI namespace's pods need, with the reason (shown in the generated Namespace).
+#[derive(Debug, Clone, Serialize)]
+pub struct PodSecurity {
+    pub enforce: &'static str,
+    pub audit: &'static str,
+    pub warn: &'static str,
+}
+
+/// The build step runs rootless buildah: user namespaces need `seccompProfile: Unconfined` and
+/// `appArmorProfile: Unconfined` (tasks/build-publish.yaml), and the TriggerTemplate's runs use
+/// `hostNetwork`; the `baseline` level forbids all three, so `privileged` is the least that
+/// admits the build pod. Audit and warn stay at `baseline`, naming what goes beyond it.
+pub const POD_SECURITY: PodSecurity = PodSecurity {
+    enforce: "privileged",
+    audit: "baseline",
+    warn: "baseline",
+};
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -243,6 +325,11 @@ impl GenerateContext {
             },
         ];
 
+        let project_labels = labels
+            .iter()
+            .filter(|l| l.name != labels::LANE)
+            .cloned()
+            .collect();
         let mut runtime_resources: Vec<GroupResources> = Vec::new();
         for (g, k) in RUNTIME_KINDS {
             let plural = crate::kube::plural(k);
@@ -273,6 +360,7 @@ impl GenerateContext {
         operator_secrets.sort();
         operator_secrets.dedup();
 
+        let build_services_len = build_services.len();
         Ok(GenerateContext {
             runtime_resources,
             operator_secrets,
@@ -313,6 +401,7 @@ impl GenerateContext {
                 })
                 .collect(),
             labels,
+            project_labels,
             oci: OciLabels {
                 revision: labels::OCI_REVISION,
                 source: labels::OCI_SOURCE,
@@ -321,8 +410,17 @@ impl GenerateContext {
                 lane: labels::OCI_LANE,
             },
             names: n.clone(),
-            prefix,
+            prefix: prefix.clone(),
             ci: None,
+            max_matrix: DEFAULT_MAX_MATRIX,
+            build_chunks: build_chunks(build_services_len, DEFAULT_MAX_MATRIX),
+            pod_security: POD_SECURITY,
+            prune: PruneNames {
+                cron_job: format!("{prefix}-prune"),
+                service_account: format!("{prefix}-pruner"),
+                schedule: "17 * * * *".into(),
+                keep: "10".into(),
+            },
         })
     }
 }
@@ -346,6 +444,36 @@ mod tests {
             );
         }
         assert_eq!(repo_full_name("nonsense"), None);
+    }
+
+    #[test]
+    fn build_matrices_hold_at_most_the_cap() {
+        let names = |n, max| {
+            build_chunks(n, max)
+                .into_iter()
+                .map(|c| (c.task, c.affected, c.build_env))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(2, 256),
+            [(
+                "build-publish".into(),
+                "affected".into(),
+                "RESULT_BUILD".into()
+            )]
+        );
+        assert_eq!(names(0, 256).len(), 1, "a lane without builds keeps one");
+        assert_eq!(names(4, 4).len(), 1);
+        let ten = names(10, 4);
+        assert_eq!(ten.len(), 3);
+        assert_eq!(
+            ten[2],
+            (
+                "build-publish-3".into(),
+                "affected-3".into(),
+                "RESULT_BUILD_3".into()
+            )
+        );
     }
 
     #[test]

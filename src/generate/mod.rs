@@ -51,6 +51,12 @@ pub struct GenerateArgs {
     /// deploy.json when it exists. Without one the validate Task runs no project checks.
     #[arg(long, value_name = "FILE")]
     pub ci_checks: Option<PathBuf>,
+    /// The cluster's Tekton matrix cap (`config-defaults` `default-max-matrix-combinations-count`,
+    /// 256 unless changed): a lane with more buildable services gets one build matrix per this
+    /// many services, so that no matrix exceeds what the cluster admits.
+    #[arg(long, value_name = "N", default_value_t = context::DEFAULT_MAX_MATRIX,
+          value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=4096), usize::from))]
+    pub max_matrix: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +188,17 @@ pub fn generate_with(
     generate_full(lane, task_image, ci, None, false)
 }
 
+/// Generation options beyond the lane itself (the `lane generate` flags).
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    pub task_image: Option<&'a str>,
+    pub ci: Option<&'a crate::ci::CiChecks>,
+    pub buildah_image: Option<&'a str>,
+    pub allow_insecure_registry: bool,
+    /// Tekton's matrix cap; `None`: the default 256.
+    pub max_matrix: Option<usize>,
+}
+
 /// [`generate_with`] with the build step's image and the registry's plain-HTTP consent.
 pub fn generate_full(
     lane: &Lane,
@@ -190,6 +207,30 @@ pub fn generate_full(
     buildah_image: Option<&str>,
     allow_insecure_registry: bool,
 ) -> Result<BTreeMap<String, String>, GenerateError> {
+    generate_opts(
+        lane,
+        &Options {
+            task_image,
+            ci,
+            buildah_image,
+            allow_insecure_registry,
+            max_matrix: None,
+        },
+    )
+}
+
+/// Render every output file with all options.
+pub fn generate_opts(
+    lane: &Lane,
+    opts: &Options<'_>,
+) -> Result<BTreeMap<String, String>, GenerateError> {
+    let Options {
+        task_image,
+        ci,
+        buildah_image,
+        allow_insecure_registry,
+        max_matrix,
+    } = opts.clone();
     if let Some(img) = task_image {
         if !is_pinned(img) {
             return Err(GenerateError::TaskImage(img.to_string()));
@@ -204,6 +245,10 @@ pub fn generate_full(
     }
     ctx.allow_insecure_registry = allow_insecure_registry;
     ctx.ci = ci.map(crate::ci::TaskContext::new);
+    if let Some(max) = max_matrix {
+        ctx.max_matrix = max.max(1);
+        ctx.build_chunks = context::build_chunks(ctx.build_services.len(), ctx.max_matrix);
+    }
     templates::render_all(&ctx)
 }
 
@@ -260,12 +305,15 @@ fn existing_generated(out: &Path) -> Result<Vec<String>, GenerateError> {
 pub fn run(args: &GenerateArgs) -> Result<Outcome, Failure> {
     let lane = Lane::load(&args.deploy, None).map_err(|e: InputError| Failure::from(e))?;
     let ci = crate::ci::load_for_generate(&args.deploy, args.ci_checks.as_deref())?;
-    let files = generate_full(
+    let files = generate_opts(
         &lane,
-        args.task_image.as_deref(),
-        ci.as_ref(),
-        args.buildah_image.as_deref(),
-        args.allow_insecure_registry,
+        &Options {
+            task_image: args.task_image.as_deref(),
+            ci: ci.as_ref(),
+            buildah_image: args.buildah_image.as_deref(),
+            allow_insecure_registry: args.allow_insecure_registry,
+            max_matrix: Some(args.max_matrix),
+        },
     )?;
     let mut reports = Vec::new();
     let mut differing = Vec::new();

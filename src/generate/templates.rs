@@ -56,6 +56,16 @@ const FILES: &[(&str, &str, &str)] = &[
         "pipelines/triggers.yaml",
     ),
     (
+        "tekton/namespace.yaml",
+        include_str!("../../templates/tekton/namespace.yaml"),
+        "pipelines/namespace.yaml",
+    ),
+    (
+        "tekton/prune.yaml",
+        include_str!("../../templates/tekton/prune.yaml"),
+        "pipelines/prune.yaml",
+    ),
+    (
         "tekton/rbac.yaml",
         include_str!("../../templates/tekton/rbac.yaml"),
         "pipelines/rbac.yaml",
@@ -128,6 +138,10 @@ pub fn render_all(ctx: &GenerateContext) -> Result<BTreeMap<String, String>, Gen
                     template: name.to_string(),
                     message: format!("{e:#}"),
                 })?;
+        // A file that has nothing to say for this lane (the pruner without a task image).
+        if body.lines().all(|l| l.trim().is_empty()) {
+            continue;
+        }
         let mut text = format!(
             "{HEADER} from the lane's deploy.json (lane {}). Do not edit: change deploy.json or\n# templates/{name} and run `lane generate`.\n",
             ctx.names.version

@@ -398,6 +398,7 @@ impl Client {
         let url = format!("{}{}", self.server, path);
         let mut req = match method {
             "PATCH" => self.http.patch(&url),
+            "DELETE" => self.http.delete(&url),
             _ => self.http.get(&url),
         }
         .header("Accept", "application/json");
@@ -556,6 +557,25 @@ impl Client {
             .request("PATCH", path, Some(("application/merge-patch+json", bytes)))
             .await?;
         decode("PATCH", path, a)
+    }
+
+    /// DELETE one object with `options` (a `DeleteOptions`); `false` when it was already gone
+    /// (404) or its precondition failed (409: another object took the name).
+    pub async fn delete(&self, path: &str, options: &Value) -> Result<bool, KubeError> {
+        let bytes = serde_json::to_vec(options).map_err(|e| KubeError::Client(e.to_string()))?;
+        let a = self
+            .request("DELETE", path, Some(("application/json", bytes)))
+            .await?;
+        match a.status {
+            200..=299 => Ok(true),
+            404 | 409 => Ok(false),
+            status => Err(KubeError::Status {
+                method: "DELETE",
+                path: path.into(),
+                status,
+                message: status_message(&a.body),
+            }),
+        }
     }
 
     /// Every item of a list, read in pages of [`LIST_PAGE`] (`limit`/`continue`), each handed
