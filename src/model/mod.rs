@@ -1,6 +1,7 @@
 //! Typed models at the edges: deploy intent (hand-written), catalog, plan and publish
 //! documents (machine-written), lane names, and the rules that check them.
 
+pub mod at_commit;
 pub mod catalog;
 pub mod check;
 pub mod intent;
@@ -14,6 +15,7 @@ pub mod secrets;
 
 use std::path::Path;
 
+pub use at_commit::{LaneAtError, DEPLOY_PATH};
 pub use catalog::{Catalog, CatalogEntry, EntryStatus};
 pub use check::{Finding, InputError};
 pub use intent::DeployIntent;

@@ -18,14 +18,11 @@ use crate::git::gitops::{self, GitopsArgs, GitopsError};
 use crate::git::{GitError, Repo};
 use crate::model::intent::ImageSource;
 use crate::model::plan::{Plan, PlanCounts};
-use crate::model::{Catalog, InputError, Lane};
+use crate::model::{Catalog, InputError, Lane, LaneAtError, DEPLOY_PATH};
 use crate::output::{progress, Outcome, Report};
 
 /// Version of the plan document.
 pub const PLAN_SCHEMA_VERSION: u32 = 1;
-
-/// Where deploy.json is read from in the source commit when `--deploy` is not given.
-pub const DEPLOY_PATH: &str = "deploy/deploy.json";
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_help = "\
@@ -269,13 +266,14 @@ fn load_lane(repo: &Repo, commit: &str, deploy: Option<&Path>) -> Result<Lane, P
         // The working tree need not match the commit, so paths are checked in git, not on disk.
         return Ok(Lane::load(path, None)?);
     }
-    let bytes = repo
-        .read_file(commit, DEPLOY_PATH)?
-        .ok_or_else(|| PlanError::NoDeploy {
+    Lane::at_commit(repo, commit).map_err(|e| match e {
+        LaneAtError::Read { source, .. } => source.into(),
+        LaneAtError::Missing { .. } => PlanError::NoDeploy {
             path: DEPLOY_PATH.into(),
             commit: commit.into(),
-        })?;
-    Ok(Lane::parse(&bytes, &format!("{commit}:{DEPLOY_PATH}"))?)
+        },
+        LaneAtError::Invalid(e) => e.into(),
+    })
 }
 
 fn check_forced<'a>(lane: &Lane, force: &'a [String]) -> Result<BTreeSet<&'a str>, PlanError> {

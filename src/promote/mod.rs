@@ -34,7 +34,7 @@ use crate::git::remote::Remote;
 use crate::git::write::{Identity, Replace};
 use crate::git::{GitError, Repo};
 use crate::model::publish::PublishedImage;
-use crate::model::{check, rules, Catalog, InputError, Lane};
+use crate::model::{check, rules, Catalog, InputError, Lane, LaneAtError, DEPLOY_PATH};
 use crate::output::{progress, Outcome, Report};
 use crate::render::{self, RenderError};
 use merge::{RunInput, ServiceResult};
@@ -378,18 +378,19 @@ fn load_lane(repo: &Repo, args: &PromoteArgs, commit: &str) -> Result<Lane, Prom
 
 /// The lane as deploy/deploy.json at `commit` declares it.
 pub(crate) fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
-    let file = "deploy/deploy.json";
-    let bytes = repo
-        .read_file(commit, file)?
-        .ok_or_else(|| InputError::Invalid {
-            file: format!("{commit}:{file}"),
+    Lane::at_commit(repo, commit).map_err(|e| match e {
+        LaneAtError::Read { source, .. } => source.into(),
+        LaneAtError::Missing { file } => InputError::Invalid {
+            file,
             findings: vec![check::Finding {
                 path: "$".into(),
                 rule: "missing-file",
-                message: "the commit has no deploy/deploy.json; pass --deploy FILE".into(),
+                message: format!("the commit has no {DEPLOY_PATH}; pass --deploy FILE"),
             }],
-        })?;
-    Ok(Lane::parse(&bytes, &format!("{commit}:{file}"))?)
+        }
+        .into(),
+        LaneAtError::Invalid(e) => e.into(),
+    })
 }
 
 /// The whole promote: inputs, then bounded attempts of fetch → merge → render → commit → push.

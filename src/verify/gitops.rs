@@ -7,8 +7,9 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::tree::{self, Tree};
-use super::{CatalogProblem, Check, Ctx, Group, DEPLOY_PATH};
-use crate::model::{secrets, Catalog, Lane};
+use super::{CatalogProblem, Check, Ctx, Group};
+use crate::model::at_commit::deploy_file_at;
+use crate::model::{secrets, Catalog, Lane, LaneAtError};
 
 const G: Group = Group::Gitops;
 
@@ -224,10 +225,10 @@ fn secrets_check(tree: &Tree) -> Check {
 
 fn drift_check(ctx: &Ctx, cat: &Catalog) -> Check {
     let at = &cat.source_commit;
-    let file = format!("{at}:{DEPLOY_PATH}");
-    let bytes = match ctx.repo.read_file(at, DEPLOY_PATH) {
-        Ok(Some(b)) => b,
-        Ok(None) => {
+    let file = deploy_file_at(at);
+    let lane = match Lane::at_commit(&ctx.repo, at) {
+        Ok(l) => l,
+        Err(LaneAtError::Missing { .. }) => {
             return Check::fail(
                 G,
                 "gitops.drift",
@@ -236,19 +237,16 @@ fn drift_check(ctx: &Ctx, cat: &Catalog) -> Check {
                 "the catalog's source commit must carry deploy.json",
             )
         }
-        Err(e) => {
+        Err(LaneAtError::Read { source, .. }) => {
             return Check::fail(
                 G,
                 "gitops.drift",
-                format!("cannot read {file}: {e}"),
+                format!("cannot read {file}: {source}"),
                 json!({"deploy": file}),
                 "fetch the source branch into --repo so the catalog's source commit is present",
             )
         }
-    };
-    let lane = match Lane::parse(&bytes, &file) {
-        Ok(l) => l,
-        Err(e) => {
+        Err(LaneAtError::Invalid(e)) => {
             return Check::fail(
                 G,
                 "gitops.drift",

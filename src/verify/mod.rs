@@ -27,8 +27,8 @@ use crate::output::{self, Outcome, Report};
 
 pub use tree::Tree;
 
-/// Where deploy.json lives in the source tree.
-pub const DEPLOY_PATH: &str = "deploy/deploy.json";
+/// Where deploy.json lives in the source tree (status reads it from here too).
+pub use crate::model::DEPLOY_PATH;
 
 /// Check groups, in the spec's truth order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
@@ -504,7 +504,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let (lane, lane_origin) = match &args.deploy {
         Some(p) => (Lane::load(p, None)?, p.display().to_string()),
         None => match source::lane_at(&repo, &commit) {
-            Ok(l) => (l, format!("{commit}:{DEPLOY_PATH}")),
+            Ok(l) => (l, crate::model::at_commit::deploy_file_at(&commit)),
             Err(check) => {
                 // Without a valid deploy.json there are no lane names to check anything
                 // against: report that one failure and skip the rest.

@@ -10,38 +10,39 @@ use serde_json::json;
 
 use super::{Check, Ctx, Group, DEPLOY_PATH};
 use crate::git::Repo;
-use crate::model::Lane;
+use crate::model::at_commit::deploy_file_at;
+use crate::model::{Lane, LaneAtError};
 
 const G: Group = Group::Source;
 
 /// The lane of `deploy.json` at `commit`, or the failed `source.deploy-json` check.
 pub fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, Box<Check>> {
-    let file = format!("{commit}:{DEPLOY_PATH}");
-    match repo.read_file(commit, DEPLOY_PATH) {
-        Ok(Some(bytes)) => Lane::parse(&bytes, &file).map_err(|e| {
-            Box::new(Check::fail(
+    let file = deploy_file_at(commit);
+    Lane::at_commit(repo, commit).map_err(|e| {
+        Box::new(match e {
+            LaneAtError::Invalid(e) => Check::fail(
                 G,
                 "source.deploy-json",
                 crate::error::chain(&e),
                 json!({"file": file, "findings": e.findings()}),
                 "fix the fields named in the findings; `lane validate deploy/deploy.json` lists them",
-            ))
-        }),
-        Ok(None) => Err(Box::new(Check::fail(
-            G,
-            "source.deploy-json",
-            format!("{DEPLOY_PATH} does not exist at {commit}"),
-            json!({"file": file}),
-            "deploy/deploy.json on the source branch is the lane's one hand-written CD truth; commit it",
-        ))),
-        Err(e) => Err(Box::new(Check::fail(
-            G,
-            "source.deploy-json",
-            format!("cannot read {file}: {e}"),
-            json!({"file": file}),
-            "pass --repo with a repository that holds the commit",
-        ))),
-    }
+            ),
+            LaneAtError::Missing { .. } => Check::fail(
+                G,
+                "source.deploy-json",
+                format!("{DEPLOY_PATH} does not exist at {commit}"),
+                json!({"file": file}),
+                "deploy/deploy.json on the source branch is the lane's one hand-written CD truth; commit it",
+            ),
+            LaneAtError::Read { source, .. } => Check::fail(
+                G,
+                "source.deploy-json",
+                format!("cannot read {file}: {source}"),
+                json!({"file": file}),
+                "pass --repo with a repository that holds the commit",
+            ),
+        })
+    })
 }
 
 pub fn run(ctx: &Ctx) -> Vec<Check> {
@@ -86,7 +87,7 @@ fn deploy_json(ctx: &Ctx) -> Check {
                 ),
                 problems,
                 json!({
-                    "file": format!("{}:{DEPLOY_PATH}", ctx.commit),
+                    "file": deploy_file_at(&ctx.commit),
                     "lane": lane.names.version,
                     "services": lane.intent.services.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
                 }),
