@@ -10,7 +10,7 @@ Output: one JSON document on stdout (`--output text` for people), progress on st
 Exit codes:
   0  success
   1  a check failed or input was rejected (the document says which and why)
-  2  usage error, or a subcommand not implemented in this build
+  2  usage error (bad flags or arguments)
   3  environment error: network, registry, git server, Kubernetes API, filesystem
   4  internal error (a bug in lane)";
 

@@ -11,7 +11,7 @@ use serde::Serialize;
 pub enum ExitClass {
     /// 1: a check failed or input was rejected.
     Rejected,
-    /// 2: wrong usage (bad flags, not implemented).
+    /// 2: wrong usage (bad flags or arguments).
     Usage,
     /// 3: the environment failed: network, registry, git server, Kubernetes API, filesystem.
     Environment,
@@ -70,15 +70,6 @@ impl Failure {
     pub fn with_details(mut self, details: serde_json::Value) -> Failure {
         self.details = Some(Box::new(details));
         self
-    }
-
-    /// A subcommand whose issue has not landed yet says so instead of pretending to work.
-    pub fn not_implemented(command: &str) -> Failure {
-        Failure::new(
-            ExitClass::Usage,
-            format!("`lane {command}` is not implemented yet in this build"),
-        )
-        .with_hint("use a build that includes it; `lane --help` lists what each subcommand does")
     }
 }
 

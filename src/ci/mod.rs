@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::model::check::{self, Finding, InputError};
+use crate::model::rules::{self, TagPolicy};
 
 /// Where the declaration lives beside deploy.json.
 pub const FILE_NAME: &str = "ci-checks.json";
@@ -441,7 +442,7 @@ pub fn check_rules(ci: &CiChecks) -> Vec<Finding> {
             "too-long",
             format!("longer than {MAX_IMAGE_CHARS} characters"),
         ));
-    } else if !crate::generate::is_pinned(&ci.image) {
+    } else if !rules::is_pinned(&ci.image, TagPolicy::Allowed) {
         out.push(finding(
             "$.image".into(),
             "image-pinned",

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Classified, ExitClass, Failure};
+use crate::model::rules::{self, TagPolicy};
 use crate::model::{InputError, Lane};
 use crate::output::{progress, Outcome, Report};
 
@@ -232,13 +233,13 @@ pub fn generate_opts(
         max_matrix,
     } = opts.clone();
     if let Some(img) = task_image {
-        if !is_pinned(img) {
+        if !rules::is_pinned(img, TagPolicy::Allowed) {
             return Err(GenerateError::TaskImage(img.to_string()));
         }
     }
     let mut ctx = GenerateContext::new(lane, task_image)?;
     if let Some(img) = buildah_image {
-        if !is_pinned(img) {
+        if !rules::is_pinned(img, TagPolicy::Allowed) {
             return Err(GenerateError::BuildahImage(img.to_string()));
         }
         ctx.buildah_image = img.to_string();
@@ -250,21 +251,6 @@ pub fn generate_opts(
         ctx.build_chunks = context::build_chunks(ctx.build_services.len(), ctx.max_matrix);
     }
     templates::render_all(&ctx)
-}
-
-/// `REPOSITORY@sha256:<64 lowercase hex>` with a non-empty repository and no whitespace.
-pub fn is_pinned(image: &str) -> bool {
-    match image.rsplit_once("@sha256:") {
-        Some((repo, hex)) => {
-            !repo.is_empty()
-                && !repo.chars().any(char::is_whitespace)
-                && hex.len() == 64
-                && hex
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        }
-        None => false,
-    }
 }
 
 fn io_err(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError {
@@ -381,22 +367,4 @@ pub fn run(args: &GenerateArgs) -> Result<Outcome, Failure> {
         files: reports,
         differing,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pinned_images() {
-        let hex = "a".repeat(64);
-        assert!(is_pinned(&format!(
-            "quay.io/buildah/stable:v1.39.0@sha256:{hex}"
-        )));
-        assert!(is_pinned(&format!("127.0.0.1:5000/lane/lane@sha256:{hex}")));
-        assert!(!is_pinned("quay.io/buildah/stable:v1.39.0"));
-        assert!(!is_pinned(&format!("@sha256:{hex}")));
-        assert!(!is_pinned(&format!("x@sha256:{}", "A".repeat(64))));
-        assert!(!is_pinned(&format!("x@sha256:{}", "a".repeat(63))));
-    }
 }

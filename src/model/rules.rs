@@ -58,6 +58,31 @@ pub fn is_digest(s: &str) -> bool {
     })
 }
 
+/// Whether an image reference pinned by digest may also name a tag (`repo:tag@sha256:…`).
+/// The digest decides what runs either way; where the reference is the lane's own record
+/// (rendered manifests) it is exactly `<repository>@<digest>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagPolicy {
+    /// `repo:tag@sha256:…` is pinned too (tool images in generated Tasks and CI checks).
+    Allowed,
+    /// Only `repo@sha256:…` (rendered runtime manifests).
+    Refused,
+}
+
+/// `<name>@sha256:<64 lowercase hex>`: an image pinned by digest. The name before the last
+/// `@` is non-empty and has no whitespace; with [`TagPolicy::Refused`] it is a bare
+/// repository (no tag in its last path component, no second `@`).
+pub fn is_pinned(image: &str, tags: TagPolicy) -> bool {
+    let Some((name, digest)) = image.rsplit_once('@') else {
+        return false;
+    };
+    let bare = !name.contains('@') && !name.rsplit('/').next().unwrap_or("").contains(':');
+    !name.is_empty()
+        && !name.chars().any(char::is_whitespace)
+        && is_digest(digest)
+        && (tags == TagPolicy::Allowed || bare)
+}
+
 /// `v<major>.<minor>` with small numbers, e.g. `v0.1`, `v1.12`.
 pub fn is_lane_version(s: &str) -> bool {
     let Some(rest) = s.strip_prefix('v') else {
@@ -369,6 +394,27 @@ pub fn format_rfc3339(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pinned_images() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        for tags in [TagPolicy::Allowed, TagPolicy::Refused] {
+            assert!(is_pinned(&format!("127.0.0.1:5000/agentrun/mgr@{d}"), tags));
+            assert!(!is_pinned("127.0.0.1:5000/agentrun/mgr:latest", tags));
+            assert!(!is_pinned("quay.io/buildah/stable:v1.39.0", tags));
+            assert!(!is_pinned("repo@sha256:abc", tags));
+            assert!(!is_pinned(&format!("@{d}"), tags));
+            assert!(!is_pinned(&format!("x@sha256:{}", "A".repeat(64)), tags));
+            assert!(!is_pinned(&format!("x@sha256:{}", "a".repeat(63)), tags));
+            assert!(!is_pinned(&format!("x y@{d}"), tags));
+        }
+        // A tag next to the digest: accepted where tags are allowed, never in a manifest.
+        let tagged = format!("quay.io/buildah/stable:v1.39.0@{d}");
+        assert!(is_pinned(&tagged, TagPolicy::Allowed));
+        assert!(!is_pinned(&tagged, TagPolicy::Refused));
+        assert!(is_pinned(&format!("a@b@{d}"), TagPolicy::Allowed));
+        assert!(!is_pinned(&format!("a@b@{d}"), TagPolicy::Refused));
+    }
 
     #[test]
     fn names() {

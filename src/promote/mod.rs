@@ -307,7 +307,7 @@ impl Report for PromoteReport {
 }
 
 /// Everything fixed for the whole promote (does not change between attempts).
-struct Ctx<'a> {
+struct PromoteRun<'a> {
     repo: &'a Repo,
     lane: &'a Lane,
     commit: &'a str,
@@ -422,7 +422,7 @@ pub fn promote_signed(
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| gix::date::Time::now_utc().seconds);
-    let ctx = Ctx {
+    let ctx = PromoteRun {
         repo: &repo,
         lane: &lane,
         commit: &commit,
@@ -553,7 +553,7 @@ pub(crate) fn wait_before_retry(next: u32, max: u32, last: &str) {
 
 /// `--init` on a remote whose GitOps ref is a symbolic ref would write through it (onto the
 /// source branch, say): look at what the remote serves before anything is pushed.
-fn refuse_symbolic_gitops_ref(repo: &Repo, ctx: &Ctx<'_>) -> Result<(), PromoteError> {
+fn refuse_symbolic_gitops_ref(repo: &Repo, ctx: &PromoteRun<'_>) -> Result<(), PromoteError> {
     let names = &ctx.lane.names;
     let remote_ref = cli::remote_ref(repo.path(), ctx.remote, &names.gitops_ref())?;
     match remote_ref.symref_target {
@@ -633,7 +633,11 @@ pub(crate) fn push_guarded(
 }
 
 /// Push a built commit with the lease on its base.
-fn land(ctx: &Ctx<'_>, built: Built, attempt: (u32, TipSource)) -> Result<Landed, PromoteError> {
+fn land(
+    ctx: &PromoteRun<'_>,
+    built: Built,
+    attempt: (u32, TipSource),
+) -> Result<Landed, PromoteError> {
     let names = &ctx.lane.names;
     let old = built.head.as_ref().map(|h| h.commit.clone());
     match push_guarded(
@@ -664,7 +668,7 @@ fn land(ctx: &Ctx<'_>, built: Built, attempt: (u32, TipSource)) -> Result<Landed
 }
 
 fn report(
-    ctx: &Ctx<'_>,
+    ctx: &PromoteRun<'_>,
     outcome: PromoteOutcome,
     (commit, previous): (Option<String>, Option<String>),
     (attempts, tip_source): (u32, TipSource),
@@ -902,7 +906,7 @@ impl Scratch {
 
 /// Take the tip (`workspace`: the one the source repository holds; else fetched), merge,
 /// render and build the new commit (not pushed yet).
-fn prepare(ctx: &Ctx<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteError> {
+fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteError> {
     let repo = ctx.repo;
     let names = &ctx.lane.names;
     let scratch = Scratch::new(repo)?;
@@ -1072,7 +1076,7 @@ pub(crate) fn write_commit(
 /// Whose deploy intent the new tree is rendered from: `None` for this run's, `Some(commit)`
 /// for the newer commit the GitOps branch records when this run is older (its ancestor).
 fn intent_source(
-    ctx: &Ctx<'_>,
+    ctx: &PromoteRun<'_>,
     repo: &Repo,
     previous: &Catalog,
 ) -> Result<Option<String>, PromoteError> {

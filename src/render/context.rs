@@ -34,7 +34,7 @@ pub struct Planned<'a> {
     pub name: String,
     /// The service the object belongs to, for error messages.
     pub service: Option<String>,
-    pub ctx: Ctx<'a>,
+    pub context: DeferredContext<'a>,
 }
 
 #[derive(Serialize)]
@@ -285,9 +285,9 @@ fn access_mode(m: AccessMode) -> &'static str {
 /// A template context, built when the object is rendered: building the typed context and
 /// turning it into a template value is a good part of a render's work, and this way it runs
 /// on the render workers. Validation stays in [`plan`], so errors still come first.
-pub type Ctx<'a> = Box<dyn FnOnce() -> minijinja::Value + Send + 'a>;
+pub type DeferredContext<'a> = Box<dyn FnOnce() -> minijinja::Value + Send + 'a>;
 
-fn ctx<'a, T: Serialize, F: FnOnce() -> T + Send + 'a>(build: F) -> Ctx<'a> {
+fn deferred<'a, T: Serialize, F: FnOnce() -> T + Send + 'a>(build: F) -> DeferredContext<'a> {
     Box::new(move || minijinja::Value::from(minijinja::value::Serde(&build())))
 }
 
@@ -415,7 +415,7 @@ fn planned<'a>(
     kind: &'static str,
     name: &str,
     service: Option<&str>,
-    ctx: Ctx<'a>,
+    context: DeferredContext<'a>,
 ) -> Planned<'a> {
     Planned {
         template,
@@ -424,7 +424,7 @@ fn planned<'a>(
         kind,
         name: name.to_string(),
         service: service.map(str::to_string),
-        ctx,
+        context,
     }
 }
 
@@ -477,7 +477,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
             "ServiceAccount",
             &sa.name,
             None,
-            ctx(move || SaCtx {
+            deferred(move || SaCtx {
                 meta: c.lane_meta(&sa.name, "rbac"),
                 automount: sa.automount_token,
             }),
@@ -499,7 +499,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                 "Role",
                 &sa.name,
                 None,
-                ctx(move || RoleCtx {
+                deferred(move || RoleCtx {
                     meta: c.lane_meta(&sa.name, "rbac"),
                     rules,
                 }),
@@ -510,7 +510,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                 "RoleBinding",
                 &sa.name,
                 None,
-                ctx(move || RoleBindingCtx {
+                deferred(move || RoleBindingCtx {
                     meta: c.lane_meta(&sa.name, "rbac"),
                     role: sa.name.clone(),
                     service_account: sa.name.clone(),
@@ -529,7 +529,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
             "PersistentVolumeClaim",
             &pvc.name,
             None,
-            ctx(move || PvcCtx {
+            deferred(move || PvcCtx {
                 meta,
                 access_modes: pvc.access_modes.iter().map(|m| access_mode(*m)).collect(),
                 storage_class: pvc.storage_class_name.clone(),
@@ -544,7 +544,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
         "NetworkPolicy",
         "default-deny",
         None,
-        ctx(move || MetaOnly {
+        deferred(move || MetaOnly {
             meta: c.lane_meta("default-deny", "network-policy"),
         }),
     ));
@@ -565,7 +565,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                 "ConfigMap",
                 &name,
                 Some(&svc.id),
-                ctx(move || ConfigMapCtx {
+                deferred(move || ConfigMapCtx {
                     meta: c.service_meta(&meta_name, svc, entry),
                     data: &svc.config,
                 }),
@@ -581,7 +581,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                         "Service",
                         &svc.id,
                         Some(&svc.id),
-                        ctx(move || ServiceCtx {
+                        deferred(move || ServiceCtx {
                             meta: c.service_meta(&svc.id, svc, entry),
                             service: svc.id.clone(),
                             ports: svc
@@ -602,7 +602,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                     "Deployment",
                     &svc.id,
                     Some(&svc.id),
-                    ctx(move || DeploymentCtx {
+                    deferred(move || DeploymentCtx {
                         meta: c.workload_meta(svc, entry),
                         service: svc.id.clone(),
                         replicas: svc.replicas.unwrap_or(1),
@@ -627,7 +627,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                     "CronJob",
                     &svc.id,
                     Some(&svc.id),
-                    ctx(move || {
+                    deferred(move || {
                         let pod_meta = c.pod_meta(svc, entry);
                         CronJobCtx {
                             meta: c.workload_meta(svc, entry),
@@ -970,7 +970,7 @@ fn plan_network_policies<'a>(
             "NetworkPolicy",
             &name,
             Some(&a.to),
-            ctx(move || NetpolCtx {
+            deferred(move || NetpolCtx {
                 meta: c.service_meta(&meta_name, svc, entry),
                 service: a.to.clone(),
                 dns: false,
@@ -1012,7 +1012,7 @@ fn plan_network_policies<'a>(
             "NetworkPolicy",
             &name,
             Some(&e.from),
-            ctx(move || NetpolCtx {
+            deferred(move || NetpolCtx {
                 meta: c.service_meta(&meta_name, svc, entry),
                 service: e.from.clone(),
                 dns: e.dns,

@@ -18,7 +18,6 @@ use crate::model::{Catalog, Lane};
 
 pub use cli::{run, RenderArgs, RenderReport};
 pub use context::{config_hash, CONFIG_HASH_ANNOTATION, SEED_SCRIPT};
-pub use postcheck::is_pinned;
 pub use templates::Templates;
 
 /// File name of the kustomization that lists every object file.
@@ -147,7 +146,7 @@ fn render_one(
     p: context::Planned<'_>,
     ns: &str,
 ) -> Result<(String, ObjectRef), RenderError> {
-    let text = templates.render(p.template, &(p.ctx)())?;
+    let text = templates.render(p.template, &(p.context)())?;
     let doc = postcheck::parse_one(&p.file, &text)?;
     postcheck::check(
         &doc,

@@ -3,7 +3,7 @@
 //! the rule; they never carry a value that might be a credential.
 
 use super::RenderError;
-use crate::model::rules;
+use crate::model::rules::{self, TagPolicy};
 use crate::model::secrets;
 use crate::yaml::Node;
 
@@ -159,7 +159,7 @@ fn walk(v: &Node<'_>, path: &mut String, file: &str) -> Result<(), RenderError> 
                     ));
                 }
                 match (k, it) {
-                    ("image", Node::Str(s)) if !is_pinned(s) => {
+                    ("image", Node::Str(s)) if !rules::is_pinned(s, TagPolicy::Refused) => {
                         return Err(bad(
                             file,
                             path,
@@ -194,18 +194,6 @@ fn walk(v: &Node<'_>, path: &mut String, file: &str) -> Result<(), RenderError> 
     Ok(())
 }
 
-/// `<repository>@sha256:<64 lowercase hex>` with no tag.
-pub fn is_pinned(image: &str) -> bool {
-    let Some((repo, digest)) = image.split_once('@') else {
-        return false;
-    };
-    let last = repo.rsplit('/').next().unwrap_or("");
-    !repo.is_empty()
-        && !last.contains(':')
-        && !repo.chars().any(char::is_whitespace)
-        && rules::is_digest(digest)
-}
-
 /// The kustomization must list exactly the rendered object files.
 pub fn check_kustomization(
     doc: &Node<'_>,
@@ -231,15 +219,6 @@ pub fn check_kustomization(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn pinned_images() {
-        let d = format!("sha256:{}", "a".repeat(64));
-        assert!(is_pinned(&format!("127.0.0.1:5000/agentrun/mgr@{d}")));
-        assert!(!is_pinned("127.0.0.1:5000/agentrun/mgr:latest"));
-        assert!(!is_pinned(&format!("127.0.0.1:5000/agentrun/mgr:v1@{d}")));
-        assert!(!is_pinned("repo@sha256:abc"));
-    }
 
     #[test]
     fn multi_document_is_refused() {

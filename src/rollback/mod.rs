@@ -250,7 +250,7 @@ impl Report for RollbackReport {
 }
 
 /// Everything fixed for the whole rollback.
-struct Ctx<'a> {
+struct RollbackRun<'a> {
     repo: &'a Repo,
     lane: &'a Lane,
     remote: &'a Remote,
@@ -330,7 +330,7 @@ fn rollback(args: &RollbackArgs) -> Result<RollbackReport, RollbackError> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| gix::date::Time::now_utc().seconds);
-    let ctx = Ctx {
+    let ctx = RollbackRun {
         repo: &repo,
         lane: &lane,
         remote: &remote,
@@ -416,7 +416,12 @@ struct Attempt {
     built: Option<Built>,
 }
 
-fn report(ctx: &Ctx<'_>, d: Decided, outcome: RollbackOutcome, attempts: u32) -> RollbackReport {
+fn report(
+    ctx: &RollbackRun<'_>,
+    d: Decided,
+    outcome: RollbackOutcome,
+    attempts: u32,
+) -> RollbackReport {
     let n = &ctx.lane.names;
     RollbackReport {
         outcome,
@@ -442,7 +447,7 @@ fn report(ctx: &Ctx<'_>, d: Decided, outcome: RollbackOutcome, attempts: u32) ->
 
 /// Fetch the GitOps history, plan the rollback on its tip, check the restored images and
 /// build the commit (not pushed).
-fn prepare(ctx: &Ctx<'_>) -> Result<Attempt, RollbackError> {
+fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
     let names = &ctx.lane.names;
     let scratch = Scratch::new(ctx.repo)?;
     let head: GitopsHead =
@@ -574,7 +579,7 @@ fn resolve_to(g: &Repo, spec: &str) -> Result<String, GitError> {
 
 /// The new commit on `head`: the catalog and the runtime tree replaced, nothing else.
 fn build(
-    ctx: &Ctx<'_>,
+    ctx: &RollbackRun<'_>,
     scratch: Scratch,
     head: &GitopsHead,
     intent_lane: &Lane,

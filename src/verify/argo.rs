@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 
-use super::{forbidden_check, or_forbidden, Check, Ctx, Group};
+use super::{forbidden_check, or_forbidden, Check, Evidence, Group};
 use crate::kube::{Client, KubeError};
 
 const G: Group = Group::Argo;
@@ -51,7 +51,7 @@ pub struct ArgoRun {
 /// its next poll (3 minutes by default); Argo CD removes it when the refresh is done.
 pub const REFRESH_ANNOTATION: &str = "argocd.argoproj.io/refresh";
 
-pub fn app_path(ctx: &Ctx) -> String {
+pub fn app_path(ctx: &Evidence) -> String {
     let n = &ctx.lane.names;
     format!(
         "{API}/namespaces/{}/applications/{}",
@@ -61,12 +61,12 @@ pub fn app_path(ctx: &Ctx) -> String {
 
 /// Ask Argo CD to refresh the lane's Application (a merge patch of the refresh annotation,
 /// `normal`: re-resolve the branch and compare; `hard` would also drop the manifest cache).
-pub async fn request_refresh(ctx: &Ctx, client: &Client) -> Result<(), KubeError> {
+pub async fn request_refresh(ctx: &Evidence, client: &Client) -> Result<(), KubeError> {
     let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}});
     client.merge_patch(&app_path(ctx), &patch).await.map(|_| ())
 }
 
-pub async fn run(ctx: &Ctx, client: &Client) -> Result<ArgoRun, KubeError> {
+pub async fn run(ctx: &Evidence, client: &Client) -> Result<ArgoRun, KubeError> {
     let n = &ctx.lane.names;
     let mut out = Vec::new();
     let app_path = app_path(ctx);
@@ -151,7 +151,7 @@ fn renders_manifests(src: &Value) -> bool {
 /// The lane's source among the Application's, with its index in `spec.sources` (which is
 /// also its index in `status.sync.revisions`): `None` index for a single-source
 /// Application (`spec.source`).
-fn lane_source<'a>(ctx: &Ctx, app: &'a Value) -> (Option<usize>, Option<&'a Value>) {
+fn lane_source<'a>(ctx: &Evidence, app: &'a Value) -> (Option<usize>, Option<&'a Value>) {
     let n = &ctx.lane.names;
     match app.pointer("/spec/sources").and_then(Value::as_array) {
         Some(srcs) if !srcs.is_empty() => {
@@ -172,7 +172,7 @@ fn lane_source<'a>(ctx: &Ctx, app: &'a Value) -> (Option<usize>, Option<&'a Valu
     }
 }
 
-fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
+fn app_checks(ctx: &Evidence, app: &Value) -> (Vec<Check>, bool) {
     let n = &ctx.lane.names;
     let mut out = Vec::new();
     // A single-source Application has spec.source; a multi-source one spec.sources, whose
@@ -380,7 +380,7 @@ fn app_checks(ctx: &Ctx, app: &Value) -> (Vec<Check>, bool) {
     (out, behind)
 }
 
-async fn project_check(ctx: &Ctx, client: &Client) -> Result<Check, KubeError> {
+async fn project_check(ctx: &Evidence, client: &Client) -> Result<Check, KubeError> {
     let n = &ctx.lane.names;
     let path = format!(
         "{API}/namespaces/{}/appprojects/{}",

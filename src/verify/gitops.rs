@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::tree::{self, Tree};
-use super::{CatalogProblem, Check, Ctx, Group};
+use super::{CatalogProblem, Check, Evidence, Group};
 use crate::model::at_commit::deploy_file_at;
 use crate::model::{secrets, Catalog, Lane, LaneAtError};
 
 const G: Group = Group::Gitops;
 
-pub fn run(ctx: &Ctx) -> Vec<Check> {
+pub fn run(ctx: &Evidence) -> Vec<Check> {
     let mut out = vec![catalog_check(ctx)];
     let Some(cat) = ctx.catalog() else {
         for id in ["gitops.pinned", "gitops.no-secrets", "gitops.drift"] {
@@ -40,7 +40,7 @@ pub fn run(ctx: &Ctx) -> Vec<Check> {
     out
 }
 
-fn catalog_check(ctx: &Ctx) -> Check {
+fn catalog_check(ctx: &Evidence) -> Check {
     let n = &ctx.lane.names;
     let file = format!("{}:{}", n.gitops_branch, n.catalog_path);
     let cat = match &ctx.catalog {
@@ -223,7 +223,7 @@ fn secrets_check(tree: &Tree) -> Check {
     )
 }
 
-fn drift_check(ctx: &Ctx, cat: &Catalog) -> Check {
+fn drift_check(ctx: &Evidence, cat: &Catalog) -> Check {
     let at = &cat.source_commit;
     let file = deploy_file_at(at);
     let lane = match Lane::at_commit(&ctx.repo, at) {
@@ -342,7 +342,7 @@ pub fn entry_evidence(cat: &Catalog, service: &str) -> Value {
 
 /// `gitops.signature` (with `--allowed-signers`): the GitOps tip is SSH-signed by a key the
 /// allowed-signers file names for git (git's `gpg.ssh.allowedSignersFile`).
-pub fn signature_check(ctx: &Ctx, allowed: &std::path::Path) -> Check {
+pub fn signature_check(ctx: &Evidence, allowed: &std::path::Path) -> Check {
     use crate::git::sign::{verify_commit, SignatureState};
     const ID: &str = "gitops.signature";
     let Some(head) = &ctx.gitops_head else {

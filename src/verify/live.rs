@@ -6,14 +6,14 @@
 use serde_json::{json, Value};
 
 use super::tree::{self, Obj};
-use super::{forbidden_check, forbidden_hint, or_forbidden, Check, Ctx, Group};
+use super::{forbidden_check, forbidden_hint, or_forbidden, Check, Evidence, Group};
 use crate::kube::{self, Client, KubeError};
 use crate::model::labels;
 use crate::model::secrets;
 
 const G: Group = Group::Live;
 
-pub async fn run(ctx: &Ctx, client: &Client) -> Result<Vec<Check>, KubeError> {
+pub async fn run(ctx: &Evidence, client: &Client) -> Result<Vec<Check>, KubeError> {
     let ns = &ctx.lane.names.namespace;
     let mut out = Vec::new();
     let nsobj = match client.get_json(&format!("/api/v1/namespaces/{ns}")).await {
@@ -231,7 +231,7 @@ fn repository_of(image: &str) -> String {
 
 /// The containers and init containers of the runtime tree's pod template for `service`:
 /// name → the image pinned there.
-fn desired_containers(ctx: &Ctx, service: &str) -> Option<Vec<(String, String)>> {
+fn desired_containers(ctx: &Evidence, service: &str) -> Option<Vec<(String, String)>> {
     // The Deployment of a long-running service, or the CronJob of a job service (its Jobs'
     // pods carry the same service label).
     let obj = ctx.tree.objects.iter().find(|o| {
@@ -262,7 +262,7 @@ fn desired_containers(ctx: &Ctx, service: &str) -> Option<Vec<(String, String)>>
 }
 
 async fn images(
-    ctx: &Ctx,
+    ctx: &Evidence,
     client: &Client,
     ns: &str,
     cat: &crate::model::Catalog,
@@ -427,7 +427,7 @@ async fn images(
 }
 
 async fn source_commit(
-    ctx: &Ctx,
+    ctx: &Evidence,
     client: &Client,
     ns: &str,
     cat: &crate::model::Catalog,
@@ -560,7 +560,7 @@ async fn cronjob_image(
 }
 
 async fn health(
-    ctx: &Ctx,
+    ctx: &Evidence,
     client: &Client,
     ns: &str,
     service: &str,

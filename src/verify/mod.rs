@@ -409,8 +409,9 @@ impl Report for VerifyReport {
     }
 }
 
-/// Everything the checks read, gathered once.
-pub struct Ctx {
+/// Everything the checks read, gathered once: the lane, the source commit, and the GitOps
+/// branch's head, catalog and runtime tree.
+pub struct Evidence {
     pub lane: Lane,
     /// Where the lane names came from (a file or `<commit>:deploy/deploy.json`).
     pub lane_origin: String,
@@ -445,11 +446,15 @@ impl CatalogProblem {
     }
 }
 
-impl Ctx {
+impl Evidence {
     pub fn catalog(&self) -> Option<&Catalog> {
         self.catalog.as_ref().ok()
     }
 }
+
+/// The former name of [`Evidence`], kept while `lane status` (src/status, being written now)
+/// still uses it; remove once it names [`Evidence`].
+pub type Ctx = Evidence;
 
 pub fn selected_groups(only: &[Group], skip: &[Group]) -> Vec<Group> {
     let mut set: Vec<Group> = if only.is_empty() {
@@ -514,7 +519,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     };
 
     let (gitops_head, catalog, tree) = read_gitops(&repo, &lane, &args.gitops)?;
-    let ctx = Ctx {
+    let ctx = Evidence {
         lane,
         lane_origin,
         repo,
@@ -613,7 +618,7 @@ fn group_result(group: Group, r: Result<Vec<Check>, KubeError>) -> Result<Vec<Ch
 }
 
 async fn run_groups(
-    ctx: &Ctx,
+    ctx: &Evidence,
     client: Option<&kube::Client>,
     groups: &[Group],
     args: &VerifyArgs,

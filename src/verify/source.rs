@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use regex_lite::Regex;
 use serde_json::json;
 
-use super::{Check, Ctx, Group, DEPLOY_PATH};
+use super::{Check, Evidence, Group, DEPLOY_PATH};
 use crate::git::Repo;
 use crate::model::at_commit::deploy_file_at;
 use crate::model::{Lane, LaneAtError};
@@ -45,7 +45,7 @@ pub fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, Box<Check>> {
     })
 }
 
-pub fn run(ctx: &Ctx) -> Vec<Check> {
+pub fn run(ctx: &Evidence) -> Vec<Check> {
     let files = match ctx.repo.list_files(&ctx.commit, "") {
         Ok(f) => f,
         Err(e) => {
@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx) -> Vec<Check> {
     ]
 }
 
-fn deploy_json(ctx: &Ctx) -> Check {
+fn deploy_json(ctx: &Evidence) -> Check {
     match lane_at(&ctx.repo, &ctx.commit) {
         Err(c) => *c,
         Ok(lane) => {
@@ -99,7 +99,7 @@ fn deploy_json(ctx: &Ctx) -> Check {
 
 /// Generated state that must never be tracked on the source branch (docs/architecture.md, "Truth
 /// sources").
-fn untracked_generated(ctx: &Ctx, files: &BTreeMap<String, String>) -> Check {
+fn untracked_generated(ctx: &Evidence, files: &BTreeMap<String, String>) -> Check {
     let n = &ctx.lane.names;
     let runtime_prefix = format!("{}/", n.runtime_path.trim_end_matches('/'));
     let runtime_parent = n
@@ -196,7 +196,7 @@ pub fn legacy_mentions(text: &str) -> Vec<(usize, String)> {
     out
 }
 
-fn legacy_targets(ctx: &Ctx, files: &BTreeMap<String, String>) -> Check {
+fn legacy_targets(ctx: &Evidence, files: &BTreeMap<String, String>) -> Check {
     let mut problems = Vec::new();
     let mut scanned = 0usize;
     for (path, id) in files {
@@ -221,7 +221,7 @@ fn legacy_targets(ctx: &Ctx, files: &BTreeMap<String, String>) -> Check {
     )
 }
 
-fn clean(ctx: &Ctx) -> Check {
+fn clean(ctx: &Evidence) -> Check {
     let n = &ctx.lane.names;
     if ctx.repo.gix().workdir().is_none() {
         return Check::skip(

@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 
 use super::tree::split_pinned;
-use super::{forbidden_check, Check, Ctx, Group};
+use super::{forbidden_check, Check, Evidence, Group};
 use crate::kube::{Client, KubeError};
 use crate::model::{rules, EntryStatus};
 
@@ -115,7 +115,7 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
 }
 
 pub async fn run(
-    ctx: &Ctx,
+    ctx: &Evidence,
     client: &Client,
     explicit: Option<&str>,
 ) -> Result<Vec<Check>, KubeError> {
@@ -164,7 +164,7 @@ pub async fn list_runs(
 }
 
 async fn judge(
-    ctx: &Ctx,
+    ctx: &Evidence,
     client: &Client,
     explicit: Option<&str>,
 ) -> Result<Vec<Check>, KubeError> {
@@ -315,7 +315,7 @@ async fn judge(
 }
 
 fn digests_check(
-    ctx: &Ctx,
+    ctx: &Evidence,
     found: &[ResultImage],
     looked: &[String],
     pruned: &[String],
