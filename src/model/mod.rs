@@ -4,6 +4,7 @@
 pub mod at_commit;
 pub mod catalog;
 pub mod check;
+pub mod digest;
 pub mod intent;
 pub mod json;
 pub mod labels;
@@ -18,6 +19,7 @@ use std::path::Path;
 pub use at_commit::{LaneAtError, DEPLOY_PATH};
 pub use catalog::{Catalog, CatalogEntry, EntryStatus};
 pub use check::{Finding, InputError};
+pub use digest::Digest;
 pub use intent::DeployIntent;
 pub use names::LaneNames;
 

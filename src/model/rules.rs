@@ -1,4 +1,4 @@
-//! Small format rules shared by every model: Kubernetes names, commits, digests, quantities,
+//! Small format rules shared by every model: Kubernetes names, commits, pinned images, quantities,
 //! repo-relative paths. Pure functions, no I/O.
 
 /// DNS-1123 label: lowercase alphanumerics and `-`, starts and ends alphanumeric, ≤ 63.
@@ -50,14 +50,6 @@ pub fn is_commit(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
-pub fn is_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    })
-}
-
 /// Whether an image reference pinned by digest may also name a tag (`repo:tag@sha256:…`).
 /// The digest decides what runs either way; where the reference is the lane's own record
 /// (rendered manifests) it is exactly `<repository>@<digest>`.
@@ -79,7 +71,7 @@ pub fn is_pinned(image: &str, tags: TagPolicy) -> bool {
     let bare = !name.contains('@') && !name.rsplit('/').next().unwrap_or("").contains(':');
     !name.is_empty()
         && !name.chars().any(char::is_whitespace)
-        && is_digest(digest)
+        && super::digest::Digest::is_valid(digest)
         && (tags == TagPolicy::Allowed || bare)
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::PromoteError;
 use crate::model::check;
 use crate::model::publish::{PublishResult, PublishedImage};
-use crate::model::{rules, Lane};
+use crate::model::{Digest, Lane};
 
 /// Every `*.json` file named, or inside a named directory (not recursive), sorted.
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PromoteError> {
@@ -73,7 +73,7 @@ pub fn load(
                     "{name}: $.images[{i}].status rolled-back is written only by `lane rollback`"
                 )));
             }
-            if !rules::is_digest(&img.digest) {
+            if !Digest::is_valid(&img.digest) {
                 return Err(PromoteError::Publish(format!(
                     "{name}: $.images[{i}].digest must be sha256: followed by 64 lowercase hex"
                 )));

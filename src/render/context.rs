@@ -452,7 +452,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
             .ok_or_else(|| RenderError::MissingDigest {
                 service: svc.id.clone(),
             })?;
-        if !crate::model::rules::is_digest(&entry.digest) {
+        if !crate::model::Digest::is_valid(&entry.digest) {
             return Err(RenderError::Catalog {
                 service: svc.id.clone(),
                 message: "digest must be sha256: followed by 64 lowercase hex".into(),

@@ -206,14 +206,14 @@ pub fn parse_image_id(image_id: &str) -> ImageId<'_> {
         return ImageId::Missing;
     }
     if let Some((_, d)) = id.rsplit_once('@') {
-        return if crate::model::rules::is_digest(d) {
+        return if crate::model::Digest::is_valid(d) {
             ImageId::Registry(d)
         } else {
             ImageId::Unrecognised(id)
         };
     }
     let bare = id.rsplit_once("://").map(|(_, r)| r).unwrap_or(id);
-    if crate::model::rules::is_digest(bare) {
+    if crate::model::Digest::is_valid(bare) {
         ImageId::LocalOnly(id)
     } else {
         ImageId::Unrecognised(id)

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::tree::split_pinned;
 use super::{forbidden_check, Check, Evidence, Group};
 use crate::kube::{Client, KubeError};
-use crate::model::{rules, EntryStatus};
+use crate::model::{Digest, EntryStatus};
 
 const G: Group = Group::Tekton;
 const API: &str = "/apis/tekton.dev/v1";
@@ -82,7 +82,7 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
             let url = value.as_str().unwrap_or("");
             let digest = text(get(&format!("{prefix}IMAGE_DIGEST")))
                 .or_else(|| split_pinned(url).map(|(_, d)| d.to_string()));
-            if let Some(d) = digest.filter(|d| rules::is_digest(d)) {
+            if let Some(d) = digest.filter(|d| Digest::is_valid(d)) {
                 out.push(ResultImage {
                     repository: repository_of(url),
                     digest: d,
@@ -101,7 +101,7 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
             for it in items {
                 let uri = s(&it, "/uri").trim();
                 let digest = s(&it, "/digest").trim();
-                if rules::is_digest(digest) && !uri.is_empty() {
+                if Digest::is_valid(digest) && !uri.is_empty() {
                     out.push(ResultImage {
                         repository: repository_of(uri),
                         digest: digest.into(),

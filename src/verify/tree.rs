@@ -145,7 +145,7 @@ fn walk_images(v: &Value, path: String, out: &mut Vec<(String, String)>) {
 /// Split `repo@sha256:…` into repository and digest; `None` when not pinned by digest.
 pub fn split_pinned(image: &str) -> Option<(&str, &str)> {
     let (repo, digest) = image.rsplit_once('@')?;
-    crate::model::rules::is_digest(digest).then_some((repo, digest))
+    crate::model::Digest::is_valid(digest).then_some((repo, digest))
 }
 
 /// The pod template of a workload object (Deployment, CronJob, Job).

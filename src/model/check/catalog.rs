@@ -9,6 +9,7 @@ use super::{key_path, scan, typed, Finding, Findings, InputError};
 use crate::model::catalog::{
     rollback_text_problem, Catalog, CatalogEntry, EntryStatus, LaneRollback, CATALOG_SCHEMA_VERSION,
 };
+use crate::model::digest::Digest;
 use crate::model::names::LaneNames;
 use crate::model::rules;
 
@@ -153,7 +154,7 @@ fn entry_rollback(p: &str, e: &CatalogEntry, out: &mut Findings) {
                     "the restored status is published, reused or pinned".into(),
                 );
             }
-            if !rules::is_digest(&r.from.digest) {
+            if !Digest::is_valid(&r.from.digest) {
                 out.add(
                     format!("{p}.rollback.from.digest"),
                     "digest",
@@ -217,7 +218,7 @@ fn entry_rules(id: &str, p: &str, e: &CatalogEntry, out: &mut Findings) {
             ),
         );
     }
-    if !rules::is_digest(&e.digest) {
+    if !Digest::is_valid(&e.digest) {
         out.add(
             format!("{p}.digest"),
             "digest",
@@ -272,7 +273,7 @@ fn status_rules(p: &str, e: &CatalogEntry, out: &mut Findings) {
             }
             if e.fingerprint
                 .as_deref()
-                .is_none_or(|x| !rules::is_digest(x))
+                .is_none_or(|x| !Digest::is_valid(x))
             {
                 out.add(
                     format!("{p}.fingerprint"),
