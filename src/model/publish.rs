@@ -3,28 +3,32 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{CatalogEntry, ComponentIdentity, EntryStatus};
+use super::digest::{Digest, NotADigest};
 use super::intent::ComponentKind;
 
+/// A publish result. Its digests are [`Digest`]s; promote reads a file as
+/// `PublishResult<String>` first, so that every rule is reported in its order, and
+/// [`PublishedImage::into_checked`] types each image.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PublishResult {
+pub struct PublishResult<D = Digest> {
     pub schema_version: u32,
     pub lane: String,
     /// Full 40-hex source commit of the run.
     pub source_commit: String,
-    pub images: Vec<PublishedImage>,
+    pub images: Vec<PublishedImage<D>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PublishedImage {
+pub struct PublishedImage<D = Digest> {
     pub service: String,
     pub kind: ComponentKind,
     /// Full repository, registry host included.
     pub repository: String,
     pub tag: String,
     /// The schema2/OCI manifest or index digest, confirmed by a HEAD by digest.
-    pub digest: String,
+    pub digest: D,
     pub media_type: String,
     /// Platforms of a manifest list / OCI index (`linux/amd64`, …); empty for one manifest.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -34,6 +38,24 @@ pub struct PublishedImage {
     pub fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
+}
+
+impl PublishedImage<String> {
+    /// The typed image, once its digest is one.
+    pub fn into_checked(self) -> Result<PublishedImage, NotADigest> {
+        Ok(PublishedImage {
+            digest: Digest::try_from(self.digest)?,
+            service: self.service,
+            kind: self.kind,
+            repository: self.repository,
+            tag: self.tag,
+            media_type: self.media_type,
+            platforms: self.platforms,
+            status: self.status,
+            fingerprint: self.fingerprint,
+            reused_from: self.reused_from,
+        })
+    }
 }
 
 impl PublishedImage {
@@ -51,7 +73,7 @@ impl PublishedImage {
             },
             image_repository: self.repository.clone(),
             tag: self.tag.clone(),
-            digest: self.digest.clone(),
+            digest: self.digest.to_string(),
             media_type: Some(self.media_type.clone()),
             platforms: self.platforms.clone(),
             status: self.status,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use super::PromoteError;
 use crate::model::check;
 use crate::model::publish::{PublishResult, PublishedImage};
-use crate::model::{Digest, Lane};
+use crate::model::Lane;
 
 /// Every `*.json` file named, or inside a named directory (not recursive), sorted.
 fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PromoteError> {
@@ -31,7 +31,8 @@ fn files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, PromoteError> {
     Ok(out)
 }
 
-fn read_one(path: &Path) -> Result<PublishResult, PromoteError> {
+/// One file as written, digests still text: [`load`] reports each rule in its order.
+fn read_one(path: &Path) -> Result<PublishResult<String>, PromoteError> {
     let file = path.display().to_string();
     let bytes = check::read_limited(path)?;
     let value = check::parse_json(&bytes, &file)?;
@@ -61,7 +62,7 @@ pub fn load(
                 r.source_commit
             )));
         }
-        for (i, img) in r.images.iter().enumerate() {
+        for (i, img) in r.images.into_iter().enumerate() {
             if lane.intent.service(&img.service).is_none() {
                 return Err(PromoteError::Publish(format!(
                     "{name}: $.images[{i}].service '{}' is not declared in deploy.json",
@@ -73,13 +74,13 @@ pub fn load(
                     "{name}: $.images[{i}].status rolled-back is written only by `lane rollback`"
                 )));
             }
-            if !Digest::is_valid(&img.digest) {
-                return Err(PromoteError::Publish(format!(
+            let img = img.into_checked().map_err(|_| {
+                PromoteError::Publish(format!(
                     "{name}: $.images[{i}].digest must be sha256: followed by 64 lowercase hex"
-                )));
-            }
+                ))
+            })?;
+            images.push(img);
         }
-        images.extend(r.images);
     }
     super::merge::dedupe(images).map_err(|id| {
         PromoteError::Publish(format!(

@@ -114,7 +114,7 @@ pub fn merge<E>(
                 service: image.service.clone(),
                 outcome: ServiceOutcome::Superseded,
                 source_commit: Some(run.source_commit.to_string()),
-                digest: Some(image.digest.clone()),
+                digest: Some(image.digest.to_string()),
             });
             continue;
         }
@@ -254,7 +254,8 @@ mod tests {
             kind: ComponentKind::Deployment,
             repository: format!("127.0.0.1:5000/agentrun/{id}"),
             tag: commit.into(),
-            digest: format!("sha256:{}", d.to_string().repeat(64)),
+            digest: crate::model::Digest::try_from(format!("sha256:{}", d.to_string().repeat(64)))
+                .unwrap(),
             media_type: "application/vnd.oci.image.manifest.v1+json".into(),
             platforms: vec![],
             status: EntryStatus::Published,

@@ -8,7 +8,9 @@ use super::PublishError;
 use crate::model::catalog::EntryStatus;
 use crate::model::plan::{Decision, Plan, PlannedService};
 use crate::model::publish::PublishedImage;
+use crate::model::Digest;
 use crate::output::progress;
+use crate::registry::reference::ReferenceError;
 use crate::registry::{media, Client, Manifest, Reference, RegistryError, Repository, Target};
 
 /// Resolve one planned service to the image it publishes.
@@ -29,8 +31,17 @@ pub async fn resolve(
         service: svc.id.clone(),
         field: "tag",
     })?;
-    let image =
-        |digest: String, media_type: String, platforms: Vec<String>, status| PublishedImage {
+    let image = |digest: String, media_type: String, platforms: Vec<String>, status| {
+        // Every digest here is the registry client's own sha256 of a manifest or one a HEAD
+        // by digest confirmed (its reference check refuses any other form), so the error is
+        // the one that check gives.
+        let digest = Digest::try_from(digest.as_str()).map_err(|_| {
+            RegistryError::from(ReferenceError {
+                reference: format!("{repo_str}@{digest}"),
+                reason: "malformed tag or digest",
+            })
+        })?;
+        Ok::<_, PublishError>(PublishedImage {
             service: svc.id.clone(),
             kind: svc.kind,
             repository: repo_str.to_string(),
@@ -41,7 +52,8 @@ pub async fn resolve(
             status,
             fingerprint: svc.fingerprint.clone(),
             reused_from: svc.reused_from.clone(),
-        };
+        })
+    };
     match svc.decision {
         Decision::Affected => {
             let r = Reference::new(repo.clone(), Target::Tag(tag.clone()))
@@ -58,12 +70,7 @@ pub async fn resolve(
                 "publish: {}: {r}@{} ({})",
                 svc.id, m.digest, m.media_type
             ));
-            Ok(image(
-                m.digest,
-                m.media_type,
-                platforms,
-                EntryStatus::Published,
-            ))
+            image(m.digest, m.media_type, platforms, EntryStatus::Published)
         }
         Decision::Reused => {
             let digest = svc.digest.clone().ok_or_else(|| PublishError::PlanField {
@@ -88,7 +95,7 @@ pub async fn resolve(
                 media_type = m.media_type;
             }
             progress(format!("publish: {}: reused {repo}@{digest}", svc.id));
-            Ok(image(digest, media_type, platforms, EntryStatus::Reused))
+            image(digest, media_type, platforms, EntryStatus::Reused)
         }
         Decision::Pin => {
             let r = Reference::new(repo.clone(), Target::Tag(tag.clone()))
@@ -97,12 +104,7 @@ pub async fn resolve(
             let platforms = platform_names(index_platforms(&r, &m)?);
             confirm(client, &repo, &m).await?;
             progress(format!("publish: {}: pinned {r}@{}", svc.id, m.digest));
-            Ok(image(
-                m.digest,
-                m.media_type,
-                platforms,
-                EntryStatus::Pinned,
-            ))
+            image(m.digest, m.media_type, platforms, EntryStatus::Pinned)
         }
         Decision::Excluded | Decision::Unsupported => Err(PublishError::NotPublishable {
             service: svc.id.clone(),

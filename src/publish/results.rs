@@ -47,7 +47,7 @@ pub fn write_all(
     if let Some(p) = &paths.image_digest {
         files.push((
             p.as_path(),
-            one.map(|i| i.digest.clone())
+            one.map(|i| i.digest.to_string())
                 .unwrap_or_default()
                 .into_bytes(),
         ));
