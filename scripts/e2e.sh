@@ -8,8 +8,12 @@
 #   images lane built, and `lane verify` judges live, argo, gitops and source with the shipped
 #   verify ServiceAccount's token under real RBAC.
 # Run 1 initialises the lane (every service built); then one service changes and run 2 shows
-# that service rebuilt, the other reused, and the new digest rolled out. The GitOps commits
-# stay for you to inspect.
+# that service rebuilt, the other reused, and the new digest rolled out. With the cluster, run 2
+# is the CI half for real: the generated Tasks, Pipeline and Triggers are applied on Tekton
+# (scripts/cluster-tekton.sh), a GitHub-signed push webhook is posted to the in-cluster
+# EventListener, and the PipelineRun it starts runs every Task (buildah in a pod); each
+# TaskRun's outcome and time is printed, then `lane verify` judges all five groups. The GitOps
+# commits stay for you to inspect.
 #
 # usage: scripts/e2e.sh [--workdir DIR] [--keep-running] [--no-cluster]
 #   --no-cluster    the CI half only, with a registry of its own (no Kubernetes)
@@ -25,7 +29,7 @@ while (($#)); do
     --workdir) work=$2; shift 2 ;;
     --keep-running) keep=1; shift ;;
     --no-cluster) use_cluster=0; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "e2e: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -99,10 +103,19 @@ git init -q --bare "$work/git/agentrun.git"
 "$(git --exec-path)/git-daemon" --reuseaddr --base-path="$work/git" --export-all --enable=receive-pack \
   --listen=127.0.0.1 --port="$gport" >"$work/git/daemon.log" 2>&1 &
 gd_pid=$!
+# With the cluster: the lane's proxy on loopback, as on g14 (the runs use hostNetwork).
+proxy_pid="" lane_proxy=""
+if ((use_cluster)); then
+  pport=$(free_port)
+  python3 scripts/connect-proxy.py --listen "127.0.0.1:$pport" --allow registry.npmjs.org:443 \
+    >"$work/proxy.out" 2>"$work/proxy.log" &
+  proxy_pid=$!
+  lane_proxy=http://127.0.0.1:$pport
+fi
 # --keep-running leaves these for you (and for benches/cd_release.rs) to stop.
-printf '%s\n' $reg_pid "$gd_pid" > "$work/pids"
+printf '%s\n' $reg_pid "$gd_pid" $proxy_pid > "$work/pids"
 cleanup() {
-  if ((keep == 0)); then kill $reg_pid "$gd_pid" 2>/dev/null || true; wait 2>/dev/null || true; fi
+  if ((keep == 0)); then kill $reg_pid "$gd_pid" $proxy_pid 2>/dev/null || true; wait 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 registry=127.0.0.1:$rport
@@ -122,11 +135,18 @@ git -C "$src" config user.name "AgentRun Dev"
 git -C "$src" config user.email "dev@agentrun.invalid"
 mkdir -p "$src/deploy"
 # The shipped lane, pointed at this machine's registry and git remote (nothing else changes).
-python3 - "$top/deploy/deploy.json" "$src/deploy/deploy.json" "$registry" "$remote" <<'PY'
+python3 - "$top/deploy/deploy.json" "$src/deploy/deploy.json" "$registry" "$remote" "${LANE_CLUSTER_NODE_IP:-}" "${LANE_CLUSTER_SERVICE_CIDR:-}" "$lane_proxy" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 d["lane"]["registry"]["host"] = sys.argv[3]
 d["lane"]["sourceRepo"] = sys.argv[4]
+# The lane's proxy is for the outside world: the cluster's registry (node address) and its
+# service range (the API server verify reaches) are direct.
+d["lane"]["proxy"]["noProxy"] += [a for a in sys.argv[5:7] if a]
+if sys.argv[7]:
+    # g14's proxy is on the node's loopback (127.0.0.1:10808); here scripts/connect-proxy.py
+    # stands in for it, reaching only the npm registry (the validate Task's `bun install`).
+    d["lane"]["proxy"]["httpProxy"] = d["lane"]["proxy"]["httpsProxy"] = sys.argv[7]
 json.dump(d, open(sys.argv[2], "w"), indent=2)
 open(sys.argv[2], "a").write("\n")
 PY
@@ -138,18 +158,31 @@ cp "$top/deploy/ci-checks.json" "$src/deploy/ci-checks.json"
 bun_base=$(scripts/build-bun-base.sh --push "$registry/lane/bun:e2e" --tls-verify false | tail -n1)
 bun_image=$(json <(printf '%s' "$bun_base") "d['pinned']")
 info "Bun base image $bun_image"
+# The checks run in this image (the validate Task on the cluster pulls it from the registry).
+python3 - "$src/deploy/ci-checks.json" "$bun_image" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+d["image"] = sys.argv[2]
+open(sys.argv[1], "w").write(json.dumps(d, indent=2) + "\n")
+PY
 mkdir -p "$src/apps"
 for svc in mgr runner; do
   mkdir -p "$src/apps/$svc"
   (cd samples/agentrun/apps/$svc && git ls-files -z --cached --others --exclude-standard . \
     | xargs -0 -I{} cp --parents {} "$src/apps/$svc/")
 done
+# The services build on the Bun image in this machine's registry (the Dockerfiles' default
+# names g14's host registry, 127.0.0.1:5000): the build step on the cluster pulls it there.
+sed -i "s|^ARG BUN_IMAGE=.*|ARG BUN_IMAGE=$bun_image|" "$src"/apps/*/Dockerfile
 printf '# AgentRun (e2e fixture)\n\nLane v0.1 runs in namespace agentrun-v01.\n' > "$src/README.md"
 git -C "$src" add -A
 git -C "$src" commit -q -m "AgentRun v0.1 source"
 git -C "$src" remote add origin "$remote"
 git -C "$src" push -q origin v0.1
 info "source commit $(git -C "$src" rev-parse HEAD)"
+# The Tasks as generated from this source (its ci-checks.json names the Bun image above).
+gen=$work/generated
+lane generate --deploy "$src/deploy/deploy.json" --out "$gen" > /dev/null
 
 export BUILDAH_ROOT=$work/buildah/root BUILDAH_RUNROOT=$work/buildah/run
 bah() { buildah --storage-driver vfs --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUNROOT" "$@"; }
@@ -169,7 +202,7 @@ run_pipeline() {
   lane validate "$run/src/deploy/deploy.json" --repo-root "$run/src" > "$run/validate.json"
   info "validate: $(json "$run/validate.json" "'ok' if d['valid'] else 'FAILED'")"
   # The validate Task's CI steps, as the cluster runs them, inside the Bun image.
-  LANE_BIN="$LANE_BIN" scripts/run-ci-checks.sh --src "$run/src" --commit "$commit" \
+  LANE_BIN="$LANE_BIN" scripts/run-ci-checks.sh --src "$run/src" --commit "$commit" --task "$gen/tasks/validate.yaml" \
     --image "$bun_image" --tls-verify false 2>"$run/ci-checks.log" | sed 's/^/   validate ci: /' \
     || die "run $n: the CI checks failed; see $run/ci-checks.log"
 
@@ -223,16 +256,14 @@ run_pipeline() {
 # --- the CD half on the cluster: Argo CD syncs, pods run, verify judges ------------------------
 cd_bootstrapped=0
 cd_bootstrap() {
-  local gen=$work/generated
   say "bootstrapping the CD half: namespaces, operator Secrets, verify RBAC, AppProject, Application"
-  lane generate --deploy "$src/deploy/deploy.json" --out "$gen" > /dev/null
   local ns ci
   ns=$(json "$work/run-1/validate.json" "d['names']['namespace']")
   ci=$(json "$work/run-1/validate.json" "d['names']['tektonNamespace']")
   local namespace
-  for namespace in "$ns" "$ci"; do
-    kc create namespace "$namespace" --dry-run=client -o yaml | kc apply -f - > /dev/null
-  done
+  kc create namespace "$ns" --dry-run=client -o yaml | kc apply -f - > /dev/null
+  # The CI namespace as generated: Pod Security enforced at the level the build step needs.
+  kc apply -f "$gen/pipelines/namespace.yaml" > /dev/null
   # The Secrets the lane names but never renders are the operator's (docs/operator-secrets.md).
   kc -n "$ns" create secret generic agentrun-v01-postgres \
     --from-literal=DATABASE_URL="postgres://agentrun@postgres.$ns.svc:5432/agentrun_v01" \
@@ -256,15 +287,17 @@ cd_bootstrap() {
 }
 
 cd_half() {
-  local n=$1 commit=$2 run=$work/run-$1
+  local n=$1 commit=$2 run=$work/run-$1 groups=live,argo,gitops,source extra=()
+  # A run the real Pipeline made is judged on its Tekton evidence too.
+  if [[ -n ${3:-} ]]; then groups=live,argo,gitops,tekton,source; extra=(--pipeline-run "$3"); fi
   ((cd_bootstrapped)) || cd_bootstrap
   say "run $n: Argo CD syncs, the pods roll out, lane verify judges the live release"
   local t0=$SECONDS rc=0
   lane verify --repo "$run/src" --commit "$commit" --gitops-remote "$remote" \
-    --only live,argo,gitops,source --wait 300 \
+    --only "$groups" "${extra[@]}" --wait 300 \
     --api-server "$LANE_CLUSTER_API_SERVER" --ca-file "$LANE_CLUSTER_CA_FILE" \
     --token-file "$work/verify-token" > "$run/verify-live.json" || rc=$?
-  info "verify live,argo,gitops,source: $(json "$run/verify-live.json" "str(sum(1 for c in d.get('checks', []) if c['status']=='pass')) + ' passed, ' + str(sum(1 for c in d.get('checks', []) if c['status']=='fail')) + ' failed'") in $((SECONDS - t0)) s"
+  info "verify $groups: $(json "$run/verify-live.json" "str(sum(1 for c in d.get('checks', []) if c['status']=='pass')) + ' passed, ' + str(sum(1 for c in d.get('checks', []) if c['status']=='fail')) + ' failed'") in $((SECONDS - t0)) s"
   if ((rc != 0)); then
     json "$run/verify-live.json" "'\n'.join('   FAIL ' + c['id'] + ': ' + c.get('message', '') for c in d.get('checks', []) if c['status'] == 'fail') or d.get('error')" >&2
     die "run $n: lane verify failed on the cluster (exit $rc); see $run/verify-live.json"
@@ -280,6 +313,125 @@ cd_half() {
   took
 }
 
+# --- the CI half on Tekton: a signed webhook starts the shipped Pipeline ----------------------
+ci_bootstrap() {
+  say "the CI half on Tekton: task image, generated Tasks/Pipeline/Triggers, webhook Secret"
+  scripts/cluster-tekton.sh status > /dev/null 2>&1 || scripts/cluster-tekton.sh up
+  eval "$(scripts/cluster-tekton.sh env)"
+  local img ci
+  img=$(BUILDAH_ROOT=$work/buildah/task-root BUILDAH_RUNROOT=$work/buildah/task-run \
+    scripts/build-image.sh --binary "$LANE_BIN" --tag localhost/lane:e2e \
+    --push "$registry/lane/lane:e2e" --tls-verify false 2> "$work/build-image.log") \
+    || { cat "$work/build-image.log" >&2; die "building the task image failed"; }
+  task_image="$registry/lane/lane@$(json <(printf '%s' "$img") "d['digest']")"
+  info "task image $task_image"
+  # What runs on the cluster is what `lane generate` writes: the task image, the cluster's own
+  # buildah image and its plain-HTTP registry are generation-time choices (a run the trigger
+  # starts carries only the Pipeline's defaults).
+  lane generate --deploy "$src/deploy/deploy.json" --out "$gen" --task-image "$task_image" \
+    --buildah-image "$LANE_CLUSTER_BUILDAH_IMAGE" --allow-insecure-registry > /dev/null
+  ci=$(json "$work/run-1/validate.json" "d['names']['tektonNamespace']")
+  local prefix=agentrun-v01
+  webhook_secret=$(openssl rand -hex 24)
+  # Kept (owner-only) for whoever drives more webhooks (benches/webhook_release.rs).
+  (umask 077; printf '%s' "$webhook_secret" > "$work/webhook-secret")
+  # git:// remotes need no key; the Pipeline still mounts the ssh-directory Secret.
+  kc -n "$ci" create secret generic "$prefix-git-ssh" --from-literal=known_hosts='' \
+    --dry-run=client -o yaml | kc apply -f - > /dev/null
+  kc -n "$ci" create secret generic "$prefix-github-webhook" --from-literal=secretToken="$webhook_secret" \
+    --dry-run=client -o yaml | kc apply -f - > /dev/null
+  kc apply -f "$gen/pipelines/namespace.yaml" > /dev/null
+  kc auth reconcile -f "$gen/pipelines/rbac.yaml" > /dev/null
+  kc apply -f "$gen/pipelines/rbac.yaml" -f "$gen/tasks/" -f "$gen/pipelines/pipeline.yaml" \
+    -f "$gen/pipelines/triggers.yaml" -f "$gen/pipelines/prune.yaml" > /dev/null
+  kc -n "$ci" wait --for=condition=Available "deployment/el-$prefix-github" --timeout=180s > /dev/null \
+    || die "the EventListener el-$prefix-github did not become available"
+  info "applied tasks/, pipelines/ (Pipeline, Triggers, RBAC, Namespace, pruner CronJob) in $ci; EventListener el-$prefix-github ready"
+  took
+}
+
+# webhook_run N COMMIT BEFORE: the push of COMMIT as GitHub delivers it, signed with the
+# webhook Secret, posted to the EventListener's Service; then the PipelineRun it starts.
+webhook_run() {
+  local n=$1 commit=$2 before=$3 run=$work/run-$1
+  mkdir -p "$run/results" "$run/publish"
+  ci_bootstrap
+  # What the run will decide, previewed here from the same inputs (lane plan writes nothing);
+  # after the run, its images resolved from the registry the way the run's publish did.
+  git clone -q --no-checkout "$remote" "$run/src"
+  git -C "$run/src" checkout -q --detach "$commit"
+  lane plan --repo "$run/src" --commit "$commit" --gitops-remote "$remote" --out "$run/plan.json" \
+    --result-affected "$run/results/affected" --result-counts "$run/results/counts" \
+    --result-commit "$run/results/commit" > /dev/null
+  info "plan: $(json "$run/plan.json" "', '.join(s['id'] + '=' + s['decision'] for s in d['services'])") (the run's inputs, previewed)"
+  local ci=agentrun-ci pr="agentrun-v01-ci-${commit:0:12}" ip port body sig code
+  say "run $n: a signed push webhook to the EventListener starts PipelineRun $pr"
+  ip=$(kc -n "$ci" get service el-agentrun-v01-github -o jsonpath='{.spec.clusterIP}')
+  port=$(kc -n "$ci" get service el-agentrun-v01-github -o jsonpath='{.spec.ports[0].port}')
+  body=$(python3 -c 'import json,sys; print(json.dumps({"ref": "refs/heads/v0.1", "before": sys.argv[1], "after": sys.argv[2], "created": False, "deleted": False, "forced": False, "repository": {"full_name": "agentrun/agentrun", "name": "agentrun", "ssh_url": sys.argv[3], "clone_url": sys.argv[3]}, "pusher": {"name": "e2e"}, "head_commit": {"id": sys.argv[2]}}, separators=(",", ":")))' "$before" "$commit" "$remote")
+  sig=$(printf '%s' "$body" | openssl dgst -sha256 -hmac "$webhook_secret" | awk '{print $NF}')
+  local t0=$SECONDS
+  # A just-started EventListener may not be reachable through its Service yet: retry the
+  # connection (never a delivery the listener answered).
+  local i
+  for i in $(seq 60); do
+    code=$(curl -s -o "$run/el-answer.json" -w '%{http_code}' --max-time 30 \
+      -H 'Content-Type: application/json' -H 'X-GitHub-Event: push' -H "X-GitHub-Delivery: e2e-$commit" \
+      -H "X-Hub-Signature-256: sha256=$sig" --data-binary "$body" "http://$ip:$port/") && break
+    code=000
+    sleep 1
+  done
+  info "EventListener $ip:$port answered HTTP $code"
+  [[ $code == 202 || $code == 201 || $code == 200 ]] || die "the EventListener refused the signed webhook (HTTP $code)"
+  local status=""
+  while ((SECONDS - t0 < 900)); do
+    status=$(kc -n "$ci" get pipelinerun "$pr" -o jsonpath='{.status.conditions[0].status}' 2>/dev/null || true)
+    [[ $status == True || $status == False ]] && break
+    sleep 2
+  done
+  kc -n "$ci" get pipelinerun "$pr" -o json > "$run/pipelinerun.json"
+  kc -n "$ci" get taskruns -l "tekton.dev/pipelineRun=$pr" -o json > "$run/taskruns.json"
+  python3 - "$run/pipelinerun.json" "$run/taskruns.json" <<'PY'
+import json, sys
+from datetime import datetime
+f = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+secs = lambda st: int((f(st["completionTime"]) - f(st["startTime"])).total_seconds()) if st.get("completionTime") and st.get("startTime") else -1
+run = json.load(open(sys.argv[1]))
+trs = sorted(json.load(open(sys.argv[2]))["items"], key=lambda t: t["status"].get("startTime", ""))
+for t in trs:
+    st = t["status"]
+    task = t["metadata"]["labels"].get("tekton.dev/pipelineTask", "?")
+    extra = ""
+    res = {r["name"]: r["value"] for r in st.get("results", [])}
+    if "IMAGE_URL" in res:
+        extra = f"  {res['IMAGE_URL'].rsplit(':', 1)[0]}@{res.get('IMAGE_DIGEST', '')[:19]}"
+    print(f"   TaskRun {task:16} {st['conditions'][0]['reason']:10} {secs(st):4d} s{extra}")
+c = run["status"]["conditions"][0]
+res = {r["name"]: r["value"] for r in run["status"].get("results", [])}
+print(f"   PipelineRun {run['metadata']['name']}: {c['reason']} in {secs(run['status'])} s; promotion {res.get('promotion')}, counts {res.get('counts')}")
+PY
+  info "webhook → PipelineRun finished: $((SECONDS - t0)) s"
+  if [[ $status != True ]]; then
+    local tr pod
+    for tr in $(kc -n "$ci" get taskruns -l "tekton.dev/pipelineRun=$pr" -o jsonpath='{range .items[?(@.status.conditions[0].status=="False")]}{.metadata.name}{" "}{end}'); do
+      pod=$(kc -n "$ci" get taskrun "$tr" -o jsonpath='{.status.podName}')
+      echo "--- $tr (pod $pod) ---" >&2
+      kc -n "$ci" logs "$pod" --all-containers --tail=40 >&2 || true
+    done
+    die "run $n: PipelineRun $pr did not succeed; see $run/pipelinerun.json"
+  fi
+  # The run's results in the shape of a direct run's (for the summary).
+  lane publish --plan "$run/plan.json" --deploy "$run/src/deploy/deploy.json" --allow-insecure \
+    --out "$run/publish/publish.json" > /dev/null
+  json "$run/pipelinerun.json" "[r['value'] for r in d['status']['results'] if r['name'] == 'promotion'][0]" > "$run/results/outcome"
+  json "$run/pipelinerun.json" "[r['value'] for r in d['status']['results'] if r['name'] == 'gitops-commit'][0]" > "$run/results/gitops-commit"
+  echo "$((SECONDS - t0))" > "$run/webhook-seconds"
+  took
+  cd_half "$n" "$commit" "$pr"
+  info "webhook → verified: $((SECONDS - t0)) s"
+  echo "$((SECONDS - t0))" > "$run/webhook-verified-seconds"
+}
+
 c1=$(git -C "$src" rev-parse HEAD)
 run_pipeline 1 "$c1" yes
 
@@ -288,7 +440,11 @@ printf '\n// e2e run 2: a change to the manager only.\nexport const E2E_BUILD = 
 git -C "$src" commit -q -am "mgr: change"
 git -C "$src" push -q origin v0.1
 c2=$(git -C "$src" rev-parse HEAD)
-run_pipeline 2 "$c2" no
+if ((use_cluster)); then
+  webhook_run 2 "$c2" "$c1"
+else
+  run_pipeline 2 "$c2" no
+fi
 
 say "the GitOps branch v0.1-gitops"
 git --git-dir "$work/git/agentrun.git" log --format='   %h %s' v0.1-gitops
@@ -300,13 +456,22 @@ import json, os, sys
 w, c1, c2, remote = sys.argv[1:]
 runs = []
 for n, c in ((1, c1), (2, c2)):
+    r = {"commit": c}
+    if os.path.exists(f"{w}/run-{n}/pipelinerun.json"):
+        pr = json.load(open(f"{w}/run-{n}/pipelinerun.json"))
+        res = {x["name"]: x["value"] for x in pr["status"].get("results", [])}
+        r["pipelineRun"] = pr["metadata"]["name"]
+        r["counts"] = json.loads(res.get("counts", "{}"))
+        r["images"] = res.get("IMAGES", "").split()
+        r["webhookToVerifiedSeconds"] = int(open(f"{w}/run-{n}/webhook-verified-seconds").read())
+    else:
+        r["verify"] = json.load(open(f"{w}/run-{n}/verify.json"))["ok"]
     plan = json.load(open(f"{w}/run-{n}/plan.json"))
-    runs.append({
-        "commit": c,
-        "decisions": {s["id"]: s["decision"] for s in plan["services"]},
+    r["decisions"] = {s["id"]: s["decision"] for s in plan["services"]}
+    runs.append(r)
+    r.update({
         "outcome": open(f"{w}/run-{n}/results/outcome").read().strip(),
         "gitopsCommit": open(f"{w}/run-{n}/results/gitops-commit").read().strip(),
-        "verify": json.load(open(f"{w}/run-{n}/verify.json"))["ok"],
         "verifyLive": json.load(open(f"{w}/run-{n}/verify-live.json"))["ok"] if os.path.exists(f"{w}/run-{n}/verify-live.json") else None,
     })
 print(json.dumps({"workdir": w, "remote": remote, "source": f"{w}/source", "gitopsCheckout": f"{w}/gitops-checkout", "runs": runs}, indent=2))

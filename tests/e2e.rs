@@ -85,9 +85,38 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     assert_eq!(runs[0]["decisions"]["agentrun-runner"], "affected");
     assert_eq!(runs[1]["decisions"]["agentrun-mgr"], "affected");
     assert_eq!(runs[1]["decisions"]["agentrun-runner"], "reused");
+    if cluster {
+        // Run 2: a GitHub-signed push to the EventListener started the shipped Pipeline: every Task
+        // ran for real, one service built (IMAGES, the Chains type hint), the other reused.
+        assert!(runs[1]["pipelineRun"]
+            .as_str()
+            .unwrap()
+            .starts_with("agentrun-v01-ci-"));
+        assert_eq!(runs[1]["counts"]["affected"], 1, "{}", runs[1]);
+        assert_eq!(runs[1]["counts"]["reused"], 1, "{}", runs[1]);
+        let images = runs[1]["images"].as_array().unwrap();
+        assert_eq!(images.len(), 1, "{}", runs[1]);
+        assert!(images[0]
+            .as_str()
+            .unwrap()
+            .contains("/agentrun-mgr@sha256:"));
+        for task in [
+            "prepare-source",
+            "validate",
+            "plan",
+            "build-publish",
+            "promote",
+            "verify",
+        ] {
+            let line = format!("TaskRun {task:16} Succeeded");
+            assert!(stdout.contains(&line), "missing '{line}' in:\n{stdout}");
+        }
+    }
     for r in runs {
         assert_eq!(r["outcome"], "committed");
-        assert_eq!(r["verify"], true);
+        if r.get("pipelineRun").is_none() {
+            assert_eq!(r["verify"], true);
+        }
         // On the cluster: Argo CD synced, the pods run lane's images, verify passed live,
         // argo, gitops and source with the shipped verify identity.
         if cluster {
@@ -99,7 +128,13 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
             stdout
                 .matches("verify live,argo,gitops,source: 22 passed, 0 failed")
                 .count(),
-            2,
+            1,
+            "{stdout}"
+        );
+        // The webhook's run is judged on its Tekton evidence too: all five groups.
+        assert!(
+            stdout.contains("verify live,argo,gitops,tekton,source: ")
+                && stdout.contains("passed, 0 failed"),
             "{stdout}"
         );
     }

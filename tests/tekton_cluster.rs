@@ -5,7 +5,10 @@
 //! → verify), then through a GitHub-signed push webhook to the real EventListener; after each
 //! run `lane verify` judges all five groups from outside, tekton included; a late run of the
 //! older commit is superseded and changes nothing; an invalid deploy.json stops a run in
-//! validate, before any build. Runs only
+//! validate, before any build. The runs carry Tekton Chains' type hints, run in the CI
+//! namespace as generated (Pod Security `privileged`; `baseline` refuses the build pod), and
+//! the generated pruner deletes the older finished runs with their PVCs. A second test releases
+//! a lane of 10 services through chunked matrices with Tekton's matrix cap lowered to 4. Runs only
 //! when `LANE_CLUSTER_KUBECONFIG` is set (`eval "$(scripts/cluster.sh env)"`); otherwise it
 //! prints that it skipped and passes.
 //!
