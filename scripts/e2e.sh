@@ -29,7 +29,7 @@ while (($#)); do
     --workdir) work=$2; shift 2 ;;
     --keep-running) keep=1; shift ;;
     --no-cluster) use_cluster=0; shift ;;
-    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "e2e: unknown argument $1" >&2; exit 2 ;;
   esac
 done
