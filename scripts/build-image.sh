@@ -83,7 +83,7 @@ if command -v ssh-keygen >/dev/null 2>&1; then
 fi
 # A POSIX shell and the few utilities the Tekton step scripts call (Task scripts are
 # `#!/bin/sh`; the Dockerfile's Alpine base has them through busybox). A missing one stops a
-# step with exit 127 on a cluster: tests/tekton.rs compares this list with the scripts.
+# step with exit 127 on a cluster: tests/suite/tekton.rs compares this list with the scripts.
 copy_with_libs "$(readlink -f /bin/sh)" /bin/sh
 for tool in cat chmod cp env grep id mkdir mktemp rm tr wc ls mv; do
   path=$(command -v "$tool" 2>/dev/null) || { log "this machine has no $tool for the image"; exit 1; }

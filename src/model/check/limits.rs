@@ -4,7 +4,7 @@ use super::Findings;
 use crate::model::intent::DeployIntent;
 
 /// Longest lists, as deploy/deploy.schema.json states them (`maxItems`/`maxProperties`;
-/// tests/schema.rs compares every limit of the two).
+/// tests/suite/schema.rs compares every limit of the two).
 pub fn check_list_limits(d: &DeployIntent, out: &mut Findings) {
     let mut limit = |path: String, len: usize, max: usize| {
         if len > max {

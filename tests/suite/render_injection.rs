@@ -1,7 +1,7 @@
 //! Hostile values injected through deploy.json never change a manifest's structure, and no
 //! secret value ever reaches the rendered tree.
 
-mod common;
+use crate::common;
 
 use common::render::*;
 use lane::render::render_tree;

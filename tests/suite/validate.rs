@@ -1,7 +1,7 @@
 //! `lane validate` against the shipped lane and the bad corpus (tests/corpus/expect.json),
 //! and the published JSON Schemas (via check-jsonschema) against the same files.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

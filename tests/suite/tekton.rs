@@ -4,7 +4,7 @@
 //! pinned, the trigger filter is evaluated by a real CEL evaluator on GitHub push payloads,
 //! and every name/registry/proxy comes from deploy.json.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! `lane promote` against real git remotes (`file://` bare repositories and `git daemon`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! through, and a wrong or missing credential must fail fast with the environment exit code,
 //! push nothing and print no secret.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! rolled-back commit does not, a digest gone from the registry is refused, and a promote
 //! racing the rollback never loses either commit.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! independent check, and `lane verify --allowed-signers` fails the gitops group naming the
 //! commit and why: unsigned, an unknown key, a bad signature. Against a real `git daemon`.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! workspace (a private key mounted 0644 and `known_hosts`) is the only credential, host keys
 //! are checked strictly, and the key never shows in any output.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -5,7 +5,7 @@
 //! failing test, proxy only in the install step, a Task generated from another declaration;
 //! and the sample images built on the Bun base image with buildah, started, answering.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,7 +5,7 @@
 // tests/common/registry.rs (core) trips this lint; it is not part of these tests.
 #![allow(clippy::zombie_processes)]
 
-mod common;
+use crate::common;
 
 use common::kube::{image, run_git, LaneRepos, CATALOG_PATH, MGR_DIGEST_CHAR, RUNTIME_PATH};
 use serde_json::Value;

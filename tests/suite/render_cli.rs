@@ -1,7 +1,7 @@
 //! `lane render` end to end: `--out` replaces the runtime dir whole; `--no-write` compares
 //! with the GitOps branch of a real git repository and writes nothing.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

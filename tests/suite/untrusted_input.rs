@@ -6,7 +6,7 @@
 //! `ext::` remote whose command would create a marker file. The command must exit 1 and the
 //! marker must not exist: nothing ran.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -232,6 +232,12 @@ fn prepare_source_step_refuses_hostile_urls() {
                     "$(results.commit.path)" => results.join("commit").display().to_string(),
                     "$(results.gitops-commit.path)" => {
                         results.join("gitops-commit").display().to_string()
+                    }
+                    "$(results.CHAINS-GIT_URL.path)" => {
+                        results.join("CHAINS-GIT_URL").display().to_string()
+                    }
+                    "$(results.CHAINS-GIT_COMMIT.path)" => {
+                        results.join("CHAINS-GIT_COMMIT").display().to_string()
                     }
                     v if v.starts_with("$(") => panic!("unexpected substitution {v}"),
                     _ if name.to_ascii_lowercase().ends_with("_proxy") => continue,

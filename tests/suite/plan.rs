@@ -3,7 +3,7 @@
 // tests/common/registry.rs (shared, not used here) trips this lint in the newer clippy.
 #![allow(clippy::zombie_processes)]
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

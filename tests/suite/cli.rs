@@ -1,7 +1,7 @@
 //! The command-line habits: environment-variable forms of the flags Tekton steps pass, usage
 //! errors as JSON documents, completions and the man page, repository root discovery.
 
-mod common;
+use crate::common;
 
 use common::kube::LaneRepos;
 use common::{lane, lane_env};

@@ -1,6 +1,6 @@
 //! `lane publish` against a real registry (distribution 2.8) with images pushed by skopeo.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! `render_tree`: the v0.1 lane renders a valid, deterministic, digest-pinned tree that
 //! passes the real validators (kubernetes-validate --strict, kubectl kustomize).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -574,7 +574,7 @@ fn a_large_lane_renders_in_plan_order_and_reports_the_first_failure() {
     let dir = common::tempdir();
     let broken = format!(
         "{{% if meta.name in [\"svc-31-config\", \"svc-07-config\"] %}}broken: [\n{{% endif %}}{}",
-        include_str!("../templates/runtime/configmap.yaml")
+        include_str!("../../templates/runtime/configmap.yaml")
     );
     std::fs::write(dir.path().join("configmap.yaml"), broken).unwrap();
     let templates = lane::render::Templates::with_overrides(dir.path()).unwrap();

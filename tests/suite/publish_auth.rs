@@ -1,7 +1,7 @@
 //! `lane publish` against a registry with basic auth (docker config.json credentials) and
 //! through a fault proxy that answers 500 and 429 before letting requests through.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,7 @@
 //! fails here. The struct literals below list every field, so a new field also fails to
 //! compile until it is added. The instances must pass both check-jsonschema and lane.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

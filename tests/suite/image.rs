@@ -1,7 +1,7 @@
 //! The task image assembled with buildah (scripts/build-image.sh), pushed to a real registry,
 //! resolved by `lane publish`, and the binary run from the image's own root filesystem.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
