@@ -537,6 +537,7 @@ const STEP_FLAGS: &[(&str, &[&str])] = &[
             "init",
             "result-commit",
             "result-outcome",
+            "signing-key",
         ],
     ),
     (
@@ -549,6 +550,7 @@ const STEP_FLAGS: &[(&str, &[&str])] = &[
             "gitops-remote",
             "pipeline-run",
             "wait",
+            "allowed-signers",
         ],
     ),
 ];

@@ -1475,6 +1475,120 @@ fn run_step(
     cmd.output().unwrap()
 }
 
+/// The promote and verify steps pass `--signing-key` / `--allowed-signers` exactly when their
+/// optional workspace is bound (Tekton's `$(workspaces.NAME.bound)`), with the file each
+/// workspace documents. `lane` is replaced by a stub that records its arguments.
+#[test]
+fn signing_workspaces_reach_promote_and_verify_only_when_bound() {
+    let dir = common::tempdir();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let stub = bin.join("lane");
+    std::fs::write(
+        &stub,
+        "#!/bin/sh
+printf '%s\n' \"$@\" > \"$LANE_STUB_ARGS\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let run = |task: &str, step: &str, bound: bool| -> Vec<String> {
+        let text = std::fs::read_to_string(common::repo_root().join(task)).unwrap();
+        let t = docs(&text).remove(0);
+        let s = steps(&t)
+            .iter()
+            .find(|s| s["name"] == step)
+            .unwrap()
+            .clone();
+        let args_file = dir.path().join(format!("{step}-{bound}.args"));
+        let mut cmd = Command::new(common::tools::require("sh"));
+        cmd.arg("-c")
+            .arg(s["script"].as_str().unwrap())
+            .current_dir(dir.path())
+            .env("LANE_STUB_ARGS", &args_file)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            );
+        for e in s["env"].as_array().into_iter().flatten() {
+            let name = e["name"].as_str().unwrap();
+            let v = e["value"].as_str().unwrap();
+            let value = match v {
+                "$(workspaces.signing-key.bound)" | "$(workspaces.allowed-signers.bound)" => {
+                    bound.to_string()
+                }
+                "$(workspaces.signing-key.path)" => "/workspace/signing-key".into(),
+                "$(workspaces.allowed-signers.path)" => "/workspace/allowed-signers".into(),
+                "$(workspaces.ssh-directory.path)" => {
+                    dir.path().join("no-ssh").display().to_string()
+                }
+                "$(params.init)" => "false".into(),
+                "$(params.skip)" => "".into(),
+                v if v.starts_with("$(") => format!("<{v}>"),
+                v => v.into(),
+            };
+            cmd.env(name, value);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(&args_file)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let after = |args: &[String], flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .map(|i| args[i + 1].clone())
+    };
+    let promote = run("tasks/promote.yaml", "promote", true);
+    assert_eq!(promote[0], "promote");
+    assert_eq!(
+        after(&promote, "--signing-key").as_deref(),
+        Some("/workspace/signing-key/ssh-privatekey")
+    );
+    assert!(!run("tasks/promote.yaml", "promote", false).contains(&"--signing-key".to_string()));
+    let verify = run("tasks/verify.yaml", "verify", true);
+    assert_eq!(verify[0], "verify");
+    assert_eq!(
+        after(&verify, "--allowed-signers").as_deref(),
+        Some("/workspace/allowed-signers/allowed_signers")
+    );
+    assert!(!run("tasks/verify.yaml", "verify", false).contains(&"--allowed-signers".to_string()));
+    // The Pipeline declares both optional and hands them to the two Tasks.
+    let text =
+        std::fs::read_to_string(common::repo_root().join("pipelines/pipeline.yaml")).unwrap();
+    let p = docs(&text).remove(0);
+    for ws in ["signing-key", "allowed-signers"] {
+        let decl = p["spec"]["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|w| w["name"] == ws)
+            .unwrap_or_else(|| panic!("Pipeline workspace {ws}"));
+        assert_eq!(decl["optional"], true);
+    }
+    let bound_in = |task: &str, ws: &str| {
+        p["spec"]["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == task)
+            .unwrap()["workspaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == ws && w["workspace"] == ws)
+    };
+    assert!(bound_in("promote", "signing-key"));
+    assert!(bound_in("verify", "allowed-signers"));
+}
+
 /// The validate Task judges the commit it is given, which need not be the branch tip any more
 /// (a later push, a re-run of an older commit): promote decides what an older run may do.
 /// Its `source` step passes there, and still fails a commit whose deploy.json is invalid.
