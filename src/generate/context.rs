@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use super::GenerateError;
 use crate::model::intent::ImageSource;
+use crate::model::names::{SecretNames, TaskNames};
 use crate::model::{labels, Lane, LaneNames};
 
 /// buildah image for the build step: the official `quay.io/buildah/stable` at v1.39.0 (has
@@ -143,17 +144,6 @@ pub const POD_SECURITY: PodSecurity = PodSecurity {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TaskNames {
-    pub prepare_source: String,
-    pub validate: String,
-    pub plan: String,
-    pub build_publish: String,
-    pub promote: String,
-    pub verify: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
 pub struct TriggerNames {
     pub event_listener: String,
     pub binding: String,
@@ -163,15 +153,6 @@ pub struct TriggerNames {
     pub filter: String,
     /// CEL overlay giving the first 12 characters of the pushed commit.
     pub short_expression: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SecretNames {
-    pub git_ssh: String,
-    pub docker_config: String,
-    pub webhook: String,
-    pub webhook_key: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -253,8 +234,7 @@ impl GenerateContext {
     pub fn new(lane: &Lane, lane_image: Option<&str>) -> Result<GenerateContext, GenerateError> {
         let n = &lane.names;
         let spec = &lane.intent.lane;
-        let prefix = format!("{}-{}", n.project, n.short);
-        let task = |t: &str| format!("{prefix}-{t}");
+        let tekton = n.tekton();
 
         let mut filter = format!(
             "body.ref == {} && !body.deleted",
@@ -364,28 +344,16 @@ impl GenerateContext {
         Ok(GenerateContext {
             runtime_resources,
             operator_secrets,
-            tasks: TaskNames {
-                prepare_source: task("prepare-source"),
-                validate: task("validate"),
-                plan: task("plan"),
-                build_publish: task("build-publish"),
-                promote: task("promote"),
-                verify: task("verify"),
-            },
+            tasks: tekton.tasks,
             triggers: TriggerNames {
-                event_listener: task("github"),
-                binding: task("github-push"),
-                template: task("ci"),
-                service_account: task("triggers"),
+                event_listener: tekton.triggers.event_listener,
+                binding: tekton.triggers.binding,
+                template: tekton.triggers.template,
+                service_account: tekton.triggers.service_account,
                 filter,
                 short_expression: "body.after.truncate(12)".into(),
             },
-            secrets: SecretNames {
-                git_ssh: task("git-ssh"),
-                docker_config: task("docker-config"),
-                webhook: task("github-webhook"),
-                webhook_key: "secretToken".into(),
-            },
+            secrets: tekton.secrets,
             lane_image: lane_image.map(str::to_string),
             buildah_image: BUILDAH_IMAGE.into(),
             proxy_env,
@@ -410,14 +378,14 @@ impl GenerateContext {
                 lane: labels::OCI_LANE,
             },
             names: n.clone(),
-            prefix: prefix.clone(),
+            prefix: tekton.prefix,
             ci: None,
             max_matrix: DEFAULT_MAX_MATRIX,
             build_chunks: build_chunks(build_services_len, DEFAULT_MAX_MATRIX),
             pod_security: POD_SECURITY,
             prune: PruneNames {
-                cron_job: format!("{prefix}-prune"),
-                service_account: format!("{prefix}-pruner"),
+                cron_job: tekton.prune_cron_job,
+                service_account: tekton.prune_service_account,
                 schedule: "17 * * * *".into(),
                 keep: "10".into(),
             },

@@ -99,6 +99,82 @@ impl LaneNames {
     pub fn source_ref(&self) -> String {
         format!("refs/heads/{}", self.source_branch)
     }
+
+    /// The names of the lane's Tekton Tasks, Triggers objects, Secrets and pruner:
+    /// `<project>-<short>-<role>`, the same rule as the Pipeline's name.
+    pub fn tekton(&self) -> TektonNames {
+        let prefix = format!("{}-{}", self.project, self.short);
+        let name = |role: &str| format!("{prefix}-{role}");
+        TektonNames {
+            tasks: TaskNames {
+                prepare_source: name("prepare-source"),
+                validate: name("validate"),
+                plan: name("plan"),
+                build_publish: name("build-publish"),
+                promote: name("promote"),
+                verify: name("verify"),
+            },
+            triggers: TriggerObjectNames {
+                event_listener: name("github"),
+                binding: name("github-push"),
+                template: name("ci"),
+                service_account: name("triggers"),
+            },
+            secrets: SecretNames {
+                git_ssh: name("git-ssh"),
+                docker_config: name("docker-config"),
+                webhook: name("github-webhook"),
+                webhook_key: "secretToken".into(),
+            },
+            prune_cron_job: name("prune"),
+            prune_service_account: name("pruner"),
+            prefix,
+        }
+    }
+}
+
+/// Every Tekton-side object name of a lane besides the Pipeline ([`LaneNames::tekton`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TektonNames {
+    /// `<project>-<short>`: what every name below starts with.
+    pub prefix: String,
+    pub tasks: TaskNames,
+    pub triggers: TriggerObjectNames,
+    pub secrets: SecretNames,
+    pub prune_cron_job: String,
+    pub prune_service_account: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskNames {
+    pub prepare_source: String,
+    pub validate: String,
+    pub plan: String,
+    pub build_publish: String,
+    pub promote: String,
+    pub verify: String,
+}
+
+/// The Triggers objects that turn a GitHub push into a PipelineRun.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TriggerObjectNames {
+    pub event_listener: String,
+    pub binding: String,
+    pub template: String,
+    pub service_account: String,
+}
+
+/// The Secrets the operator creates in the Tekton namespace, and the webhook Secret's key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretNames {
+    pub git_ssh: String,
+    pub docker_config: String,
+    pub webhook: String,
+    pub webhook_key: String,
 }
 
 #[cfg(test)]

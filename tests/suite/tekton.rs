@@ -1244,6 +1244,9 @@ fn promote_step_pushes_over_ssh_with_the_ssh_directory_workspace() {
             "$(workspaces.ssh-directory.path)" => ssh_dir.path().display().to_string(),
             "$(results.gitops-commit.path)" => results.join("gitops-commit").display().to_string(),
             "$(results.outcome.path)" => results.join("outcome").display().to_string(),
+            // The optional signing-key workspace, unbound (Tekton gives an empty path).
+            "$(workspaces.signing-key.bound)" => "false".into(),
+            "$(workspaces.signing-key.path)" => String::new(),
             v if v.starts_with("$(") => panic!("unexpected substitution {v} in the promote step"),
             _ if name.to_ascii_lowercase().ends_with("_proxy") => continue,
             v => v.to_string(),
