@@ -74,7 +74,12 @@ fn synthetic() -> (Lane, Catalog) {
     });
     let lane =
         Lane::parse(intent.to_string().as_bytes(), "bench deploy.json").expect("valid intent");
-    let catalog: Catalog = serde_json::from_value(catalog).expect("valid catalog");
+    let catalog = lane::model::check::parse_catalog(
+        &serde_json::to_vec(&catalog).expect("catalog"),
+        "catalog.json",
+        Some(&lane.names),
+    )
+    .expect("valid catalog");
     (lane, catalog)
 }
 

@@ -1,18 +1,31 @@
 //! The artifact catalog (docs/architecture.md, "Artifact identity"): machine-written, lives only on
 //! the GitOps branch at `names.catalog_path`. One entry per service records the image that the lane
 //! runs.
+//!
+//! Three forms of one document: [`CatalogText`] is what the loader parses (digests as text, so
+//! the catalog check can name every bad field, not only the first); [`CatalogDoc`] is a catalog
+//! with typed digests, as promote and rollback build it; [`Catalog`] is a checked one, which
+//! only the loader (`model::check::catalog`) hands out, so its readers (plan, render, promote,
+//! verify, status) never check it again.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::digest::{Digest, NotADigest};
 use super::names::LaneNames;
 
 pub const CATALOG_SCHEMA_VERSION: u32 = 1;
 
+/// A catalog document; `D` is how its digests are held ([`Digest`], or text while it is being
+/// checked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Catalog {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "D: Deserialize<'de>")
+)]
+pub struct CatalogDoc<D = Digest> {
     pub schema_version: u32,
     /// Lane version (`v0.1`).
     pub lane: String,
@@ -24,7 +37,7 @@ pub struct Catalog {
     /// RFC 3339 UTC; changes only when an entry changes, so that an unchanged promote is a noop.
     pub updated_at: String,
     /// Entries by service id (sorted, so the file is deterministic).
-    pub services: BTreeMap<String, CatalogEntry>,
+    pub services: BTreeMap<String, CatalogEntry<D>>,
     /// Present while the lane's deploy intent is a deliberately restored earlier one
     /// (`lane rollback` of the whole lane); the next release of a newer source commit
     /// removes it (docs/rollback.md).
@@ -59,10 +72,14 @@ pub struct ReleaseRef {
 
 /// A service rolled back to an earlier catalog entry (status `rolled-back`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EntryRollback {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "D: Deserialize<'de>")
+)]
+pub struct EntryRollback<D = Digest> {
     /// What the service ran before.
-    pub from: EntryFrom,
+    pub from: EntryFrom<D>,
     /// The earlier entry restored: its status then, its source commit, and the GitOps commit
     /// whose catalog held it.
     pub restores: EntryRestores,
@@ -76,9 +93,9 @@ pub struct EntryRollback {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EntryFrom {
+pub struct EntryFrom<D = Digest> {
     /// The digest the service ran before the rollback.
-    pub digest: String,
+    pub digest: D,
     /// The newest source commit released for the service until then: a run of it, or of an
     /// older commit, is superseded until a newer one rolls forward.
     pub source_commit: String,
@@ -96,8 +113,12 @@ pub struct EntryRestores {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CatalogEntry {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "D: Deserialize<'de>")
+)]
+pub struct CatalogEntry<D = Digest> {
     /// Component identity: service id and kind.
     pub component: ComponentIdentity,
     /// Full image repository including the registry host.
@@ -106,7 +127,7 @@ pub struct CatalogEntry {
     /// the upstream tag.
     pub tag: String,
     /// `sha256:` + 64 hex: the schema2/OCI manifest (or index) digest containerd pulls.
-    pub digest: String,
+    pub digest: D,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -129,7 +150,7 @@ pub struct CatalogEntry {
     pub updated_at: String,
     /// For `rolled-back`: what was rolled back from and to, and who asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<EntryRollback>,
+    pub rollback: Option<EntryRollback<D>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,12 +185,19 @@ impl EntryStatus {
     }
 }
 
+/// A catalog as the loader parses it, before its rules are checked.
+pub type CatalogText = CatalogDoc<String>;
+/// An entry of a [`CatalogText`].
+pub type EntryText = CatalogEntry<String>;
+
 impl CatalogEntry {
     /// `<repository>@<digest>`: the only form manifests may use.
     pub fn pinned_image(&self) -> String {
         format!("{}@{}", self.image_repository, self.digest)
     }
+}
 
+impl<D> CatalogEntry<D> {
     /// The status that describes the image: a rolled-back entry's is the restored entry's
     /// (`published`, `reused` or `pinned`).
     pub fn image_status(&self) -> EntryStatus {
@@ -205,10 +233,10 @@ pub fn rollback_text_problem(s: &str) -> Option<&'static str> {
     }
 }
 
-impl Catalog {
+impl CatalogDoc {
     /// An empty catalog for lane initialisation.
-    pub fn empty(names: &LaneNames, source_commit: &str, now: &str) -> Catalog {
-        Catalog {
+    pub fn empty(names: &LaneNames, source_commit: &str, now: &str) -> CatalogDoc {
+        CatalogDoc {
             schema_version: CATALOG_SCHEMA_VERSION,
             lane: names.version.clone(),
             source_repo: names.source_repo.clone(),
@@ -220,7 +248,9 @@ impl Catalog {
             rollback: None,
         }
     }
+}
 
+impl<D> CatalogDoc<D> {
     /// The newest source commit released to the lane: the one a whole-lane rollback was
     /// rolled back from, else `sourceCommit`.
     pub fn newest_commit(&self) -> &str {
@@ -231,9 +261,106 @@ impl Catalog {
     }
 
     /// Deterministic JSON: 2-space indent, keys in struct/BTreeMap order, trailing newline.
-    pub fn to_json_pretty(&self) -> String {
+    pub fn to_json_pretty(&self) -> String
+    where
+        D: Serialize,
+    {
         let mut s = serde_json::to_string_pretty(self).expect("catalog serializes");
         s.push('\n');
         s
+    }
+}
+
+impl CatalogDoc {
+    /// The same document with its digests as text, as the loader reads it back (for checking
+    /// a catalog that was built, not loaded).
+    #[cfg(test)]
+    pub(crate) fn to_text(&self) -> CatalogText {
+        serde_json::to_value(self)
+            .and_then(serde_json::from_value)
+            .expect("a typed catalog reads back as text")
+    }
+}
+
+impl CatalogText {
+    /// The typed catalog, once its rules have passed (`model::check::catalog`); fails only on
+    /// a digest those rules would have reported.
+    pub(in crate::model) fn into_typed(self) -> Result<CatalogDoc, NotADigest> {
+        let services = self
+            .services
+            .into_iter()
+            .map(|(id, e)| Ok((id, e.into_typed()?)))
+            .collect::<Result<_, NotADigest>>()?;
+        Ok(CatalogDoc {
+            schema_version: self.schema_version,
+            lane: self.lane,
+            source_repo: self.source_repo,
+            source_branch: self.source_branch,
+            gitops_branch: self.gitops_branch,
+            source_commit: self.source_commit,
+            updated_at: self.updated_at,
+            services,
+            rollback: self.rollback,
+        })
+    }
+}
+
+impl EntryText {
+    fn into_typed(self) -> Result<CatalogEntry, NotADigest> {
+        let rollback = match self.rollback {
+            None => None,
+            Some(r) => Some(EntryRollback {
+                from: EntryFrom {
+                    digest: Digest::try_from(r.from.digest)?,
+                    source_commit: r.from.source_commit,
+                    gitops_commit: r.from.gitops_commit,
+                },
+                restores: r.restores,
+                requested_by: r.requested_by,
+                at: r.at,
+                reason: r.reason,
+            }),
+        };
+        Ok(CatalogEntry {
+            component: self.component,
+            image_repository: self.image_repository,
+            tag: self.tag,
+            digest: Digest::try_from(self.digest)?,
+            media_type: self.media_type,
+            platforms: self.platforms,
+            status: self.status,
+            source_commit: self.source_commit,
+            reused_from: self.reused_from,
+            fingerprint: self.fingerprint,
+            pipeline_run: self.pipeline_run,
+            published_at: self.published_at,
+            updated_at: self.updated_at,
+            rollback,
+        })
+    }
+}
+
+/// A catalog that passed every catalog rule (and, where the reader names its lane, belongs to
+/// it). Only the loader builds one (`model::check::catalog::parse_catalog`), so a value of this
+/// type needs no second check; read it through [`std::ops::Deref`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalog(CatalogDoc);
+
+impl Catalog {
+    pub(in crate::model) fn checked(doc: CatalogDoc) -> Catalog {
+        Catalog(doc)
+    }
+
+    /// The document, to build the next catalog from (which is checked again when it is
+    /// loaded back).
+    pub fn into_doc(self) -> CatalogDoc {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Catalog {
+    type Target = CatalogDoc;
+    fn deref(&self) -> &CatalogDoc {
+        &self.0
     }
 }

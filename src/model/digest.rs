@@ -75,6 +75,18 @@ impl PartialEq<str> for Digest {
     }
 }
 
+impl PartialEq<String> for Digest {
+    fn eq(&self, other: &String) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialEq<Digest> for String {
+    fn eq(&self, other: &Digest) -> bool {
+        *self == other.0
+    }
+}
+
 impl PartialEq<&str> for Digest {
     fn eq(&self, other: &&str) -> bool {
         self.0 == *other

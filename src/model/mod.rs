@@ -17,7 +17,7 @@ pub mod secrets;
 use std::path::Path;
 
 pub use at_commit::{LaneAtError, DEPLOY_PATH};
-pub use catalog::{Catalog, CatalogEntry, EntryStatus};
+pub use catalog::{Catalog, CatalogDoc, CatalogEntry, EntryStatus};
 pub use check::{Finding, InputError};
 pub use digest::Digest;
 pub use intent::DeployIntent;

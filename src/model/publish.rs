@@ -73,7 +73,7 @@ impl PublishedImage {
             },
             image_repository: self.repository.clone(),
             tag: self.tag.clone(),
-            digest: self.digest.to_string(),
+            digest: self.digest.clone(),
             media_type: Some(self.media_type.clone()),
             platforms: self.platforms.clone(),
             status: self.status,

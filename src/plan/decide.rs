@@ -108,7 +108,7 @@ pub fn built(s: &Service, lane: &LaneSpec, f: BuildFacts<'_>) -> PlannedService 
             p.tag = Some(e.tag.clone());
             p.fingerprint = Some(f.fingerprint);
             p.previous_fingerprint = previous;
-            p.digest = Some(e.digest.clone());
+            p.digest = Some(e.digest.to_string());
             p.reused_from = Some(e.tag.clone());
             p
         }
@@ -159,7 +159,7 @@ mod tests {
             },
             image_repository: "127.0.0.1:5000/agentrun/mgr".into(),
             tag: "a".repeat(40),
-            digest: format!("sha256:{}", "d".repeat(64)),
+            digest: crate::model::Digest::try_from(format!("sha256:{}", "d".repeat(64))).unwrap(),
             media_type: None,
             platforms: vec![],
             status: EntryStatus::Published,

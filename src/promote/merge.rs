@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::catalog::{Catalog, CatalogEntry};
+use crate::model::catalog::{CatalogDoc, CatalogEntry};
 use crate::model::publish::PublishedImage;
 use crate::model::DeployIntent;
 
@@ -48,7 +48,7 @@ pub struct ServiceResult {
 /// The merged catalog and what happened per service.
 #[derive(Debug, Clone)]
 pub struct Merged {
-    pub catalog: Catalog,
+    pub catalog: CatalogDoc,
     pub services: Vec<ServiceResult>,
 }
 
@@ -76,7 +76,7 @@ fn same_content(a: &CatalogEntry, b: &CatalogEntry) -> bool {
 /// Merge `run` into `previous`. `is_ancestor(a, b)` answers whether commit `a` is an ancestor
 /// of (or equal to) `b` in the source repository.
 pub fn merge<E>(
-    previous: &Catalog,
+    previous: &CatalogDoc,
     intent: &DeployIntent,
     run: &RunInput<'_>,
     mut is_ancestor: impl FnMut(&str, &str) -> Result<bool, E>,
@@ -153,7 +153,7 @@ pub fn merge<E>(
             service: image.service.clone(),
             outcome,
             source_commit: Some(entry.source_commit.clone()),
-            digest: Some(entry.digest.clone()),
+            digest: Some(entry.digest.to_string()),
         });
         services.insert(image.service.clone(), entry);
     }
@@ -172,7 +172,7 @@ pub fn merge<E>(
     let changed = services != previous.services
         || source_commit != previous.source_commit
         || rollback != previous.rollback;
-    let catalog = Catalog {
+    let catalog = CatalogDoc {
         source_commit,
         rollback,
         updated_at: if changed {
@@ -264,8 +264,8 @@ mod tests {
         }
     }
 
-    fn catalog(entries: &[(&str, &str, char)]) -> Catalog {
-        let mut c = Catalog {
+    fn catalog(entries: &[(&str, &str, char)]) -> CatalogDoc {
+        let mut c = CatalogDoc {
             schema_version: 1,
             lane: "v0.1".into(),
             source_repo: "r".into(),
@@ -386,7 +386,8 @@ mod tests {
         use crate::model::catalog::{EntryFrom, EntryRestores, EntryRollback};
         e.rollback = Some(EntryRollback {
             from: EntryFrom {
-                digest: format!("sha256:{}", "9".repeat(64)),
+                digest: crate::model::Digest::try_from(format!("sha256:{}", "9".repeat(64)))
+                    .unwrap(),
                 source_commit: from.into(),
                 gitops_commit: "e".repeat(40),
             },
@@ -410,7 +411,7 @@ mod tests {
         prev.source_commit = B.into();
         let e = prev.services["x"].clone();
         prev.services.insert("x".into(), rolled_back(e, B));
-        let findings = crate::model::check::catalog::record_rules(&prev);
+        let findings = crate::model::check::catalog::record_rules(&prev.to_text());
         assert!(findings.is_empty(), "{findings:?}");
         for late in [A, B] {
             let imgs = [image("x", late, '5')];
@@ -455,7 +456,7 @@ mod tests {
             at: "2026-01-01T00:00:00Z".into(),
             reason: None,
         }));
-        let findings = crate::model::check::catalog::record_rules(&prev);
+        let findings = crate::model::check::catalog::record_rules(&prev.to_text());
         assert!(findings.is_empty(), "{findings:?}");
         let imgs = [image("x", B, '5')];
         let run = RunInput {

@@ -34,7 +34,7 @@ use crate::git::remote::Remote;
 use crate::git::write::{Identity, Replace};
 use crate::git::{GitError, Repo};
 use crate::model::publish::PublishedImage;
-use crate::model::{check, rules, Catalog, InputError, Lane, LaneAtError, DEPLOY_PATH};
+use crate::model::{check, rules, CatalogDoc, InputError, Lane, LaneAtError, DEPLOY_PATH};
 use crate::output::{progress, Outcome, Report};
 use crate::render::{self, RenderError};
 use merge::{RunInput, ServiceResult};
@@ -926,12 +926,12 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
                 path: names.catalog_path.clone(),
             })
         }
-        (Some(c), false) => c,
+        (Some(c), false) => c.into_doc(),
         (None, true) => {
             if let Some(h) = &head {
                 refuse_source_history(repo, ctx.commit, &h.commit)?;
             }
-            Catalog::empty(names, ctx.commit, &ctx.now)
+            CatalogDoc::empty(names, ctx.commit, &ctx.now)
         }
         (None, false) => {
             return Err(PromoteError::NoCatalog {
@@ -982,14 +982,15 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
         repo.is_ancestor(a, b)
     })?;
     let catalog_json = merged.catalog.to_json_pretty();
-    // The same strict check every reader applies (formats, lane, no secret values).
-    check::parse_catalog(
+    // The same strict check every reader applies (formats, lane, no secret values); the tree
+    // is rendered from the catalog as it reads back.
+    let checked = check::parse_catalog(
         catalog_json.as_bytes(),
         &format!("{}:{}", names.gitops_branch, names.catalog_path),
         Some(names),
     )
     .map_err(|e| PromoteError::Catalog(crate::error::chain(&e)))?;
-    let rendered = render::render_tree(intent_lane, &merged.catalog)?;
+    let rendered = render::render_tree(intent_lane, &checked)?;
 
     let old_tree = match &head {
         Some(h) => Some(gitops.tree_id(&h.commit)?),
@@ -1078,7 +1079,7 @@ pub(crate) fn write_commit(
 fn intent_source(
     ctx: &PromoteRun<'_>,
     repo: &Repo,
-    previous: &Catalog,
+    previous: &CatalogDoc,
 ) -> Result<Option<String>, PromoteError> {
     let recorded = &previous.source_commit;
     // A rolled-back lane keeps its restored intent against the commit it was rolled back

@@ -372,7 +372,10 @@ impl Common<'_> {
             labels.insert(labels::IMAGE_COMMIT.into(), entry.tag.clone());
         }
         let mut annotations = BTreeMap::new();
-        annotations.insert(labels::IMAGE_DIGEST_ANNOTATION.into(), entry.digest.clone());
+        annotations.insert(
+            labels::IMAGE_DIGEST_ANNOTATION.into(),
+            entry.digest.to_string(),
+        );
         if !svc.config.is_empty() {
             annotations.insert(CONFIG_HASH_ANNOTATION.into(), config_hash(&svc.config));
         }
@@ -387,8 +390,10 @@ impl Common<'_> {
         let mut m = self.service_meta(&svc.id, svc, entry);
         m.annotations
             .insert(labels::IMAGE_ANNOTATION.into(), entry.pinned_image());
-        m.annotations
-            .insert(labels::IMAGE_DIGEST_ANNOTATION.into(), entry.digest.clone());
+        m.annotations.insert(
+            labels::IMAGE_DIGEST_ANNOTATION.into(),
+            entry.digest.to_string(),
+        );
         m
     }
 }
@@ -452,21 +457,8 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
             .ok_or_else(|| RenderError::MissingDigest {
                 service: svc.id.clone(),
             })?;
-        if !crate::model::Digest::is_valid(&entry.digest) {
-            return Err(RenderError::Catalog {
-                service: svc.id.clone(),
-                message: "digest must be sha256: followed by 64 lowercase hex".into(),
-            });
-        }
-        if entry.image_repository.is_empty()
-            || entry.image_repository.contains('@')
-            || entry.image_repository.chars().any(char::is_whitespace)
-        {
-            return Err(RenderError::Catalog {
-                service: svc.id.clone(),
-                message: "imageRepository must be a repository without tag or digest".into(),
-            });
-        }
+        // The catalog is a checked one (model::check::catalog): its digest is typed and its
+        // repository has no tag, digest or whitespace, so nothing here is checked again.
         entries.insert(svc.id.as_str(), entry);
     }
 

@@ -50,8 +50,6 @@ pub enum RenderError {
     MissingDigest { service: String },
     #[error("render failed: {0}")]
     Template(String),
-    #[error("catalog entry '{service}': {message}")]
-    Catalog { service: String, message: String },
     #[error("deploy.json {path}: {message} (rule: {rule})")]
     Intent {
         path: String,
@@ -78,9 +76,6 @@ impl Classified for RenderError {
             }
             RenderError::Template(_) => {
                 "fix the template named above (templates/runtime or --templates DIR)".into()
-            }
-            RenderError::Catalog { .. } => {
-                "the catalog is machine-written: re-run publish and promote instead of editing it".into()
             }
             RenderError::Intent { .. } => "fix deploy.json at the path named above".into(),
             RenderError::Invalid { .. } => {

@@ -77,7 +77,7 @@ pub fn check_present(
                 "checking {}@{} in the registry",
                 e.image_repository, e.digest
             ));
-            match client.head_manifest(&repo, &e.digest).await? {
+            match client.head_manifest(&repo, e.digest.as_str()).await? {
                 Some(_) => {}
                 None => {
                     return Err(RollbackError::DigestGone {

@@ -22,7 +22,7 @@ use crate::git::gitops::{self, GitopsHead};
 use crate::git::remote::Remote;
 use crate::git::write::Replace;
 use crate::git::{GitError, Repo};
-use crate::model::catalog::{rollback_text_problem, Catalog, ReleaseRef};
+use crate::model::catalog::{rollback_text_problem, CatalogDoc, ReleaseRef};
 use crate::model::{check, rules, Lane};
 use crate::output::{progress, Outcome, Report};
 use crate::promote::{self, credentials, PromoteError, Pushed, Scratch};
@@ -583,19 +583,21 @@ fn build(
     scratch: Scratch,
     head: &GitopsHead,
     intent_lane: &Lane,
-    next: &Catalog,
+    next: &CatalogDoc,
     d: &Decided,
 ) -> Result<Option<Built>, RollbackError> {
     let names = &ctx.lane.names;
     let g = &scratch.repo;
     let catalog_json = next.to_json_pretty();
-    check::parse_catalog(
+    // Rendered from the catalog as it reads back, after the check every reader applies.
+    let checked = check::parse_catalog(
         catalog_json.as_bytes(),
         &format!("{}:{}", names.gitops_branch, names.catalog_path),
         Some(names),
     )
     .map_err(|e| PromoteError::Catalog(crate::error::chain(&e)))?;
-    let rendered = crate::render::render_tree(intent_lane, next).map_err(PromoteError::from)?;
+    let rendered =
+        crate::render::render_tree(intent_lane, &checked).map_err(PromoteError::from)?;
     let old_tree = g.tree_id(&head.commit)?;
     let new_tree = g.replace_in_tree(
         Some(&old_tree),

@@ -15,7 +15,7 @@
 use serde::Serialize;
 
 use crate::model::catalog::{
-    Catalog, CatalogEntry, EntryFrom, EntryRestores, EntryRollback, EntryStatus, LaneRollback,
+    CatalogDoc, CatalogEntry, EntryFrom, EntryRestores, EntryRollback, EntryStatus, LaneRollback,
     ReleaseRef,
 };
 
@@ -107,19 +107,19 @@ fn result(
     ServiceRollback {
         service: service.to_string(),
         change,
-        from_digest: from.map(|e| e.digest.clone()),
-        to_digest: to.map(|e| e.digest.clone()),
+        from_digest: from.map(|e| e.digest.to_string()),
+        to_digest: to.map(|e| e.digest.to_string()),
         source_commit: to.map(|e| e.source_commit.clone()),
     }
 }
 
 /// Roll back `services` of `current` to their entries in `target`.
 pub fn services(
-    current: &Catalog,
-    target: &Catalog,
+    current: &CatalogDoc,
+    target: &CatalogDoc,
     services: &[String],
     req: &Request<'_>,
-) -> Result<(Catalog, Vec<ServiceRollback>), PlanProblem> {
+) -> Result<(CatalogDoc, Vec<ServiceRollback>), PlanProblem> {
     let mut next = current.clone();
     let mut out = Vec::new();
     for id in services {
@@ -153,10 +153,10 @@ pub fn services(
 
 /// Roll the whole lane back to `target` (its entries and its deploy intent).
 pub fn lane(
-    current: &Catalog,
-    target: &Catalog,
+    current: &CatalogDoc,
+    target: &CatalogDoc,
     req: &Request<'_>,
-) -> (Catalog, Vec<ServiceRollback>) {
+) -> (CatalogDoc, Vec<ServiceRollback>) {
     let mut out = Vec::new();
     let mut services = std::collections::BTreeMap::new();
     for (id, t) in &target.services {
@@ -188,7 +188,7 @@ pub fn lane(
     {
         return (current.clone(), out);
     }
-    let next = Catalog {
+    let next = CatalogDoc {
         source_commit: target.source_commit.clone(),
         updated_at: req.now.to_string(),
         services,
@@ -230,7 +230,8 @@ mod tests {
             },
             image_repository: format!("127.0.0.1:5000/agentrun/{id}"),
             tag: commit.into(),
-            digest: format!("sha256:{}", d.to_string().repeat(64)),
+            digest: crate::model::Digest::try_from(format!("sha256:{}", d.to_string().repeat(64)))
+                .unwrap(),
             media_type: None,
             platforms: vec![],
             status: EntryStatus::Published,
@@ -244,8 +245,8 @@ mod tests {
         }
     }
 
-    fn catalog(commit: &str, entries: &[CatalogEntry]) -> Catalog {
-        Catalog {
+    fn catalog(commit: &str, entries: &[CatalogEntry]) -> CatalogDoc {
+        CatalogDoc {
             schema_version: 1,
             lane: "v0.1".into(),
             source_repo: "r".into(),
@@ -276,7 +277,7 @@ mod tests {
         let old = catalog(A, &[entry("x", A, '1'), entry("y", A, '2')]);
         let cur = catalog(B, &[entry("x", B, '3'), entry("y", B, '2')]);
         let (next, out) = services(&cur, &old, &["x".into(), "y".into()], &req()).unwrap();
-        let findings = crate::model::check::catalog::record_rules(&next);
+        let findings = crate::model::check::catalog::record_rules(&next.to_text());
         assert!(findings.is_empty(), "{findings:?}");
         let x = &next.services["x"];
         assert_eq!(x.status, EntryStatus::RolledBack);
@@ -315,7 +316,7 @@ mod tests {
         let old = catalog(A, &[entry("x", A, '1'), entry("gone", A, '5')]);
         let cur = catalog(B, &[entry("x", B, '3'), entry("new", B, '4')]);
         let (next, out) = lane(&cur, &old, &req());
-        let findings = crate::model::check::catalog::record_rules(&next);
+        let findings = crate::model::check::catalog::record_rules(&next.to_text());
         assert!(findings.is_empty(), "{findings:?}");
         assert_eq!(next.source_commit, A);
         let r = next.rollback.as_ref().unwrap();

@@ -130,7 +130,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                 reused_from: e.reused_from.clone(),
                 image_repository: e.image_repository.clone(),
                 tag: e.tag.clone(),
-                digest: e.digest.clone(),
+                digest: e.digest.to_string(),
                 pipeline_run: e.pipeline_run.clone(),
                 updated_at: e.updated_at.clone(),
                 rollback: e.rollback.clone(),

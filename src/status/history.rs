@@ -77,7 +77,7 @@ pub fn releases(
                 .map(|c| {
                     c.services
                         .iter()
-                        .map(|(k, e)| (k.clone(), e.digest.clone()))
+                        .map(|(k, e)| (k.clone(), e.digest.to_string()))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -125,8 +125,10 @@ fn changes(old: Option<&Catalog>, new: &Catalog) -> Vec<Change> {
         out.push(Change {
             service: id.clone(),
             status: e.status.as_str().to_string(),
-            digest: Some(e.digest.clone()),
-            previous_digest: before.map(|b| b.digest.clone()).filter(|d| *d != e.digest),
+            digest: Some(e.digest.to_string()),
+            previous_digest: before
+                .map(|b| b.digest.to_string())
+                .filter(|d| *d != e.digest),
             source_commit: Some(e.source_commit.clone()),
             reused_from: e.reused_from.clone(),
         });
@@ -139,7 +141,7 @@ fn changes(old: Option<&Catalog>, new: &Catalog) -> Vec<Change> {
                 digest: None,
                 previous_digest: old
                     .and_then(|o| o.services.get(id))
-                    .map(|e| e.digest.clone()),
+                    .map(|e| e.digest.to_string()),
                 source_commit: None,
                 reused_from: None,
             });

@@ -312,7 +312,7 @@ pub fn render(r: &StatusReport) -> String {
             notes.push(format!(
                 "{}: rolled back from {} to the release of {} (source {}) by {} at {}{}",
                 s.id,
-                short_digest(&r.from.digest),
+                short_digest(r.from.digest.as_str()),
                 short(&r.restores.gitops_commit),
                 short(&r.restores.source_commit),
                 r.requested_by,

@@ -280,11 +280,11 @@ async fn images(
         // runs the same bytes only if the digest matches).
         let expected = |cname: &str| -> Option<String> {
             match &desired {
-                None => Some(entry.digest.clone()),
+                None => Some(entry.digest.to_string()),
                 Some(d) => d.iter().find(|(n, _)| n == cname).map(|(_, img)| {
                     match tree::split_pinned(img) {
                         Some((repo, dig)) if repo != entry.image_repository => dig.to_string(),
-                        _ => entry.digest.clone(),
+                        _ => entry.digest.to_string(),
                     }
                 }),
             }

@@ -663,7 +663,9 @@ pub fn image(service: &str, c: char) -> String {
 /// The runtime tree for `catalog`: `lane::render::render_tree` of the shipped deploy.json.
 pub fn rendered_tree(deploy: &str, catalog: &Value) -> BTreeMap<String, String> {
     let lane = lane::model::Lane::parse(deploy.as_bytes(), "deploy.json").expect("deploy.json");
-    let cat: lane::model::Catalog = serde_json::from_value(catalog.clone()).expect("catalog");
+    let bytes = serde_json::to_vec(catalog).expect("catalog");
+    let cat = lane::model::check::parse_catalog(&bytes, "catalog.json", Some(&lane.names))
+        .expect("catalog");
     lane::render::render_tree(&lane, &cat)
         .expect("render_tree of the shipped deploy.json")
         .files

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::process::Command;
 
 use lane::model::catalog::{
-    Catalog, CatalogEntry, ComponentIdentity, EntryFrom, EntryRestores, EntryRollback, EntryStatus,
-    LaneRollback, ReleaseRef,
+    CatalogDoc, CatalogEntry, ComponentIdentity, EntryFrom, EntryRestores, EntryRollback,
+    EntryStatus, LaneRollback, ReleaseRef,
 };
 use lane::model::check;
 use lane::model::intent::*;
@@ -247,7 +247,7 @@ fn entry(service: &str, kind: ComponentKind, status: EntryStatus) -> CatalogEntr
             EntryStatus::Reused => "b".repeat(40),
             EntryStatus::Pinned | EntryStatus::RolledBack => s("1.36"),
         },
-        digest: format!("sha256:{}", "a".repeat(64)),
+        digest: lane::model::Digest::try_from(format!("sha256:{}", "a".repeat(64))).unwrap(),
         media_type: Some(s("application/vnd.oci.image.manifest.v1+json")),
         platforms: vec![s("linux/amd64")],
         status,
@@ -267,7 +267,7 @@ fn rolled_back_entry(service: &str) -> CatalogEntry {
     e.status = EntryStatus::RolledBack;
     e.rollback = Some(EntryRollback {
         from: EntryFrom {
-            digest: format!("sha256:{}", "c".repeat(64)),
+            digest: lane::model::Digest::try_from(format!("sha256:{}", "c".repeat(64))).unwrap(),
             source_commit: "d".repeat(40),
             gitops_commit: "e".repeat(40),
         },
@@ -283,8 +283,8 @@ fn rolled_back_entry(service: &str) -> CatalogEntry {
     e
 }
 
-fn maximal_catalog() -> Catalog {
-    Catalog {
+fn maximal_catalog() -> CatalogDoc {
+    CatalogDoc {
         schema_version: 1,
         lane: s("v0.1"),
         source_repo: s("git@github.com:pikasTech/agentrun.git"),
@@ -553,7 +553,7 @@ fn catalog_schema_matches_the_catalog_model() {
     let bytes = serde_json::to_vec(&v).unwrap();
     let back = check::parse_catalog(&bytes, "catalog.json", None)
         .unwrap_or_else(|e| panic!("lane rejects the maximal catalog: {e}"));
-    assert_eq!(back, cat);
+    assert_eq!(*back, cat);
     assert_schema_accepts("artifact-catalog.schema.json", &v);
 }
 

@@ -7,14 +7,16 @@ use serde_json::Value;
 
 use super::{key_path, scan, typed, Finding, Findings, InputError};
 use crate::model::catalog::{
-    rollback_text_problem, Catalog, CatalogEntry, EntryStatus, LaneRollback, CATALOG_SCHEMA_VERSION,
+    rollback_text_problem, Catalog, CatalogText, EntryStatus, EntryText, LaneRollback,
+    CATALOG_SCHEMA_VERSION,
 };
 use crate::model::digest::Digest;
 use crate::model::names::LaneNames;
 use crate::model::rules;
 
 /// Load and check a catalog file: strict parse, format rules, and (when names are given) the
-/// lane it belongs to.
+/// lane it belongs to. The one way to a [`Catalog`]: digests are parsed as text first, so that
+/// every bad one is reported, then typed once the rules have passed.
 pub fn parse_catalog(
     bytes: &[u8],
     file: &str,
@@ -35,21 +37,31 @@ pub fn parse_catalog(
             findings,
         });
     }
-    let cat: Catalog = typed::from_value(value, file)?;
+    let cat: CatalogText = typed::from_value(value, file)?;
     let findings = check_catalog(&cat, names);
-    if findings.is_empty() {
-        Ok(cat)
-    } else {
-        Err(InputError::Invalid {
+    if !findings.is_empty() {
+        return Err(InputError::Invalid {
             file: file.into(),
             findings,
-        })
+        });
     }
+    // The rules above named every digest that is not one, so this cannot fail; were a rule
+    // ever to miss one, the catalog is refused all the same.
+    cat.into_typed()
+        .map(Catalog::checked)
+        .map_err(|e| InputError::Invalid {
+            file: file.into(),
+            findings: vec![Finding {
+                path: "$".into(),
+                rule: "digest",
+                message: e.to_string(),
+            }],
+        })
 }
 
 /// Every rule of a typed catalog, in report order; with `names`, also that it is this
 /// lane's.
-pub fn check_catalog(cat: &Catalog, names: Option<&LaneNames>) -> Vec<Finding> {
+pub fn check_catalog(cat: &CatalogText, names: Option<&LaneNames>) -> Vec<Finding> {
     let mut out = Findings::default();
     records(cat, &mut out);
     if let Some(names) = names {
@@ -64,13 +76,13 @@ pub fn check_catalog(cat: &Catalog, names: Option<&LaneNames>) -> Vec<Finding> {
 /// What the catalog records: schema version, lane version, commits, digests, statuses and
 /// their rollback records, timestamps (the rules a catalog that promote or rollback builds
 /// must pass whatever its lane and references).
-pub fn record_rules(cat: &Catalog) -> Vec<Finding> {
+pub fn record_rules(cat: &CatalogText) -> Vec<Finding> {
     let mut out = Findings::default();
     records(cat, &mut out);
     out.into_vec()
 }
 
-fn records(cat: &Catalog, out: &mut Findings) {
+fn records(cat: &CatalogText, out: &mut Findings) {
     if cat.schema_version != CATALOG_SCHEMA_VERSION {
         out.add(
             "$.schemaVersion".into(),
@@ -113,7 +125,7 @@ fn records(cat: &Catalog, out: &mut Findings) {
 }
 
 /// A whole-lane rollback record: commits, the restored release's intent, who and when.
-fn lane_rollback(cat: &Catalog, r: &LaneRollback, out: &mut Findings) {
+fn lane_rollback(cat: &CatalogText, r: &LaneRollback, out: &mut Findings) {
     for (path, v) in [
         ("from.sourceCommit", &r.from.source_commit),
         ("from.gitopsCommit", &r.from.gitops_commit),
@@ -139,7 +151,7 @@ fn lane_rollback(cat: &Catalog, r: &LaneRollback, out: &mut Findings) {
 }
 
 /// An entry's rollback record: present exactly on rolled-back entries, and consistent.
-fn entry_rollback(p: &str, e: &CatalogEntry, out: &mut Findings) {
+fn entry_rollback(p: &str, e: &EntryText, out: &mut Findings) {
     match (&e.status, &e.rollback) {
         (EntryStatus::RolledBack, None) => out.add(
             format!("{p}.rollback"),
@@ -200,7 +212,7 @@ fn entry_rollback(p: &str, e: &CatalogEntry, out: &mut Findings) {
 }
 
 /// An entry: its key, digest and commit, then its status and timestamp rules.
-fn entry_rules(id: &str, p: &str, e: &CatalogEntry, out: &mut Findings) {
+fn entry_rules(id: &str, p: &str, e: &EntryText, out: &mut Findings) {
     if !rules::is_dns1123_label(id) {
         out.add(
             p.to_string(),
@@ -237,7 +249,7 @@ fn entry_rules(id: &str, p: &str, e: &CatalogEntry, out: &mut Findings) {
 }
 
 /// What an entry's image status asks of its tag, reusedFrom and fingerprint.
-fn status_rules(p: &str, e: &CatalogEntry, out: &mut Findings) {
+fn status_rules(p: &str, e: &EntryText, out: &mut Findings) {
     match e.image_status() {
                 // publish tags a built image with the commit it was built from, and a
                 // published entry is that run's own (src/model/publish.rs to_entry).
@@ -309,7 +321,7 @@ fn status_rules(p: &str, e: &CatalogEntry, out: &mut Findings) {
 }
 
 /// publishedAt and updatedAt: RFC 3339 UTC, in order.
-fn timestamps(p: &str, e: &CatalogEntry, out: &mut Findings) {
+fn timestamps(p: &str, e: &EntryText, out: &mut Findings) {
     for (field, v) in [
         ("publishedAt", &e.published_at),
         ("updatedAt", &e.updated_at),
@@ -362,7 +374,7 @@ fn rollback_common(
 
 /// Reject a catalog that belongs to another lane (docs/architecture.md, "Lane names": lanes
 /// never share).
-fn lane_rules(cat: &Catalog, names: &LaneNames, out: &mut Findings) {
+fn lane_rules(cat: &CatalogText, names: &LaneNames, out: &mut Findings) {
     // The same repository written with or without a trailing `.git` or `/` is the same.
     let repo = |s: &str| s.trim_end_matches('/').trim_end_matches(".git").to_string();
     let (got_repo, want_repo) = (repo(&cat.source_repo), repo(&names.source_repo));
@@ -386,7 +398,7 @@ fn lane_rules(cat: &Catalog, names: &LaneNames, out: &mut Findings) {
 
 /// Formats of what the catalog refers to: repository, branches, image repositories, media
 /// types, platforms, PipelineRun names.
-fn format_rules(cat: &Catalog, out: &mut Findings) {
+fn format_rules(cat: &CatalogText, out: &mut Findings) {
     let mut f =
         |path: String, rule: &'static str, message: &str| out.add(path, rule, message.into());
     if let Err(e) = crate::git::remote::Remote::parse(&cat.source_repo) {
@@ -462,9 +474,9 @@ mod tests {
     use crate::model::catalog::{ComponentIdentity, EntryFrom, EntryRestores, EntryRollback};
     use std::collections::BTreeMap;
 
-    fn rolled_back() -> CatalogEntry {
+    fn rolled_back() -> EntryText {
         let c = "a".repeat(40);
-        CatalogEntry {
+        EntryText {
             component: ComponentIdentity {
                 service: "mgr".into(),
                 kind: crate::model::intent::ComponentKind::Deployment,
@@ -499,8 +511,8 @@ mod tests {
         }
     }
 
-    fn rules_of(e: CatalogEntry) -> Vec<&'static str> {
-        let mut c = Catalog {
+    fn rules_of(e: EntryText) -> Vec<&'static str> {
+        let mut c = CatalogText {
             schema_version: 1,
             lane: "v0.1".into(),
             source_repo: "r".into(),
