@@ -19,6 +19,7 @@ pub mod plan;
 pub mod promote;
 pub mod prune;
 pub mod publish;
+pub mod redact;
 pub mod registry;
 pub mod render;
 pub mod rollback;

@@ -35,7 +35,7 @@ pub fn progress(msg: impl AsRef<str>) {
         let _ = writeln!(
             e,
             "lane: {}",
-            crate::model::secrets::redact_url_userinfo(msg.as_ref())
+            crate::redact::redact_url_userinfo(msg.as_ref())
         );
     }
 }
@@ -125,7 +125,7 @@ fn emit(doc: Value, text: &str, format: Format) {
     // may reach any message or field: its userinfo never reaches the output.
     let mut doc = doc;
     redact_urls(&mut doc);
-    let text = crate::model::secrets::redact_url_userinfo(text).into_owned();
+    let text = crate::redact::redact_url_userinfo(text).into_owned();
     let mut out = std::io::stdout().lock();
     let _ = match format {
         Format::Json | Format::Html => writeln!(
@@ -157,7 +157,7 @@ pub fn usage_error(e: clap::Error, args: &[String], subcommands: &[&str]) -> i32
         let _ = write!(
             std::io::stderr().lock(),
             "{}",
-            crate::model::secrets::redact_url_userinfo(&rendered)
+            crate::redact::redact_url_userinfo(&rendered)
         );
     }
     emit(doc, &rendered, seen.format);
@@ -250,11 +250,11 @@ fn kebab(s: &str) -> String {
     out
 }
 
-/// [`crate::model::secrets::redact_url_userinfo`] on every string of a document.
+/// [`crate::redact::redact_url_userinfo`] on every string of a document.
 fn redact_urls(v: &mut Value) {
     match v {
         Value::String(s) => {
-            if let std::borrow::Cow::Owned(r) = crate::model::secrets::redact_url_userinfo(s) {
+            if let std::borrow::Cow::Owned(r) = crate::redact::redact_url_userinfo(s) {
                 *s = r;
             }
         }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use super::remote::{Remote, GIT_ALLOW_PROTOCOL};
 use super::GitError;
-use crate::model::secrets;
+use crate::redact;
 
 /// `git -C dir` with prompts disabled (a missing credential fails instead of hanging a
 /// Tekton step), no inherited repository location, and git's own protocol allow-list: even a
@@ -29,7 +29,7 @@ fn git(dir: &Path) -> Command {
 pub fn positional(value: &str) -> Result<&str, GitError> {
     if value.starts_with('-') {
         Err(GitError::OptionShaped {
-            value: secrets::scrub(value, &[]),
+            value: redact::scrub(value, &[]),
         })
     } else {
         Ok(value)
@@ -48,13 +48,13 @@ pub fn run(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     } else {
         Err(GitError::Command {
             command: scrub_args(args),
-            stderr: secrets::scrub(String::from_utf8_lossy(&out.stderr).trim(), &[]),
+            stderr: redact::scrub(String::from_utf8_lossy(&out.stderr).trim(), &[]),
         })
     }
 }
 
 fn scrub_args(args: &[&str]) -> String {
-    secrets::scrub(&args.join(" "), &[])
+    redact::scrub(&args.join(" "), &[])
 }
 
 /// Fetch `refs/heads/<branch>` from `remote` into the local ref `into`; returns the fetched
@@ -224,11 +224,11 @@ pub fn push_lease(
         if !server.is_empty() {
             reason = format!("{reason} — remote: {}", server.join(" / "));
         }
-        return Ok(PushOutcome::Raced(secrets::scrub(&reason, &[])));
+        return Ok(PushOutcome::Raced(redact::scrub(&reason, &[])));
     }
     Err(GitError::Command {
         command: scrub_args(&args),
-        stderr: secrets::scrub(all.trim(), &[]),
+        stderr: redact::scrub(all.trim(), &[]),
     })
 }
 

@@ -1,11 +1,9 @@
-//! Reading the lane's GitOps branch: its tip and the artifact catalog on it, without a checkout.
-//! Shared by plan, render, promote and verify. Only the lane's own GitOps branch is ever read:
-//! there is no fallback to another branch, lane or the source branch (docs/architecture.md, "Truth
-//! sources").
+//! Finding a GitOps branch's tip without a checkout: fetched from a remote, or held under a
+//! local ref. Shared by plan, render, promote, verify and status, which name the branch; what
+//! the tip holds (the catalog) is read by src/model/catalog_at.rs. Only the given branch is ever
+//! read: there is no fallback to another branch (docs/architecture.md, "Truth sources").
 
 use super::{cli, GitError, Repo};
-use crate::error::{Classified, ExitClass};
-use crate::model::{check, Catalog, InputError, LaneNames};
 
 /// Where the GitOps branch is read from (flattened into subcommands).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -40,35 +38,6 @@ impl GitopsArgs {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum GitopsError {
-    #[error(transparent)]
-    Git(#[from] GitError),
-    #[error(transparent)]
-    Catalog(#[from] InputError),
-}
-
-impl Classified for GitopsError {
-    fn class(&self) -> ExitClass {
-        match self {
-            GitopsError::Git(e) => e.class(),
-            GitopsError::Catalog(e) => e.class(),
-        }
-    }
-    fn hint(&self) -> Option<String> {
-        match self {
-            GitopsError::Git(e) => e.hint(),
-            GitopsError::Catalog(e) => e.hint(),
-        }
-    }
-    fn details(&self) -> Option<serde_json::Value> {
-        match self {
-            GitopsError::Git(e) => e.details(),
-            GitopsError::Catalog(e) => e.details(),
-        }
-    }
-}
-
 /// The GitOps branch tip that was read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,50 +49,41 @@ pub struct GitopsHead {
 }
 
 /// The local ref a remote GitOps branch is fetched into.
-pub fn fetched_ref(names: &LaneNames) -> String {
-    format!("refs/lane/gitops/{}", names.gitops_branch)
+pub fn fetched_ref(branch: &str) -> String {
+    format!("refs/lane/gitops/{branch}")
 }
 
 /// Where prepare-source (or a plain `git fetch origin`) leaves the GitOps branch.
-fn tracking_ref(names: &LaneNames) -> String {
-    format!("refs/remotes/origin/{}", names.gitops_branch)
+fn tracking_ref(branch: &str) -> String {
+    format!("refs/remotes/origin/{branch}")
 }
 
 /// The GitOps tip the repository already holds, without fetching: `refs/lane/gitops/<branch>`
 /// (from `lane plan --gitops-remote`), else `refs/remotes/origin/<branch>` (prepare-source).
-pub fn held_tip(repo: &Repo, names: &LaneNames) -> Option<String> {
-    [fetched_ref(names), tracking_ref(names)]
+pub fn held_tip(repo: &Repo, branch: &str) -> Option<String> {
+    [fetched_ref(branch), tracking_ref(branch)]
         .iter()
         .find_map(|r| repo.ref_target(r).ok().flatten())
         .and_then(|id| repo.resolve_commit(&id).ok())
 }
 
-/// Find (fetching first when a remote is given) the GitOps branch tip; `None` when the
-/// branch does not exist yet.
-pub fn head(
-    repo: &Repo,
-    names: &LaneNames,
-    args: &GitopsArgs,
-) -> Result<Option<GitopsHead>, GitError> {
+/// Find (fetching first when a remote is given) the tip of the GitOps branch `branch`; `None`
+/// when the branch does not exist yet.
+pub fn head(repo: &Repo, branch: &str, args: &GitopsArgs) -> Result<Option<GitopsHead>, GitError> {
     if let Some(remote) = &args.gitops_remote {
         let remote = super::remote::Remote::parse_named("--gitops-remote", remote)?;
-        let into = fetched_ref(names);
-        crate::output::progress(format!(
-            "fetching {} from the GitOps remote",
-            names.gitops_branch
-        ));
+        let into = fetched_ref(branch);
+        crate::output::progress(format!("fetching {branch} from the GitOps remote"));
         return Ok(
-            cli::fetch_branch(repo.path(), &remote, &names.gitops_branch, &into)?.map(|commit| {
-                GitopsHead {
-                    git_ref: into,
-                    commit,
-                }
+            cli::fetch_branch(repo.path(), &remote, branch, &into)?.map(|commit| GitopsHead {
+                git_ref: into,
+                commit,
             }),
         );
     }
     let candidates = match &args.gitops_ref {
         Some(r) => vec![cli::positional(r)?.to_string()],
-        None => vec![tracking_ref(names), names.gitops_ref()],
+        None => vec![tracking_ref(branch), format!("refs/heads/{branch}")],
     };
     for r in candidates {
         if let Some(id) = repo.ref_target(&r)? {
@@ -132,46 +92,4 @@ pub fn head(
         }
     }
     Ok(None)
-}
-
-/// The catalog at `head`, checked and required to belong to this lane; `None` when the
-/// branch has no catalog file.
-pub fn catalog_at(
-    repo: &Repo,
-    names: &LaneNames,
-    head: &GitopsHead,
-) -> Result<Option<Catalog>, GitopsError> {
-    let file = format!("{}:{}", names.gitops_branch, names.catalog_path);
-    let id = match repo.entry(&head.commit, &names.catalog_path)? {
-        None => return Ok(None),
-        Some((id, super::EntryKind::Blob | super::EntryKind::Executable)) => id,
-        // Something else sits where the catalog belongs: never "no catalog" (which invites
-        // `--init` over it).
-        Some((_, kind)) => {
-            let what = match kind {
-                super::EntryKind::Tree => "a directory",
-                super::EntryKind::Link => "a symlink",
-                _ => "a submodule",
-            };
-            return Err(InputError::Invalid {
-                file,
-                findings: vec![check::Finding {
-                    path: "$".into(),
-                    rule: "catalog-not-a-file",
-                    message: format!(
-                        "the catalog path holds {what}, not a file; remove it from the GitOps branch by hand (lane never overwrites it)"
-                    ),
-                }],
-            }
-            .into());
-        }
-    };
-    let bytes = repo.read_blob(&id)?;
-    Ok(Some(check::parse_catalog(&bytes, &file, Some(names))?))
-}
-
-/// Load a catalog file from disk, checked against the lane.
-pub fn catalog_file(path: &std::path::Path, names: &LaneNames) -> Result<Catalog, InputError> {
-    let bytes = check::read_limited(path)?;
-    check::parse_catalog(&bytes, &path.display().to_string(), Some(names))
 }

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod gitops;
 pub mod remote;
+pub mod scratch;
 pub mod sign;
 pub mod write;
 
@@ -90,6 +91,14 @@ pub enum EntryKind {
 pub struct Repo {
     repo: gix::Repository,
     path: PathBuf,
+}
+
+/// A path as a tree lookup takes it: `./a//b/` is `a/b`, the root is `""`.
+fn tree_path(path: &str) -> String {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn obj_err(e: impl std::fmt::Display) -> GitError {
@@ -246,7 +255,7 @@ impl Repo {
     /// Id and kind of the entry at `path` in `commit`'s tree (`""` is the root tree).
     pub fn entry(&self, commit: &str, path: &str) -> Result<Option<(String, EntryKind)>, GitError> {
         let tree = self.commit_tree(commit)?;
-        let path = crate::model::rules::normalize_repo_path(path);
+        let path = tree_path(path);
         if path.is_empty() {
             return Ok(Some((tree.id.to_string(), EntryKind::Tree)));
         }

@@ -389,7 +389,7 @@ fn parse(path: &Path) -> Result<Kubeconfig, KubeError> {
     serde_saphyr::from_str(&text).map_err(|e| {
         err(format!(
             "not a kubeconfig: {}",
-            crate::model::secrets::scrub(&e.to_string(), &[])
+            crate::redact::scrub(&e.to_string(), &[])
                 .lines()
                 .next()
                 .unwrap_or_default()

@@ -21,7 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::KubeError;
-use crate::model::secrets;
+use crate::redact;
 
 /// The versions of the exec protocol lane speaks.
 const API_V1: &str = "client.authentication.k8s.io/v1";
@@ -286,7 +286,7 @@ impl ExecAuth {
                         .clone()
                         .filter(|h| !h.trim().is_empty())
                         .map(|h| {
-                            secrets::scrub(&h.trim().chars().take(500).collect::<String>(), &[])
+                            redact::scrub(&h.trim().chars().take(500).collect::<String>(), &[])
                         })
                         .unwrap_or_else(|| {
                             "install the plugin the kubeconfig names, or put it on PATH".into()
@@ -460,7 +460,7 @@ fn stderr_tail(stderr: &[u8]) -> String {
     } else {
         tail
     };
-    secrets::scrub(&tail, &[])
+    redact::scrub(&tail, &[])
 }
 
 /// `2026-11-30T05:00:00Z`, `…T05:00:00.123+01:00`: an RFC 3339 time.

@@ -18,7 +18,7 @@ use serde_json::Value;
 pub use config::{Config, Credentials, Source};
 
 use crate::error::{Classified, ExitClass};
-use crate::model::secrets;
+use crate::redact;
 
 /// Bytes read from one response at most. Lists are paged ([`LIST_PAGE`]) so that no single
 /// answer needs more.
@@ -385,7 +385,7 @@ impl Client {
             .chain(exec.iter())
             .map(String::as_str)
             .collect();
-        secrets::scrub(&m, &known)
+        redact::scrub(&m, &known)
     }
 
     /// One request, read whole (bounded). `Err(true, e)` when a timeout is worth retrying.
@@ -667,11 +667,11 @@ fn decode(method: &'static str, path: &str, a: Answer) -> Result<Option<Value>, 
 fn status_message(body: &[u8]) -> String {
     if let Ok(v) = serde_json::from_slice::<Value>(body) {
         if let Some(m) = v.get("message").and_then(Value::as_str) {
-            return secrets::scrub(&m.chars().take(500).collect::<String>(), &[]);
+            return redact::scrub(&m.chars().take(500).collect::<String>(), &[]);
         }
     }
     let s = String::from_utf8_lossy(body);
-    secrets::scrub(&s.chars().take(200).collect::<String>(), &[])
+    redact::scrub(&s.chars().take(200).collect::<String>(), &[])
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {

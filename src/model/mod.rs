@@ -3,6 +3,7 @@
 
 pub mod at_commit;
 pub mod catalog;
+pub mod catalog_at;
 pub mod check;
 pub mod digest;
 pub mod intent;
@@ -18,6 +19,7 @@ use std::path::Path;
 
 pub use at_commit::{LaneAtError, DEPLOY_PATH};
 pub use catalog::{Catalog, CatalogDoc, CatalogEntry, EntryStatus};
+pub use catalog_at::CatalogAtError;
 pub use check::{Finding, InputError};
 pub use digest::Digest;
 pub use intent::DeployIntent;

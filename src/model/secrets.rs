@@ -6,6 +6,8 @@ use std::sync::OnceLock;
 
 use regex_lite::Regex;
 
+use crate::redact::{token, url_credentials};
+
 /// Kinds of credential-looking values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SecretKind {
@@ -32,9 +34,8 @@ impl SecretKind {
     }
 }
 
+/// The URL-credential and token patterns are redaction's (src/redact.rs), shared here.
 struct Patterns {
-    url_creds: Regex,
-    token: Regex,
     jwt: Regex,
     aws: Regex,
     dsn_password: Regex,
@@ -44,14 +45,8 @@ struct Patterns {
 fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| Patterns {
-        // scheme://[user]:password@host — a non-empty password; the user may be empty
-        // (`redis://:pw@host`) and the password may hold an unencoded `/`.
-        url_creds: Regex::new(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]*:[^\s@]+@[^\s]").unwrap(),
-        token: Regex::new(
-            r"\b(ghp_[A-Za-z0-9]{20,}|gho_[A-Za-z0-9]{20,}|ghu_[A-Za-z0-9]{20,}|ghs_[A-Za-z0-9]{20,}|ghr_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}|xox[abprs]-[A-Za-z0-9-]{10,}|sk-[A-Za-z0-9_-]{20,}|AIza[0-9A-Za-z_-]{30,}|npm_[A-Za-z0-9]{30,}|hf_[A-Za-z0-9]{30,})",
-        )
-        .unwrap(),
-        jwt: Regex::new(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}").unwrap(),
+        jwt: Regex::new(r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+            .unwrap(),
         aws: Regex::new(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b").unwrap(),
         // libpq/ODBC key=value connection strings: `host=db password=…`.
         dsn_password: Regex::new(r"(?i)(^|[\s;])(password|passwd|pwd)\s*=\s*[^\s$;]").unwrap(),
@@ -152,10 +147,10 @@ pub fn classify(s: &str) -> Option<SecretKind> {
         return Some(SecretKind::PemBlock);
     }
     let p = patterns();
-    if m & (URL_SCHEME | AT) == URL_SCHEME | AT && p.url_creds.is_match(s) {
+    if m & (URL_SCHEME | AT) == URL_SCHEME | AT && url_credentials().is_match(s) {
         return Some(SecretKind::UrlCredentials);
     }
-    if m & TOKEN != 0 && p.token.is_match(s) {
+    if m & TOKEN != 0 && token().is_match(s) {
         return Some(SecretKind::TokenPrefix);
     }
     if m & JWT != 0 && p.jwt.is_match(s) {
@@ -221,49 +216,6 @@ pub fn is_credential_flag(arg: &str) -> bool {
     re.is_match(arg)
 }
 
-/// `text` with the userinfo of every URL in it replaced by `***` when it holds a password
-/// (`user:pass@`) or is an http(s) user (tokens travel as the user part there); an ssh or git
-/// user such as `git@` stays. Everything lane prints goes through this (src/output.rs).
-pub fn redact_url_userinfo(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.contains("://") || !text.contains('@') {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    static RE: OnceLock<Regex> = OnceLock::new();
-    let re = RE.get_or_init(|| {
-        Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*)://([^\s@/]*(?:/[^\s@/?#]*)*?)@").unwrap()
-    });
-    re.replace_all(text, |c: &regex_lite::Captures<'_>| {
-        let scheme = &c[1];
-        let user = &c[2];
-        let web = scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https");
-        if user.contains(':') || (web && !user.is_empty() && !user.contains('/')) {
-            format!("{scheme}://***@")
-        } else {
-            c[0].to_string()
-        }
-    })
-}
-
-/// A redacted description of a value: never the value itself.
-pub fn redacted(value: &str) -> String {
-    format!("<redacted, {} bytes>", value.len())
-}
-
-/// Replace every occurrence of each secret in `text` by `***`. Used on anything that might
-/// echo a credential (git/registry error output).
-pub fn scrub(text: &str, secrets: &[&str]) -> String {
-    let mut out = text.to_string();
-    for s in secrets.iter().filter(|s| s.len() >= 4) {
-        out = out.replace(s, "***");
-    }
-    let p = patterns();
-    let out = p
-        .url_creds
-        .replace_all(&out, "<url with credentials redacted>");
-    let out = p.token.replace_all(&out, "***");
-    out.into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,9 +230,9 @@ mod tests {
                 .any(|w| s.contains(std::str::from_utf8(w).unwrap()))
         {
             Some(SecretKind::PemBlock)
-        } else if p.url_creds.is_match(s) {
+        } else if url_credentials().is_match(s) {
             Some(SecretKind::UrlCredentials)
-        } else if p.token.is_match(s) {
+        } else if token().is_match(s) {
             Some(SecretKind::TokenPrefix)
         } else if p.jwt.is_match(s) {
             Some(SecretKind::Jwt)
@@ -409,27 +361,6 @@ mod tests {
     }
 
     #[test]
-    fn url_userinfo_is_redacted_in_text() {
-        for (text, want) in [
-            (
-                "cannot reach https://user:pass@api.example:6443/api: refused",
-                "cannot reach https://***@api.example:6443/api: refused",
-            ),
-            (
-                "token https://x-access-token@h/o/r",
-                "token https://***@h/o/r",
-            ),
-            (
-                "redis://:pw/x@cache:1 and ssh://git@h/r",
-                "redis://***@cache:1 and ssh://git@h/r",
-            ),
-            ("plain https://h/a@b?q", "plain https://h/a@b?q"),
-        ] {
-            assert_eq!(redact_url_userinfo(text), want, "{text}");
-        }
-    }
-
-    #[test]
     fn plain_values_pass() {
         for v in [
             "info",
@@ -462,14 +393,5 @@ mod tests {
             "--token-file=/var/run/secrets/token"
         ));
         assert!(!is_credential_assignment("--password="));
-    }
-
-    #[test]
-    fn scrub_hides() {
-        let s = scrub(
-            "fatal: https://u:hunter22@x/y failed hunter22",
-            &["hunter22"],
-        );
-        assert!(!s.contains("hunter22"), "{s}");
     }
 }

@@ -14,8 +14,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Classified, ExitClass, Failure};
-use crate::git::gitops::{self, GitopsArgs, GitopsError};
+use crate::git::gitops::{self, GitopsArgs};
 use crate::git::{GitError, Repo};
+use crate::model::catalog_at::{self, CatalogAtError};
 use crate::model::intent::ImageSource;
 use crate::model::plan::{Plan, PlanCounts};
 use crate::model::{Catalog, InputError, Lane, LaneAtError, DEPLOY_PATH};
@@ -111,7 +112,7 @@ pub enum PlanError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
-    Gitops(#[from] GitopsError),
+    CatalogAt(#[from] CatalogAtError),
     #[error(transparent)]
     Input(#[from] InputError),
 }
@@ -122,7 +123,7 @@ impl Classified for PlanError {
             PlanError::UnknownForce { .. } | PlanError::ForceNotBuilt { .. } => ExitClass::Usage,
             PlanError::Write { .. } => ExitClass::Environment,
             PlanError::Inputs(fingerprint::InputsError::Git(e)) | PlanError::Git(e) => e.class(),
-            PlanError::Gitops(e) => e.class(),
+            PlanError::CatalogAt(e) => e.class(),
             PlanError::Input(e) => e.class(),
             _ => ExitClass::Rejected,
         }
@@ -154,14 +155,14 @@ impl Classified for PlanError {
                 "fix build.context/build.dockerfile in deploy.json or commit the missing path"
                     .into(),
             ),
-            PlanError::Gitops(e) => e.hint(),
+            PlanError::CatalogAt(e) => e.hint(),
             PlanError::Input(e) => e.hint(),
             PlanError::Write { .. } => Some("check the path and permissions".into()),
         }
     }
     fn details(&self) -> Option<serde_json::Value> {
         match self {
-            PlanError::Gitops(e) => e.details(),
+            PlanError::CatalogAt(e) => e.details(),
             PlanError::Input(e) => e.details(),
             _ => None,
         }
@@ -314,13 +315,13 @@ enum Previous {
 fn previous_catalog(repo: &Repo, lane: &Lane, args: &PlanArgs) -> Result<Previous, PlanError> {
     let names = &lane.names;
     if let Some(file) = &args.catalog {
-        let catalog = gitops::catalog_file(file, names)?;
+        let catalog = catalog_at::catalog_file(file, names)?;
         return Ok(Previous::Catalog {
             catalog,
             gitops: None,
         });
     }
-    let head = gitops::head(repo, names, &args.gitops)?;
+    let head = gitops::head(repo, &names.gitops_branch, &args.gitops)?;
     let (catalog, why) = match &head {
         None => (
             None,
@@ -332,7 +333,7 @@ fn previous_catalog(repo: &Repo, lane: &Lane, args: &PlanArgs) -> Result<Previou
                 names.catalog_path, h.git_ref, h.commit
             ));
             (
-                gitops::catalog_at(repo, names, h)?,
+                catalog_at::catalog_at(repo, names, h)?,
                 format!(
                     "{} has no {} at {}",
                     h.git_ref, names.catalog_path, h.commit

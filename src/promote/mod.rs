@@ -29,10 +29,12 @@ use serde::Serialize;
 
 use crate::error::{Classified, ExitClass, Failure};
 use crate::git::cli::{self, PushOutcome};
-use crate::git::gitops::{self, GitopsError, GitopsHead};
+use crate::git::gitops::{self, GitopsHead};
 use crate::git::remote::Remote;
+use crate::git::scratch::{Scratch, ScratchError};
 use crate::git::write::{Identity, Replace};
 use crate::git::{GitError, Repo};
+use crate::model::catalog_at::{catalog_at, CatalogAtError};
 use crate::model::publish::PublishedImage;
 use crate::model::{check, rules, CatalogDoc, InputError, Lane, LaneAtError, DEPLOY_PATH};
 use crate::output::{progress, Outcome, Report};
@@ -149,7 +151,9 @@ pub enum PromoteError {
     #[error(transparent)]
     Git(#[from] GitError),
     #[error(transparent)]
-    Gitops(#[from] GitopsError),
+    CatalogAt(#[from] CatalogAtError),
+    #[error(transparent)]
+    Scratch(#[from] ScratchError),
     #[error(transparent)]
     Input(#[from] InputError),
     #[error(transparent)]
@@ -160,7 +164,8 @@ impl Classified for PromoteError {
     fn class(&self) -> ExitClass {
         match self {
             PromoteError::Git(e) => e.class(),
-            PromoteError::Gitops(e) => e.class(),
+            PromoteError::CatalogAt(e) => e.class(),
+            PromoteError::Scratch(e) => e.class(),
             PromoteError::Input(e) => e.class(),
             PromoteError::Render(e) => e.class(),
             PromoteError::OutsideAllowed { .. } => ExitClass::Internal,
@@ -215,7 +220,8 @@ impl Classified for PromoteError {
                 "pass --signing-key an unencrypted OpenSSH private key (ssh-keygen -t ed25519 -N '') that this user can read; nothing was pushed".into()
             }
             PromoteError::Git(e) => return e.hint(),
-            PromoteError::Gitops(e) => return e.hint(),
+            PromoteError::CatalogAt(e) => return e.hint(),
+            PromoteError::Scratch(e) => return e.hint(),
             PromoteError::Input(e) => return e.hint(),
             PromoteError::Render(e) => return e.hint(),
             _ => return None,
@@ -224,7 +230,7 @@ impl Classified for PromoteError {
     fn details(&self) -> Option<serde_json::Value> {
         match self {
             PromoteError::Input(e) => e.details(),
-            PromoteError::Gitops(e) => e.details(),
+            PromoteError::CatalogAt(e) => e.details(),
             _ => None,
         }
     }
@@ -449,7 +455,7 @@ pub fn promote_signed(
     let mut guess = if args.fetch_first || args.init {
         None
     } else {
-        gitops::held_tip(&repo, names)
+        gitops::held_tip(&repo, &names.gitops_branch)
     };
     // `--max-attempts` counts pushes, the workspace guess's included.
     let mut pushes = 0u32;
@@ -745,165 +751,6 @@ pub(crate) fn ensure_commit(repo: &Repo, service: &str, commit: &str) -> Result<
     }
 }
 
-/// The scratch repository's config. It is thrown away after the push, so nothing in it needs
-/// to survive a crash: no fsync (`core.fsync=none`), and no automatic maintenance or gc after
-/// the fetch (they would only spend time on objects about to be deleted).
-const SCRATCH_CONFIG: &str = "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n\tfsync = none\n[maintenance]\n\tauto = false\n[gc]\n\tauto = 0\n[fetch]\n\twriteCommitGraph = false\n";
-
-/// A throwaway bare repository for one attempt: the GitOps tip is fetched into it with
-/// `--depth=1` (cost flat in the GitOps history) and the new objects are written there; it
-/// borrows the source repository's objects through `objects/info/alternates`. The source
-/// repository itself is only read, so concurrent runs sharing `--repo` never contend for its
-/// locks and a SIGKILLed run leaves no stale lock (`shallow.lock`, ref locks) behind in it.
-pub(crate) struct Scratch {
-    pub(crate) dir: PathBuf,
-    pub(crate) repo: Repo,
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-        // The lane-owned directory too, when no other run is using it (fails if not empty).
-        if let Some(root) = self.dir.parent() {
-            let _ = std::fs::remove_dir(root);
-        }
-    }
-}
-
-/// Where scratch repositories live: one lane-owned directory, `<pid>-<nanos>.git` inside, so
-/// that those of a SIGKILLed run can be told apart and swept by the next run.
-fn scratch_root() -> PathBuf {
-    std::env::temp_dir().join("lane-promote")
-}
-
-/// Remove scratch repositories whose run is gone (its pid no longer exists).
-fn sweep_stale_scratch(root: &std::path::Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| n.split('-').next())
-            .and_then(|p| p.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
-impl Scratch {
-    pub(crate) fn new(source: &Repo) -> Result<Scratch, PromoteError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let root = scratch_root();
-        static SWEPT: std::sync::Once = std::sync::Once::new();
-        SWEPT.call_once(|| sweep_stale_scratch(&root));
-        let dir = root.join(format!("{}-{nanos}.git", std::process::id()));
-        let io = |e: std::io::Error| PromoteError::Write {
-            path: dir.display().to_string(),
-            message: e.to_string(),
-        };
-        // The layout of `git init --bare --template=` written directly: a git process less
-        // per attempt, and nothing (hooks, samples) that a throwaway repository never uses.
-        for sub in ["objects/info", "objects/pack", "refs/heads", "refs/tags"] {
-            let path = dir.join(sub);
-            // Another run may remove the (then empty) lane-owned directory in between: once
-            // more is enough, as it removes it only when empty.
-            std::fs::create_dir_all(&path)
-                .or_else(|_| std::fs::create_dir_all(&path))
-                .map_err(io)?;
-        }
-        std::fs::write(dir.join("HEAD"), "ref: refs/heads/main\n").map_err(io)?;
-        std::fs::write(dir.join("config"), SCRATCH_CONFIG).map_err(io)?;
-        let objects =
-            std::fs::canonicalize(source.gix().common_dir().join("objects")).map_err(io)?;
-        std::fs::write(
-            dir.join("objects/info/alternates"),
-            format!("{}\n", objects.display()),
-        )
-        .map_err(io)?;
-        let repo = Repo::open(&dir)?;
-        Ok(Scratch { dir, repo })
-    }
-
-    /// Take `tip` (present through the alternates) as the branch tip, without fetching.
-    fn adopt(
-        &self,
-        source: &Repo,
-        names: &crate::model::LaneNames,
-        tip: &str,
-    ) -> Result<GitopsHead, PromoteError> {
-        // A shallow workspace: the push must know where its history stops, or pack-objects
-        // looks for parents that are not there.
-        let shallow = source.gix().common_dir().join("shallow");
-        if shallow.is_file() {
-            std::fs::copy(&shallow, self.dir.join("shallow")).map_err(|e| PromoteError::Write {
-                path: self.dir.join("shallow").display().to_string(),
-                message: e.to_string(),
-            })?;
-        }
-        let local = names.gitops_ref();
-        self.repo
-            .update_ref_cas(&local, tip, None, "lane promote: the workspace's tip")?;
-        Ok(GitopsHead {
-            git_ref: local,
-            commit: tip.to_string(),
-        })
-    }
-
-    /// Fetch the remote GitOps branch's tip into `refs/heads/<branch>` (`None`: no branch).
-    fn fetch_tip(
-        &self,
-        names: &crate::model::LaneNames,
-        remote: &Remote,
-    ) -> Result<Option<GitopsHead>, PromoteError> {
-        self.fetch(names, remote, true)
-    }
-
-    /// Fetch the remote GitOps branch into `refs/heads/<branch>`: its tip only (`shallow`), or
-    /// its whole history (a rollback looks for an earlier release in it).
-    pub(crate) fn fetch(
-        &self,
-        names: &crate::model::LaneNames,
-        remote: &Remote,
-        shallow: bool,
-    ) -> Result<Option<GitopsHead>, PromoteError> {
-        progress(format!(
-            "fetching {} from the GitOps remote{}",
-            names.gitops_branch,
-            if shallow { "" } else { " (with its history)" }
-        ));
-        let local = names.gitops_ref();
-        let spec = format!("+{local}:{local}");
-        let mut args = vec!["fetch", "--quiet", "--no-tags", "--no-write-fetch-head"];
-        if shallow {
-            args.push("--depth=1");
-        }
-        args.extend(["--", remote.as_str(), &spec]);
-        let fetched = cli::run(&self.dir, &args);
-        match fetched {
-            Ok(_) => {}
-            Err(GitError::Command { stderr, .. })
-                if stderr.contains("couldn't find remote ref") =>
-            {
-                return Ok(None)
-            }
-            Err(e) => return Err(e.into()),
-        }
-        Ok(self.repo.ref_target(&local)?.map(|commit| GitopsHead {
-            git_ref: local,
-            commit,
-        }))
-    }
-}
-
 /// Take the tip (`workspace`: the one the source repository holds; else fetched), merge,
 /// render and build the new commit (not pushed yet).
 fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, PromoteError> {
@@ -911,12 +758,12 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
     let names = &ctx.lane.names;
     let scratch = Scratch::new(repo)?;
     let head = match workspace {
-        Some(tip) => Some(scratch.adopt(repo, names, tip)?),
-        None => scratch.fetch_tip(names, ctx.remote)?,
+        Some(tip) => Some(scratch.adopt(repo, &names.gitops_branch, tip)?),
+        None => scratch.fetch_tip(&names.gitops_branch, ctx.remote)?,
     };
     let gitops = &scratch.repo;
     let previous = match &head {
-        Some(h) => gitops::catalog_at(gitops, names, h)?,
+        Some(h) => catalog_at(gitops, names, h)?,
         None => None,
     };
     let previous = match (previous, ctx.args.init) {

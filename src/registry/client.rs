@@ -15,7 +15,7 @@ use super::auth::{base64_encode, Challenge, CredentialStore};
 use super::reference::{Reference, Repository, Target};
 use super::retry::{parse_retry_after, retryable_status, RetryPolicy};
 use super::{media, sha256_digest, RegistryError};
-use crate::model::secrets;
+use crate::redact;
 
 /// Largest manifest or config blob read (registries cap manifests at 4 MiB); enforced while
 /// the body streams in, so an endless body costs this much memory and no more.
@@ -115,7 +115,7 @@ impl Client {
 
     fn scrub(&self, text: &str) -> String {
         let s: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        secrets::scrub(text, &s)
+        redact::scrub(text, &s)
     }
 
     fn base_url(&self, repo: &Repository) -> String {
@@ -384,7 +384,7 @@ impl Client {
                         what: "auth challenge",
                         detail: format!(
                             "the token realm `{}` is not a URL",
-                            secrets::redact_url_userinfo(&realm)
+                            redact::redact_url_userinfo(&realm)
                         ),
                     })?;
                 // Credentials go to the realm in the clear when it is plain HTTP: only as
@@ -399,7 +399,7 @@ impl Client {
                     return Err(RegistryError::InsecureRealm {
                         reference: reference.to_string(),
                         host: repo.host.clone(),
-                        realm: secrets::redact_url_userinfo(&realm).into_owned(),
+                        realm: redact::redact_url_userinfo(&realm).into_owned(),
                     });
                 }
                 url.query_pairs_mut()

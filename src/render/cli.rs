@@ -11,6 +11,7 @@ use super::{diff, missing_digests, render_tree_with, RenderError, RenderedTree, 
 use crate::error::{ExitClass, Failure};
 use crate::git::gitops::{self, GitopsArgs, GitopsHead};
 use crate::git::Repo;
+use crate::model::catalog_at;
 use crate::model::{Catalog, Lane};
 use crate::output::{progress, Outcome, Report};
 
@@ -223,7 +224,7 @@ struct Loaded {
 
 fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
     if let Some(path) = &args.catalog {
-        let catalog = gitops::catalog_file(path, &lane.names)?;
+        let catalog = catalog_at::catalog_file(path, &lane.names)?;
         let source = CatalogSource {
             source: "file",
             path: Some(path.display().to_string()),
@@ -238,7 +239,7 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
         });
     }
     let repo = Repo::open(&args.repo)?;
-    let head = gitops::head(&repo, &lane.names, &args.gitops)?.ok_or_else(|| {
+    let head = gitops::head(&repo, &lane.names.gitops_branch, &args.gitops)?.ok_or_else(|| {
         Failure::new(
             ExitClass::Rejected,
             format!(
@@ -249,7 +250,7 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
         )
         .with_hint("fetch the lane's GitOps branch (or pass --gitops-remote), initialise the lane with `lane plan --init`, or pass --catalog FILE")
     })?;
-    let catalog = gitops::catalog_at(&repo, &lane.names, &head)?.ok_or_else(|| {
+    let catalog = catalog_at::catalog_at(&repo, &lane.names, &head)?.ok_or_else(|| {
         Failure::new(
             ExitClass::Rejected,
             format!(
@@ -355,7 +356,7 @@ fn baseline(
         (Some(r), Some(h)) => (r, Some(h.clone())),
         _ => {
             opened = Repo::open(&args.repo)?;
-            let h = gitops::head(&opened, &lane.names, &args.gitops)?;
+            let h = gitops::head(&opened, &lane.names.gitops_branch, &args.gitops)?;
             (&opened, h)
         }
     };

@@ -110,7 +110,7 @@ pub fn check(doc: &Node<'_>, want: &Expect<'_>) -> Result<(), RenderError> {
 fn shown(v: Option<&str>) -> String {
     match v {
         Some(s) if s.len() <= 80 && secrets::classify(s).is_none() => format!("'{s}'"),
-        Some(s) => secrets::redacted(s),
+        Some(s) => crate::redact::redacted(s),
         None => "nothing".into(),
     }
 }
@@ -130,7 +130,7 @@ fn walk(v: &Node<'_>, path: &mut String, file: &str) -> Result<(), RenderError> 
                     format!(
                         "holds {} ({}); secrets reach pods only through secretKeyRef or a secret volume",
                         kind.describe(),
-                        secrets::redacted(s)
+                        crate::redact::redacted(s)
                     ),
                 ));
             }

@@ -18,14 +18,16 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::error::{Classified, ExitClass, Failure};
-use crate::git::gitops::{self, GitopsHead};
+use crate::git::gitops::GitopsHead;
 use crate::git::remote::Remote;
+use crate::git::scratch::{Scratch, ScratchError};
 use crate::git::write::Replace;
 use crate::git::{GitError, Repo};
 use crate::model::catalog::{rollback_text_problem, CatalogDoc, ReleaseRef};
+use crate::model::catalog_at::{catalog_at, CatalogAtError};
 use crate::model::{check, rules, Lane};
 use crate::output::{progress, Outcome, Report};
-use crate::promote::{self, credentials, PromoteError, Pushed, Scratch};
+use crate::promote::{self, credentials, PromoteError, Pushed};
 use plan::{PlanProblem, ServiceChange, ServiceRollback};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -124,8 +126,14 @@ impl From<GitError> for RollbackError {
     }
 }
 
-impl From<gitops::GitopsError> for RollbackError {
-    fn from(e: gitops::GitopsError) -> Self {
+impl From<CatalogAtError> for RollbackError {
+    fn from(e: CatalogAtError) -> Self {
+        RollbackError::Promote(e.into())
+    }
+}
+
+impl From<ScratchError> for RollbackError {
+    fn from(e: ScratchError) -> Self {
         RollbackError::Promote(e.into())
     }
 }
@@ -450,15 +458,14 @@ fn report(
 fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
     let names = &ctx.lane.names;
     let scratch = Scratch::new(ctx.repo)?;
-    let head: GitopsHead =
-        scratch
-            .fetch(names, ctx.remote, false)?
-            .ok_or_else(|| PromoteError::NoCatalog {
-                branch: names.gitops_branch.clone(),
-                path: names.catalog_path.clone(),
-            })?;
+    let head: GitopsHead = scratch
+        .fetch(&names.gitops_branch, ctx.remote, false)?
+        .ok_or_else(|| PromoteError::NoCatalog {
+            branch: names.gitops_branch.clone(),
+            path: names.catalog_path.clone(),
+        })?;
     let g = &scratch.repo;
-    let current = gitops::catalog_at(g, names, &head)?.ok_or_else(|| PromoteError::NoCatalog {
+    let current = catalog_at(g, names, &head)?.ok_or_else(|| PromoteError::NoCatalog {
         branch: names.gitops_branch.clone(),
         path: names.catalog_path.clone(),
     })?;
@@ -474,11 +481,10 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
         git_ref: names.gitops_ref(),
         commit: to.clone(),
     };
-    let target =
-        gitops::catalog_at(g, names, &to_head)?.ok_or_else(|| RollbackError::NoTargetCatalog {
-            commit: to.clone(),
-            path: names.catalog_path.clone(),
-        })?;
+    let target = catalog_at(g, names, &to_head)?.ok_or_else(|| RollbackError::NoTargetCatalog {
+        commit: to.clone(),
+        path: names.catalog_path.clone(),
+    })?;
     let req = plan::Request {
         requested_by: &ctx.requested_by,
         reason: ctx.args.reason.as_deref(),
@@ -596,8 +602,7 @@ fn build(
         Some(names),
     )
     .map_err(|e| PromoteError::Catalog(crate::error::chain(&e)))?;
-    let rendered =
-        crate::render::render_tree(intent_lane, &checked).map_err(PromoteError::from)?;
+    let rendered = crate::render::render_tree(intent_lane, &checked).map_err(PromoteError::from)?;
     let old_tree = g.tree_id(&head.commit)?;
     let new_tree = g.replace_in_tree(
         Some(&old_tree),

@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use super::model::{Change, Release};
-use crate::git::gitops::{catalog_at, GitopsHead};
+use crate::git::gitops::GitopsHead;
 use crate::git::{cli, GitError, Repo};
+use crate::model::catalog_at::catalog_at;
 use crate::model::{rules, Catalog, LaneNames};
 use crate::verify::clip;
 

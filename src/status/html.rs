@@ -9,7 +9,7 @@ use super::model::*;
 
 /// Text for HTML content and attribute values.
 pub fn esc(s: &str) -> String {
-    let s = crate::model::secrets::redact_url_userinfo(s);
+    let s = crate::redact::redact_url_userinfo(s);
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -125,7 +125,7 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome, Failure> {
             return Err(usage(
                 format!(
                     "FILE ({}) is only for --output html",
-                    crate::model::secrets::scrub(&f.display().to_string(), &[])
+                    crate::redact::scrub(&f.display().to_string(), &[])
                 ),
                 "pass --output html FILE, or drop FILE",
             ))
@@ -197,7 +197,7 @@ fn watch(
             Err(f) => Some(format!("error: {}\n", f.message)),
         };
         if let Some(frame) = frame {
-            let frame = crate::model::secrets::redact_url_userinfo(&frame).into_owned();
+            let frame = crate::redact::redact_url_userinfo(&frame).into_owned();
             let mut out = std::io::stdout().lock();
             // Home and clear, then the frame: a terminal shows one table that updates.
             let written = write!(out, "\x1b[H\x1b[2J{frame}")

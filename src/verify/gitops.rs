@@ -201,7 +201,7 @@ fn secrets_check(tree: &Tree) -> Check {
                     "{file}:{}: looks like {} ({})",
                     i + 1,
                     kind.describe(),
-                    secrets::redacted(line.trim())
+                    crate::redact::redacted(line.trim())
                 ));
             }
         }

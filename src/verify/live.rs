@@ -9,7 +9,6 @@ use super::tree::{self, Obj};
 use super::{forbidden_check, forbidden_hint, or_forbidden, Check, Evidence, Group};
 use crate::kube::{self, Client, KubeError};
 use crate::model::labels;
-use crate::model::secrets;
 
 const G: Group = Group::Live;
 
@@ -604,7 +603,7 @@ async fn health(
         }) => return Ok(forbidden_check(G, id, &access, &message)),
         Err(e) => return Err(e),
     };
-    let body: String = secrets::scrub(&String::from_utf8_lossy(&ans.body), &[])
+    let body: String = crate::redact::scrub(&String::from_utf8_lossy(&ans.body), &[])
         .chars()
         .take(300)
         .collect();

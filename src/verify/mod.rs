@@ -576,13 +576,13 @@ pub fn read_gitops(
     lane: &Lane,
     gitops: &GitopsArgs,
 ) -> Result<(Option<GitopsHead>, Result<Catalog, CatalogProblem>, Tree), Failure> {
-    let gitops_head = crate::git::gitops::head(repo, &lane.names, gitops)?;
+    let gitops_head = crate::git::gitops::head(repo, &lane.names.gitops_branch, gitops)?;
     let catalog = match &gitops_head {
         None => Err(CatalogProblem::NoBranch),
-        Some(h) => match crate::git::gitops::catalog_at(repo, &lane.names, h) {
+        Some(h) => match crate::model::catalog_at::catalog_at(repo, &lane.names, h) {
             Ok(Some(c)) => Ok(c),
             Ok(None) => Err(CatalogProblem::Missing),
-            Err(crate::git::gitops::GitopsError::Catalog(e)) => Err(CatalogProblem::Invalid {
+            Err(crate::model::CatalogAtError::Catalog(e)) => Err(CatalogProblem::Invalid {
                 message: crate::error::chain(&e),
                 findings: e.findings(),
             }),

@@ -72,7 +72,7 @@ pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
         },
         crate::model::json::Error::Duplicate { parent, key } => {
             let (path, shown_key) = if secrets::classify(&key).is_some() {
-                (parent, secrets::redacted(&key))
+                (parent, crate::redact::redacted(&key))
             } else {
                 (key_path(&parent, &key), truncate(&key, 80))
             };

@@ -191,7 +191,7 @@ pub fn key_path(parent: &str, key: &str) -> String {
 /// A user string fit for a message: truncated, or redacted when it looks like a credential.
 fn shown(s: &str, n: usize) -> String {
     if secrets::classify(s).is_some() {
-        secrets::redacted(s)
+        crate::redact::redacted(s)
     } else {
         truncate(s, n)
     }

@@ -97,7 +97,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                         message: format!(
                             "'{}' holds a literal value ({}); pass it with secretKeyRef to a lane Secret instead",
                             shown(name, 80),
-                            secrets::redacted(val)
+                            crate::redact::redacted(val)
                         ),
                     });
                 }
@@ -128,7 +128,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                                 message: format!(
                                     "'{}' holds a literal value ({}); config and build args are not for secrets",
                                     truncate(k, 80),
-                                    secrets::redacted(s)
+                                    crate::redact::redacted(s)
                                 ),
                             });
                             continue;
@@ -163,7 +163,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                             message: format!(
                                 "follows {} and so is a credential given literally ({}); pass $(VAR) of an env var filled by secretKeyRef",
                                 items[i - 1].as_str().unwrap_or_default(),
-                                secrets::redacted(s)
+                                crate::redact::redacted(s)
                             ),
                         });
                         continue;
@@ -176,7 +176,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                             rule: "secret-literal",
                             message: format!(
                                 "argument sets a credential literally ({}); read it from an env var filled by secretKeyRef, e.g. --token=$(API_TOKEN)",
-                                secrets::redacted(s)
+                                crate::redact::redacted(s)
                             ),
                         });
                         continue;
@@ -208,7 +208,7 @@ fn secret_key_finding(path: &str, kind: secrets::SecretKind, key: &str) -> Findi
         message: format!(
             "a key of this object looks like {} ({}); credentials live only in Secrets",
             kind.describe(),
-            secrets::redacted(key)
+            crate::redact::redacted(key)
         ),
     }
 }
@@ -229,7 +229,7 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
             message: format!(
                 "value looks like {} ({}); credentials live only in Secrets, referenced by name and key",
                 kind.describe(),
-                secrets::redacted(s)
+                crate::redact::redacted(s)
             ),
         });
         return;
@@ -319,7 +319,7 @@ fn scan_secrets_only(v: &Value, path: &str, out: &mut Vec<Finding>) {
                     message: format!(
                         "value looks like {} ({})",
                         kind.describe(),
-                        secrets::redacted(s)
+                        crate::redact::redacted(s)
                     ),
                 });
             }

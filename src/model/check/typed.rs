@@ -51,7 +51,7 @@ fn hide_values(msg: &str) -> String {
         if &c[1] != "string" && inner.len() <= 40 && secrets::classify(inner).is_none() {
             c[0].to_string()
         } else {
-            format!("{} {}", &c[1], secrets::redacted(inner))
+            format!("{} {}", &c[1], crate::redact::redacted(inner))
         }
     })
     .into_owned()
