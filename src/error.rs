@@ -1,7 +1,12 @@
 //! Exit classes and the one failure type `main` turns into a JSON error document.
 //!
-//! Modules keep their own `thiserror` enums; each implements [`Classified`] so that the top
-//! level can map any of them to a stable exit code and a hint without knowing its variants.
+//! One error style (docs/decisions.md, "One error style"): each module has its own
+//! `thiserror` enum, wrapping the errors of the modules below it with `#[from]`/`#[source]`,
+//! and implements [`Classified`]: the error that knows what went wrong also knows its exit
+//! class, its hint and its details. [`Failure`] is the command edge's one type: it is built
+//! only from a [`Classified`] error (`?` converts), so every subcommand's failure reaches `main`
+//! the same way. Even the edge's own failures (clap's usage errors, `--output html` outside
+//! `lane status`) are a [`UsageError`].
 
 use serde::Serialize;
 
@@ -43,6 +48,22 @@ pub trait Classified: std::error::Error + Send + Sync + 'static {
     }
 }
 
+/// The async runtime could not start: exit 4 (internal), no hint. Shared by the subcommands
+/// that talk to servers concurrently (publish, verify, status).
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct RuntimeError {
+    pub context: &'static str,
+    #[source]
+    pub source: std::io::Error,
+}
+
+impl Classified for RuntimeError {
+    fn class(&self) -> ExitClass {
+        ExitClass::Internal
+    }
+}
+
 /// A command's failure, ready to print.
 #[derive(Debug)]
 pub struct Failure {
@@ -52,24 +73,25 @@ pub struct Failure {
     pub details: Option<Box<serde_json::Value>>,
 }
 
-impl Failure {
-    pub fn new(class: ExitClass, message: impl Into<String>) -> Failure {
-        Failure {
-            class,
-            message: message.into(),
-            hint: None,
-            details: None,
-        }
-    }
+/// Wrong usage found at the command edge: flags clap refused, or a flag combination no
+/// subcommand handles (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct UsageError {
+    pub message: String,
+    pub hint: String,
+    pub details: Option<serde_json::Value>,
+}
 
-    pub fn with_hint(mut self, hint: impl Into<String>) -> Failure {
-        self.hint = Some(hint.into());
-        self
+impl Classified for UsageError {
+    fn class(&self) -> ExitClass {
+        ExitClass::Usage
     }
-
-    pub fn with_details(mut self, details: serde_json::Value) -> Failure {
-        self.details = Some(Box::new(details));
-        self
+    fn hint(&self) -> Option<String> {
+        Some(self.hint.clone())
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        self.details.clone()
     }
 }
 
@@ -99,9 +121,14 @@ impl<E: Classified> From<E> for Failure {
     }
 }
 
+/// A bug surfaced as an `anyhow` error (a report that does not serialize): exit 4.
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Failure {
-        Failure::new(ExitClass::Internal, format!("{e:#}"))
-            .with_hint("this is a bug in lane; please report it with the command line")
+        Failure {
+            class: ExitClass::Internal,
+            message: format!("{e:#}"),
+            hint: Some("this is a bug in lane; please report it with the command line".into()),
+            details: None,
+        }
     }
 }

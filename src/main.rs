@@ -39,12 +39,14 @@ fn main() {
     let name = cli.command.name();
     // Only status writes a page; every other command answers --output html with a usage error.
     if cli.output == output::Format::Html && !matches!(cli.command, Command::Status(_)) {
-        let f = lane::error::Failure::new(
-            lane::error::ExitClass::Usage,
-            format!("--output html is only for `lane status`; `lane {name}` prints json or text"),
-        )
-        .with_hint("pass --output json or --output text");
-        std::process::exit(output::finish(name, output::Format::Json, Err(f)));
+        let f = lane::error::UsageError {
+            message: format!(
+                "--output html is only for `lane status`; `lane {name}` prints json or text"
+            ),
+            hint: "pass --output json or --output text".into(),
+            details: None,
+        };
+        std::process::exit(output::finish(name, output::Format::Json, Err(f.into())));
     }
     let result = match &cli.command {
         Command::Validate(a) => lane::validate::run(a),

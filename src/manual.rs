@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use clap::CommandFactory;
 use serde::Serialize;
 
-use crate::error::{ExitClass, Failure};
+use crate::error::{Classified, ExitClass, Failure};
 use crate::output::{Outcome, Report};
 
 #[derive(Debug, Clone, clap::Args)]
@@ -60,6 +60,30 @@ fn render(cmd: clap::Command) -> Vec<u8> {
     out
 }
 
+/// Why a page could not be shown or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ManualError {
+    #[error("lane has no subcommand '{name}' to show a page for")]
+    NoSubcommand { name: String, known: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: String, message: String },
+}
+
+impl Classified for ManualError {
+    fn class(&self) -> ExitClass {
+        match self {
+            ManualError::NoSubcommand { .. } => ExitClass::Usage,
+            ManualError::Write { .. } => ExitClass::Environment,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            ManualError::NoSubcommand { known, .. } => format!("one of: {known}"),
+            ManualError::Write { .. } => "check that the directory is writable".into(),
+        })
+    }
+}
+
 /// One page: lane(1), or lane-<subcommand>(1).
 pub fn page(subcommand: Option<&str>) -> Result<Vec<u8>, Failure> {
     let cmd = built();
@@ -71,12 +95,9 @@ pub fn page(subcommand: Option<&str>) -> Result<Vec<u8>, Failure> {
                 .get_subcommands()
                 .find(|s| s.get_name() == name)
                 .cloned()
-                .ok_or_else(|| {
-                    Failure::new(
-                        ExitClass::Usage,
-                        format!("lane has no subcommand '{name}' to show a page for"),
-                    )
-                    .with_hint(format!("one of: {}", known.join(", ")))
+                .ok_or_else(|| ManualError::NoSubcommand {
+                    name: name.to_string(),
+                    known: known.join(", "),
                 })?;
             Ok(render(sub))
         }
@@ -115,12 +136,9 @@ pub fn write_pages(dir: &std::path::Path) -> Result<Outcome, Failure> {
         .zip(pages)
         .map(|(p, (_, roff))| (p.as_path(), roff))
         .collect();
-    crate::fsutil::write_all_atomic(&files).map_err(|(p, e)| {
-        Failure::new(
-            ExitClass::Environment,
-            format!("cannot write {}: {e}", p.display()),
-        )
-        .with_hint("check that the directory is writable")
+    crate::fsutil::write_all_atomic(&files).map_err(|(p, e)| ManualError::Write {
+        path: p.display().to_string(),
+        message: e.to_string(),
     })?;
     Outcome::of(&ManReport {
         dir: dir.display().to_string(),

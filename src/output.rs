@@ -229,9 +229,12 @@ fn usage_failure(kind: clap::error::ErrorKind, rendered: &str, command: Option<&
         }
         _ => kind.to_string(),
     });
-    Failure::new(crate::error::ExitClass::Usage, message)
-        .with_hint(hint.join("; "))
-        .with_details(json!({"kind": kebab(&format!("{kind:?}"))}))
+    crate::error::UsageError {
+        message,
+        hint: hint.join("; "),
+        details: Some(json!({"kind": kebab(&format!("{kind:?}"))})),
+    }
+    .into()
 }
 
 /// `UnknownArgument` → `unknown-argument`.

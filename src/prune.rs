@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{ExitClass, Failure};
+use crate::error::{Classified, ExitClass, Failure};
 use crate::kube::{self, KubeError};
 use crate::output::{progress, Outcome, Report};
 
@@ -151,13 +151,30 @@ fn check_name(flag: &str, v: &str) -> Result<(), Failure> {
     if ok {
         Ok(())
     } else {
-        Err(Failure::new(
-            ExitClass::Usage,
-            format!("--{flag} '{v}' is not a Kubernetes object name"),
+        Err(PruneError::NotAName {
+            flag: flag.to_string(),
+            value: v.to_string(),
+        }
+        .into())
+    }
+}
+
+/// Why `lane prune` did not run, beyond the Kubernetes client's errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error("--{flag} '{value}' is not a Kubernetes object name")]
+    NotAName { flag: String, value: String },
+}
+
+impl Classified for PruneError {
+    fn class(&self) -> ExitClass {
+        ExitClass::Usage
+    }
+    fn hint(&self) -> Option<String> {
+        Some(
+            "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit"
+                .into(),
         )
-        .with_hint(
-            "lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
-        ))
     }
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::error::{chain, Classified, ExitClass, Failure};
+use crate::error::{chain, Classified, ExitClass, Failure, RuntimeError};
 use crate::model::check;
 use crate::model::plan::{Decision, Plan, PlannedService};
 use crate::model::publish::{PublishResult, PublishedImage};
@@ -164,6 +164,43 @@ impl Classified for PublishError {
     }
 }
 
+/// Why `lane publish` wrote nothing, beyond one service's [`PublishError`].
+#[derive(Debug, thiserror::Error)]
+pub enum PublishRunError {
+    /// Some images could not be checked (the environment failed); `report` is the whole
+    /// report, for the error document's details.
+    #[error("{failed} of {total} image(s) could not be checked; nothing was written: {first}")]
+    Unchecked {
+        failed: usize,
+        total: usize,
+        first: String,
+        hint: Option<String>,
+        report: serde_json::Value,
+    },
+    #[error("cannot write {path}: {message}")]
+    WriteResult { path: String, message: String },
+}
+
+impl Classified for PublishRunError {
+    fn class(&self) -> ExitClass {
+        ExitClass::Environment
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            PublishRunError::Unchecked { hint, .. } => hint.clone(),
+            PublishRunError::WriteResult { .. } => {
+                Some("check that the workspace or results directory is writable".into())
+            }
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            PublishRunError::Unchecked { report, .. } => Some(report.clone()),
+            PublishRunError::WriteResult { .. } => None,
+        }
+    }
+}
+
 /// One service that did not pass.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -225,7 +262,10 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(ExitClass::Internal, format!("start the async runtime: {e}")))?;
+        .map_err(|source| RuntimeError {
+            context: "start the async runtime",
+            source,
+        })?;
     let outcomes = runtime.block_on(async {
         // The deadline starts before the runtime so that setup time counts too.
         let client = Client::new(ClientConfig {
@@ -270,20 +310,14 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
         .iter()
         .find(|p| p.class == ExitClass::Environment)
     {
-        let mut f = Failure::new(
-            ExitClass::Environment,
-            format!(
-                "{} of {} image(s) could not be checked; nothing was written: {}",
-                report.problems.len(),
-                report.problems.len() + report.images.len(),
-                env.message
-            ),
-        )
-        .with_details(serde_json::to_value(&report).map_err(anyhow::Error::from)?);
-        if let Some(h) = &env.hint {
-            f = f.with_hint(h.clone());
+        return Err(PublishRunError::Unchecked {
+            failed: report.problems.len(),
+            total: report.problems.len() + report.images.len(),
+            first: env.message.clone(),
+            hint: env.hint.clone(),
+            report: serde_json::to_value(&report).map_err(anyhow::Error::from)?,
         }
-        return Err(f);
+        .into());
     }
     if report.problems.is_empty() {
         let result = PublishResult {
@@ -299,13 +333,11 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
             images: args.result_images.clone(),
             artifact_outputs: args.result_artifact_outputs.clone(),
         };
-        report.written = results::write_all(&paths, &result).map_err(|(p, e)| {
-            Failure::new(
-                ExitClass::Environment,
-                format!("cannot write {}: {e}", p.display()),
-            )
-            .with_hint("check that the workspace or results directory is writable")
-        })?;
+        report.written =
+            results::write_all(&paths, &result).map_err(|(p, e)| PublishRunError::WriteResult {
+                path: p.display().to_string(),
+                message: e.to_string(),
+            })?;
     } else {
         progress(format!(
             "publish: {} image(s) rejected; nothing was written",

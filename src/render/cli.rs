@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{diff, missing_digests, render_tree_with, RenderError, RenderedTree, Templates};
-use crate::error::{ExitClass, Failure};
+use crate::error::{Classified, ExitClass, Failure};
 use crate::git::gitops::{self, GitopsArgs, GitopsHead};
 use crate::git::Repo;
 use crate::model::catalog_at;
@@ -202,8 +202,45 @@ impl Report for RenderReport {
     }
 }
 
+/// Why `lane render` stopped, beyond the errors of the modules it calls.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderRunError {
+    /// A file or directory could not be read or written (the message names it).
+    #[error("{0}")]
+    Environment(String),
+    /// A flag names something unusable (the message names the flag).
+    #[error("{0}")]
+    Usage(String),
+    #[error(
+        "the GitOps branch '{branch}' was not found in {repo} (no catalog to pin digests from)"
+    )]
+    NoGitopsBranch { branch: String, repo: String },
+    #[error("{branch}:{path} does not exist: the lane has no catalog")]
+    NoCatalog { branch: String, path: String },
+    #[error("refusing to replace {out}: {what}")]
+    NotReplaceable { out: String, what: String },
+}
+
+impl Classified for RenderRunError {
+    fn class(&self) -> ExitClass {
+        match self {
+            RenderRunError::Environment(_) => ExitClass::Environment,
+            RenderRunError::Usage(_) => ExitClass::Usage,
+            _ => ExitClass::Rejected,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            RenderRunError::NoGitopsBranch { .. } => "fetch the lane's GitOps branch (or pass --gitops-remote), initialise the lane with `lane plan --init`, or pass --catalog FILE".into(),
+            RenderRunError::NoCatalog { .. } => "initialise the lane's catalog with `lane plan --init` and `lane promote --init`, or pass --catalog FILE; nothing falls back to another branch".into(),
+            RenderRunError::NotReplaceable { .. } => "--out must name a directory lane render wrote before (it keeps a record of its files), an empty directory, or a path that does not exist yet; move other files away first".into(),
+            RenderRunError::Environment(_) | RenderRunError::Usage(_) => return None,
+        })
+    }
+}
+
 fn env_err(message: String) -> Failure {
-    Failure::new(ExitClass::Environment, message)
+    RenderRunError::Environment(message).into()
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
@@ -229,7 +266,7 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
             source: "file",
             path: Some(path.display().to_string()),
             gitops: None,
-            source_commit: catalog.source_commit.clone(),
+            source_commit: catalog.source_commit.to_string(),
         };
         return Ok(Loaded {
             catalog,
@@ -240,31 +277,22 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
     }
     let repo = Repo::open(&args.repo)?;
     let head = gitops::head(&repo, &lane.names.gitops_branch, &args.gitops)?.ok_or_else(|| {
-        Failure::new(
-            ExitClass::Rejected,
-            format!(
-                "the GitOps branch '{}' was not found in {} (no catalog to pin digests from)",
-                lane.names.gitops_branch,
-                args.repo.display()
-            ),
-        )
-        .with_hint("fetch the lane's GitOps branch (or pass --gitops-remote), initialise the lane with `lane plan --init`, or pass --catalog FILE")
+        RenderRunError::NoGitopsBranch {
+            branch: lane.names.gitops_branch.clone(),
+            repo: args.repo.display().to_string(),
+        }
     })?;
     let catalog = catalog_at::catalog_at(&repo, &lane.names, &head)?.ok_or_else(|| {
-        Failure::new(
-            ExitClass::Rejected,
-            format!(
-                "{}:{} does not exist: the lane has no catalog",
-                lane.names.gitops_branch, lane.names.catalog_path
-            ),
-        )
-        .with_hint("initialise the lane's catalog with `lane plan --init` and `lane promote --init`, or pass --catalog FILE; nothing falls back to another branch")
+        RenderRunError::NoCatalog {
+            branch: lane.names.gitops_branch.clone(),
+            path: lane.names.catalog_path.clone(),
+        }
     })?;
     let source = CatalogSource {
         source: "gitops",
         path: Some(lane.names.catalog_path.clone()),
         gitops: Some(head.clone()),
-        source_commit: catalog.source_commit.clone(),
+        source_commit: catalog.source_commit.to_string(),
     };
     Ok(Loaded {
         catalog,
@@ -332,10 +360,11 @@ fn baseline(
     }
     if let Some(dir) = &args.against {
         if !dir.is_dir() {
-            return Err(Failure::new(
-                ExitClass::Usage,
-                format!("--against {}: not a directory", dir.display()),
-            ));
+            return Err(RenderRunError::Usage(format!(
+                "--against {}: not a directory",
+                dir.display()
+            ))
+            .into());
         }
         let files =
             read_tree(dir).map_err(|e| env_err(format!("cannot read {}: {e}", dir.display())))?;
@@ -591,12 +620,12 @@ fn check_replaceable(out: &Path) -> Result<bool, Failure> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(env_err(format!("cannot read {}: {e}", out.display()))),
     };
-    let refuse = |what: String| {
-        Failure::new(
-            ExitClass::Rejected,
-            format!("refusing to replace {}: {what}", out.display()),
-        )
-        .with_hint("--out must name a directory lane render wrote before (it keeps a record of its files), an empty directory, or a path that does not exist yet; move other files away first")
+    let refuse = |what: String| -> Failure {
+        RenderRunError::NotReplaceable {
+            out: out.display().to_string(),
+            what,
+        }
+        .into()
     };
     if !meta.is_dir() {
         return Err(refuse("it is not a directory".into()));
@@ -651,10 +680,7 @@ pub fn replace_dir(out: &Path, files: &BTreeMap<String, String>) -> Result<(), F
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .ok_or_else(|| {
-            Failure::new(
-                ExitClass::Usage,
-                format!("--out {}: needs a directory name", out.display()),
-            )
+            RenderRunError::Usage(format!("--out {}: needs a directory name", out.display()))
         })?;
     std::fs::create_dir_all(&parent)
         .map_err(|e| env_err(format!("cannot create {}: {e}", parent.display())))?;

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::history;
 use super::model::*;
 use super::StatusArgs;
-use crate::error::{ExitClass, Failure};
+use crate::error::Failure;
 use crate::git::Repo;
 use crate::kube::{self, KubeError};
 use crate::model::{rules, Lane, LaneNames};
@@ -27,12 +27,12 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
             Ok(l) => (l, format!("{commit}:{DEPLOY_PATH}")),
             Err(check) => {
                 // Without the lane's names there is nothing to look up.
-                let mut f = Failure::new(ExitClass::Rejected, check.message.clone())
-                    .with_details(check.evidence.clone());
-                if let Some(h) = &check.hint {
-                    f = f.with_hint(format!("{h}; or pass --deploy FILE"));
+                return Err(super::StatusError::NoLane {
+                    message: check.message.clone(),
+                    hint: check.hint.clone(),
+                    evidence: check.evidence.clone(),
                 }
-                return Err(f);
+                .into());
             }
         },
     };

@@ -14,7 +14,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::error::{ExitClass, Failure};
+use crate::error::{Classified, ExitClass, Failure, RuntimeError};
 use crate::git::gitops::GitopsArgs;
 use crate::output::{self, Format, Outcome, Report};
 use crate::verify::parse_duration;
@@ -109,8 +109,58 @@ impl Report for StatusReport {
     }
 }
 
-fn usage(message: impl Into<String>, hint: &str) -> Failure {
-    Failure::new(ExitClass::Usage, message).with_hint(hint)
+/// Why `lane status` could not show the lane (what it finds wrong is the report, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Flags that do not fit together (the message names them).
+    #[error("{message}")]
+    Usage { message: String, hint: &'static str },
+    /// deploy.json at the commit is unusable: without the lane's names there is nothing to
+    /// look up. The message, hint and evidence are those of verify's source check.
+    #[error("{message}")]
+    NoLane {
+        message: String,
+        hint: Option<String>,
+        evidence: serde_json::Value,
+    },
+    #[error("cannot write {file}: {message}")]
+    WritePage { file: String, message: String },
+    #[error("stdout was closed; --watch stopped")]
+    StdoutClosed,
+}
+
+impl Classified for StatusError {
+    fn class(&self) -> ExitClass {
+        match self {
+            StatusError::Usage { .. } => ExitClass::Usage,
+            StatusError::NoLane { .. } => ExitClass::Rejected,
+            StatusError::WritePage { .. } | StatusError::StdoutClosed => ExitClass::Environment,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            StatusError::Usage { hint, .. } => Some(hint.to_string()),
+            StatusError::NoLane { hint, .. } => {
+                hint.as_ref().map(|h| format!("{h}; or pass --deploy FILE"))
+            }
+            StatusError::WritePage { .. } => Some("pass a FILE in a writable directory".into()),
+            StatusError::StdoutClosed => None,
+        }
+    }
+    fn details(&self) -> Option<serde_json::Value> {
+        match self {
+            StatusError::NoLane { evidence, .. } => Some(evidence.clone()),
+            _ => None,
+        }
+    }
+}
+
+fn usage(message: impl Into<String>, hint: &'static str) -> Failure {
+    StatusError::Usage {
+        message: message.into(),
+        hint,
+    }
+    .into()
 }
 
 pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome, Failure> {
@@ -151,7 +201,10 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome, Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(ExitClass::Internal, format!("tokio runtime: {e}")))?;
+        .map_err(|source| RuntimeError {
+            context: "tokio runtime",
+            source,
+        })?;
     if args.watch {
         return watch(args, format, &rt);
     }
@@ -168,11 +221,10 @@ fn write_page(
     refresh: Option<Duration>,
 ) -> Result<(), Failure> {
     crate::fsutil::write_atomic(file, html::render(report, refresh).as_bytes()).map_err(|e| {
-        Failure::new(
-            ExitClass::Environment,
-            format!("cannot write {}: {e}", file.display()),
-        )
-        .with_hint("pass a FILE in a writable directory")
+        StatusError::WritePage {
+            file: file.display().to_string(),
+            message: e.to_string(),
+        }
     })?;
     output::progress(format!("wrote {}", file.display()));
     Ok(())
@@ -207,10 +259,7 @@ fn watch(
                 .and_then(|()| out.flush());
             if written.is_err() {
                 // Nobody reads any more (the pipe closed): stop instead of looking forever.
-                return Err(Failure::new(
-                    ExitClass::Environment,
-                    "stdout was closed; --watch stopped",
-                ));
+                return Err(StatusError::StdoutClosed.into());
             }
         }
         std::thread::sleep(args.interval);

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::error::{ExitClass, Failure};
+use crate::error::{Classified, ExitClass, Failure, RuntimeError};
 use crate::git::gitops::{GitopsArgs, GitopsHead};
 use crate::git::Repo;
 use crate::kube::{self, KubeError};
@@ -476,27 +476,45 @@ pub fn selected_groups(only: &[Group], skip: &[Group]) -> Vec<Group> {
 
 /// `--pipeline-run` (verify and status) becomes part of an API path: only an object name,
 /// never `../` or a query.
-pub fn check_pipeline_run_name(name: &str) -> Result<(), Failure> {
+pub fn check_pipeline_run_name(name: &str) -> Result<(), VerifyError> {
     if crate::model::rules::is_dns1123_subdomain(name) {
         return Ok(());
     }
-    Err(Failure::new(
-        ExitClass::Rejected,
-        format!(
-            "--pipeline-run '{}' is not a Kubernetes object name (rule dns1123-subdomain)",
-            clip(name, 100)
-        ),
-    )
-    .with_hint("pass the PipelineRun's name, e.g. agentrun-v01-ci-0123456789ab-x7k2p"))
+    Err(VerifyError::PipelineRunName {
+        shown: clip(name, 100),
+    })
+}
+
+/// Why `lane verify` could not run its checks at all (a failed check is a report, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("--only/--skip leave no group to run")]
+    NoGroups,
+    #[error("--pipeline-run '{shown}' is not a Kubernetes object name (rule dns1123-subdomain)")]
+    PipelineRunName { shown: String },
+}
+
+impl Classified for VerifyError {
+    fn class(&self) -> ExitClass {
+        match self {
+            VerifyError::NoGroups => ExitClass::Usage,
+            VerifyError::PipelineRunName { .. } => ExitClass::Rejected,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            VerifyError::NoGroups => "groups: live, argo, gitops, tekton, source, static".into(),
+            VerifyError::PipelineRunName { .. } => {
+                "pass the PipelineRun's name, e.g. agentrun-v01-ci-0123456789ab-x7k2p".into()
+            }
+        })
+    }
 }
 
 pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let groups = selected_groups(&args.only, &args.skip);
     if groups.is_empty() {
-        return Err(
-            Failure::new(ExitClass::Usage, "--only/--skip leave no group to run")
-                .with_hint("groups: live, argo, gitops, tekton, source, static"),
-        );
+        return Err(VerifyError::NoGroups.into());
     }
     args.gitops.check()?;
     if let Some(name) = &args.pipeline_run {
@@ -553,7 +571,10 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| Failure::new(ExitClass::Internal, format!("tokio runtime: {e}")))?;
+        .map_err(|source| RuntimeError {
+            context: "tokio runtime",
+            source,
+        })?;
     let (checks, wait) = rt.block_on(run_groups(&ctx, client.as_ref(), &groups, args))?;
 
     let report = finish_report(
