@@ -12,20 +12,21 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::commit::{Commit, NotACommit};
 use super::digest::{Digest, NotADigest};
 use super::names::LaneNames;
 
 pub const CATALOG_SCHEMA_VERSION: u32 = 1;
 
-/// A catalog document; `D` is how its digests are held ([`Digest`], or text while it is being
-/// checked).
+/// A catalog document; `D` and `C` are how its digests and commits are held ([`Digest`] and
+/// [`Commit`], or text while it is being checked).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     deny_unknown_fields,
-    bound(deserialize = "D: Deserialize<'de>")
+    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>")
 )]
-pub struct CatalogDoc<D = Digest> {
+pub struct CatalogDoc<D = Digest, C = Commit> {
     pub schema_version: u32,
     /// Lane version (`v0.1`).
     pub lane: String,
@@ -33,27 +34,27 @@ pub struct CatalogDoc<D = Digest> {
     pub source_branch: String,
     pub gitops_branch: String,
     /// The newest source commit promoted into this catalog (40 hex).
-    pub source_commit: String,
+    pub source_commit: C,
     /// RFC 3339 UTC; changes only when an entry changes, so that an unchanged promote is a noop.
     pub updated_at: String,
     /// Entries by service id (sorted, so the file is deterministic).
-    pub services: BTreeMap<String, CatalogEntry<D>>,
+    pub services: BTreeMap<String, CatalogEntry<D, C>>,
     /// Present while the lane's deploy intent is a deliberately restored earlier one
     /// (`lane rollback` of the whole lane); the next release of a newer source commit
     /// removes it (docs/rollback.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<Box<LaneRollback>>,
+    pub rollback: Option<Box<LaneRollback<C>>>,
 }
 
 /// A whole-lane rollback: the release it restores and the one it replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct LaneRollback {
+pub struct LaneRollback<C = Commit> {
     /// What the lane ran before. `sourceCommit` is the newest source commit released until
     /// then: a run of it, or of an older commit, is superseded until a newer one rolls forward.
-    pub from: ReleaseRef,
+    pub from: ReleaseRef<C>,
     /// The earlier release restored: its GitOps commit and the source commit of its intent.
-    pub restores: ReleaseRef,
+    pub restores: ReleaseRef<C>,
     /// Who asked (`--requested-by`).
     pub requested_by: String,
     /// When (RFC 3339 UTC).
@@ -65,9 +66,9 @@ pub struct LaneRollback {
 /// A release of the lane: a GitOps commit and the source commit its catalog records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ReleaseRef {
-    pub source_commit: String,
-    pub gitops_commit: String,
+pub struct ReleaseRef<C = Commit> {
+    pub source_commit: C,
+    pub gitops_commit: C,
 }
 
 /// A service rolled back to an earlier catalog entry (status `rolled-back`).
@@ -75,14 +76,14 @@ pub struct ReleaseRef {
 #[serde(
     rename_all = "camelCase",
     deny_unknown_fields,
-    bound(deserialize = "D: Deserialize<'de>")
+    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>")
 )]
-pub struct EntryRollback<D = Digest> {
+pub struct EntryRollback<D = Digest, C = Commit> {
     /// What the service ran before.
-    pub from: EntryFrom<D>,
+    pub from: EntryFrom<D, C>,
     /// The earlier entry restored: its status then, its source commit, and the GitOps commit
     /// whose catalog held it.
-    pub restores: EntryRestores,
+    pub restores: EntryRestores<C>,
     /// Who asked (`--requested-by`).
     pub requested_by: String,
     /// When (RFC 3339 UTC).
@@ -93,32 +94,32 @@ pub struct EntryRollback<D = Digest> {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EntryFrom<D = Digest> {
+pub struct EntryFrom<D = Digest, C = Commit> {
     /// The digest the service ran before the rollback.
     pub digest: D,
     /// The newest source commit released for the service until then: a run of it, or of an
     /// older commit, is superseded until a newer one rolls forward.
-    pub source_commit: String,
+    pub source_commit: C,
     /// The GitOps commit the rollback replaced.
-    pub gitops_commit: String,
+    pub gitops_commit: C,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EntryRestores {
+pub struct EntryRestores<C = Commit> {
     /// `published`, `reused` or `pinned`: the restored entry's status.
     pub status: EntryStatus,
-    pub source_commit: String,
-    pub gitops_commit: String,
+    pub source_commit: C,
+    pub gitops_commit: C,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(
     rename_all = "camelCase",
     deny_unknown_fields,
-    bound(deserialize = "D: Deserialize<'de>")
+    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>")
 )]
-pub struct CatalogEntry<D = Digest> {
+pub struct CatalogEntry<D = Digest, C = Commit> {
     /// Component identity: service id and kind.
     pub component: ComponentIdentity,
     /// Full image repository including the registry host.
@@ -134,8 +135,10 @@ pub struct CatalogEntry<D = Digest> {
     pub platforms: Vec<String>,
     pub status: EntryStatus,
     /// The source commit of the run that last confirmed this entry (40 hex).
-    pub source_commit: String,
-    /// For `reused`: the commit the image was built from.
+    pub source_commit: C,
+    /// For `reused`: the commit the image was built from. Text, as publish reports it: promote
+    /// copies it from the publish results unread, and the catalog check that every catalog
+    /// passes before it is used or pushed holds it to a full commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reused_from: Option<String>,
     /// Build fingerprint (see docs/fingerprint.md); absent for upstream images.
@@ -150,7 +153,7 @@ pub struct CatalogEntry<D = Digest> {
     pub updated_at: String,
     /// For `rolled-back`: what was rolled back from and to, and who asked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rollback: Option<EntryRollback<D>>,
+    pub rollback: Option<EntryRollback<D, C>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,9 +189,9 @@ impl EntryStatus {
 }
 
 /// A catalog as the loader parses it, before its rules are checked.
-pub type CatalogText = CatalogDoc<String>;
+pub type CatalogText = CatalogDoc<String, String>;
 /// An entry of a [`CatalogText`].
-pub type EntryText = CatalogEntry<String>;
+pub type EntryText = CatalogEntry<String, String>;
 
 impl CatalogEntry {
     /// `<repository>@<digest>`: the only form manifests may use.
@@ -197,7 +200,7 @@ impl CatalogEntry {
     }
 }
 
-impl<D> CatalogEntry<D> {
+impl<D, C> CatalogEntry<D, C> {
     /// The status that describes the image: a rolled-back entry's is the restored entry's
     /// (`published`, `reused` or `pinned`).
     pub fn image_status(&self) -> EntryStatus {
@@ -209,7 +212,7 @@ impl<D> CatalogEntry<D> {
 
     /// The newest source commit released for this service: for a rolled-back entry the one it
     /// was rolled back from, else its own. A run of this commit or an older one is superseded.
-    pub fn newest_commit(&self) -> &str {
+    pub fn newest_commit(&self) -> &C {
         match &self.rollback {
             Some(r) => &r.from.source_commit,
             None => &self.source_commit,
@@ -235,14 +238,14 @@ pub fn rollback_text_problem(s: &str) -> Option<&'static str> {
 
 impl CatalogDoc {
     /// An empty catalog for lane initialisation.
-    pub fn empty(names: &LaneNames, source_commit: &str, now: &str) -> CatalogDoc {
+    pub fn empty(names: &LaneNames, source_commit: &Commit, now: &str) -> CatalogDoc {
         CatalogDoc {
             schema_version: CATALOG_SCHEMA_VERSION,
             lane: names.version.clone(),
             source_repo: names.source_repo.clone(),
             source_branch: names.source_branch.clone(),
             gitops_branch: names.gitops_branch.clone(),
-            source_commit: source_commit.to_string(),
+            source_commit: source_commit.clone(),
             updated_at: now.to_string(),
             services: BTreeMap::new(),
             rollback: None,
@@ -250,10 +253,10 @@ impl CatalogDoc {
     }
 }
 
-impl<D> CatalogDoc<D> {
+impl<D, C> CatalogDoc<D, C> {
     /// The newest source commit released to the lane: the one a whole-lane rollback was
     /// rolled back from, else `sourceCommit`.
-    pub fn newest_commit(&self) -> &str {
+    pub fn newest_commit(&self) -> &C {
         match &self.rollback {
             Some(r) => &r.from.source_commit,
             None => &self.source_commit,
@@ -264,6 +267,7 @@ impl<D> CatalogDoc<D> {
     pub fn to_json_pretty(&self) -> String
     where
         D: Serialize,
+        C: Serialize,
     {
         let mut s = serde_json::to_string_pretty(self).expect("catalog serializes");
         s.push('\n');
@@ -272,7 +276,7 @@ impl<D> CatalogDoc<D> {
 }
 
 impl CatalogDoc {
-    /// The same document with its digests as text, as the loader reads it back (for checking
+    /// The same document with its digests and commits as text, as the loader reads it back (for checking
     /// a catalog that was built, not loaded).
     #[cfg(test)]
     pub(crate) fn to_text(&self) -> CatalogText {
@@ -282,40 +286,76 @@ impl CatalogDoc {
     }
 }
 
+/// A field of a [`CatalogText`] that is not what its type asks (the catalog rules report each
+/// one first, so the loader never meets this; it refuses the catalog all the same).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotTyped {
+    #[error("a digest {0}")]
+    Digest(#[from] NotADigest),
+    #[error("a commit {0}")]
+    Commit(#[from] NotACommit),
+}
+
+fn commit(s: String) -> Result<Commit, NotTyped> {
+    Ok(Commit::try_from(s)?)
+}
+
+impl ReleaseRef<String> {
+    fn into_typed(self) -> Result<ReleaseRef, NotTyped> {
+        Ok(ReleaseRef {
+            source_commit: commit(self.source_commit)?,
+            gitops_commit: commit(self.gitops_commit)?,
+        })
+    }
+}
+
 impl CatalogText {
-    /// The typed catalog, once its rules have passed (`model::check::catalog`); fails only on
-    /// a digest those rules would have reported.
-    pub(in crate::model) fn into_typed(self) -> Result<CatalogDoc, NotADigest> {
+    /// The typed catalog, once its rules have passed (`model::check::catalog`).
+    pub(in crate::model) fn into_typed(self) -> Result<CatalogDoc, NotTyped> {
         let services = self
             .services
             .into_iter()
             .map(|(id, e)| Ok((id, e.into_typed()?)))
-            .collect::<Result<_, NotADigest>>()?;
+            .collect::<Result<_, NotTyped>>()?;
+        let rollback = match self.rollback {
+            None => None,
+            Some(r) => Some(Box::new(LaneRollback {
+                from: r.from.into_typed()?,
+                restores: r.restores.into_typed()?,
+                requested_by: r.requested_by,
+                at: r.at,
+                reason: r.reason,
+            })),
+        };
         Ok(CatalogDoc {
             schema_version: self.schema_version,
             lane: self.lane,
             source_repo: self.source_repo,
             source_branch: self.source_branch,
             gitops_branch: self.gitops_branch,
-            source_commit: self.source_commit,
+            source_commit: commit(self.source_commit)?,
             updated_at: self.updated_at,
             services,
-            rollback: self.rollback,
+            rollback,
         })
     }
 }
 
 impl EntryText {
-    fn into_typed(self) -> Result<CatalogEntry, NotADigest> {
+    fn into_typed(self) -> Result<CatalogEntry, NotTyped> {
         let rollback = match self.rollback {
             None => None,
             Some(r) => Some(EntryRollback {
                 from: EntryFrom {
                     digest: Digest::try_from(r.from.digest)?,
-                    source_commit: r.from.source_commit,
-                    gitops_commit: r.from.gitops_commit,
+                    source_commit: commit(r.from.source_commit)?,
+                    gitops_commit: commit(r.from.gitops_commit)?,
                 },
-                restores: r.restores,
+                restores: EntryRestores {
+                    status: r.restores.status,
+                    source_commit: commit(r.restores.source_commit)?,
+                    gitops_commit: commit(r.restores.gitops_commit)?,
+                },
                 requested_by: r.requested_by,
                 at: r.at,
                 reason: r.reason,
@@ -329,7 +369,7 @@ impl EntryText {
             media_type: self.media_type,
             platforms: self.platforms,
             status: self.status,
-            source_commit: self.source_commit,
+            source_commit: commit(self.source_commit)?,
             reused_from: self.reused_from,
             fingerprint: self.fingerprint,
             pipeline_run: self.pipeline_run,

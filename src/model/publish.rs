@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{CatalogEntry, ComponentIdentity, EntryStatus};
+use super::commit::Commit;
 use super::digest::{Digest, NotADigest};
 use super::intent::ComponentKind;
 
@@ -62,7 +63,7 @@ impl PublishedImage {
     /// The catalog entry this image becomes for a run of `source_commit`.
     pub fn to_entry(
         &self,
-        source_commit: &str,
+        source_commit: &Commit,
         pipeline_run: Option<&str>,
         now: &str,
     ) -> CatalogEntry {
@@ -77,7 +78,7 @@ impl PublishedImage {
             media_type: Some(self.media_type.clone()),
             platforms: self.platforms.clone(),
             status: self.status,
-            source_commit: source_commit.to_string(),
+            source_commit: source_commit.clone(),
             reused_from: self.reused_from.clone(),
             fingerprint: self.fingerprint.clone(),
             pipeline_run: pipeline_run.map(str::to_string),

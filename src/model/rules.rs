@@ -44,12 +44,6 @@ pub fn is_config_key(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'.')
 }
 
-pub fn is_commit(s: &str) -> bool {
-    s.len() == 40
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-}
-
 /// Whether an image reference pinned by digest may also name a tag (`repo:tag@sha256:…`).
 /// The digest decides what runs either way; where the reference is the lane's own record
 /// (rendered manifests) it is exactly `<repository>@<digest>`.

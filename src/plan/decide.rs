@@ -163,7 +163,7 @@ mod tests {
             media_type: None,
             platforms: vec![],
             status: EntryStatus::Published,
-            source_commit: "a".repeat(40),
+            source_commit: crate::model::Commit::try_from("a".repeat(40)).unwrap(),
             reused_from: None,
             fingerprint: Some(fp.into()),
             pipeline_run: None,

@@ -255,7 +255,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
         gitops_branch: names.gitops_branch.clone(),
         source_commit: commit,
         gitops_commit,
-        catalog_source_commit: catalog.map(|c| c.source_commit.clone()),
+        catalog_source_commit: catalog.map(|c| c.source_commit.to_string()),
         init: args.init,
         services,
         counts,

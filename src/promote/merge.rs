@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::model::catalog::{CatalogDoc, CatalogEntry};
 use crate::model::publish::PublishedImage;
-use crate::model::DeployIntent;
+use crate::model::{Commit, DeployIntent};
 
 /// What happened to one service in this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,7 +54,7 @@ pub struct Merged {
 
 /// One run's inputs to the merge.
 pub struct RunInput<'a> {
-    pub source_commit: &'a str,
+    pub source_commit: &'a Commit,
     pub pipeline_run: Option<&'a str>,
     pub images: &'a [PublishedImage],
     pub now: &'a str,
@@ -122,7 +122,7 @@ pub fn merge<E>(
         let old = services.get(&image.service);
         let held = match old {
             _ if lane_held => true,
-            Some(old) if old.source_commit != run.source_commit => {
+            Some(old) if old.source_commit != *run.source_commit => {
                 is_ancestor(run.source_commit, old.newest_commit())?
             }
             // A rolled-back entry holds against the commit it was rolled back from too.
@@ -133,7 +133,7 @@ pub fn merge<E>(
         };
         let (entry, outcome) = match old {
             Some(old) if held => (old.clone(), ServiceOutcome::Superseded),
-            Some(old) if same_content(old, &new) && old.source_commit == run.source_commit => {
+            Some(old) if same_content(old, &new) && old.source_commit == *run.source_commit => {
                 (old.clone(), ServiceOutcome::Unchanged)
             }
             Some(old) => {
@@ -152,7 +152,7 @@ pub fn merge<E>(
         results.push(ServiceResult {
             service: image.service.clone(),
             outcome,
-            source_commit: Some(entry.source_commit.clone()),
+            source_commit: Some(entry.source_commit.to_string()),
             digest: Some(entry.digest.to_string()),
         });
         services.insert(image.service.clone(), entry);
@@ -161,13 +161,13 @@ pub fn merge<E>(
     // The catalog's commit is the newest promoted one: keep the previous when this run's
     // commit is its ancestor (an older run finishing late), else take this run's.
     let (source_commit, rollback) = if lane_held
-        || (previous.source_commit != run.source_commit
+        || (previous.source_commit != *run.source_commit
             && is_ancestor(run.source_commit, &previous.source_commit)?)
     {
         (previous.source_commit.clone(), previous.rollback.clone())
     } else {
         // A newer source commit: the lane rolls forward and the rollback record goes.
-        (run.source_commit.to_string(), None)
+        (run.source_commit.clone(), None)
     };
     let changed = services != previous.services
         || source_commit != previous.source_commit
@@ -230,6 +230,10 @@ mod tests {
     use crate::model::catalog::{ComponentIdentity, EntryStatus};
     use crate::model::intent::ComponentKind;
 
+    fn cm(s: &str) -> Commit {
+        Commit::try_from(s).unwrap()
+    }
+
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
 
@@ -271,13 +275,13 @@ mod tests {
             source_repo: "r".into(),
             source_branch: "v0.1".into(),
             gitops_branch: "v0.1-gitops".into(),
-            source_commit: A.into(),
+            source_commit: cm(A),
             updated_at: "2026-01-01T00:00:00Z".into(),
             services: BTreeMap::new(),
             rollback: None,
         };
         for (id, commit, d) in entries {
-            let mut e = image(id, commit, *d).to_entry(commit, None, "2026-01-01T00:00:00Z");
+            let mut e = image(id, commit, *d).to_entry(&cm(commit), None, "2026-01-01T00:00:00Z");
             e.component = ComponentIdentity {
                 service: id.to_string(),
                 kind: ComponentKind::Deployment,
@@ -297,7 +301,7 @@ mod tests {
         let prev = catalog(&[("x", A, '1'), ("y", A, '2')]);
         let imgs = [image("x", A, '1')];
         let run = RunInput {
-            source_commit: A,
+            source_commit: &cm(A),
             pipeline_run: Some("pr-2"),
             images: &imgs,
             now: "2026-02-02T00:00:00Z",
@@ -312,7 +316,7 @@ mod tests {
         let prev = catalog(&[("x", A, '1'), ("y", A, '2')]);
         let imgs = [image("x", B, '3')];
         let run = RunInput {
-            source_commit: B,
+            source_commit: &cm(B),
             pipeline_run: None,
             images: &imgs,
             now: "2026-02-02T00:00:00Z",
@@ -331,12 +335,12 @@ mod tests {
     fn older_run_is_superseded() {
         let prev = {
             let mut c = catalog(&[("x", B, '3')]);
-            c.source_commit = B.into();
+            c.source_commit = cm(B);
             c
         };
         let imgs = [image("x", A, '1')];
         let run = RunInput {
-            source_commit: A,
+            source_commit: &cm(A),
             pipeline_run: None,
             images: &imgs,
             now: "2026-02-02T00:00:00Z",
@@ -350,7 +354,7 @@ mod tests {
     fn services_gone_from_deploy_json_are_dropped() {
         let prev = catalog(&[("x", A, '1'), ("old", A, '2')]);
         let run = RunInput {
-            source_commit: A,
+            source_commit: &cm(A),
             pipeline_run: None,
             images: &[],
             now: "2026-02-02T00:00:00Z",
@@ -388,13 +392,13 @@ mod tests {
             from: EntryFrom {
                 digest: crate::model::Digest::try_from(format!("sha256:{}", "9".repeat(64)))
                     .unwrap(),
-                source_commit: from.into(),
-                gitops_commit: "e".repeat(40),
+                source_commit: cm(from),
+                gitops_commit: cm(&"e".repeat(40)),
             },
             restores: EntryRestores {
                 status: e.status,
                 source_commit: e.source_commit.clone(),
-                gitops_commit: "d".repeat(40),
+                gitops_commit: cm(&"d".repeat(40)),
             },
             requested_by: "ops".into(),
             at: "2026-01-01T00:00:00Z".into(),
@@ -408,7 +412,7 @@ mod tests {
     fn a_rolled_back_entry_holds_against_its_from_commit_and_older() {
         // x was at B, rolled back to A's entry.
         let mut prev = catalog(&[("x", A, '1')]);
-        prev.source_commit = B.into();
+        prev.source_commit = cm(B);
         let e = prev.services["x"].clone();
         prev.services.insert("x".into(), rolled_back(e, B));
         let findings = crate::model::check::catalog::record_rules(&prev.to_text());
@@ -416,7 +420,7 @@ mod tests {
         for late in [A, B] {
             let imgs = [image("x", late, '5')];
             let run = RunInput {
-                source_commit: late,
+                source_commit: &cm(late),
                 pipeline_run: None,
                 images: &imgs,
                 now: "2026-02-02T00:00:00Z",
@@ -428,7 +432,7 @@ mod tests {
         // C is newer: it rolls forward, and the entry is a plain published one again.
         let imgs = [image("x", C, '7')];
         let run = RunInput {
-            source_commit: C,
+            source_commit: &cm(C),
             pipeline_run: None,
             images: &imgs,
             now: "2026-02-02T00:00:00Z",
@@ -445,12 +449,12 @@ mod tests {
         let mut prev = catalog(&[("x", A, '1')]);
         prev.rollback = Some(Box::new(LaneRollback {
             from: ReleaseRef {
-                source_commit: B.into(),
-                gitops_commit: "e".repeat(40),
+                source_commit: cm(B),
+                gitops_commit: cm(&"e".repeat(40)),
             },
             restores: ReleaseRef {
-                source_commit: A.into(),
-                gitops_commit: "d".repeat(40),
+                source_commit: cm(A),
+                gitops_commit: cm(&"d".repeat(40)),
             },
             requested_by: "ops".into(),
             at: "2026-01-01T00:00:00Z".into(),
@@ -460,7 +464,7 @@ mod tests {
         assert!(findings.is_empty(), "{findings:?}");
         let imgs = [image("x", B, '5')];
         let run = RunInput {
-            source_commit: B,
+            source_commit: &cm(B),
             pipeline_run: None,
             images: &imgs,
             now: "2026-02-02T00:00:00Z",
@@ -469,7 +473,7 @@ mod tests {
         assert_eq!(m.catalog, prev);
         let imgs = [image("x", C, '7')];
         let run = RunInput {
-            source_commit: C,
+            source_commit: &cm(C),
             pipeline_run: None,
             images: &imgs,
             now: "2026-02-02T00:00:00Z",

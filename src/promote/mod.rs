@@ -36,7 +36,7 @@ use crate::git::write::{Identity, Replace};
 use crate::git::{GitError, Repo};
 use crate::model::catalog_at::{catalog_at, CatalogAtError};
 use crate::model::publish::PublishedImage;
-use crate::model::{check, rules, CatalogDoc, InputError, Lane, LaneAtError, DEPLOY_PATH};
+use crate::model::{check, rules, CatalogDoc, Commit, InputError, Lane, LaneAtError, DEPLOY_PATH};
 use crate::output::{progress, Outcome, Report};
 use crate::render::{self, RenderError};
 use merge::{RunInput, ServiceResult};
@@ -316,7 +316,7 @@ impl Report for PromoteReport {
 struct PromoteRun<'a> {
     repo: &'a Repo,
     lane: &'a Lane,
-    commit: &'a str,
+    commit: &'a Commit,
     images: &'a [PublishedImage],
     args: &'a PromoteArgs,
     remote: &'a Remote,
@@ -399,6 +399,16 @@ pub(crate) fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
     })
 }
 
+/// A commit id git resolved, typed. Git names a commit by its full id, so this fails only
+/// on a repository whose object format lane does not read (SHA-256).
+pub(crate) fn typed_commit(id: String) -> Result<Commit, GitError> {
+    Commit::try_from(id.as_str()).map_err(|e| {
+        GitError::Object(format!(
+            "git resolved commit id '{id}', which lane cannot use: it {e}"
+        ))
+    })
+}
+
 /// The whole promote: inputs, then bounded attempts of fetch → merge → render → commit → push.
 pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
     promote_signed(args, None)
@@ -410,7 +420,7 @@ pub fn promote_signed(
     signer: Option<&crate::git::sign::SigningKey>,
 ) -> Result<PromoteReport, PromoteError> {
     let repo = Repo::open(&args.repo)?;
-    let commit = repo.resolve_commit(&args.commit)?;
+    let commit = typed_commit(repo.resolve_commit(&args.commit)?)?;
     let lane = load_lane(&repo, args, &commit)?;
     let names = &lane.names;
     let dst = names.gitops_ref();
@@ -818,7 +828,7 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
             (&recorded_lane, recorded)
         }
     };
-    let late = intent_commit != ctx.commit;
+    let late = intent_commit != **ctx.commit;
     let run = RunInput {
         source_commit: ctx.commit,
         pipeline_run: ctx.args.pipeline_run.as_deref(),
@@ -939,7 +949,7 @@ fn intent_source(
                 r.requested_by,
                 &ctx.commit[..12]
             ));
-            return Ok(Some(recorded.clone()));
+            return Ok(Some(recorded.to_string()));
         }
         if repo.is_ancestor(from, ctx.commit)? {
             return Ok(None);
@@ -949,7 +959,7 @@ fn intent_source(
         return Ok(None);
     }
     if repo.is_ancestor(ctx.commit, recorded)? {
-        return Ok(Some(recorded.clone()));
+        return Ok(Some(recorded.to_string()));
     }
     if ctx.args.allow_diverged {
         progress(format!(
@@ -960,7 +970,7 @@ fn intent_source(
     }
     Err(PromoteError::Diverged {
         commit: ctx.commit.to_string(),
-        recorded: recorded.clone(),
+        recorded: recorded.to_string(),
     })
 }
 

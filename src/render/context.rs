@@ -338,7 +338,7 @@ impl Common<'_> {
         let mut labels = self.base_labels(component);
         labels.insert(
             labels::SOURCE_COMMIT.into(),
-            self.catalog.source_commit.clone(),
+            self.catalog.source_commit.to_string(),
         );
         Meta {
             name: name.into(),
@@ -353,7 +353,10 @@ impl Common<'_> {
         let mut labels = self.base_labels(svc.kind.as_str());
         labels.insert(labels::APP_NAME.into(), svc.id.clone());
         labels.insert(labels::SERVICE.into(), svc.id.clone());
-        labels.insert(labels::SOURCE_COMMIT.into(), entry.source_commit.clone());
+        labels.insert(
+            labels::SOURCE_COMMIT.into(),
+            entry.source_commit.to_string(),
+        );
         Meta {
             name: name.into(),
             namespace: self.ns(),

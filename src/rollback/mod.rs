@@ -485,12 +485,14 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
         commit: to.clone(),
         path: names.catalog_path.clone(),
     })?;
+    let from_gitops = promote::typed_commit(head.commit.clone())?;
+    let to_gitops = promote::typed_commit(to.clone())?;
     let req = plan::Request {
         requested_by: &ctx.requested_by,
         reason: ctx.args.reason.as_deref(),
         now: &ctx.now,
-        from_gitops: &head.commit,
-        to_gitops: &to,
+        from_gitops: &from_gitops,
+        to_gitops: &to_gitops,
     };
     let (scope, (next, services)) = if ctx.args.services.is_empty() {
         ("lane", plan::lane(&current, &target, &req))
@@ -505,20 +507,20 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
     let intent_lane = promote::lane_at(ctx.repo, &next.source_commit)?;
     if intent_lane.names != ctx.lane.names {
         return Err(RollbackError::NamesChanged {
-            restored: next.source_commit.clone(),
+            restored: next.source_commit.to_string(),
         });
     }
     let decided = Decided {
         scope,
         from: ReleaseRef {
-            source_commit: current.newest_commit().to_string(),
-            gitops_commit: head.commit.clone(),
+            source_commit: current.newest_commit().clone(),
+            gitops_commit: from_gitops.clone(),
         },
         to: ReleaseRef {
             source_commit: target.source_commit.clone(),
-            gitops_commit: to.clone(),
+            gitops_commit: to_gitops.clone(),
         },
-        intent_commit: next.source_commit.clone(),
+        intent_commit: next.source_commit.to_string(),
         previous: head.commit.clone(),
         commit: head.commit.clone(),
         changed: vec![],

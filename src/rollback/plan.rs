@@ -18,6 +18,7 @@ use crate::model::catalog::{
     CatalogDoc, CatalogEntry, EntryFrom, EntryRestores, EntryRollback, EntryStatus, LaneRollback,
     ReleaseRef,
 };
+use crate::model::Commit;
 
 /// Who asked, why and when; the two GitOps commits involved.
 pub struct Request<'a> {
@@ -25,9 +26,9 @@ pub struct Request<'a> {
     pub reason: Option<&'a str>,
     pub now: &'a str,
     /// The GitOps tip the rollback replaces.
-    pub from_gitops: &'a str,
+    pub from_gitops: &'a Commit,
     /// The earlier GitOps commit whose catalog is restored.
-    pub to_gitops: &'a str,
+    pub to_gitops: &'a Commit,
 }
 
 /// What the rollback does to one service.
@@ -83,13 +84,13 @@ fn rolled_back(target: &CatalogEntry, current: &CatalogEntry, req: &Request<'_>)
     e.rollback = Some(EntryRollback {
         from: EntryFrom {
             digest: current.digest.clone(),
-            source_commit: current.newest_commit().to_string(),
-            gitops_commit: req.from_gitops.to_string(),
+            source_commit: current.newest_commit().clone(),
+            gitops_commit: req.from_gitops.clone(),
         },
         restores: EntryRestores {
             status: target.image_status(),
             source_commit: target.source_commit.clone(),
-            gitops_commit: req.to_gitops.to_string(),
+            gitops_commit: req.to_gitops.clone(),
         },
         requested_by: req.requested_by.to_string(),
         at: req.now.to_string(),
@@ -109,7 +110,7 @@ fn result(
         change,
         from_digest: from.map(|e| e.digest.to_string()),
         to_digest: to.map(|e| e.digest.to_string()),
-        source_commit: to.map(|e| e.source_commit.clone()),
+        source_commit: to.map(|e| e.source_commit.to_string()),
     }
 }
 
@@ -194,12 +195,12 @@ pub fn lane(
         services,
         rollback: Some(Box::new(LaneRollback {
             from: ReleaseRef {
-                source_commit: current.newest_commit().to_string(),
-                gitops_commit: req.from_gitops.to_string(),
+                source_commit: current.newest_commit().clone(),
+                gitops_commit: req.from_gitops.clone(),
             },
             restores: ReleaseRef {
                 source_commit: target.source_commit.clone(),
-                gitops_commit: req.to_gitops.to_string(),
+                gitops_commit: req.to_gitops.clone(),
             },
             requested_by: req.requested_by.to_string(),
             at: req.now.to_string(),
@@ -219,6 +220,10 @@ mod tests {
 
     const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
     const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    fn cm(s: &str) -> Commit {
+        Commit::try_from(s).unwrap()
+    }
+
     const G1: &str = "1111111111111111111111111111111111111111";
     const G2: &str = "2222222222222222222222222222222222222222";
 
@@ -235,7 +240,7 @@ mod tests {
             media_type: None,
             platforms: vec![],
             status: EntryStatus::Published,
-            source_commit: commit.into(),
+            source_commit: cm(commit),
             reused_from: None,
             fingerprint: Some(format!("sha256:{}", "f".repeat(64))),
             pipeline_run: None,
@@ -252,7 +257,7 @@ mod tests {
             source_repo: "r".into(),
             source_branch: "v0.1".into(),
             gitops_branch: "v0.1-gitops".into(),
-            source_commit: commit.into(),
+            source_commit: cm(commit),
             updated_at: "2026-01-01T00:00:00Z".into(),
             services: entries
                 .iter()
@@ -267,8 +272,9 @@ mod tests {
             requested_by: "ops <ops@example.invalid>",
             reason: Some("bad release"),
             now: "2026-02-01T00:00:00Z",
-            from_gitops: G2,
-            to_gitops: G1,
+            // The request borrows its commits for the whole test.
+            from_gitops: Box::leak(Box::new(cm(G2))),
+            to_gitops: Box::leak(Box::new(cm(G1))),
         }
     }
 

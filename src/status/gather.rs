@@ -71,7 +71,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
         }),
         (Some(h), None) => {
             let catalog_source = match &catalog {
-                Ok(c) => Known::Yes(c.source_commit.clone()),
+                Ok(c) => Known::Yes(c.source_commit.to_string()),
                 Err(_) => Known::unknown(no_catalog.clone().unwrap_or_default()),
             };
             let released = match (&source, catalog_source.get()) {
@@ -126,7 +126,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                source_commit: e.source_commit.clone(),
+                source_commit: e.source_commit.to_string(),
                 reused_from: e.reused_from.clone(),
                 image_repository: e.image_repository.clone(),
                 tag: e.tag.clone(),
@@ -677,7 +677,7 @@ fn pipeline_run(cluster: &Cluster) -> Known<Option<RunView>> {
             .and_then(|p| p.get("value"))
             .and_then(Value::as_str)
             .map(str::trim)
-            .filter(|c| rules::is_commit(c))
+            .filter(|c| crate::model::Commit::is_valid(c))
             .map(str::to_string)
     };
     let commit = named("/status/results", "commit").or_else(|| named("/spec/params", "revision"));

@@ -48,7 +48,7 @@ pub fn releases(
         let [commit, time, author, subject, trailers] = f[..] else {
             continue;
         };
-        if !rules::is_commit(commit) {
+        if !crate::model::Commit::is_valid(commit) {
             continue;
         }
         let head = GitopsHead {
@@ -69,7 +69,7 @@ pub fn releases(
                 .unwrap_or_default(),
             author: clip(author, MAX_VALUE),
             subject: clip(subject, MAX_VALUE),
-            source_commit: catalog.as_ref().map(|c| c.source_commit.clone()),
+            source_commit: catalog.as_ref().map(|c| c.source_commit.to_string()),
             trailers: lane_trailers(trailers),
             changes: Vec::new(),
             catalog_problem: problem,
@@ -130,7 +130,7 @@ fn changes(old: Option<&Catalog>, new: &Catalog) -> Vec<Change> {
             previous_digest: before
                 .map(|b| b.digest.to_string())
                 .filter(|d| *d != e.digest),
-            source_commit: Some(e.source_commit.clone()),
+            source_commit: Some(e.source_commit.to_string()),
             reused_from: e.reused_from.clone(),
         });
     }

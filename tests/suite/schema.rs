@@ -251,7 +251,7 @@ fn entry(service: &str, kind: ComponentKind, status: EntryStatus) -> CatalogEntr
         media_type: Some(s("application/vnd.oci.image.manifest.v1+json")),
         platforms: vec![s("linux/amd64")],
         status,
-        source_commit: s(COMMIT),
+        source_commit: commit(COMMIT),
         reused_from: (status == EntryStatus::Reused).then(|| "b".repeat(40)),
         fingerprint: built.then(|| format!("sha256:{}", "f".repeat(64))),
         pipeline_run: Some(s("agentrun-v01-ci-3f786850e387")),
@@ -268,19 +268,23 @@ fn rolled_back_entry(service: &str) -> CatalogEntry {
     e.rollback = Some(EntryRollback {
         from: EntryFrom {
             digest: lane::model::Digest::try_from(format!("sha256:{}", "c".repeat(64))).unwrap(),
-            source_commit: "d".repeat(40),
-            gitops_commit: "e".repeat(40),
+            source_commit: commit(&"d".repeat(40)),
+            gitops_commit: commit(&"e".repeat(40)),
         },
         restores: EntryRestores {
             status: EntryStatus::Published,
-            source_commit: s(COMMIT),
-            gitops_commit: "9".repeat(40),
+            source_commit: commit(COMMIT),
+            gitops_commit: commit(&"9".repeat(40)),
         },
         requested_by: s("Jane Operator <jane@example.invalid>"),
         at: s("2026-11-02T00:00:00Z"),
         reason: Some(s("the new parser rejects old sessions")),
     });
     e
+}
+
+fn commit(s: &str) -> lane::model::Commit {
+    lane::model::Commit::try_from(s).unwrap()
 }
 
 fn maximal_catalog() -> CatalogDoc {
@@ -290,7 +294,7 @@ fn maximal_catalog() -> CatalogDoc {
         source_repo: s("git@github.com:pikasTech/agentrun.git"),
         source_branch: s("v0.1"),
         gitops_branch: s("v0.1-gitops"),
-        source_commit: s(COMMIT),
+        source_commit: commit(COMMIT),
         updated_at: s("2026-11-02T00:00:00Z"),
         services: BTreeMap::from([
             (
@@ -313,12 +317,12 @@ fn maximal_catalog() -> CatalogDoc {
         ]),
         rollback: Some(Box::new(LaneRollback {
             from: ReleaseRef {
-                source_commit: "d".repeat(40),
-                gitops_commit: "e".repeat(40),
+                source_commit: commit(&"d".repeat(40)),
+                gitops_commit: commit(&"e".repeat(40)),
             },
             restores: ReleaseRef {
-                source_commit: s(COMMIT),
-                gitops_commit: "9".repeat(40),
+                source_commit: commit(COMMIT),
+                gitops_commit: commit(&"9".repeat(40)),
             },
             requested_by: s("Jane Operator <jane@example.invalid>"),
             at: s("2026-11-02T00:00:00Z"),

@@ -7,9 +7,10 @@ use serde_json::Value;
 
 use super::{key_path, scan, typed, Finding, Findings, InputError};
 use crate::model::catalog::{
-    rollback_text_problem, Catalog, CatalogText, EntryStatus, EntryText, LaneRollback,
+    rollback_text_problem, Catalog, CatalogText, EntryStatus, EntryText, LaneRollback, NotTyped,
     CATALOG_SCHEMA_VERSION,
 };
+use crate::model::commit::Commit;
 use crate::model::digest::Digest;
 use crate::model::names::LaneNames;
 use crate::model::rules;
@@ -45,15 +46,18 @@ pub fn parse_catalog(
             findings,
         });
     }
-    // The rules above named every digest that is not one, so this cannot fail; were a rule
-    // ever to miss one, the catalog is refused all the same.
+    // The rules above named every digest and commit that is not one, so this cannot fail;
+    // were a rule ever to miss one, the catalog is refused all the same.
     cat.into_typed()
         .map(Catalog::checked)
         .map_err(|e| InputError::Invalid {
             file: file.into(),
             findings: vec![Finding {
                 path: "$".into(),
-                rule: "digest",
+                rule: match e {
+                    NotTyped::Digest(_) => "digest",
+                    NotTyped::Commit(_) => "commit-sha",
+                },
                 message: e.to_string(),
             }],
         })
@@ -100,7 +104,7 @@ fn records(cat: &CatalogText, out: &mut Findings) {
             "must look like v<major>.<minor>, e.g. v0.1".into(),
         );
     }
-    if !rules::is_commit(&cat.source_commit) {
+    if !Commit::is_valid(&cat.source_commit) {
         out.add(
             "$.sourceCommit".into(),
             "commit-sha",
@@ -125,14 +129,14 @@ fn records(cat: &CatalogText, out: &mut Findings) {
 }
 
 /// A whole-lane rollback record: commits, the restored release's intent, who and when.
-fn lane_rollback(cat: &CatalogText, r: &LaneRollback, out: &mut Findings) {
+fn lane_rollback(cat: &CatalogText, r: &LaneRollback<String>, out: &mut Findings) {
     for (path, v) in [
         ("from.sourceCommit", &r.from.source_commit),
         ("from.gitopsCommit", &r.from.gitops_commit),
         ("restores.sourceCommit", &r.restores.source_commit),
         ("restores.gitopsCommit", &r.restores.gitops_commit),
     ] {
-        if !rules::is_commit(v) {
+        if !Commit::is_valid(v) {
             out.add(
                 format!("$.rollback.{path}"),
                 "commit-sha",
@@ -179,7 +183,7 @@ fn entry_rollback(p: &str, e: &EntryText, out: &mut Findings) {
                 ("restores.sourceCommit", &r.restores.source_commit),
                 ("restores.gitopsCommit", &r.restores.gitops_commit),
             ] {
-                if !rules::is_commit(v) {
+                if !Commit::is_valid(v) {
                     out.add(
                         format!("{p}.rollback.{path}"),
                         "commit-sha",
@@ -237,7 +241,7 @@ fn entry_rules(id: &str, p: &str, e: &EntryText, out: &mut Findings) {
             "must be sha256: followed by 64 lowercase hex".into(),
         );
     }
-    if !rules::is_commit(&e.source_commit) {
+    if !Commit::is_valid(&e.source_commit) {
         out.add(
             format!("{p}.sourceCommit"),
             "commit-sha",
@@ -254,7 +258,7 @@ fn status_rules(p: &str, e: &EntryText, out: &mut Findings) {
                 // publish tags a built image with the commit it was built from, and a
                 // published entry is that run's own (src/model/publish.rs to_entry).
                 EntryStatus::Published
-                    if rules::is_commit(&e.tag) && e.tag != e.source_commit =>
+                    if Commit::is_valid(&e.tag) && e.tag != e.source_commit =>
                 {
                     out.add(
                         format!("{p}.tag"),
@@ -263,7 +267,7 @@ fn status_rules(p: &str, e: &EntryText, out: &mut Findings) {
                     )
                 }
                 EntryStatus::Reused
-                    if rules::is_commit(&e.tag)
+                    if Commit::is_valid(&e.tag)
                         && e.reused_from.as_deref().is_some_and(|r| r != e.tag) =>
                 {
                     out.add(
@@ -276,7 +280,7 @@ fn status_rules(p: &str, e: &EntryText, out: &mut Findings) {
             }
     match e.image_status() {
         EntryStatus::Published | EntryStatus::Reused => {
-            if !rules::is_commit(&e.tag) {
+            if !Commit::is_valid(&e.tag) {
                 out.add(
                     format!("{p}.tag"),
                     "commit-tag",
@@ -305,7 +309,7 @@ fn status_rules(p: &str, e: &EntryText, out: &mut Findings) {
         }
     }
     match (e.image_status(), &e.reused_from) {
-        (EntryStatus::Reused, Some(c)) if rules::is_commit(c) => {}
+        (EntryStatus::Reused, Some(c)) if Commit::is_valid(c) => {}
         (EntryStatus::Reused, _) => out.add(
             format!("{p}.reusedFrom"),
             "reused-from",
@@ -531,7 +535,7 @@ mod tests {
     fn rolled_back_entries_carry_their_record_and_keep_the_restored_rules() {
         assert!(rules_of(rolled_back()).is_empty());
         assert_eq!(rolled_back().image_status(), EntryStatus::Published);
-        assert_eq!(rolled_back().newest_commit(), "b".repeat(40));
+        assert_eq!(*rolled_back().newest_commit(), "b".repeat(40));
 
         let mut e = rolled_back();
         e.rollback = None;
