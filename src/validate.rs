@@ -191,9 +191,8 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
         }
         _ => {
             let root = args.repo_root.clone();
-            match check::parse_intent(&bytes, &file, root.as_deref()) {
-                Ok(intent) => {
-                    let lane = Lane::from_intent(intent);
+            match Lane::parse_in(&bytes, &file, root.as_deref()) {
+                Ok(lane) => {
                     let services = args.explain.then(|| {
                         lane.intent
                             .services

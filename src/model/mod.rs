@@ -27,26 +27,56 @@ pub use digest::Digest;
 pub use intent::DeployIntent;
 pub use names::LaneNames;
 
-/// A lane as every subcommand sees it: the checked intent and its resolved names.
+/// A lane as every subcommand sees it: the checked intent and its resolved names. Only the
+/// loaders below build one (the private field keeps it so; [`Lane::unchecked`] exists for
+/// tests alone), so every rule of `model::check` holds for its intent and its readers (plan,
+/// render, promote, verify, generate, status) do not check it again.
 #[derive(Debug, Clone)]
 pub struct Lane {
     pub intent: DeployIntent,
     pub names: LaneNames,
+    _checked: Checked,
 }
 
+/// Proof that a [`Lane`] came from a loader of this module: private, so no other module can
+/// write a `Lane { .. }` (`#[non_exhaustive]` would only keep other crates out).
+#[derive(Debug, Clone)]
+struct Checked;
+
 impl Lane {
-    pub fn from_intent(intent: DeployIntent) -> Lane {
+    fn checked(intent: DeployIntent) -> Lane {
         let names = LaneNames::resolve(&intent.lane);
-        Lane { intent, names }
+        Lane {
+            intent,
+            names,
+            _checked: Checked,
+        }
+    }
+
+    /// A lane whose intent skipped the deploy.json checks. Only for tests that prove render's
+    /// own guards hold when the checks are bypassed (tests/suite/render_injection.rs); no
+    /// subcommand builds a lane this way.
+    #[doc(hidden)]
+    pub fn unchecked(intent: DeployIntent) -> Lane {
+        Lane::checked(intent)
     }
 
     /// Load `deploy.json` from disk (with on-disk path checks against `repo_root`).
     pub fn load(path: &Path, repo_root: Option<&Path>) -> Result<Lane, InputError> {
-        check::load_intent(path, repo_root).map(Lane::from_intent)
+        check::load_intent(path, repo_root).map(Lane::checked)
     }
 
     /// Parse `deploy.json` bytes read from git (`file` names where they came from).
     pub fn parse(bytes: &[u8], file: &str) -> Result<Lane, InputError> {
-        check::parse_intent(bytes, file, None).map(Lane::from_intent)
+        Lane::parse_in(bytes, file, None)
+    }
+
+    /// [`Lane::parse`] with the build paths also checked against the checkout at `repo_root`.
+    pub fn parse_in(
+        bytes: &[u8],
+        file: &str,
+        repo_root: Option<&Path>,
+    ) -> Result<Lane, InputError> {
+        check::parse_intent(bytes, file, repo_root).map(Lane::checked)
     }
 }

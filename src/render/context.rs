@@ -707,17 +707,9 @@ fn pod_ctx(
             config_map: e.config_map_key_ref.as_ref().map(key_ref),
         })
         .collect();
-    for (i, e) in env.iter().enumerate() {
-        let sources =
-            e.value.is_some() as u8 + e.secret.is_some() as u8 + e.config_map.is_some() as u8;
-        if sources != 1 {
-            return Err(invalid(
-                format!("{p}.env[{i}]"),
-                "env-source",
-                "give exactly one of value, secretKeyRef, configMapKeyRef".into(),
-            ));
-        }
-    }
+    // The lane is a checked one (model::Lane): each env var has exactly one source
+    // (env-source), each volume exactly one (volume-source), a copyFrom names a secret volume
+    // of this service (unknown-volume) and the health port one of its ports (unknown-port).
 
     // Secret volumes that seed a writable home are mounted only in the seed init container:
     // the main container reads the writable copy, never the projection.
@@ -730,17 +722,7 @@ fn pod_ctx(
     let mut init = Vec::new();
     let mut mounts = Vec::new();
     let mut volumes = Vec::new();
-    for (i, v) in svc.volumes.iter().enumerate() {
-        let vp = format!("{p}.volumes[{i}]");
-        let sources =
-            v.secret.is_some() as u8 + v.pvc.is_some() as u8 + v.writable_home.is_some() as u8;
-        if sources != 1 {
-            return Err(invalid(
-                vp,
-                "volume-source",
-                "give exactly one of secret, pvc, writableHome".into(),
-            ));
-        }
+    for v in &svc.volumes {
         if let Some(s) = &v.secret {
             volumes.push(PodVolume {
                 name: v.name.clone(),
@@ -802,19 +784,13 @@ fn pod_ctx(
                     config_map: None,
                 });
             }
-            if let Some(from) = &h.copy_from {
-                let src = svc
-                    .volumes
-                    .iter()
-                    .find(|s| &s.name == from && s.secret.is_some())
-                    .ok_or_else(|| {
-                        invalid(
-                            format!("{vp}.writableHome.copyFrom"),
-                            "unknown-volume",
-                            format!("no secret volume '{from}' on this service"),
-                        )
-                    })?;
-                let sec = src.secret.as_ref().expect("filtered on secret");
+            let seed = h.copy_from.as_ref().and_then(|from| {
+                svc.volumes.iter().find_map(|s| match &s.secret {
+                    Some(sec) if &s.name == from => Some((s, sec)),
+                    _ => None,
+                })
+            });
+            if let Some((src, sec)) = seed {
                 init.push(InitCtx {
                     name: format!("seed-{}", v.name),
                     script: SEED_SCRIPT,
@@ -865,22 +841,10 @@ fn pod_ctx(
         }
     }
 
-    let probe = match &svc.health {
-        Some(h) => {
-            if !svc.ports.iter().any(|port| port.name == h.port) {
-                return Err(invalid(
-                    format!("{p}.health.port"),
-                    "unknown-port",
-                    format!("no port named '{}' on this service", h.port),
-                ));
-            }
-            Some(ProbeCtx {
-                path: h.path.clone(),
-                port: h.port.clone(),
-            })
-        }
-        None => None,
-    };
+    let probe = svc.health.as_ref().map(|h| ProbeCtx {
+        path: h.path.clone(),
+        port: h.port.clone(),
+    });
 
     let _ = lane;
     Ok(PodCtx {
@@ -942,14 +906,11 @@ fn plan_network_policies<'a>(
         } else {
             a.ports.iter().map(String::as_str).collect()
         };
-        for (j, name) in names.iter().enumerate() {
-            let port = svc.ports.iter().find(|x| x.name == *name).ok_or_else(|| {
-                invalid(
-                    format!("{p}.ports[{j}]"),
-                    "unknown-port",
-                    format!("service '{}' has no port named '{name}'", a.to),
-                )
-            })?;
+        // Every name is one of the service's ports (unknown-port, a rule of the checked lane).
+        for port in names
+            .iter()
+            .filter_map(|name| svc.ports.iter().find(|x| x.name == *name))
+        {
             ports.push(NpPort {
                 port: port.container_port,
                 protocol: protocol(port.protocol),

@@ -29,7 +29,7 @@ pub fn lane_from_json(v: &serde_json::Value) -> Result<Lane, lane::model::InputE
 
 /// A lane from JSON without the deploy.json checks (to prove render defends itself).
 pub fn lane_unchecked(v: &serde_json::Value) -> Lane {
-    Lane::from_intent(serde_json::from_value(v.clone()).expect("intent shape"))
+    Lane::unchecked(serde_json::from_value(v.clone()).expect("intent shape"))
 }
 
 /// Catalog JSON → checked catalog for the shipped lane.
