@@ -21,34 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{git, run};
+
 const ROUNDS: usize = 5;
-
-fn run(cmd: &mut Command) -> (Duration, String) {
-    let t = Instant::now();
-    let out = cmd.output().expect("spawn");
-    let d = t.elapsed();
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (d, String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-fn git(dir: &Path, args: &[&str]) -> String {
-    run(Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "bench")
-        .env("GIT_AUTHOR_EMAIL", "bench@example.invalid")
-        .env("GIT_COMMITTER_NAME", "bench")
-        .env("GIT_COMMITTER_EMAIL", "bench@example.invalid"))
-    .1
-    .trim()
-    .to_string()
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

@@ -1,10 +1,25 @@
-//! Helpers the promote benchmarks share: git with a fixed identity, and a real `git daemon`
-//! on a random loopback port, stopped on drop.
+//! Helpers the benchmarks share: a timed command, git with a fixed identity, and a real
+//! `git daemon` on a random loopback port, stopped on drop. Each bench uses some of them.
+#![allow(dead_code)]
 
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Run `cmd` to success; its wall time and stdout.
+pub fn run(cmd: &mut Command) -> (Duration, String) {
+    let t = Instant::now();
+    let out = cmd.output().expect("spawn");
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (d, String::from_utf8_lossy(&out.stdout).into_owned())
+}
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
