@@ -1198,84 +1198,10 @@ fn wait_asks_argo_cd_to_refresh_when_it_is_behind() {
 // (v9.7: namespace agentrun-v97, ServiceAccount agentrun-v97-tekton-runner) so that it never
 // touches the e2e's agentrun-v01. Without the cluster's environment each test says it skipped.
 
-struct RealCluster {
-    kubeconfig: String,
-    kubectl: std::path::PathBuf,
-    api_server: String,
-    ca_file: String,
-}
+use common::realcluster::{Created, RealCluster};
 
 fn real_cluster(test: &str) -> Option<RealCluster> {
-    let (Ok(kubeconfig), Ok(api_server), Ok(ca_file)) = (
-        std::env::var("LANE_CLUSTER_KUBECONFIG"),
-        std::env::var("LANE_CLUSTER_API_SERVER"),
-        std::env::var("LANE_CLUSTER_CA_FILE"),
-    ) else {
-        eprintln!("verify_cluster::{test}: skipped (no real cluster: run scripts/cluster.sh up and eval \"$(scripts/cluster.sh env)\")");
-        return None;
-    };
-    let kubectl = std::env::var("LANE_CLUSTER_BIN")
-        .map(|b| std::path::Path::new(&b).join("kubectl"))
-        .unwrap_or_else(|_| "kubectl".into());
-    Some(RealCluster {
-        kubeconfig,
-        kubectl,
-        api_server,
-        ca_file,
-    })
-}
-
-impl RealCluster {
-    fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> common::Run {
-        use std::io::Write;
-        let mut child = std::process::Command::new(&self.kubectl)
-            .arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{}: {e}", self.kubectl.display()));
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
-        drop(input);
-        common::Run::from(child.wait_with_output().unwrap())
-    }
-
-    fn apply(&self, yaml: &str) {
-        let run = self.kubectl(&["apply", "-f", "-"], Some(yaml));
-        assert_eq!(run.code, 0, "kubectl apply: {}\n{yaml}", run.stderr);
-    }
-}
-
-/// Removes what the test created (the lane namespace, the verify identity and its RBAC, the
-/// Argo CD objects).
-struct RealLane<'a> {
-    cluster: &'a RealCluster,
-    manifests: Vec<String>,
-    namespace: String,
-}
-
-impl Drop for RealLane<'_> {
-    fn drop(&mut self) {
-        for m in &self.manifests {
-            let _ = self.cluster.kubectl(
-                &["delete", "--ignore-not-found", "--wait=false", "-f", "-"],
-                Some(m),
-            );
-        }
-        let _ = self.cluster.kubectl(
-            &[
-                "delete",
-                "namespace",
-                &self.namespace,
-                "--ignore-not-found",
-                "--wait=false",
-            ],
-            None,
-        );
-    }
+    RealCluster::from_env(&format!("verify_cluster::{test}"))
 }
 
 /// deploy.json of lane v9.7 (the shipped one with every v0.1 name moved).
@@ -1294,7 +1220,7 @@ struct RealSetup<'a> {
     rbac: String,
     generated: std::path::PathBuf,
     token_file: std::path::PathBuf,
-    cleanup: RealLane<'a>,
+    cleanup: Created<'a>,
     _dir: tempfile::TempDir,
     // Dropped last (fields drop in order), after the cleanup: the tests share lane v9.7, so
     // they run one at a time.
@@ -1348,10 +1274,10 @@ fn real_setup_with(
         None,
     );
     assert_eq!(gone.code, 0, "{}", gone.stderr);
-    let cleanup = RealLane {
+    let cleanup = Created {
         cluster: k,
         manifests: vec![rbac.clone()],
-        namespace: ns.into(),
+        namespaces: vec![ns.into()],
     };
     for n in [ns, "agentrun-ci"] {
         k.apply(&format!(
