@@ -341,9 +341,9 @@ pub fn timestamp_key(s: &str) -> Option<(i64, String)> {
     Some((days * 86_400 + h * 3600 + mi * 60 + sec, frac.to_string()))
 }
 
-/// Current time as RFC 3339 UTC (seconds). `SOURCE_DATE_EPOCH` pins it for reproducible runs.
-pub fn now_rfc3339() -> String {
-    let secs = std::env::var("SOURCE_DATE_EPOCH")
+/// Current time in seconds since the epoch. `SOURCE_DATE_EPOCH` pins it for reproducible runs.
+pub fn now_unix() -> i64 {
+    std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|v| v.parse::<i64>().ok())
         .unwrap_or_else(|| {
@@ -351,8 +351,12 @@ pub fn now_rfc3339() -> String {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs() as i64)
                 .unwrap_or(0)
-        });
-    format_rfc3339(secs)
+        })
+}
+
+/// Current time as RFC 3339 UTC (seconds), pinned like [`now_unix`].
+pub fn now_rfc3339() -> String {
+    format_rfc3339(now_unix())
 }
 
 /// Unix seconds → `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).

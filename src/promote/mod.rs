@@ -401,6 +401,27 @@ pub(crate) fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
 
 /// A commit id git resolved, typed. Git names a commit by its full id, so this fails only
 /// on a repository whose object format lane does not read (SHA-256).
+/// A lane whose GitOps branch is its source branch would commit releases to the source.
+pub(crate) fn refuse_source_branch(names: &crate::model::LaneNames) -> Result<(), PromoteError> {
+    if names.gitops_branch == names.source_branch || names.gitops_ref() == names.source_ref() {
+        return Err(PromoteError::SourceBranch {
+            branch: names.gitops_branch.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The push target: `--gitops-remote` when given, else the lane's `gitopsRepo`.
+pub(crate) fn gitops_remote(
+    names: &crate::model::LaneNames,
+    flag: Option<&str>,
+) -> Result<Remote, PromoteError> {
+    Ok(match flag {
+        Some(r) => Remote::parse_named("--gitops-remote", r)?,
+        None => Remote::parse_named("deploy.json: $.lane.gitopsRepo", &names.gitops_repo)?,
+    })
+}
+
 pub(crate) fn typed_commit(id: String) -> Result<Commit, GitError> {
     Commit::try_from(id.as_str()).map_err(|e| {
         GitError::Object(format!(
@@ -423,21 +444,10 @@ pub fn promote_signed(
     let commit = typed_commit(repo.resolve_commit(&args.commit)?)?;
     let lane = load_lane(&repo, args, &commit)?;
     let names = &lane.names;
-    let dst = names.gitops_ref();
-    if names.gitops_branch == names.source_branch || dst == names.source_ref() {
-        return Err(PromoteError::SourceBranch {
-            branch: names.gitops_branch.clone(),
-        });
-    }
+    refuse_source_branch(names)?;
     let images = inputs::load(&args.publish, &lane, &commit)?;
-    let remote = match &args.gitops_remote {
-        Some(r) => Remote::parse_named("--gitops-remote", r)?,
-        None => Remote::parse_named("deploy.json: $.lane.gitopsRepo", &names.gitops_repo)?,
-    };
-    let unix_now = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| gix::date::Time::now_utc().seconds);
+    let remote = gitops_remote(names, args.gitops_remote.as_deref())?;
+    let unix_now = rules::now_unix();
     let ctx = PromoteRun {
         repo: &repo,
         lane: &lane,

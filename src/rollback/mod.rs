@@ -324,20 +324,9 @@ fn rollback(args: &RollbackArgs) -> Result<RollbackReport, RollbackError> {
     let commit = repo.resolve_commit(&args.commit)?;
     let lane = promote::lane_at(&repo, &commit)?;
     let names = &lane.names;
-    if names.gitops_branch == names.source_branch || names.gitops_ref() == names.source_ref() {
-        return Err(PromoteError::SourceBranch {
-            branch: names.gitops_branch.clone(),
-        }
-        .into());
-    }
-    let remote = match &args.gitops_remote {
-        Some(r) => Remote::parse_named("--gitops-remote", r)?,
-        None => Remote::parse_named("deploy.json: $.lane.gitopsRepo", &names.gitops_repo)?,
-    };
-    let unix_now = std::env::var("SOURCE_DATE_EPOCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| gix::date::Time::now_utc().seconds);
+    promote::refuse_source_branch(names)?;
+    let remote = promote::gitops_remote(names, args.gitops_remote.as_deref())?;
+    let unix_now = rules::now_unix();
     let ctx = RollbackRun {
         repo: &repo,
         lane: &lane,
