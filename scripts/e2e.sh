@@ -17,7 +17,8 @@
 #
 # usage: scripts/e2e.sh [--workdir DIR] [--keep-running] [--no-cluster]
 #   --no-cluster    the CI half only, with a registry of its own (no Kubernetes)
-#   LANE_BIN=path   use this lane binary instead of building target/release/lane
+#   LANE_BIN=path   use this lane binary instead of building target/release/lane (in
+#                   CARGO_TARGET_DIR when that is set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -52,7 +53,7 @@ export PATH="$HOME/.local/bin:$PATH"
 if [[ -z ${LANE_BIN:-} ]]; then
   say "building lane (release)"
   cargo build --release --locked --quiet --bin lane
-  LANE_BIN=$top/target/release/lane
+  LANE_BIN=${CARGO_TARGET_DIR:-$top/target}/release/lane
 fi
 lane() { "$LANE_BIN" --quiet "$@"; }
 info "lane: $("$LANE_BIN" --version)"
