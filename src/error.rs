@@ -11,7 +11,7 @@
 use serde::Serialize;
 
 /// Stable exit codes (documented in README and `lane --help`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExitClass {
     /// 1: a check failed or input was rejected.

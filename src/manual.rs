@@ -115,7 +115,7 @@ pub fn pages() -> Vec<(String, Vec<u8>)> {
     out
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct ManReport {
     pub dir: String,
     pub files: Vec<String>,

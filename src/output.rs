@@ -104,19 +104,54 @@ pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -
     code
 }
 
+/// The document every command prints on success: `command` and `ok` lead, the report's
+/// fields follow. [`finish`] writes it; readers (scripts, the tests) parse it back typed.
+#[derive(Debug, Serialize, serde::Deserialize)]
+pub struct Document<R> {
+    pub command: String,
+    pub ok: bool,
+    #[serde(flatten)]
+    pub report: R,
+}
+
+/// The document of a failed command.
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErrorDocument {
+    pub command: String,
+    /// Always false.
+    pub ok: bool,
+    pub exit_code: i32,
+    pub error: ErrorBody,
+}
+
+/// What failed, and what to do about it.
+#[derive(Debug, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ErrorBody {
+    pub class: crate::error::ExitClass,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// Structured details (findings, the refused access, …), never secret values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Value>,
+}
+
 /// The document of a failed command.
 fn error_doc(command: &str, f: &Failure) -> Value {
-    let mut err = json!({
-        "class": f.class,
-        "message": f.message,
-    });
-    if let Some(h) = &f.hint {
-        err["hint"] = json!(h);
-    }
-    if let Some(d) = &f.details {
-        err["details"] = (**d).clone();
-    }
-    json!({"command": command, "ok": false, "exitCode": f.class.code(), "error": err})
+    let doc = ErrorDocument {
+        command: command.to_string(),
+        ok: false,
+        exit_code: f.class.code(),
+        error: ErrorBody {
+            class: f.class,
+            message: f.message.clone(),
+            hint: f.hint.clone(),
+            details: f.details.as_deref().cloned(),
+        },
+    };
+    serde_json::to_value(doc).unwrap_or_else(|_| json!({"command": command, "ok": false}))
 }
 
 /// Print the document (JSON) or the text view on stdout, URL credentials redacted.

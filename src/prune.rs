@@ -105,7 +105,7 @@ pub fn select(mut runs: Vec<Run>, keep: usize) -> (Vec<Run>, Vec<Run>, Vec<Run>)
     (finished, old, open)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PruneReport {
     pub namespace: String,

@@ -32,7 +32,7 @@ pub struct ValidateArgs {
     pub ci_digest: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Auto,
@@ -42,7 +42,7 @@ pub enum Kind {
     Ci,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ValidateReport {
     pub file: String,
@@ -59,7 +59,7 @@ pub struct ValidateReport {
     pub ci: Option<crate::ci::Summary>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSummary {
     pub id: String,

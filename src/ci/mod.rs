@@ -131,7 +131,7 @@ impl CiChecks {
 }
 
 /// What `lane validate` reports for a valid declaration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub digest: String,
@@ -140,7 +140,7 @@ pub struct Summary {
     pub packages: Vec<PackageSummary>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PackageSummary {
     pub name: String,
@@ -205,7 +205,7 @@ pub fn validate(
 
 /// What the validate Task template sees: the image, the digest compared at run time and one
 /// table per step.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskContext {
     pub image: String,
@@ -264,7 +264,7 @@ pub fn parse(bytes: &[u8], file: &str, repo_root: Option<&Path>) -> Result<CiChe
             file: file.into(),
             findings: vec![Finding {
                 path: "$".into(),
-                rule: "too-large",
+                rule: "too-large".into(),
                 message: format!(
                     "{} bytes; a CI check declaration is at most {MAX_BYTES} bytes",
                     bytes.len()
@@ -293,7 +293,7 @@ pub fn parse(bytes: &[u8], file: &str, repo_root: Option<&Path>) -> Result<CiChe
 fn finding(path: String, rule: &'static str, message: impl Into<String>) -> Finding {
     Finding {
         path,
-        rule,
+        rule: rule.into(),
         message: message.into(),
     }
 }
@@ -619,7 +619,7 @@ mod tests {
     fn rules_of(ci: &CiChecks) -> Vec<(String, &'static str)> {
         check_rules(ci)
             .into_iter()
-            .map(|f| (f.path, f.rule))
+            .map(|f| (f.path, crate::model::check::test_support::rule_str(f.rule)))
             .collect()
     }
 
@@ -729,7 +729,10 @@ mod tests {
         let other = format!("sha256:{}", "0".repeat(64));
         let (f, s) = validate(&text, "ci.json", None, Some(&other));
         assert_eq!(f.len(), 1);
-        assert_eq!((f[0].path.as_str(), f[0].rule), ("$", "task-out-of-date"));
+        assert_eq!(
+            (f[0].path.as_str(), f[0].rule.as_ref()),
+            ("$", "task-out-of-date")
+        );
         assert!(f[0].message.contains(&digest) && f[0].message.contains(&other));
         assert_eq!(s.unwrap().packages[1].test, ["bun", "test", "--bail"]);
         let (f, s) = validate(b"{", "ci.json", None, Some(&digest));

@@ -107,7 +107,7 @@ impl Classified for GenerateError {
 }
 
 /// What happened to one output file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum FileStatus {
     Unchanged,
@@ -122,14 +122,14 @@ pub enum FileStatus {
     Removed,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileReport {
     pub path: String,
     pub status: FileStatus,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GenerateReport {
     pub deploy: String,

@@ -39,7 +39,7 @@ impl GitopsArgs {
 }
 
 /// The GitOps branch tip that was read.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitopsHead {
     /// The local ref it was read from.

@@ -18,7 +18,7 @@ pub const MAX_REMOTE_LEN: usize = 512;
 pub const GIT_ALLOW_PROTOCOL: &str = "file:git:http:https:ssh";
 
 /// How git reaches a remote.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Transport {
     Https,

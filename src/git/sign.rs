@@ -184,7 +184,7 @@ impl SigningKey {
 }
 
 /// What a commit's signature says against an allowed-signers file.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase", tag = "state")]
 pub enum SignatureState {
     /// The commit has no `gpgsig` header.

@@ -41,7 +41,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// What a request asked the API server for, in the terms of RBAC (verb, API group, resource,
 /// namespace, name), derived from its method and path.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Access {
     pub verb: String,
     pub group: String,

@@ -61,7 +61,7 @@ pub fn catalog_at(
                 file,
                 findings: vec![check::Finding {
                     path: "$".into(),
-                    rule: "catalog-not-a-file",
+                    rule: "catalog-not-a-file".into(),
                     message: format!(
                         "the catalog path holds {what}, not a file; remove it from the GitOps branch by hand (lane never overwrites it)"
                     ),

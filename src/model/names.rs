@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::intent::LaneSpec;
 
 /// The resolved names of one lane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LaneNames {
     /// Lane version as written (`v0.1`).
@@ -134,7 +134,7 @@ impl LaneNames {
 }
 
 /// Every Tekton-side object name of a lane besides the Pipeline ([`LaneNames::tekton`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TektonNames {
     /// `<project>-<short>`: what every name below starts with.
@@ -146,7 +146,7 @@ pub struct TektonNames {
     pub prune_service_account: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskNames {
     pub prepare_source: String,
@@ -158,7 +158,7 @@ pub struct TaskNames {
 }
 
 /// The Triggers objects that turn a GitHub push into a PipelineRun.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TriggerObjectNames {
     pub event_listener: String,
@@ -168,7 +168,7 @@ pub struct TriggerObjectNames {
 }
 
 /// The Secrets the operator creates in the Tekton namespace, and the webhook Secret's key.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretNames {
     pub git_ssh: String,

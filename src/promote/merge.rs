@@ -14,7 +14,7 @@ use crate::model::publish::PublishedImage;
 use crate::model::{Commit, DeployIntent};
 
 /// What happened to one service in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ServiceOutcome {
     /// A new image built by this lane is recorded.
@@ -33,7 +33,7 @@ pub enum ServiceOutcome {
     RolledBack,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceResult {
     pub service: String,

@@ -236,7 +236,7 @@ impl Classified for PromoteError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PromoteOutcome {
     Committed,
@@ -257,7 +257,7 @@ impl PromoteOutcome {
 }
 
 /// Where an attempt's GitOps tip came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum TipSource {
     /// The source repository already held it (no fetch); confirmed by the push's lease.
@@ -266,7 +266,7 @@ pub enum TipSource {
     Remote,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PromoteReport {
     pub outcome: PromoteOutcome,
@@ -390,7 +390,7 @@ pub(crate) fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
             file,
             findings: vec![check::Finding {
                 path: "$".into(),
-                rule: "missing-file",
+                rule: "missing-file".into(),
                 message: format!("the commit has no {DEPLOY_PATH}; pass --deploy FILE"),
             }],
         }

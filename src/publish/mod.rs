@@ -202,7 +202,7 @@ impl Classified for PublishRunError {
 }
 
 /// One service that did not pass.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     pub service: String,
@@ -212,7 +212,7 @@ pub struct Problem {
     pub hint: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PublishReport {
     pub lane: String,

@@ -12,6 +12,7 @@ use crate::error::{Classified, ExitClass, Failure};
 use crate::git::gitops::{self, GitopsArgs, GitopsHead};
 use crate::git::Repo;
 use crate::model::catalog_at;
+use crate::model::intent::ComponentKind;
 use crate::model::{Catalog, Lane};
 use crate::output::{progress, Outcome, Report};
 
@@ -76,11 +77,74 @@ pub struct RenderArgs {
 }
 
 /// Where the catalog came from.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CatalogOrigin {
+    /// `--catalog FILE`.
+    File,
+    /// The catalog at the GitOps branch tip.
+    Gitops,
+}
+
+/// What the tree was compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaselineKind {
+    /// The runtime path at the GitOps branch tip.
+    Gitops,
+    /// `--against DIR`.
+    Dir,
+    /// The previous content of `--out`.
+    Out,
+}
+
+/// What render did with one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LineStatus {
+    Rendered,
+    /// Enabled, but the catalog has no digest for it.
+    Missing,
+    /// `enabled: false`.
+    Disabled,
+}
+
+/// One file against the baseline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Change {
+    Added,
+    Changed,
+    Unchanged,
+    Removed,
+}
+
+impl Change {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "added",
+            Change::Changed => "changed",
+            Change::Unchanged => "unchanged",
+            Change::Removed => "removed",
+        }
+    }
+}
+
+/// Whether the tree is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// `--out DIR`.
+    Write,
+    /// `--no-write`: the dry run.
+    NoWrite,
+}
+
+/// Where the catalog came from.
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogSource {
-    /// `file` or `gitops`.
-    pub source: &'static str,
+    pub source: CatalogOrigin,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,11 +154,10 @@ pub struct CatalogSource {
 }
 
 /// What the tree was compared with.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Baseline {
-    /// `gitops`, `dir` or `out` (the previous content of --out).
-    pub kind: &'static str,
+    pub kind: BaselineKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gitops: Option<GitopsHead>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -103,29 +166,27 @@ pub struct Baseline {
     pub exists: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceLine {
     pub id: String,
-    pub kind: &'static str,
-    /// `rendered`, `missing` (no catalog digest) or `disabled`.
-    pub status: &'static str,
+    pub kind: ComponentKind,
+    pub status: LineStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileLine {
     pub path: String,
-    /// `added`, `changed`, `unchanged` or `removed`.
-    pub change: &'static str,
+    pub change: Change,
     /// sha256 of the rendered content (of the old content for `removed`).
     pub sha256: String,
     pub bytes: usize,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub files: usize,
@@ -135,14 +196,13 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RenderReport {
     pub lane: String,
     pub namespace: String,
     pub runtime_path: String,
-    /// `write` or `no-write`.
-    pub mode: &'static str,
+    pub mode: Mode,
     /// True when the tree was written (--out).
     pub written: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -185,8 +245,8 @@ impl Report for RenderReport {
             self.summary.removed,
             self.summary.unchanged
         ));
-        for f in self.files.iter().filter(|f| f.change != "unchanged") {
-            s.push_str(&format!("  {:<9} {}\n", f.change, f.path));
+        for f in self.files.iter().filter(|f| f.change != Change::Unchanged) {
+            s.push_str(&format!("  {:<9} {}\n", f.change.as_str(), f.path));
         }
         if let Some(d) = &self.diff {
             s.push_str(d);
@@ -263,7 +323,7 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
     if let Some(path) = &args.catalog {
         let catalog = catalog_at::catalog_file(path, &lane.names)?;
         let source = CatalogSource {
-            source: "file",
+            source: CatalogOrigin::File,
             path: Some(path.display().to_string()),
             gitops: None,
             source_commit: catalog.source_commit.to_string(),
@@ -289,7 +349,7 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
         }
     })?;
     let source = CatalogSource {
-        source: "gitops",
+        source: CatalogOrigin::Gitops,
         path: Some(lane.names.catalog_path.clone()),
         gitops: Some(head.clone()),
         source_commit: catalog.source_commit.to_string(),
@@ -350,7 +410,7 @@ fn baseline(
         };
         return Ok((
             Baseline {
-                kind: "out",
+                kind: BaselineKind::Out,
                 gitops: None,
                 path: Some(out.display().to_string()),
                 exists,
@@ -370,7 +430,7 @@ fn baseline(
             read_tree(dir).map_err(|e| env_err(format!("cannot read {}: {e}", dir.display())))?;
         return Ok((
             Baseline {
-                kind: "dir",
+                kind: BaselineKind::Dir,
                 gitops: None,
                 path: Some(dir.display().to_string()),
                 exists: true,
@@ -397,7 +457,7 @@ fn baseline(
         ));
         return Ok((
             Baseline {
-                kind: "gitops",
+                kind: BaselineKind::Gitops,
                 gitops: None,
                 path: Some(path),
                 exists: false,
@@ -408,7 +468,7 @@ fn baseline(
     let files = repo.read_dir_files(&head.commit, &path)?;
     Ok((
         Baseline {
-            kind: "gitops",
+            kind: BaselineKind::Gitops,
             gitops: Some(head),
             exists: !files.is_empty(),
             path: Some(path),
@@ -435,19 +495,19 @@ fn compare(
         let new = tree.files.get(path);
         let old = base.get(path);
         let (change, content) = match (old, new) {
-            (None, Some(n)) => ("added", n.as_bytes()),
-            (Some(o), Some(n)) if o.as_slice() == n.as_bytes() => ("unchanged", n.as_bytes()),
-            (Some(_), Some(n)) => ("changed", n.as_bytes()),
-            (Some(o), None) => ("removed", o.as_slice()),
+            (None, Some(n)) => (Change::Added, n.as_bytes()),
+            (Some(o), Some(n)) if o.as_slice() == n.as_bytes() => (Change::Unchanged, n.as_bytes()),
+            (Some(_), Some(n)) => (Change::Changed, n.as_bytes()),
+            (Some(o), None) => (Change::Removed, o.as_slice()),
             (None, None) => continue,
         };
         match change {
-            "added" => sum.added += 1,
-            "changed" => sum.changed += 1,
-            "removed" => sum.removed += 1,
-            _ => sum.unchanged += 1,
+            Change::Added => sum.added += 1,
+            Change::Changed => sum.changed += 1,
+            Change::Removed => sum.removed += 1,
+            Change::Unchanged => sum.unchanged += 1,
         }
-        if want_diff && change != "unchanged" {
+        if want_diff && change != Change::Unchanged {
             let old_s = old.map(|o| String::from_utf8_lossy(o).into_owned());
             diff_text.push_str(&diff::unified(
                 path,
@@ -472,13 +532,13 @@ fn service_lines(lane: &Lane, catalog: &Catalog) -> Vec<ServiceLine> {
         .map(|s| {
             let entry = catalog.services.get(&s.id);
             let status = match (s.enabled, entry) {
-                (false, _) => "disabled",
-                (true, None) => "missing",
-                (true, Some(_)) => "rendered",
+                (false, _) => LineStatus::Disabled,
+                (true, None) => LineStatus::Missing,
+                (true, Some(_)) => LineStatus::Rendered,
             };
             ServiceLine {
                 id: s.id.clone(),
-                kind: s.kind.as_str(),
+                kind: s.kind,
                 status,
                 image: entry.filter(|_| s.enabled).map(|e| e.pinned_image()),
             }
@@ -500,7 +560,11 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
     let loaded = load_catalog(args, &lane)?;
     let services = service_lines(&lane, &loaded.catalog);
     let missing = missing_digests(&lane, &loaded.catalog);
-    let mode = if args.no_write { "no-write" } else { "write" };
+    let mode = if args.no_write {
+        Mode::NoWrite
+    } else {
+        Mode::Write
+    };
 
     if !missing.is_empty() {
         if !args.no_write {
@@ -532,7 +596,10 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
 
     progress(format!(
         "rendering {} services of lane {}",
-        services.iter().filter(|s| s.status == "rendered").count(),
+        services
+            .iter()
+            .filter(|s| s.status == LineStatus::Rendered)
+            .count(),
         lane.names.version
     ));
     let tree = render_tree_with(&lane, &loaded.catalog, templates)?;

@@ -32,7 +32,7 @@ pub struct RenderedTree {
 }
 
 /// One rendered object and the file that holds it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectRef {
     pub file: String,

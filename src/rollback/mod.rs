@@ -193,7 +193,7 @@ impl From<PlanProblem> for RollbackError {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum RollbackOutcome {
     Committed,
@@ -201,7 +201,7 @@ pub enum RollbackOutcome {
     Noop,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RollbackReport {
     pub outcome: RollbackOutcome,

@@ -32,7 +32,7 @@ pub struct Request<'a> {
 }
 
 /// What the rollback does to one service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum ServiceChange {
     /// Its entry is now the earlier one (status `rolled-back`).
@@ -45,7 +45,7 @@ pub enum ServiceChange {
     Removed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceRollback {
     pub service: String,

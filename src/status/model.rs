@@ -8,7 +8,7 @@ use serde_json::Value;
 
 /// A value, or why it could not be read. Serialized as the value itself, or as
 /// `{"unknown": "<reason>"}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(untagged)]
 pub enum Known<T> {
     Yes(T),
@@ -36,7 +36,7 @@ impl<T> Known<T> {
 }
 
 /// Where a service stands, worst first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum State {
     /// Something that should run does not (failed health, stuck rollout, missing workload).
@@ -61,7 +61,7 @@ impl State {
 }
 
 /// A ref the repository holds and the commit it points at.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tip {
     pub branch: String,
@@ -69,7 +69,7 @@ pub struct Tip {
     pub commit: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GitopsView {
     pub branch: String,
@@ -86,7 +86,7 @@ pub struct GitopsView {
 }
 
 /// The lane's Argo CD Application as Argo CD reports it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArgoView {
     pub application: String,
@@ -107,7 +107,7 @@ pub struct ArgoView {
     pub not_ready: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunView {
     pub name: String,
@@ -127,7 +127,7 @@ pub struct RunView {
 }
 
 /// The lane's own names (where status looked).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Where {
     pub namespace: String,
@@ -140,7 +140,7 @@ pub struct Where {
 }
 
 /// A service's catalog entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogView {
     /// published, reused, pinned (or any later status the catalog records, e.g. rolled-back).
@@ -163,7 +163,7 @@ pub struct CatalogView {
 }
 
 /// The GitOps commits that carry a service's entry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Carry {
     /// The GitOps tip (whose catalog and runtime tree hold the entry).
@@ -176,7 +176,7 @@ pub struct Carry {
 }
 
 /// The Argo CD resource of a service's workload.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArgoResource {
     pub kind: String,
@@ -188,7 +188,7 @@ pub struct ArgoResource {
     pub health_message: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DigestCount {
     pub digest: String,
@@ -196,7 +196,7 @@ pub struct DigestCount {
 }
 
 /// What runs for a service.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveView {
     /// `Deployment/<name>` or `CronJob/<name>`.
@@ -233,7 +233,7 @@ pub struct LiveView {
     pub stuck: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceView {
     pub id: String,
@@ -249,7 +249,7 @@ pub struct ServiceView {
 }
 
 /// One change of a catalog entry in a release.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub service: String,
@@ -266,7 +266,7 @@ pub struct Change {
 }
 
 /// A GitOps commit that changed the catalog.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Release {
     pub gitops_commit: String,
@@ -288,7 +288,7 @@ pub struct Release {
     pub digests: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Counts {
     pub current: usize,
     pub progressing: usize,
@@ -296,7 +296,7 @@ pub struct Counts {
     pub unknown: usize,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatusReport {
     pub lane: String,

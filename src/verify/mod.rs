@@ -31,7 +31,18 @@ pub use tree::Tree;
 pub use crate::model::DEPLOY_PATH;
 
 /// Check groups, in the spec's truth order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Group {
     /// Lane namespace, Deployments, running image digests, source-commit labels, health.
@@ -185,7 +196,7 @@ fn fmt_duration(d: Duration) -> String {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -194,7 +205,7 @@ pub enum Status {
 }
 
 /// One check's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Check {
     pub id: String,
     pub group: Group,
@@ -337,7 +348,7 @@ pub fn is_forbidden(c: &Check) -> bool {
             .is_some_and(|a| !a.is_empty())
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Summary {
     pub pass: usize,
     pub fail: usize,
@@ -346,7 +357,7 @@ pub struct Summary {
     pub failed: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WaitInfo {
     pub deadline: String,
@@ -365,7 +376,7 @@ pub struct WaitInfo {
     pub stopped: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub lane: Option<String>,

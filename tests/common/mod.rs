@@ -46,6 +46,49 @@ impl Run {
         })
     }
 
+    /// stdout as the typed document of a run that produced its report (exit 0, or 1 for a
+    /// failed check): `command`, `ok` and the command's report type. A field renamed in the
+    /// report type breaks the build of the tests that read it, not some assertion.
+    pub fn document<R: serde::de::DeserializeOwned>(&self) -> lane::output::Document<R> {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not the {} document ({e}):\n{}\nstderr:\n{}",
+                std::any::type_name::<R>(),
+                self.stdout,
+                self.stderr
+            )
+        })
+    }
+
+    /// The command's report (see [`Run::document`]).
+    pub fn report<R: serde::de::DeserializeOwned>(&self) -> R {
+        self.document().report
+    }
+
+    /// stdout as the error document of a failed command (`ok: false`, exit code, class,
+    /// message, hint, details).
+    pub fn error(&self) -> lane::output::ErrorDocument {
+        let doc: lane::output::ErrorDocument =
+            serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+                panic!(
+                    "stdout is not an error document ({e}):\n{}\nstderr:\n{}",
+                    self.stdout, self.stderr
+                )
+            });
+        assert!(!doc.ok, "an error document says ok: false");
+        assert_eq!(
+            doc.exit_code, self.code,
+            "exitCode is the process's exit code"
+        );
+        doc
+    }
+
+    /// The error's message and hint as one line, for `contains` checks.
+    pub fn error_text(&self) -> String {
+        let e = self.error().error;
+        format!("{} {}", e.message, e.hint.unwrap_or_default())
+    }
+
     pub fn assert_code(&self, code: i32) -> &Run {
         assert_eq!(
             self.code, code,

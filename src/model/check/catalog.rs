@@ -57,7 +57,8 @@ pub fn parse_catalog(
                 rule: match e {
                     NotTyped::Digest(_) => "digest",
                     NotTyped::Commit(_) => "commit-sha",
-                },
+                }
+                .into(),
                 message: e.to_string(),
             }],
         })
@@ -528,7 +529,10 @@ mod tests {
             rollback: None,
         };
         c.services.insert("mgr".into(), e);
-        record_rules(&c).into_iter().map(|f| f.rule).collect()
+        record_rules(&c)
+            .into_iter()
+            .map(|f| crate::model::check::test_support::rule_str(f.rule))
+            .collect()
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub fn check_paths_on_disk(d: &DeployIntent, root: &Path) -> Vec<Finding> {
             // Skipping every path check silently would pass a tree that was never looked at.
             out.push(Finding {
                 path: "$".into(),
-                rule: "repo-root",
+                rule: "repo-root".into(),
                 message: format!(
                     "the repository root '{}' is not a directory, so no build path could be checked; pass the source checkout",
                     truncate(&root.display().to_string(), 200)
@@ -38,12 +38,12 @@ pub fn check_paths_on_disk(d: &DeployIntent, root: &Path) -> Vec<Finding> {
             match full.canonicalize() {
                 Err(_) => out.push(Finding {
                     path,
-                    rule: "path-missing",
+                    rule: "path-missing".into(),
                     message: format!("'{}' does not exist in the repository", truncate(v, 200)),
                 }),
                 Ok(real) if !real.starts_with(&root_real) => out.push(Finding {
                     path,
-                    rule: "path-escapes",
+                    rule: "path-escapes".into(),
                     message: format!(
                         "'{}' resolves outside the repository through a symlink",
                         truncate(v, 200)
@@ -51,7 +51,7 @@ pub fn check_paths_on_disk(d: &DeployIntent, root: &Path) -> Vec<Finding> {
                 }),
                 Ok(real) if real.is_dir() != want_dir => out.push(Finding {
                     path,
-                    rule: "path-kind",
+                    rule: "path-kind".into(),
                     message: format!(
                         "'{}' must be a {}",
                         truncate(v, 200),

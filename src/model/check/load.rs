@@ -25,7 +25,7 @@ pub fn read_limited(path: &Path) -> Result<Vec<u8>, InputError> {
         file: file.clone(),
         findings: vec![Finding {
             path: "$".into(),
-            rule: "not-a-file",
+            rule: "not-a-file".into(),
             message: "only a regular file is read (not a directory, FIFO, socket or device); \
                       copy the document into a file first"
                 .into(),
@@ -80,7 +80,7 @@ pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
                 file: file.into(),
                 findings: vec![Finding {
                     path,
-                    rule: "duplicate-key",
+                    rule: "duplicate-key".into(),
                     message: format!(
                         "key '{shown_key}' appears twice in one object; JSON readers disagree on which copy counts, so keep exactly one"
                     ),

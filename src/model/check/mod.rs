@@ -37,10 +37,12 @@ pub use load::{load_intent, parse_intent, parse_json, read_limited, MAX_INPUT_BY
 pub use typed::from_value;
 
 /// One problem: where (JSON path), which rule, and advice.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Finding {
     pub path: String,
-    pub rule: &'static str,
+    /// The rule's id (`service-id`, `unknown-field`, …): rules are named by the program, a
+    /// document read back (tests, tools) owns its copy.
+    pub rule: std::borrow::Cow<'static, str>,
     pub message: String,
 }
 
@@ -108,19 +110,19 @@ impl InputError {
                 ..
             } => vec![Finding {
                 path: "$".into(),
-                rule: "json-syntax",
+                rule: "json-syntax".into(),
                 message: format!("line {line} column {column}: {message}"),
             }],
             InputError::TooLarge { size, limit, .. } => vec![Finding {
                 path: "$".into(),
-                rule: "too-large",
+                rule: "too-large".into(),
                 message: format!(
                     "larger than the {limit}-byte limit (read {size} bytes before stopping); deploy.json and catalogs are small documents"
                 ),
             }],
             InputError::Io { source, .. } => vec![Finding {
                 path: "$".into(),
-                rule: "io",
+                rule: "io".into(),
                 message: source.to_string(),
             }],
         }
@@ -163,7 +165,7 @@ impl Findings {
     pub fn add(&mut self, path: String, rule: &'static str, message: String) {
         self.0.push(Finding {
             path,
-            rule,
+            rule: rule.into(),
             message,
         });
     }
@@ -217,6 +219,14 @@ pub(crate) mod test_support {
     use super::{parse_catalog, parse_intent, Finding};
 
     pub const SHIPPED: &str = include_str!("../../../deploy/deploy.json");
+
+    /// A rule id as the `&'static str` the rule tables compare with.
+    pub fn rule_str(rule: std::borrow::Cow<'static, str>) -> &'static str {
+        match rule {
+            std::borrow::Cow::Borrowed(s) => s,
+            std::borrow::Cow::Owned(s) => s.leak(),
+        }
+    }
 
     pub fn shipped() -> Value {
         serde_json::from_str(SHIPPED).unwrap()

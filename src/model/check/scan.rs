@@ -93,7 +93,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                 if secrets::is_secret_key_name(name) && !val.is_empty() {
                     out.push(Finding {
                         path: format!("{path}.value"),
-                        rule: "secret-literal",
+                        rule: "secret-literal".into(),
                         message: format!(
                             "'{}' holds a literal value ({}); pass it with secretKeyRef to a lane Secret instead",
                             shown(name, 80),
@@ -113,7 +113,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                     if let Some((rule, msg)) = forbidden_key(&normalize_key(k)) {
                         out.push(Finding {
                             path: child_path.clone(),
-                            rule,
+                            rule: rule.into(),
                             message: msg.to_string(),
                         });
                         continue;
@@ -124,7 +124,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                         if !s.is_empty() {
                             out.push(Finding {
                                 path: child_path.clone(),
-                                rule: "secret-literal",
+                                rule: "secret-literal".into(),
                                 message: format!(
                                     "'{}' holds a literal value ({}); config and build args are not for secrets",
                                     truncate(k, 80),
@@ -159,7 +159,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                     if !s.is_empty() && !s.starts_with("$(") {
                         out.push(Finding {
                             path: item_path,
-                            rule: "secret-literal",
+                            rule: "secret-literal".into(),
                             message: format!(
                                 "follows {} and so is a credential given literally ({}); pass $(VAR) of an env var filled by secretKeyRef",
                                 items[i - 1].as_str().unwrap_or_default(),
@@ -173,7 +173,7 @@ fn scan(v: &Value, path: &str, scope: Scope, out: &mut Vec<Finding>) {
                     if secrets::is_credential_assignment(s) {
                         out.push(Finding {
                             path: item_path,
-                            rule: "secret-literal",
+                            rule: "secret-literal".into(),
                             message: format!(
                                 "argument sets a credential literally ({}); read it from an env var filled by secretKeyRef, e.g. --token=$(API_TOKEN)",
                                 crate::redact::redacted(s)
@@ -204,7 +204,7 @@ fn is_service_argv(path: &str) -> bool {
 fn secret_key_finding(path: &str, kind: secrets::SecretKind, key: &str) -> Finding {
     Finding {
         path: path.into(),
-        rule: "secret-value",
+        rule: "secret-value".into(),
         message: format!(
             "a key of this object looks like {} ({}); credentials live only in Secrets",
             kind.describe(),
@@ -217,7 +217,7 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
     if let Some(problem) = text_problem(s) {
         out.push(Finding {
             path: path.into(),
-            rule: problem.0,
+            rule: problem.0.into(),
             message: problem.1,
         });
         return;
@@ -225,7 +225,7 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
     if let Some(kind) = secrets::classify(s) {
         out.push(Finding {
             path: path.into(),
-            rule: "secret-value",
+            rule: "secret-value".into(),
             message: format!(
                 "value looks like {} ({}); credentials live only in Secrets, referenced by name and key",
                 kind.describe(),
@@ -237,7 +237,7 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
     if has_digest(s) {
         out.push(Finding {
             path: path.into(),
-            rule: "forbidden-image-identity",
+            rule: "forbidden-image-identity".into(),
             message:
                 "an image digest is machine-written to the artifact catalog, never to deploy.json"
                     .into(),
@@ -247,7 +247,7 @@ fn scan_string(s: &str, path: &str, out: &mut Vec<Finding>) {
     if is_hex40_word(s) {
         out.push(Finding {
             path: path.into(),
-            rule: "forbidden-revision",
+            rule: "forbidden-revision".into(),
             message: "a 40-hex commit id is machine state (the run supplies the source commit)"
                 .into(),
         });
@@ -309,13 +309,13 @@ fn scan_secrets_only(v: &Value, path: &str, out: &mut Vec<Finding>) {
             if let Some((rule, message)) = text_problem(s) {
                 out.push(Finding {
                     path: path.into(),
-                    rule,
+                    rule: rule.into(),
                     message,
                 });
             } else if let Some(kind) = secrets::classify(s) {
                 out.push(Finding {
                     path: path.into(),
-                    rule: "secret-value",
+                    rule: "secret-value".into(),
                     message: format!(
                         "value looks like {} ({})",
                         kind.describe(),

@@ -31,7 +31,7 @@ pub fn from_value<T: serde::de::DeserializeOwned>(v: Value, file: &str) -> Resul
             file: file.into(),
             findings: vec![Finding {
                 path,
-                rule,
+                rule: rule.into(),
                 message: inner,
             }],
         }
@@ -71,7 +71,7 @@ pub fn intent_version_problem(value: &Value) -> Option<Finding> {
         }
         Some(other) => Some(Finding {
             path: "$.schemaVersion".into(),
-            rule: "schema-version",
+            rule: "schema-version".into(),
             message: format!(
                 "schemaVersion {} is not supported; this lane supports {:?}",
                 describe_version(other),
@@ -80,7 +80,7 @@ pub fn intent_version_problem(value: &Value) -> Option<Finding> {
         }),
         None if value.is_object() => Some(Finding {
             path: "$.schemaVersion".into(),
-            rule: "schema-version",
+            rule: "schema-version".into(),
             message: format!(
                 "schemaVersion is missing; this lane supports {SUPPORTED_SCHEMA_VERSIONS:?}"
             ),
@@ -106,7 +106,7 @@ fn describe_version(v: &Value) -> String {
 pub fn not_an_object() -> Finding {
     Finding {
         path: "$".into(),
-        rule: "wrong-type",
+        rule: "wrong-type".into(),
         message: "the document must be a JSON object".into(),
     }
 }
