@@ -6,6 +6,8 @@
 
 pub mod ci;
 pub mod cli;
+pub mod commit;
+pub mod digest;
 pub mod encoding;
 pub mod error;
 pub mod fsutil;

@@ -194,7 +194,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
             match Lane::parse_in(&bytes, &file, root.as_deref()) {
                 Ok(lane) => {
                     let services = args.explain.then(|| {
-                        lane.intent
+                        lane.intent()
                             .services
                             .iter()
                             .map(|s| ServiceSummary {
@@ -212,7 +212,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
                                         "unsupported (nothing to build or pin)".into()
                                     }
                                 },
-                                image_repository: Some(s.image_repository(&lane.intent.lane)),
+                                image_repository: Some(s.image_repository(&lane.intent().lane)),
                             })
                             .collect()
                     });

@@ -233,7 +233,7 @@ fn check_build_value(index: usize, field: &str, value: &str) -> Result<(), Gener
 impl GenerateContext {
     pub fn new(lane: &Lane, lane_image: Option<&str>) -> Result<GenerateContext, GenerateError> {
         let n = &lane.names;
-        let spec = &lane.intent.lane;
+        let spec = &lane.intent().lane;
         let tekton = n.tekton();
 
         let mut filter = format!(
@@ -269,7 +269,7 @@ impl GenerateContext {
 
         let mut builds = String::new();
         let mut build_services = Vec::new();
-        for (i, s) in lane.intent.services.iter().enumerate() {
+        for (i, s) in lane.intent().services.iter().enumerate() {
             let ImageSource::Build(b) = s.source() else {
                 continue;
             };
@@ -322,7 +322,7 @@ impl GenerateContext {
             }
         }
         let mut operator_secrets: Vec<String> = lane
-            .intent
+            .intent()
             .services
             .iter()
             .flat_map(|s| {

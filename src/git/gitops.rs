@@ -4,6 +4,7 @@
 //! read: there is no fallback to another branch (docs/architecture.md, "Truth sources").
 
 use super::{cli, GitError, Repo};
+use crate::commit::Commit;
 
 /// Where the GitOps branch is read from (flattened into subcommands).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -44,8 +45,7 @@ impl GitopsArgs {
 pub struct GitopsHead {
     /// The local ref it was read from.
     pub git_ref: String,
-    /// 40-hex commit.
-    pub commit: String,
+    pub commit: Commit,
 }
 
 /// The local ref a remote GitOps branch is fetched into.
@@ -60,7 +60,7 @@ fn tracking_ref(branch: &str) -> String {
 
 /// The GitOps tip the repository already holds, without fetching: `refs/lane/gitops/<branch>`
 /// (from `lane plan --gitops-remote`), else `refs/remotes/origin/<branch>` (prepare-source).
-pub fn held_tip(repo: &Repo, branch: &str) -> Option<String> {
+pub fn held_tip(repo: &Repo, branch: &str) -> Option<Commit> {
     [fetched_ref(branch), tracking_ref(branch)]
         .iter()
         .find_map(|r| repo.ref_target(r).ok().flatten())
@@ -74,12 +74,14 @@ pub fn head(repo: &Repo, branch: &str, args: &GitopsArgs) -> Result<Option<Gitop
         let remote = super::remote::Remote::parse_named("--gitops-remote", remote)?;
         let into = fetched_ref(branch);
         crate::output::progress(format!("fetching {branch} from the GitOps remote"));
-        return Ok(
-            cli::fetch_branch(repo.path(), &remote, branch, &into)?.map(|commit| GitopsHead {
-                git_ref: into,
-                commit,
-            }),
-        );
+        return cli::fetch_branch(repo.path(), &remote, branch, &into)?
+            .map(|commit| {
+                Ok(GitopsHead {
+                    git_ref: into,
+                    commit: super::commit_id(&commit)?,
+                })
+            })
+            .transpose();
     }
     let candidates = match &args.gitops_ref {
         Some(r) => vec![cli::positional(r)?.to_string()],

@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use gix::prelude::ObjectIdExt;
 
+use crate::commit::Commit;
 use crate::error::{Classified, ExitClass};
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +106,16 @@ fn obj_err(e: impl std::fmt::Display) -> GitError {
     GitError::Object(e.to_string())
 }
 
+/// An object id git gave for a commit, as lane records it. A SHA-256 repository's ids are 64
+/// hex: lane records SHA-1 commits only.
+pub fn commit_id(id: &str) -> Result<Commit, GitError> {
+    Commit::try_from(id).map_err(|e| {
+        GitError::Object(format!(
+            "git resolved commit id '{id}', which lane cannot use: it {e}"
+        ))
+    })
+}
+
 impl Repo {
     /// Open a repository (worktree or bare) at `path`.
     pub fn open(path: &Path) -> Result<Repo, GitError> {
@@ -133,7 +144,7 @@ impl Repo {
 
     /// Resolve a full or short SHA, or a ref, to the full 40-hex commit. A short SHA that
     /// matches nothing or more than one object is an error (never a guess).
-    pub fn resolve_commit(&self, spec: &str) -> Result<String, GitError> {
+    pub fn resolve_commit(&self, spec: &str) -> Result<Commit, GitError> {
         let spec = spec.trim();
         let repo_name = self.path.display().to_string();
         // Revision expressions (`HEAD~1`, `v1^{tree}`, `@{u}`, `a..b`) are not refs: strict
@@ -205,7 +216,7 @@ impl Repo {
                 })
             }
         };
-        Ok(commit.to_string())
+        commit_id(&commit.to_string())
     }
 
     fn find_ref_target(&self, name: &str) -> Result<Option<gix::ObjectId>, GitError> {

@@ -144,7 +144,7 @@ impl Scratch {
             .update_ref_cas(&local, tip, None, "lane promote: the workspace's tip")?;
         Ok(GitopsHead {
             git_ref: local,
-            commit: tip.to_string(),
+            commit: crate::git::commit_id(tip)?,
         })
     }
 
@@ -186,9 +186,14 @@ impl Scratch {
             }
             Err(e) => return Err(e.into()),
         }
-        Ok(self.repo.ref_target(&local)?.map(|commit| GitopsHead {
-            git_ref: local,
-            commit,
-        }))
+        self.repo
+            .ref_target(&local)?
+            .map(|commit| {
+                Ok(GitopsHead {
+                    git_ref: local,
+                    commit: crate::git::commit_id(&commit)?,
+                })
+            })
+            .transpose()
     }
 }

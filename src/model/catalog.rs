@@ -136,11 +136,9 @@ pub struct CatalogEntry<D = Digest, C = Commit> {
     pub status: EntryStatus,
     /// The source commit of the run that last confirmed this entry (40 hex).
     pub source_commit: C,
-    /// For `reused`: the commit the image was built from. Text, as publish reports it: promote
-    /// copies it from the publish results unread, and the catalog check that every catalog
-    /// passes before it is used or pushed holds it to a full commit.
+    /// For `reused`: the commit the image was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reused_from: Option<String>,
+    pub reused_from: Option<C>,
     /// Build fingerprint (see docs/fingerprint.md); absent for upstream images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
@@ -197,6 +195,17 @@ impl CatalogEntry {
     /// `<repository>@<digest>`: the only form manifests may use.
     pub fn pinned_image(&self) -> String {
         format!("{}@{}", self.image_repository, self.digest)
+    }
+
+    /// The commit a built image was built from: its tag, which the catalog check holds to the
+    /// full source commit for built images (rule `commit-tag`); `None` for an upstream image.
+    pub fn built_from(&self) -> Option<Commit> {
+        match self.image_status() {
+            EntryStatus::Published | EntryStatus::Reused => {
+                Commit::try_from(self.tag.as_str()).ok()
+            }
+            _ => None,
+        }
     }
 }
 
@@ -370,7 +379,7 @@ impl EntryText {
             platforms: self.platforms,
             status: self.status,
             source_commit: commit(self.source_commit)?,
-            reused_from: self.reused_from,
+            reused_from: self.reused_from.map(commit).transpose()?,
             fingerprint: self.fingerprint,
             pipeline_run: self.pipeline_run,
             published_at: self.published_at,

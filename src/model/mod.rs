@@ -5,8 +5,10 @@ pub mod at_commit;
 pub mod catalog;
 pub mod catalog_at;
 pub mod check;
-pub mod commit;
-pub mod digest;
+/// A commit id is git's notion; it lives below the git layer and the lane documents.
+pub use crate::commit;
+/// The digest is an OCI notion the registry layer parses too; it lives below both.
+pub use crate::digest;
 pub mod intent;
 pub mod json;
 pub mod labels;
@@ -28,12 +30,13 @@ pub use intent::DeployIntent;
 pub use names::LaneNames;
 
 /// A lane as every subcommand sees it: the checked intent and its resolved names. Only the
-/// loaders below build one (the private field keeps it so; [`Lane::unchecked`] exists for
-/// tests alone), so every rule of `model::check` holds for its intent and its readers (plan,
-/// render, promote, verify, generate, status) do not check it again.
+/// loaders below build one, and the intent is read-only ([`Lane::intent`]), so every rule of
+/// `model::check` holds for its intent and its readers (plan, render, promote, verify,
+/// generate, status) do not check it again. [`Lane::unchecked`] exists only in builds with
+/// the `test-support` feature, which the shipped binary never has.
 #[derive(Debug, Clone)]
 pub struct Lane {
-    pub intent: DeployIntent,
+    intent: DeployIntent,
     pub names: LaneNames,
     _checked: Checked,
 }
@@ -53,10 +56,16 @@ impl Lane {
         }
     }
 
+    /// The checked deploy intent.
+    pub fn intent(&self) -> &DeployIntent {
+        &self.intent
+    }
+
     /// A lane whose intent skipped the deploy.json checks. Only for tests that prove render's
-    /// own guards hold when the checks are bypassed (tests/suite/render_injection.rs); no
-    /// subcommand builds a lane this way.
-    #[doc(hidden)]
+    /// own guards hold when the checks are bypassed (tests/suite/render_injection.rs): it
+    /// exists with the `test-support` feature alone, which the tests turn on (Cargo.toml's
+    /// dev-dependency on this package) and no release build has.
+    #[cfg(feature = "test-support")]
     pub fn unchecked(intent: DeployIntent) -> Lane {
         Lane::checked(intent)
     }

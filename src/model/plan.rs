@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::intent::{BuildSource, ComponentKind};
+use crate::commit::Commit;
+use crate::digest::Digest;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -13,13 +15,13 @@ pub struct Plan {
     pub source_branch: String,
     pub gitops_branch: String,
     /// Full 40-hex source commit of this run.
-    pub source_commit: String,
+    pub source_commit: Commit,
     /// Tip of the GitOps branch the previous catalog was read from (absent on `--init`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gitops_commit: Option<String>,
+    pub gitops_commit: Option<Commit>,
     /// `sourceCommit` of the previous catalog.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub catalog_source_commit: Option<String>,
+    pub catalog_source_commit: Option<Commit>,
     /// True when this run initialises the lane (no previous catalog).
     pub init: bool,
     pub services: Vec<PlannedService>,
@@ -74,10 +76,10 @@ pub struct PlannedService {
     pub previous_fingerprint: Option<String>,
     /// Reused: the catalog digest that `publish` confirms still exists.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
+    pub digest: Option<Digest>,
     /// Reused: the commit the kept image was built from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reused_from: Option<String>,
+    pub reused_from: Option<Commit>,
     /// Affected: what to build.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildSource>,

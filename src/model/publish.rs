@@ -16,7 +16,7 @@ pub struct PublishResult<D = Digest> {
     pub schema_version: u32,
     pub lane: String,
     /// Full 40-hex source commit of the run.
-    pub source_commit: String,
+    pub source_commit: Commit,
     pub images: Vec<PublishedImage<D>>,
 }
 
@@ -38,7 +38,7 @@ pub struct PublishedImage<D = Digest> {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reused_from: Option<String>,
+    pub reused_from: Option<Commit>,
 }
 
 impl PublishedImage<String> {

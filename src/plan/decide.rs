@@ -108,8 +108,8 @@ pub fn built(s: &Service, lane: &LaneSpec, f: BuildFacts<'_>) -> PlannedService 
             p.tag = Some(e.tag.clone());
             p.fingerprint = Some(f.fingerprint);
             p.previous_fingerprint = previous;
-            p.digest = Some(e.digest.to_string());
-            p.reused_from = Some(e.tag.clone());
+            p.digest = Some(e.digest.clone());
+            p.reused_from = e.built_from();
             p
         }
         (reason, _) => {
@@ -195,7 +195,7 @@ mod tests {
         let e = entry("sha256:x");
         let p = decide(Some(&e), "sha256:x", false);
         assert_eq!(p.decision, Decision::Reused);
-        assert_eq!(p.digest.as_deref(), Some(e.digest.as_str()));
+        assert_eq!(p.digest.as_ref(), Some(&e.digest));
         assert_eq!(p.reused_from.as_deref(), Some(e.tag.as_str()));
         assert_eq!(p.tag.as_deref(), Some(e.tag.as_str()));
         assert!(p.build.is_none());

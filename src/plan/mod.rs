@@ -13,6 +13,7 @@ pub mod results;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use crate::commit::Commit;
 use crate::error::{Classified, ExitClass, Failure};
 use crate::git::gitops::{self, GitopsArgs};
 use crate::git::{GitError, Repo};
@@ -213,9 +214,9 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
         Previous::Catalog { catalog, gitops } => (Some(catalog), gitops.clone()),
         Previous::None { gitops } => (None, gitops.clone()),
     };
-    let spec = &lane.intent.lane;
-    let mut services = Vec::with_capacity(lane.intent.services.len());
-    for s in &lane.intent.services {
+    let spec = &lane.intent().lane;
+    let mut services = Vec::with_capacity(lane.intent().services.len());
+    for s in &lane.intent().services {
         let planned = if !s.enabled {
             decide::excluded(s, spec)
         } else {
@@ -255,7 +256,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
         gitops_branch: names.gitops_branch.clone(),
         source_commit: commit,
         gitops_commit,
-        catalog_source_commit: catalog.map(|c| c.source_commit.to_string()),
+        catalog_source_commit: catalog.map(|c| c.source_commit.clone()),
         init: args.init,
         services,
         counts,
@@ -279,8 +280,13 @@ fn load_lane(repo: &Repo, commit: &str, deploy: Option<&Path>) -> Result<Lane, P
 
 fn check_forced<'a>(lane: &Lane, force: &'a [String]) -> Result<BTreeSet<&'a str>, PlanError> {
     for id in force {
-        let Some(s) = lane.intent.service(id) else {
-            let known: Vec<&str> = lane.intent.services.iter().map(|s| s.id.as_str()).collect();
+        let Some(s) = lane.intent().service(id) else {
+            let known: Vec<&str> = lane
+                .intent()
+                .services
+                .iter()
+                .map(|s| s.id.as_str())
+                .collect();
             return Err(PlanError::UnknownForce {
                 service: id.clone(),
                 known: known.join(", "),
@@ -306,10 +312,10 @@ fn check_forced<'a>(lane: &Lane, force: &'a [String]) -> Result<BTreeSet<&'a str
 enum Previous {
     Catalog {
         catalog: Catalog,
-        gitops: Option<String>,
+        gitops: Option<Commit>,
     },
     /// Only on `--init`: the lane has no catalog yet.
-    None { gitops: Option<String> },
+    None { gitops: Option<Commit> },
 }
 
 fn previous_catalog(repo: &Repo, lane: &Lane, args: &PlanArgs) -> Result<Previous, PlanError> {
@@ -358,7 +364,7 @@ fn previous_catalog(repo: &Repo, lane: &Lane, args: &PlanArgs) -> Result<Previou
             lane: names.version.clone(),
             gitops_branch: names.gitops_branch.clone(),
             catalog_path: names.catalog_path.clone(),
-            commit: gitops_commit.unwrap_or_default(),
+            commit: gitops_commit.map(String::from).unwrap_or_default(),
         }),
     }
 }

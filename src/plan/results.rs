@@ -81,7 +81,7 @@ pub fn collect(
     if let Some(p) = commit {
         out.push(ResultFile {
             path: p.to_path_buf(),
-            value: plan.source_commit.clone(),
+            value: plan.source_commit.to_string(),
         });
     }
     out

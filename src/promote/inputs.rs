@@ -63,7 +63,7 @@ pub fn load(
             )));
         }
         for (i, img) in r.images.into_iter().enumerate() {
-            if lane.intent.service(&img.service).is_none() {
+            if lane.intent().service(&img.service).is_none() {
                 return Err(PromoteError::Publish(format!(
                     "{name}: $.images[{i}].service '{}' is not declared in deploy.json",
                     img.service

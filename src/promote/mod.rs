@@ -272,14 +272,14 @@ pub struct PromoteReport {
     pub outcome: PromoteOutcome,
     pub lane: String,
     pub gitops_branch: String,
-    pub source_commit: String,
+    pub source_commit: Commit,
     /// The source commit whose deploy.json the GitOps tree is rendered from (the catalog's
     /// `sourceCommit`): this run's, or a newer one when this run finished late.
-    pub intent_commit: String,
+    pub intent_commit: Commit,
     /// The GitOps commit now at the branch tip (the new one, or the current one on a noop).
-    pub commit: Option<String>,
+    pub commit: Option<Commit>,
     /// The GitOps commit the promote was built on (`null`: the branch did not exist).
-    pub previous_commit: Option<String>,
+    pub previous_commit: Option<Commit>,
     pub attempts: u32,
     /// Where the tip this release was built on came from: `workspace` (the source
     /// repository already held it) or `remote` (fetched).
@@ -333,7 +333,7 @@ enum Prepared {
         outcome: PromoteOutcome,
         head: Option<GitopsHead>,
         services: Vec<ServiceResult>,
-        intent_commit: String,
+        intent_commit: Commit,
     },
     Commit(Box<Built>),
 }
@@ -342,10 +342,10 @@ enum Prepared {
 struct Built {
     scratch: Scratch,
     head: Option<GitopsHead>,
-    commit: String,
+    commit: Commit,
     changed: Vec<String>,
     services: Vec<ServiceResult>,
-    intent_commit: String,
+    intent_commit: Commit,
 }
 
 pub fn run(args: &PromoteArgs) -> Result<Outcome, Failure> {
@@ -422,14 +422,6 @@ pub(crate) fn gitops_remote(
     })
 }
 
-pub(crate) fn typed_commit(id: String) -> Result<Commit, GitError> {
-    Commit::try_from(id.as_str()).map_err(|e| {
-        GitError::Object(format!(
-            "git resolved commit id '{id}', which lane cannot use: it {e}"
-        ))
-    })
-}
-
 /// The whole promote: inputs, then bounded attempts of fetch → merge → render → commit → push.
 pub fn promote(args: &PromoteArgs) -> Result<PromoteReport, PromoteError> {
     promote_signed(args, None)
@@ -441,7 +433,7 @@ pub fn promote_signed(
     signer: Option<&crate::git::sign::SigningKey>,
 ) -> Result<PromoteReport, PromoteError> {
     let repo = Repo::open(&args.repo)?;
-    let commit = typed_commit(repo.resolve_commit(&args.commit)?)?;
+    let commit = repo.resolve_commit(&args.commit)?;
     let lane = load_lane(&repo, args, &commit)?;
     let names = &lane.names;
     refuse_source_branch(names)?;
@@ -696,18 +688,18 @@ fn land(
 fn report(
     ctx: &PromoteRun<'_>,
     outcome: PromoteOutcome,
-    (commit, previous): (Option<String>, Option<String>),
+    (commit, previous): (Option<Commit>, Option<Commit>),
     (attempts, tip_source): (u32, TipSource),
     changed_paths: Vec<String>,
     services: Vec<ServiceResult>,
-    intent_commit: String,
+    intent_commit: Commit,
 ) -> PromoteReport {
     let n = &ctx.lane.names;
     PromoteReport {
         outcome,
         lane: n.version.clone(),
         gitops_branch: n.gitops_branch.clone(),
-        source_commit: ctx.commit.to_string(),
+        source_commit: ctx.commit.clone(),
         intent_commit,
         commit,
         previous_commit: previous,
@@ -822,13 +814,13 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
     // (docs/out-of-order.md).
     let recorded_lane;
     let (intent_lane, intent_commit) = match intent_source(ctx, repo, &previous)? {
-        None => (ctx.lane, ctx.commit.to_string()),
+        None => (ctx.lane, ctx.commit.clone()),
         Some(recorded) => {
             recorded_lane = lane_at(repo, &recorded)?;
             if recorded_lane.names != ctx.lane.names {
                 return Err(PromoteError::NamesChanged {
                     commit: ctx.commit.to_string(),
-                    recorded,
+                    recorded: recorded.to_string(),
                 });
             }
             progress(format!(
@@ -845,7 +837,7 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
         images: ctx.images,
         now: &ctx.now,
     };
-    let merged = merge::merge(&previous, &intent_lane.intent, &run, |a, b| {
+    let merged = merge::merge(&previous, intent_lane.intent(), &run, |a, b| {
         repo.is_ancestor(a, b)
     })?;
     let catalog_json = merged.catalog.to_json_pretty();
@@ -891,7 +883,7 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
     let changed = gitops.changed_paths(old_tree.as_deref(), &new_tree)?;
     check_allowed(&changed, &names.catalog_path, &names.runtime_path)?;
     let message = message::compose(ctx.lane, ctx.commit, ctx.args, &merged.services);
-    let parents: Vec<String> = head.iter().map(|h| h.commit.clone()).collect();
+    let parents: Vec<String> = head.iter().map(|h| h.commit.to_string()).collect();
     let commit = write_commit(
         gitops,
         &new_tree,
@@ -910,7 +902,7 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
     Ok(Prepared::Commit(Box::new(Built {
         scratch,
         head,
-        commit,
+        commit: crate::git::commit_id(&commit)?,
         changed,
         services: merged.services,
         intent_commit,
@@ -947,7 +939,7 @@ fn intent_source(
     ctx: &PromoteRun<'_>,
     repo: &Repo,
     previous: &CatalogDoc,
-) -> Result<Option<String>, PromoteError> {
+) -> Result<Option<Commit>, PromoteError> {
     let recorded = &previous.source_commit;
     // A rolled-back lane keeps its restored intent against the commit it was rolled back
     // from and every older one; only a newer commit rolls it forward (docs/rollback.md).
@@ -959,7 +951,7 @@ fn intent_source(
                 r.requested_by,
                 &ctx.commit[..12]
             ));
-            return Ok(Some(recorded.to_string()));
+            return Ok(Some(recorded.clone()));
         }
         if repo.is_ancestor(from, ctx.commit)? {
             return Ok(None);
@@ -969,7 +961,7 @@ fn intent_source(
         return Ok(None);
     }
     if repo.is_ancestor(ctx.commit, recorded)? {
-        return Ok(Some(recorded.to_string()));
+        return Ok(Some(recorded.clone()));
     }
     if ctx.args.allow_diverged {
         progress(format!(

@@ -216,7 +216,7 @@ pub struct Problem {
 #[serde(rename_all = "camelCase")]
 pub struct PublishReport {
     pub lane: String,
-    pub source_commit: String,
+    pub source_commit: crate::commit::Commit,
     pub images: Vec<PublishedImage>,
     pub problems: Vec<Problem>,
     /// Files written (none unless every image passed).

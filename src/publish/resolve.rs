@@ -10,7 +10,7 @@ use crate::model::plan::{Decision, Plan, PlannedService};
 use crate::model::publish::PublishedImage;
 use crate::model::Digest;
 use crate::output::progress;
-use crate::registry::reference::ReferenceError;
+use crate::registry::reference::digest_in;
 use crate::registry::{media, Client, Manifest, Reference, RegistryError, Repository, Target};
 
 /// Resolve one planned service to the image it publishes.
@@ -31,16 +31,9 @@ pub async fn resolve(
         service: svc.id.clone(),
         field: "tag",
     })?;
-    let image = |digest: String, media_type: String, platforms: Vec<String>, status| {
-        // Every digest here is the registry client's own sha256 of a manifest or one a HEAD
-        // by digest confirmed (its reference check refuses any other form), so the error is
-        // the one that check gives.
-        let digest = Digest::try_from(digest.as_str()).map_err(|_| {
-            RegistryError::from(ReferenceError {
-                reference: format!("{repo_str}@{digest}"),
-                reason: "malformed tag or digest",
-            })
-        })?;
+    // Every digest here is the registry client's own sha256 of a manifest, or one a HEAD by
+    // digest confirmed.
+    let image = |digest: Digest, media_type: String, platforms: Vec<String>, status| {
         Ok::<_, PublishError>(PublishedImage {
             service: svc.id.clone(),
             kind: svc.kind,
@@ -150,8 +143,7 @@ async fn check_provenance(
         if !seen.insert(digest.clone()) {
             continue;
         }
-        let cr = Reference::new(repo.clone(), Target::Digest(digest.clone()))
-            .map_err(RegistryError::from)?;
+        let cr = Reference::by_digest(repo.clone(), digest.clone());
         let child = client.get_manifest(&cr).await?;
         if !media::is_image(&child.media_type) {
             return Err(RegistryError::UnexpectedMediaType {
@@ -176,7 +168,8 @@ async fn check_config(
     let digest = v["config"]["digest"]
         .as_str()
         .ok_or_else(|| bad(r, "manifest", "no config.digest"))?;
-    let config = client.get_blob(&r.repository, digest).await?;
+    let digest = digest_in(&r.repository, digest).map_err(RegistryError::from)?;
+    let config = client.get_blob(&r.repository, &digest).await?;
     let claim = provenance::claimed(&config).map_err(|d| bad(r, "image config", &d))?;
     match provenance::mismatch(&claim, want) {
         None => Ok(()),
@@ -196,7 +189,7 @@ async fn check_config(
 fn index_platforms(
     r: &Reference,
     m: &Manifest,
-) -> Result<Vec<(Option<String>, String)>, PublishError> {
+) -> Result<Vec<(Option<String>, Digest)>, PublishError> {
     if !media::is_index(&m.media_type) {
         return Ok(Vec::new());
     }
@@ -209,9 +202,10 @@ fn index_platforms(
         let digest = c["digest"]
             .as_str()
             .ok_or_else(|| bad(r, "index", "an entry has no digest"))?;
+        let digest = digest_in(&r.repository, digest).map_err(RegistryError::from)?;
         let p = &c["platform"];
         if p.is_null() {
-            out.push((None, digest.to_string()));
+            out.push((None, digest));
             continue;
         }
         let os = p["os"].as_str().unwrap_or("unknown");
@@ -223,7 +217,7 @@ fn index_platforms(
             Some(v) if !v.is_empty() => format!("{os}/{arch}/{v}"),
             _ => format!("{os}/{arch}"),
         };
-        out.push((Some(platform), digest.to_string()));
+        out.push((Some(platform), digest));
     }
     if out.is_empty() {
         return Err(bad(r, "index", "it lists no platform a runtime could pull"));
@@ -233,7 +227,7 @@ fn index_platforms(
 
 /// The platforms of pullable children, for the report (children without one are checked
 /// but have nothing to list).
-fn platform_names(children: Vec<(Option<String>, String)>) -> Vec<String> {
+fn platform_names(children: Vec<(Option<String>, Digest)>) -> Vec<String> {
     children.into_iter().filter_map(|(p, _)| p).collect()
 }
 

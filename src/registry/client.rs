@@ -14,7 +14,8 @@ use tokio::time::Instant;
 use super::auth::{base64_encode, Challenge, CredentialStore};
 use super::reference::{Reference, Repository, Target};
 use super::retry::{parse_retry_after, retryable_status, RetryPolicy};
-use super::{media, sha256_digest, RegistryError};
+use super::{media, RegistryError};
+use crate::digest::Digest;
 use crate::redact;
 
 /// Largest manifest or config blob read (registries cap manifests at 4 MiB); enforced while
@@ -66,7 +67,8 @@ pub struct ClientConfig {
 /// A manifest as the registry served it, digest verified.
 #[derive(Debug, Clone)]
 pub struct Manifest {
-    pub digest: String,
+    /// sha256 of the body as served: the digest is computed here, never taken from a header.
+    pub digest: Digest,
     pub media_type: String,
     pub body: Vec<u8>,
 }
@@ -74,7 +76,7 @@ pub struct Manifest {
 /// What a HEAD by digest confirmed.
 #[derive(Debug, Clone)]
 pub struct Head {
-    pub digest: String,
+    pub digest: Digest,
     pub media_type: String,
 }
 
@@ -179,16 +181,20 @@ impl Client {
                 want: "a Docker schema2 or OCI manifest, list or index",
             });
         }
-        let computed = sha256_digest(&body);
-        for claimed in header_digest.iter().chain(match &r.target {
-            Target::Digest(d) => Some(d),
-            Target::Tag(_) => None,
-        }) {
-            if *claimed != computed {
+        let computed = Digest::of(&body);
+        for claimed in header_digest
+            .iter()
+            .map(String::as_str)
+            .chain(match &r.target {
+                Target::Digest(d) => Some(d.as_str()),
+                Target::Tag(_) => None,
+            })
+        {
+            if claimed != computed.as_str() {
                 return Err(RegistryError::DigestMismatch {
                     reference,
-                    header: claimed.clone(),
-                    computed,
+                    header: claimed.to_string(),
+                    computed: computed.to_string(),
                 });
             }
         }
@@ -203,9 +209,9 @@ impl Client {
     pub async fn head_manifest(
         &self,
         repo: &Repository,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Option<Head>, RegistryError> {
-        let r = Reference::new(repo.clone(), Target::Digest(digest.to_string()))?;
+        let r = Reference::by_digest(repo.clone(), digest.clone());
         let reference = r.to_string();
         let url = format!("{}/manifests/{digest}", self.base_url(repo));
         let resp = self
@@ -223,7 +229,7 @@ impl Client {
             });
         }
         if let Some(h) = header(&resp.headers, "docker-content-digest") {
-            if h != digest {
+            if h != *digest {
                 return Err(RegistryError::DigestMismatch {
                     reference,
                     header: h,
@@ -232,7 +238,7 @@ impl Client {
             }
         }
         Ok(Some(Head {
-            digest: digest.to_string(),
+            digest: digest.clone(),
             media_type,
         }))
     }
@@ -241,21 +247,21 @@ impl Client {
     pub async fn get_blob(
         &self,
         repo: &Repository,
-        digest: &str,
+        digest: &Digest,
     ) -> Result<Vec<u8>, RegistryError> {
-        let r = Reference::new(repo.clone(), Target::Digest(digest.to_string()))?;
+        let r = Reference::by_digest(repo.clone(), digest.clone());
         let reference = r.to_string();
         let url = format!("{}/blobs/{digest}", self.base_url(repo));
         let resp = self
             .request(Method::GET, repo, &url, None, &reference)
             .await?;
         let body = self.expect_ok(resp, &reference, "blob")?.body;
-        let computed = sha256_digest(&body);
-        if computed != digest {
+        let computed = Digest::of(&body);
+        if computed != *digest {
             return Err(RegistryError::DigestMismatch {
                 reference,
                 header: digest.to_string(),
-                computed,
+                computed: computed.to_string(),
             });
         }
         Ok(body)

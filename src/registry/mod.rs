@@ -180,18 +180,6 @@ or --allow-insecure; a slow one a larger --timeout"
     }
 }
 
-/// `sha256:<hex>` of `bytes`.
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    let sum = sha2::Sha256::digest(bytes);
-    let mut s = String::with_capacity(71);
-    s.push_str("sha256:");
-    for b in sum.iter() {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
-
 /// Loopback registry hosts (`127.0.0.0/8`, `::1`, `localhost`), port ignored.
 pub fn is_loopback_host(host: &str) -> bool {
     let name = host_without_port(host);
@@ -311,7 +299,7 @@ mod tests {
     #[test]
     fn digest_of_empty() {
         assert_eq!(
-            sha256_digest(b""),
+            crate::digest::Digest::of(b""),
             "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }

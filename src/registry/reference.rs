@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::digest::Digest;
+
 /// Docker Hub as named in references and in docker `config.json`.
 pub const DOCKER_HUB: &str = "docker.io";
 /// Docker Hub's actual registry API host.
@@ -12,13 +14,14 @@ const DOCKER_HUB_API: &str = "registry-1.docker.io";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Tag(String),
-    Digest(String),
+    Digest(Digest),
 }
 
 impl Target {
     pub fn as_str(&self) -> &str {
         match self {
-            Target::Tag(t) | Target::Digest(t) => t,
+            Target::Tag(t) => t,
+            Target::Digest(d) => d.as_str(),
         }
     }
 }
@@ -62,12 +65,12 @@ fn is_tag(t: &str) -> bool {
         && t.as_bytes()[0] != b'-'
 }
 
-/// `sha256:` followed by 64 lowercase hex digits.
-pub fn is_sha256_digest(d: &str) -> bool {
-    d.strip_prefix("sha256:").is_some_and(|h| {
-        h.len() == 64
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+/// A digest a registry document names (an index's child, a manifest's config) in `repository`:
+/// refused as [`Reference::new`] refuses a malformed one.
+pub fn digest_in(repository: &Repository, text: &str) -> Result<Digest, ReferenceError> {
+    Digest::try_from(text).map_err(|_| ReferenceError {
+        reference: format!("{repository}:{text}"),
+        reason: "malformed tag or digest",
     })
 }
 
@@ -126,17 +129,17 @@ impl Reference {
             reason,
         };
         let (name, target) = if let Some((name, digest)) = s.split_once('@') {
-            if !is_sha256_digest(digest) {
+            let Ok(digest) = Digest::try_from(digest) else {
                 return Err(err(
                     "the digest must be sha256: and 64 lowercase hex digits",
                 ));
-            }
+            };
             // `repo:tag@digest`: the digest is what is pulled.
             let name = match name.rsplit_once(':') {
                 Some((n, t)) if !t.contains('/') => n,
                 _ => name,
             };
-            (name, Target::Digest(digest.to_string()))
+            (name, Target::Digest(digest))
         } else {
             match s.rsplit_once(':') {
                 Some((n, t)) if !t.contains('/') => {
@@ -154,10 +157,18 @@ impl Reference {
         })
     }
 
+    /// The content `digest` names in `repository` (a [`Digest`] is well-formed already).
+    pub fn by_digest(repository: Repository, digest: Digest) -> Reference {
+        Reference {
+            repository,
+            target: Target::Digest(digest),
+        }
+    }
+
     pub fn new(repository: Repository, target: Target) -> Result<Reference, ReferenceError> {
         let ok = match &target {
             Target::Tag(t) => is_tag(t),
-            Target::Digest(d) => is_sha256_digest(d),
+            Target::Digest(_) => true,
         };
         if !ok {
             return Err(ReferenceError {
@@ -190,7 +201,10 @@ mod tests {
         assert_eq!(r.target, Target::Tag("0123abc".into()));
         let d = format!("sha256:{}", "a".repeat(64));
         let r = Reference::parse(&format!("ghcr.io/o/r:v1@{d}")).unwrap();
-        assert_eq!(r.target, Target::Digest(d.clone()));
+        assert_eq!(
+            r.target,
+            Target::Digest(Digest::try_from(d.as_str()).unwrap())
+        );
         assert_eq!(r.to_string(), format!("ghcr.io/o/r@{d}"));
     }
 

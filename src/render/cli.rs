@@ -526,7 +526,7 @@ fn compare(
 }
 
 fn service_lines(lane: &Lane, catalog: &Catalog) -> Vec<ServiceLine> {
-    lane.intent
+    lane.intent()
         .services
         .iter()
         .map(|s| {

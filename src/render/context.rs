@@ -448,7 +448,7 @@ fn invalid(path: String, rule: &'static str, message: String) -> RenderError {
 /// entry (`MissingDigest`) or on intent the render cannot express safely.
 pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>, RenderError> {
     let c = Common { lane, catalog };
-    let intent = &lane.intent;
+    let intent = &lane.intent();
     let mut out = Vec::new();
 
     // Resolve every enabled service's catalog entry first: a missing digest names the service.
@@ -653,7 +653,7 @@ fn needs_recreate(lane: &Lane, svc: &Service) -> bool {
         v.pvc.as_ref().is_some_and(|m| {
             !m.read_only
                 && lane
-                    .intent
+                    .intent()
                     .persistent_volume_claims
                     .iter()
                     .find(|c| c.name == m.claim_name)
@@ -882,7 +882,7 @@ fn plan_network_policies<'a>(
     entries: &BTreeMap<&str, &'a CatalogEntry>,
     out: &mut Vec<Planned<'a>>,
 ) -> Result<(), RenderError> {
-    let intent = &c.lane.intent;
+    let intent = &c.lane.intent();
     let mut counters: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for (i, a) in intent.network_policy.ingress.iter().enumerate() {
         let p = format!("$.networkPolicy.ingress[{i}]");

@@ -166,7 +166,7 @@ fn render_one(
 
 /// Enabled services that have no catalog entry, in deploy.json order.
 pub fn missing_digests(lane: &Lane, catalog: &Catalog) -> Vec<String> {
-    lane.intent
+    lane.intent()
         .enabled_services()
         .filter(|s| !catalog.services.contains_key(&s.id))
         .map(|s| s.id.clone())

@@ -33,7 +33,7 @@ pub struct RegistryArgs {
 }
 
 fn plain_http(args: &RegistryArgs, lane: &Lane) -> PlainHttp {
-    let reg = &lane.intent.lane.registry;
+    let reg = &lane.intent().lane.registry;
     if args.allow_insecure {
         PlainHttp::Any
     } else if reg.insecure && is_loopback_host(&reg.host) {
@@ -77,7 +77,7 @@ pub fn check_present(
                 "checking {}@{} in the registry",
                 e.image_repository, e.digest
             ));
-            match client.head_manifest(&repo, e.digest.as_str()).await? {
+            match client.head_manifest(&repo, &e.digest).await? {
                 Some(_) => {}
                 None => {
                     return Err(RollbackError::DigestGone {

@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::commit::Commit;
 use crate::error::{Classified, ExitClass, Failure};
 use crate::git::gitops::GitopsHead;
 use crate::git::remote::Remote;
@@ -214,10 +215,10 @@ pub struct RollbackReport {
     /// The release returned to.
     pub to: ReleaseRef,
     /// The source commit whose deploy intent the tree is rendered from now.
-    pub intent_commit: String,
+    pub intent_commit: Commit,
     /// The GitOps commit now at the tip (the new one, or the current one on a noop).
-    pub commit: String,
-    pub previous_commit: String,
+    pub commit: Commit,
+    pub previous_commit: Commit,
     pub requested_by: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -395,16 +396,16 @@ struct Decided {
     scope: &'static str,
     from: ReleaseRef,
     to: ReleaseRef,
-    intent_commit: String,
-    previous: String,
-    commit: String,
+    intent_commit: Commit,
+    previous: Commit,
+    commit: Commit,
     changed: Vec<String>,
     services: Vec<ServiceRollback>,
 }
 
 struct Built {
     scratch: Scratch,
-    commit: String,
+    commit: Commit,
     changed: Vec<String>,
 }
 
@@ -464,18 +465,18 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
         .ok_or_else(|| RollbackError::NotInHistory {
             to: ctx.args.to.clone(),
             branch: names.gitops_branch.clone(),
-            tip: head.commit.clone(),
+            tip: head.commit.to_string(),
         })?;
     let to_head = GitopsHead {
         git_ref: names.gitops_ref(),
         commit: to.clone(),
     };
     let target = catalog_at(g, names, &to_head)?.ok_or_else(|| RollbackError::NoTargetCatalog {
-        commit: to.clone(),
+        commit: to.to_string(),
         path: names.catalog_path.clone(),
     })?;
-    let from_gitops = promote::typed_commit(head.commit.clone())?;
-    let to_gitops = promote::typed_commit(to.clone())?;
+    let from_gitops = head.commit.clone();
+    let to_gitops = to;
     let req = plan::Request {
         requested_by: &ctx.requested_by,
         reason: ctx.args.reason.as_deref(),
@@ -509,7 +510,7 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
             source_commit: target.source_commit.clone(),
             gitops_commit: to_gitops.clone(),
         },
-        intent_commit: next.source_commit.to_string(),
+        intent_commit: next.source_commit.clone(),
         previous: head.commit.clone(),
         commit: head.commit.clone(),
         changed: vec![],
@@ -541,7 +542,7 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
 /// `--to`: a commit, short SHA or ref resolved strictly, optionally followed by `~N` (N
 /// first parents back, as in git; at most 10000), the one revision expression the GitOps
 /// history needs ("the release before").
-fn resolve_to(g: &Repo, spec: &str) -> Result<String, GitError> {
+fn resolve_to(g: &Repo, spec: &str) -> Result<Commit, GitError> {
     let (base, back) = match spec.rsplit_once('~') {
         Some((b, n)) if !b.is_empty() && n.len() <= 5 => {
             let n: u32 = if n.is_empty() {
@@ -562,14 +563,16 @@ fn resolve_to(g: &Repo, spec: &str) -> Result<String, GitError> {
             .gix()
             .find_commit(oid)
             .map_err(|e| GitError::Object(e.to_string()))?;
-        id = commit
-            .parent_ids()
-            .next()
-            .ok_or_else(|| GitError::NotFound {
-                spec: spec.into(),
-                repo: "the GitOps history".into(),
-            })?
-            .to_string();
+        id = crate::git::commit_id(
+            &commit
+                .parent_ids()
+                .next()
+                .ok_or_else(|| GitError::NotFound {
+                    spec: spec.into(),
+                    repo: "the GitOps history".into(),
+                })?
+                .to_string(),
+        )?;
     }
     Ok(id)
 }
@@ -628,7 +631,7 @@ fn build(
     let commit = promote::write_commit(
         g,
         &new_tree,
-        std::slice::from_ref(&head.commit),
+        &[head.commit.to_string()],
         &msg,
         ctx.unix_now,
         ctx.signer,
@@ -641,7 +644,7 @@ fn build(
     )?;
     Ok(Some(Built {
         scratch,
-        commit,
+        commit: crate::git::commit_id(&commit)?,
         changed,
     }))
 }

@@ -126,7 +126,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
-                source_commit: e.source_commit.to_string(),
+                source_commit: e.source_commit.clone(),
                 reused_from: e.reused_from.clone(),
                 image_repository: e.image_repository.clone(),
                 tag: e.tag.clone(),
@@ -237,7 +237,7 @@ fn source_tip(repo: &Repo, names: &LaneNames) -> Known<Tip> {
 fn service_ids(ctx: &Ctx) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = ctx
         .lane
-        .intent
+        .intent()
         .enabled_services()
         .map(|s| {
             let kind = serde_json::to_value(s.kind)

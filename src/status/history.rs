@@ -48,12 +48,12 @@ pub fn releases(
         let [commit, time, author, subject, trailers] = f[..] else {
             continue;
         };
-        if !crate::model::Commit::is_valid(commit) {
+        let Ok(commit) = crate::model::Commit::try_from(commit) else {
             continue;
-        }
+        };
         let head = GitopsHead {
             git_ref: String::new(),
-            commit: commit.to_string(),
+            commit: commit.clone(),
         };
         let (catalog, problem) = match catalog_at(repo, names, &head) {
             Ok(Some(c)) => (Some(c), None),

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
+
+use crate::commit::Commit;
 use serde_json::Value;
 
 /// A value, or why it could not be read. Serialized as the value itself, or as
@@ -66,7 +68,7 @@ impl State {
 pub struct Tip {
     pub branch: String,
     pub git_ref: String,
-    pub commit: String,
+    pub commit: Commit,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -74,7 +76,7 @@ pub struct Tip {
 pub struct GitopsView {
     pub branch: String,
     pub git_ref: String,
-    pub commit: String,
+    pub commit: Commit,
     /// The newest source commit the catalog records.
     pub catalog_source_commit: Known<String>,
     /// The source tip is that commit (nothing newer waits for a release).
@@ -145,10 +147,10 @@ pub struct Where {
 pub struct CatalogView {
     /// published, reused, pinned (or any later status the catalog records, e.g. rolled-back).
     pub status: String,
-    pub source_commit: String,
+    pub source_commit: Commit,
     /// Reused: the commit the image was built from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reused_from: Option<String>,
+    pub reused_from: Option<Commit>,
     pub image_repository: String,
     pub tag: String,
     pub digest: String,
@@ -167,7 +169,7 @@ pub struct CatalogView {
 #[serde(rename_all = "camelCase")]
 pub struct Carry {
     /// The GitOps tip (whose catalog and runtime tree hold the entry).
-    pub commit: String,
+    pub commit: Commit,
     /// The oldest GitOps commit of the tip's unbroken run with this digest: where it came in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<String>,
@@ -262,7 +264,7 @@ pub struct Change {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_commit: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reused_from: Option<String>,
+    pub reused_from: Option<Commit>,
 }
 
 /// A GitOps commit that changed the catalog.
@@ -508,7 +510,7 @@ mod tests {
         );
         s.catalog = Known::Yes(CatalogView {
             status: "published".into(),
-            source_commit: "a".repeat(40),
+            source_commit: Commit::try_from("a".repeat(40)).unwrap(),
             reused_from: None,
             image_repository: "r/mgr".into(),
             tag: "a".repeat(40),
@@ -519,7 +521,7 @@ mod tests {
             entry: Value::Null,
         });
         s.gitops = Known::Yes(Carry {
-            commit: "b".repeat(40),
+            commit: Commit::try_from("b".repeat(40)).unwrap(),
             since: None,
             since_complete: true,
         });

@@ -77,7 +77,7 @@ fn catalog_check(ctx: &Evidence) -> Check {
     }
     let missing: Vec<&str> = ctx
         .lane
-        .intent
+        .intent()
         .enabled_services()
         .filter(|s| !cat.services.contains_key(&s.id))
         .map(|s| s.id.as_str())

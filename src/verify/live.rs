@@ -97,7 +97,7 @@ pub async fn run(ctx: &Evidence, client: &Client) -> Result<Vec<Check>, KubeErro
             cronjob_image(client, ns, cj, cat).await,
         )?);
     }
-    for svc in ctx.lane.intent.enabled_services() {
+    for svc in ctx.lane.intent().enabled_services() {
         if let Some(h) = &svc.health {
             out.push(health(ctx, client, ns, &svc.id, &h.path, &h.port).await?);
         }
@@ -268,7 +268,7 @@ async fn images(
 ) -> Result<Check, KubeError> {
     let mut problems = Vec::new();
     let mut evidence = serde_json::Map::new();
-    for svc in ctx.lane.intent.enabled_services() {
+    for svc in ctx.lane.intent().enabled_services() {
         let Some(entry) = cat.services.get(&svc.id) else {
             continue;
         };

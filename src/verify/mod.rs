@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use crate::commit::Commit;
 use crate::error::{Classified, ExitClass, Failure, RuntimeError};
 use crate::git::gitops::{GitopsArgs, GitopsHead};
 use crate::git::Repo;
@@ -380,7 +381,7 @@ pub struct WaitInfo {
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub lane: Option<String>,
-    pub commit: String,
+    pub commit: Commit,
     pub gitops: Option<GitopsHead>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_server: Option<String>,
@@ -427,8 +428,8 @@ pub struct Evidence {
     /// Where the lane names came from (a file or `<commit>:deploy/deploy.json`).
     pub lane_origin: String,
     pub repo: Repo,
-    /// The verified source commit (40 hex).
-    pub commit: String,
+    /// The verified source commit.
+    pub commit: Commit,
     pub gitops_head: Option<GitopsHead>,
     /// The catalog at the GitOps head, or why there is none.
     pub catalog: Result<Catalog, CatalogProblem>,
@@ -790,7 +791,7 @@ async fn run_groups(
 
 fn finish_report(
     lane: Option<String>,
-    commit: String,
+    commit: Commit,
     gitops: Option<GitopsHead>,
     api_server: Option<String>,
     groups: Vec<Group>,
@@ -820,7 +821,7 @@ fn finish_report(
     }
 }
 
-fn unusable_intent(groups: &[Group], commit: String, check: Check) -> VerifyReport {
+fn unusable_intent(groups: &[Group], commit: Commit, check: Check) -> VerifyReport {
     let mut checks = Vec::new();
     for g in groups {
         if *g == Group::Source {

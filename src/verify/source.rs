@@ -83,13 +83,13 @@ fn deploy_json(ctx: &Evidence) -> Check {
                 format!(
                     "{DEPLOY_PATH} is valid: lane {}, {} service(s)",
                     lane.names.version,
-                    lane.intent.services.len()
+                    lane.intent().services.len()
                 ),
                 problems,
                 json!({
                     "file": deploy_file_at(&ctx.commit),
                     "lane": lane.names.version,
-                    "services": lane.intent.services.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+                    "services": lane.intent().services.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
                 }),
                 "verify with the deploy.json of the commit (drop --deploy) or commit the intended one",
             )

@@ -252,7 +252,7 @@ fn entry(service: &str, kind: ComponentKind, status: EntryStatus) -> CatalogEntr
         platforms: vec![s("linux/amd64")],
         status,
         source_commit: commit(COMMIT),
-        reused_from: (status == EntryStatus::Reused).then(|| "b".repeat(40)),
+        reused_from: (status == EntryStatus::Reused).then(|| commit(&"b".repeat(40))),
         fingerprint: built.then(|| format!("sha256:{}", "f".repeat(64))),
         pipeline_run: Some(s("agentrun-v01-ci-3f786850e387")),
         published_at: s("2026-11-01T00:00:00Z"),

@@ -1,5 +1,6 @@
-//! An image digest, `sha256:` followed by 64 lowercase hex: the one definition of that
-//! format. A [`Digest`] can only be built valid ([`TryFrom`], or serde reading a string);
+//! A content digest, `sha256:` followed by 64 lowercase hex: the one definition of that
+//! format, below the registry layer (which parses references and proves content with it) and
+//! the lane documents (whose catalog entries and publish results carry it). A [`Digest`] can only be built valid ([`TryFrom`], or serde reading a string);
 //! [`Digest::is_valid`] answers for text that is reported on rather than parsed (the catalog
 //! check names every bad digest field, so it looks before the typed value exists).
 
@@ -30,6 +31,18 @@ impl Digest {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The digest of `bytes`: what a registry must name them by.
+    pub fn of(bytes: &[u8]) -> Digest {
+        use sha2::Digest as _;
+        let sum = sha2::Sha256::digest(bytes);
+        let mut s = String::with_capacity(71);
+        s.push_str("sha256:");
+        for b in sum {
+            s.push_str(&format!("{b:02x}"));
+        }
+        Digest(s)
     }
 }
 
