@@ -10,6 +10,8 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lane::error::ExitClass;
+use lane::model::Finding;
 use lane::validate::{Kind, ValidateReport};
 use serde_json::Value;
 
@@ -643,7 +645,18 @@ fn generate_adds_the_checks_only_with_a_declaration() {
         ],
     );
     run.assert_code(1);
-    assert!(run.stdout.contains("image-pinned"), "{}", run.stdout);
+    let e = run.error();
+    assert_eq!(e.error.class, ExitClass::Rejected);
+    // details are free-form per error; its findings are lane's Finding.
+    let findings: Vec<Finding> =
+        serde_json::from_value(e.error.details.as_ref().unwrap()["findings"].clone()).unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.path == "$.image" && f.rule == "image-pinned"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// buildah with this test's storage.
