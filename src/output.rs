@@ -106,7 +106,7 @@ pub fn finish(command: &str, format: Format, result: Result<Outcome, Failure>) -
 
 /// The document every command prints on success: `command` and `ok` lead, the report's
 /// fields follow. [`finish`] writes it; readers (scripts, the tests) parse it back typed.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Document<R> {
     pub command: String,
     pub ok: bool,

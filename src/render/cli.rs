@@ -141,7 +141,7 @@ pub enum Mode {
 }
 
 /// Where the catalog came from.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CatalogSource {
     pub source: CatalogOrigin,
@@ -154,7 +154,7 @@ pub struct CatalogSource {
 }
 
 /// What the tree was compared with.
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Baseline {
     pub kind: BaselineKind,
@@ -166,7 +166,7 @@ pub struct Baseline {
     pub exists: bool,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceLine {
     pub id: String,
@@ -176,7 +176,7 @@ pub struct ServiceLine {
     pub image: Option<String>,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileLine {
     pub path: String,
@@ -186,7 +186,7 @@ pub struct FileLine {
     pub bytes: usize,
 }
 
-#[derive(Debug, Default, Serialize, serde::Deserialize)]
+#[derive(Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub files: usize,
@@ -196,7 +196,7 @@ pub struct Summary {
     pub unchanged: usize,
 }
 
-#[derive(Debug, Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RenderReport {
     pub lane: String,

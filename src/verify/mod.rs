@@ -206,7 +206,7 @@ pub enum Status {
 }
 
 /// One check's outcome.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Check {
     pub id: String,
     pub group: Group,

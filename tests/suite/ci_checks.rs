@@ -10,6 +10,9 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use lane::error::ExitClass;
+use lane::model::Finding;
+use lane::validate::{Kind, ValidateReport};
 use serde_json::Value;
 
 const STEPS: &[&str] = &["ci-prepare", "ci-install", "ci-typecheck", "ci-test"];
@@ -431,10 +434,11 @@ fn lane_validate_names_file_path_and_rule() {
     let samples = common::repo_root().join("samples/agentrun");
     let ok = validate_ci(dir.path(), &shipped, Some(&samples));
     ok.assert_code(0);
-    let doc = ok.json();
-    assert_eq!(doc["kind"], "ci");
-    assert_eq!(doc["ci"]["packages"][0]["install"][2], "--frozen-lockfile");
-    assert_eq!(doc["ci"]["packages"][1]["typecheck"][3], "tsc");
+    let doc: ValidateReport = ok.report();
+    assert_eq!(doc.kind, Kind::Ci);
+    let ci = doc.ci.expect("ci summary");
+    assert_eq!(ci.packages[0].install[2], "--frozen-lockfile");
+    assert_eq!(ci.packages[1].typecheck[3], "tsc");
 
     type Change = Box<dyn Fn(&mut Value)>;
     let cases: Vec<(&str, Change, &str, &str)> = vec![
@@ -482,14 +486,13 @@ fn lane_validate_names_file_path_and_rule() {
         change(&mut v);
         let run = validate_ci(dir.path(), &v, Some(&samples));
         run.assert_code(1);
-        let doc = run.json();
-        assert!(doc["file"].as_str().unwrap().ends_with("ci-checks.json"));
-        let found = doc["findings"]
-            .as_array()
-            .unwrap()
+        let doc: ValidateReport = run.report();
+        assert!(doc.file.ends_with("ci-checks.json"));
+        let found = doc
+            .findings
             .iter()
-            .any(|f| f["path"].as_str().unwrap().starts_with(path) && f["rule"] == rule);
-        assert!(found, "{what}: want {path} [{rule}] in {doc}");
+            .any(|f| f.path.starts_with(path) && f.rule == rule);
+        assert!(found, "{what}: want {path} [{rule}] in {doc:?}");
     }
 
     // A package directory that leaves the repository through a symlink, and one without a
@@ -503,20 +506,19 @@ fn lane_validate_names_file_path_and_rule() {
     std::os::unix::fs::symlink(outside.path(), repo.path().join("apps/mgr")).unwrap();
     let run = validate_ci(dir.path(), &shipped, Some(repo.path()));
     run.assert_code(1);
-    let doc = run.json();
-    let rules: Vec<(&str, &str)> = doc["findings"]
-        .as_array()
-        .unwrap()
+    let doc: ValidateReport = run.report();
+    let rules: Vec<(&str, &str)> = doc
+        .findings
         .iter()
-        .map(|f| (f["path"].as_str().unwrap(), f["rule"].as_str().unwrap()))
+        .map(|f| (f.path.as_str(), f.rule.as_ref()))
         .collect();
     assert!(
         rules.contains(&("$.packages[0].dir", "path-escapes")),
-        "{doc}"
+        "{doc:?}"
     );
     assert!(
         rules.contains(&("$.packages[1].dir", "package-files")),
-        "{doc}"
+        "{doc:?}"
     );
 
     // The same rules as text for people, and the shipped file agrees with its JSON Schema.
@@ -643,7 +645,18 @@ fn generate_adds_the_checks_only_with_a_declaration() {
         ],
     );
     run.assert_code(1);
-    assert!(run.stdout.contains("image-pinned"), "{}", run.stdout);
+    let e = run.error();
+    assert_eq!(e.error.class, ExitClass::Rejected);
+    // details are free-form per error; its findings are lane's Finding.
+    let findings: Vec<Finding> =
+        serde_json::from_value(e.error.details.as_ref().unwrap()["findings"].clone()).unwrap();
+    assert!(
+        findings
+            .iter()
+            .any(|f| f.path == "$.image" && f.rule == "image-pinned"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// buildah with this test's storage.

@@ -5,16 +5,13 @@ use crate::common;
 
 use common::kube::LaneRepos;
 use common::{lane, lane_env};
+use lane::error::ExitClass;
+use lane::manual::ManReport;
+use lane::output::Document;
+use lane::render::cli::RenderReport;
+use lane::validate::ValidateReport;
+use lane::verify::{Group, VerifyReport};
 use serde_json::Value;
-
-/// Each run's document with fields that differ between two identical runs removed.
-fn stable(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        m.remove("durationMs");
-        m.remove("elapsedMs");
-    }
-    v
-}
 
 #[test]
 fn env_forms_equal_the_flags_for_render_and_verify() {
@@ -40,13 +37,9 @@ fn env_forms_equal_the_flags_for_render_and_verify() {
         ],
     );
     by_env.assert_code(0);
-    assert_eq!(stable(by_flag.json()), stable(by_env.json()));
-    assert_eq!(
-        by_env.json()["summary"]["unchanged"]
-            .as_u64()
-            .map(|n| n > 0),
-        Some(true)
-    );
+    let by_env: Document<RenderReport> = by_env.document();
+    assert_eq!(by_flag.document::<RenderReport>(), by_env);
+    assert!(by_env.report.summary.unchanged > 0);
 
     // --output text through LANE_OUTPUT.
     let text = lane_env(
@@ -88,10 +81,10 @@ fn env_forms_equal_the_flags_for_render_and_verify() {
         "{}\n{}",
         by_flag.stdout, by_env.stdout
     );
-    let (f, e) = (stable(by_flag.json()), stable(by_env.json()));
-    assert_eq!(f["checks"], e["checks"]);
-    assert_eq!(e["commit"], Value::from(repos.commit.clone()));
-    assert_eq!(e["groups"], serde_json::json!(["source"]));
+    let (f, e): (VerifyReport, VerifyReport) = (by_flag.report(), by_env.report());
+    assert_eq!(f.checks, e.checks);
+    assert_eq!(e.commit, repos.commit);
+    assert_eq!(e.groups, [Group::Source]);
 
     // A flag on the command line wins over its environment form.
     let wrong = lane_env(
@@ -139,25 +132,27 @@ fn run(args: &[&str]) -> common::Run {
 fn a_usage_error_is_one_json_document_with_exit_2() {
     let r = run(&["plan", "--bogus"]);
     r.assert_code(2);
-    let doc = r.json();
-    assert_eq!(doc["command"], "plan");
-    assert_eq!(doc["ok"], false);
-    assert_eq!(doc["exitCode"], 2);
-    assert_eq!(doc["error"]["class"], "usage");
-    assert_eq!(doc["error"]["details"]["kind"], "unknown-argument");
-    assert!(
-        doc["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("unexpected argument '--bogus'"),
-        "{doc}"
+    let doc = r.error();
+    assert_eq!(doc.command, "plan");
+    assert!(!doc.ok);
+    assert_eq!(doc.exit_code, 2);
+    assert_eq!(doc.error.class, ExitClass::Usage);
+    // details are free-form per error: read raw.
+    assert_eq!(
+        doc.error.details.as_ref().unwrap()["kind"],
+        "unknown-argument"
     );
     assert!(
-        doc["error"]["hint"]
-            .as_str()
+        doc.error.message.contains("unexpected argument '--bogus'"),
+        "{doc:?}"
+    );
+    assert!(
+        doc.error
+            .hint
+            .as_deref()
             .unwrap()
             .contains("lane plan --help"),
-        "{doc}"
+        "{doc:?}"
     );
     // clap's own rendering, for the person at the terminal, is on stderr.
     assert!(r.stderr.contains("Usage: lane plan"), "{}", r.stderr);
@@ -172,12 +167,12 @@ fn a_usage_error_is_one_json_document_with_exit_2() {
     ] {
         let r = run(args);
         r.assert_code(2);
-        let doc = r.json();
-        assert_eq!(doc["exitCode"], 2, "{args:?}");
-        assert_eq!(doc["error"]["class"], "usage", "{args:?}");
-        assert!(!doc["error"]["message"].as_str().unwrap().is_empty());
+        let doc = r.error();
+        assert_eq!(doc.exit_code, 2, "{args:?}");
+        assert_eq!(doc.error.class, ExitClass::Usage, "{args:?}");
+        assert!(!doc.error.message.is_empty());
     }
-    assert_eq!(run(&[]).json()["command"], "lane");
+    assert_eq!(run(&[]).error().command, "lane");
     assert_eq!(run(&["--quiet", "verify", "--wait", "soon"]).stderr, "");
 }
 
@@ -187,10 +182,7 @@ fn a_usage_error_never_shows_url_credentials() {
     r.assert_code(2);
     assert!(!r.stdout.contains("s3cr3t"), "{}", r.stdout);
     assert!(!r.stderr.contains("s3cr3t"), "{}", r.stderr);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("--wait"));
+    assert!(r.error().error.message.contains("--wait"));
 }
 
 #[test]
@@ -227,7 +219,7 @@ fn in_text_mode_an_error_is_printed_once() {
     // With JSON, stdout is the document and stderr the one readable line.
     let r = run(&["validate", missing]);
     assert_ne!(r.code, 0);
-    assert_eq!(r.json()["ok"], false);
+    assert!(!r.error().ok);
     assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
 }
 
@@ -351,10 +343,10 @@ fn man_pages_render_with_groff_without_warnings() {
     let dir = tmp.path().join("man1");
     let r = lane(tmp.path(), &["man", "--dir", dir.to_str().unwrap()]);
     r.assert_code(0);
-    let files = r.json()["files"].as_array().unwrap().clone();
+    let files = r.report::<ManReport>().files;
     assert!(files.len() >= 8, "{files:?}");
     for f in files {
-        let p = std::path::PathBuf::from(f.as_str().unwrap());
+        let p = std::path::PathBuf::from(f);
         let name = p.file_name().unwrap().to_str().unwrap().to_string();
         check(&format!("check-{name}"), &std::fs::read(&p).unwrap());
     }
@@ -389,8 +381,9 @@ fn render_exit_code_gates_on_a_change_of_the_gitops_branch() {
     // The branch already carries exactly this render: 0.
     let same = gate(&[]);
     same.assert_code(0);
-    assert_eq!(same.json()["ok"], true);
-    assert_eq!(same.json()["changed"], false);
+    let same: Document<RenderReport> = same.document();
+    assert!(same.ok);
+    assert!(!same.report.changed);
 
     // Someone edited the rendered tree on the branch: the render would change it back.
     let runtime = repos.runtime_path.clone();
@@ -405,13 +398,15 @@ fn render_exit_code_gates_on_a_change_of_the_gitops_branch() {
     });
     let differs = gate(&[]);
     differs.assert_code(1);
-    let doc = differs.json();
-    assert_eq!(doc["ok"], false);
-    assert_eq!(doc["changed"], true);
-    assert_eq!(doc["summary"]["changed"], 1);
+    let doc: Document<RenderReport> = differs.document();
+    assert!(!doc.ok);
+    assert!(doc.report.changed);
+    assert_eq!(doc.report.summary.changed, 1);
+    // That the serialized document has no `error` key is the point: read raw.
+    let raw = differs.json();
     assert!(
-        doc.get("error").is_none(),
-        "a change is not an error: {doc}"
+        raw.get("error").is_none(),
+        "a change is not an error: {raw}"
     );
     let text = gate(&["--output", "text"]);
     text.assert_code(1);
@@ -438,7 +433,7 @@ fn render_exit_code_gates_on_a_change_of_the_gitops_branch() {
         ],
     );
     r.assert_code(2);
-    assert_eq!(r.json()["error"]["class"], "usage");
+    assert_eq!(r.error().error.class, ExitClass::Usage);
 }
 
 #[test]
@@ -453,35 +448,31 @@ fn commands_find_the_project_from_a_subdirectory() {
     at_root.assert_code(0);
     let below = lane(&sub, &["validate"]);
     below.assert_code(0);
+    let (below, at_root): (ValidateReport, ValidateReport) = (below.report(), at_root.report());
     assert_eq!(
-        below.json()["file"],
-        Value::from(root.join("deploy/deploy.json").display().to_string())
+        below.file,
+        root.join("deploy/deploy.json").display().to_string()
     );
-    assert_eq!(below.json()["names"], at_root.json()["names"]);
+    assert_eq!(below.names, at_root.names);
 
     // render --no-write: the repository and deploy.json of the project.
     let at_root = lane(&root, &["render", "--no-write"]);
     at_root.assert_code(0);
     let below = lane(&sub, &["render", "--no-write"]);
     below.assert_code(0);
-    assert_eq!(below.json()["files"], at_root.json()["files"]);
-    assert_eq!(
-        below.json()["against"]["gitops"],
-        at_root.json()["against"]["gitops"]
-    );
+    let (below, at_root): (RenderReport, RenderReport) = (below.report(), at_root.report());
+    assert_eq!(below.files, at_root.files);
+    assert_eq!(below.against.gitops, at_root.against.gitops);
 
     // verify --only source: the repository is found, the commit is its HEAD.
     let below = lane(&sub, &["verify", "--only", "source"]);
-    assert_eq!(below.json()["commit"], Value::from(repos.commit.clone()));
+    assert_eq!(below.report::<VerifyReport>().commit, repos.commit);
 
     // A path given explicitly is relative to where the command runs, as written.
     let explicit = lane(&sub, &["render", "--no-write", "--repo", "."]);
     explicit.assert_code(3);
     assert!(
-        explicit.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("git repository"),
+        explicit.error().error.message.contains("git repository"),
         "{}",
         explicit.stdout
     );
@@ -489,10 +480,7 @@ fn commands_find_the_project_from_a_subdirectory() {
     let outside = common::tempdir();
     let r = lane(outside.path(), &["validate"]);
     assert_ne!(r.code, 0);
-    assert!(r.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("deploy/deploy.json"));
+    assert!(r.error().error.message.contains("deploy/deploy.json"));
 }
 
 /// The flags the generated Tekton Tasks pass (templates/tekton/task-*.yaml), per subcommand.

@@ -5,6 +5,9 @@ use crate::common;
 
 use std::process::Command;
 
+use lane::model::catalog::EntryStatus;
+use lane::model::publish::PublishResult;
+
 const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 const SOURCE: &str = "https://github.com/pikasTech/lane.git";
 
@@ -34,6 +37,7 @@ fn the_buildah_image_is_published_and_runs_lane() {
         .expect("run build-image.sh");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "build-image failed:\n{stderr}");
+    // build-image.sh's own line, not a lane document: read raw.
     let built: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON line");
     // The binary answered from the image's own root filesystem.
     assert_eq!(
@@ -75,12 +79,12 @@ fn the_buildah_image_is_published_and_runs_lane() {
         ],
     );
     run.assert_code(0);
-    let result: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
-    assert_eq!(result["images"][0]["digest"], pushed_digest.as_str());
-    assert_eq!(result["images"][0]["status"], "published");
+    let result: PublishResult = serde_json::from_slice(&std::fs::read(&out_path).unwrap()).unwrap();
+    let image = &result.images[0];
+    assert_eq!(image.digest, pushed_digest.as_str());
+    assert_eq!(image.status, EntryStatus::Published);
     assert_eq!(
-        result["images"][0]["mediaType"],
+        image.media_type,
         "application/vnd.docker.distribution.manifest.v2+json"
     );
 }

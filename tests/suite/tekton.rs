@@ -10,6 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lane::generate::GenerateReport;
+use lane::model::LaneNames;
+use lane::validate::ValidateReport;
+use lane::verify::{Status, VerifyReport};
 use serde_json::{json, Value};
 
 const DIRS: &[&str] = &["tasks", "pipelines", "gitops"];
@@ -140,10 +144,10 @@ fn committed_files_equal_a_fresh_generation() {
     }
     let run = common::lane(&root, &args);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: GenerateReport = run.report();
     assert_eq!(
-        doc["differing"],
-        json!(["gitops/application.yaml", "pipelines/pipeline.yaml"])
+        doc.differing,
+        ["gitops/application.yaml", "pipelines/pipeline.yaml"]
     );
 }
 
@@ -168,10 +172,7 @@ fn generation_is_deterministic_and_rejects_unpinned_task_images() {
         ],
     );
     run.assert_code(2);
-    assert!(run.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("not pinned"));
+    assert!(run.error().error.message.contains("not pinned"));
     assert!(
         read_tree(dir.path()).is_empty(),
         "nothing may be written on failure"
@@ -306,13 +307,15 @@ fn find<'a>(docs: &'a [(String, Value)], kind: &str) -> Vec<&'a Value> {
         .collect()
 }
 
-fn lane_names() -> Value {
+/// The shipped lane's names, as `lane validate` prints them. The generated Tekton and Argo
+/// documents checked against them stay `Value`: they are Kubernetes manifests.
+fn lane_names() -> LaneNames {
     let run = common::lane(
         &common::repo_root(),
         &["validate", &common::shipped_deploy().display().to_string()],
     );
     run.assert_code(0);
-    run.json()["names"].clone()
+    run.report::<ValidateReport>().names.expect("names")
 }
 
 #[test]
@@ -325,7 +328,7 @@ fn triggers_have_the_required_structure() {
     let tt = find(&docs, "TriggerTemplate")[0];
     for d in [el, tb, tt] {
         assert_eq!(d["apiVersion"], "triggers.tekton.dev/v1beta1");
-        assert_eq!(d["metadata"]["namespace"], names["tektonNamespace"]);
+        assert_eq!(d["metadata"]["namespace"], names.tekton_namespace);
         assert!(d["metadata"]["name"]
             .as_str()
             .is_some_and(|n| !n.is_empty()));
@@ -414,12 +417,9 @@ fn triggers_have_the_required_structure() {
     assert_eq!(pr["kind"], "PipelineRun");
     assert_eq!(
         pr["metadata"]["name"],
-        format!(
-            "{}$(tt.params.short)",
-            names["pipelineRunPrefix"].as_str().unwrap()
-        )
+        format!("{}$(tt.params.short)", names.pipeline_run_prefix)
     );
-    assert_eq!(pr["spec"]["pipelineRef"]["name"], names["pipeline"]);
+    assert_eq!(pr["spec"]["pipelineRef"]["name"], names.pipeline);
     let revision = pr["spec"]["params"]
         .as_array()
         .unwrap()
@@ -430,9 +430,9 @@ fn triggers_have_the_required_structure() {
     assert_pipelinerun_runtime(pr, &names);
 }
 
-fn assert_pipelinerun_runtime(pr: &Value, names: &Value) {
+fn assert_pipelinerun_runtime(pr: &Value, names: &LaneNames) {
     let trt = &pr["spec"]["taskRunTemplate"];
-    assert_eq!(trt["serviceAccountName"], names["tektonServiceAccount"]);
+    assert_eq!(trt["serviceAccountName"], names.tekton_service_account);
     assert_eq!(trt["podTemplate"]["hostNetwork"], true);
     assert_eq!(trt["podTemplate"]["dnsPolicy"], "ClusterFirstWithHostNet");
     assert!(
@@ -609,7 +609,7 @@ fn pipeline_builds_only_affected_services_then_promotes_once() {
     let docs = all_docs(&tree);
     let names = lane_names();
     let p = find(&docs, "Pipeline")[0];
-    assert_eq!(p["metadata"]["name"], names["pipeline"]);
+    assert_eq!(p["metadata"]["name"], names.pipeline);
     let tasks: BTreeMap<&str, &Value> = p["spec"]["tasks"]
         .as_array()
         .unwrap()
@@ -685,7 +685,7 @@ fn pipeline_builds_only_affected_services_then_promotes_once() {
         }
     }
     let ex = find(&docs, "PipelineRun")[0];
-    assert_eq!(ex["spec"]["pipelineRef"]["name"], names["pipeline"]);
+    assert_eq!(ex["spec"]["pipelineRef"]["name"], names.pipeline);
     assert_pipelinerun_runtime(ex, &names);
 }
 
@@ -754,13 +754,13 @@ fn argo_bootstrap_admits_only_the_lane() {
     let docs = all_docs(&tree);
     let names = lane_names();
     let proj = find(&docs, "AppProject")[0];
-    assert_eq!(proj["metadata"]["name"], names["argoProject"]);
+    assert_eq!(proj["metadata"]["name"], names.argo_project);
     assert_eq!(proj["metadata"]["namespace"], "argocd");
     assert_eq!(
         proj["spec"]["destinations"],
-        json!([{"server": "https://kubernetes.default.svc", "namespace": names["namespace"]}])
+        json!([{"server": "https://kubernetes.default.svc", "namespace": names.namespace}])
     );
-    assert_eq!(proj["spec"]["sourceRepos"], json!([names["gitopsRepo"]]));
+    assert_eq!(proj["spec"]["sourceRepos"], json!([names.gitops_repo]));
     assert_eq!(
         proj["spec"]["clusterResourceWhitelist"],
         json!([{"group": "", "kind": "Namespace"}])
@@ -792,16 +792,16 @@ fn argo_bootstrap_admits_only_the_lane() {
     .collect();
     assert_eq!(kinds, want);
     let app = find(&docs, "Application")[0];
-    assert_eq!(app["metadata"]["name"], names["argoApplication"]);
+    assert_eq!(app["metadata"]["name"], names.argo_application);
     assert_eq!(app["metadata"]["namespace"], "argocd");
-    assert_eq!(app["spec"]["project"], names["argoProject"]);
+    assert_eq!(app["spec"]["project"], names.argo_project);
     assert_eq!(
         app["spec"]["source"],
-        json!({"repoURL": names["gitopsRepo"], "targetRevision": names["gitopsBranch"], "path": names["runtimePath"]})
+        json!({"repoURL": names.gitops_repo, "targetRevision": names.gitops_branch, "path": names.runtime_path})
     );
     assert_eq!(
         app["spec"]["destination"],
-        json!({"server": "https://kubernetes.default.svc", "namespace": names["namespace"]})
+        json!({"server": "https://kubernetes.default.svc", "namespace": names.namespace})
     );
     assert_eq!(
         app["spec"]["syncPolicy"]["automated"],
@@ -998,10 +998,7 @@ fn every_name_registry_and_proxy_comes_from_deploy_json() {
     assert!(n01.len() >= 15, "{n01:?}");
     // The CI namespace is the project's (every lane's runs live there): the same Namespace,
     // without a lane label, so that neither lane's apply changes the other's.
-    let ci = lane_names()["tektonNamespace"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let ci = lane_names().tekton_namespace;
     assert!(n01.remove(&ci) && n02.contains(&ci), "{ci}");
     for (_, d) in all_docs(&v01).iter().chain(all_docs(&v02).iter()) {
         if d["kind"] == "Namespace" {
@@ -1415,10 +1412,7 @@ fn tasks_get_the_pipeline_run_name_from_the_pipeline() {
             takers.insert(name);
         }
     }
-    let prefix = lane_names()["pipelineRunPrefix"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let prefix = lane_names().pipeline_run_prefix;
     assert_eq!(prefix, "agentrun-v01-ci-");
     assert_eq!(
         takers,
@@ -1639,16 +1633,17 @@ fn validate_source_step_judges_a_commit_behind_the_branch_tip() {
         "validate's source step failed for a commit behind the tip:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: Value = serde_json::from_str(&stdout).unwrap();
-    let ids: BTreeMap<&str, &str> = report["checks"]
-        .as_array()
-        .unwrap()
+    // The step prints lane verify's document.
+    let report: lane::output::Document<VerifyReport> = serde_json::from_str(&stdout).unwrap();
+    let ids: BTreeMap<&str, Status> = report
+        .report
+        .checks
         .iter()
-        .map(|c| (c["id"].as_str().unwrap(), c["status"].as_str().unwrap()))
+        .map(|c| (c.id.as_str(), c.status))
         .collect();
-    assert_eq!(ids["source.deploy-json"], "pass", "{report}");
-    assert_eq!(ids["source.untracked-generated"], "pass", "{report}");
-    assert_eq!(ids["source.clean"], "skip", "{report}");
+    assert_eq!(ids["source.deploy-json"], Status::Pass, "{stdout}");
+    assert_eq!(ids["source.untracked-generated"], Status::Pass, "{stdout}");
+    assert_eq!(ids["source.clean"], Status::Skip, "{stdout}");
 
     // A commit (the new tip) with a broken deploy.json still fails.
     src.write("deploy/deploy.json", "{\"schemaVersion\": 1}\n");
@@ -2094,7 +2089,7 @@ fn the_ci_namespace_enforces_the_pod_security_level_the_build_step_needs() {
     let ns = find(&docs, "Namespace");
     assert_eq!(ns.len(), 1);
     let ns = ns[0];
-    assert_eq!(ns["metadata"]["name"], lane_names()["tektonNamespace"]);
+    assert_eq!(ns["metadata"]["name"], lane_names().tekton_namespace);
     let l = &ns["metadata"]["labels"];
     assert_eq!(l["pod-security.kubernetes.io/enforce"], "privileged");
     assert_eq!(l["pod-security.kubernetes.io/audit"], "baseline");
@@ -2196,9 +2191,9 @@ fn finished_runs_are_pruned_by_a_narrow_cron_job_in_the_task_image() {
         json!([
             "prune",
             "--namespace",
-            names["tektonNamespace"],
+            names.tekton_namespace,
             "--pipeline",
-            names["pipeline"]
+            names.pipeline
         ])
     );
     assert_eq!(cj["spec"]["concurrencyPolicy"], "Forbid");
@@ -2210,7 +2205,7 @@ fn finished_runs_are_pruned_by_a_narrow_cron_job_in_the_task_image() {
         role["rules"],
         json!([{"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["list", "delete"]}])
     );
-    assert_eq!(role["metadata"]["namespace"], names["tektonNamespace"]);
+    assert_eq!(role["metadata"]["namespace"], names.tekton_namespace);
     let rb = find(&docs, "RoleBinding")[0];
     assert_eq!(rb["subjects"][0]["name"], pod["serviceAccountName"]);
     assert!(find(&docs, "ClusterRoleBinding").is_empty());

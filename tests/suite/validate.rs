@@ -8,8 +8,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{lane, repo_root, Run};
+use lane::model::Finding;
+use lane::validate::{Kind, ValidateReport};
 use serde_json::{json, Value};
 
+/// The corpus manifest (tests/corpus/expect.json) and check-jsonschema's report are the
+/// tests' own data and another tool's output, not lane documents: they are read raw.
 fn manifest() -> Value {
     let p = repo_root().join("tests/corpus/expect.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
@@ -40,19 +44,17 @@ fn assert_lane_rejects(run: &Run, what: &str, path: &str, rule: &str, secret: Op
         "{what}: exit {} (want 1)\nstdout:\n{}\nstderr:\n{}",
         run.code, run.stdout, run.stderr
     );
-    let doc = run.json();
-    assert_eq!(doc["valid"], false, "{what}");
-    let findings = doc["findings"].as_array().expect("findings");
+    let doc: ValidateReport = run.report();
+    assert!(!doc.valid, "{what}");
+    let findings = &doc.findings;
     assert!(
-        findings
-            .iter()
-            .any(|f| f["path"] == path && f["rule"] == rule),
+        findings.iter().any(|f| f.path == path && f.rule == rule),
         "{what}: no finding at {path} with rule {rule}; got {}",
         serde_json::to_string_pretty(findings).unwrap()
     );
     for f in findings {
         assert!(
-            !f["message"].as_str().unwrap_or_default().is_empty(),
+            !f.message.is_empty(),
             "{what}: every finding says what is wrong"
         );
     }
@@ -261,7 +263,10 @@ fn a_catalog_of_another_lane_needs_the_lane_to_be_rejected() {
     // … and the v0.1 lane refuses it, naming every field that differs.
     let run = validate(&file, &["--deploy", "deploy/deploy.json"]);
     assert_lane_rejects(&run, "other-lane", "$.gitopsBranch", "lane-mismatch", None);
-    assert_eq!(run.json()["names"]["version"], "v0.1");
+    assert_eq!(
+        run.report::<ValidateReport>().names.unwrap().version,
+        "v0.1"
+    );
 }
 
 #[test]
@@ -357,38 +362,59 @@ fn huge_inputs_are_rejected_by_lane_and_schema() {
 fn shipped_deploy_passes_and_prints_the_resolved_names() {
     let run = lane(&repo_root(), &["validate", "deploy/deploy.json"]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["valid"], true);
-    assert_eq!(doc["kind"], "deploy");
-    let n = &doc["names"];
-    for (k, v) in [
-        ("version", "v0.1"),
-        ("sourceBranch", "v0.1"),
-        ("gitopsBranch", "v0.1-gitops"),
-        ("catalogPath", "deploy/artifact-catalog.v01.json"),
-        ("runtimePath", "deploy/gitops/g14/runtime-v01"),
-        ("namespace", "agentrun-v01"),
-        ("tektonNamespace", "agentrun-ci"),
-        ("pipeline", "agentrun-v01-ci-image-publish"),
-        ("tektonServiceAccount", "agentrun-v01-tekton-runner"),
-        ("pipelineRunPrefix", "agentrun-v01-ci-"),
-        ("argoNamespace", "argocd"),
-        ("argoProject", "agentrun-v01"),
-        ("argoApplication", "agentrun-g14-v01"),
-        ("sourceRepo", "git@github.com:pikasTech/agentrun.git"),
-        ("registry", "127.0.0.1:5000"),
+    let doc: ValidateReport = run.report();
+    assert!(doc.valid);
+    assert_eq!(doc.kind, Kind::Deploy);
+    let n = doc.names.expect("names");
+    for (k, got, v) in [
+        ("version", &n.version, "v0.1"),
+        ("sourceBranch", &n.source_branch, "v0.1"),
+        ("gitopsBranch", &n.gitops_branch, "v0.1-gitops"),
+        (
+            "catalogPath",
+            &n.catalog_path,
+            "deploy/artifact-catalog.v01.json",
+        ),
+        (
+            "runtimePath",
+            &n.runtime_path,
+            "deploy/gitops/g14/runtime-v01",
+        ),
+        ("namespace", &n.namespace, "agentrun-v01"),
+        ("tektonNamespace", &n.tekton_namespace, "agentrun-ci"),
+        ("pipeline", &n.pipeline, "agentrun-v01-ci-image-publish"),
+        (
+            "tektonServiceAccount",
+            &n.tekton_service_account,
+            "agentrun-v01-tekton-runner",
+        ),
+        (
+            "pipelineRunPrefix",
+            &n.pipeline_run_prefix,
+            "agentrun-v01-ci-",
+        ),
+        ("argoNamespace", &n.argo_namespace, "argocd"),
+        ("argoProject", &n.argo_project, "agentrun-v01"),
+        ("argoApplication", &n.argo_application, "agentrun-g14-v01"),
+        (
+            "sourceRepo",
+            &n.source_repo,
+            "git@github.com:pikasTech/agentrun.git",
+        ),
+        ("registry", &n.registry, "127.0.0.1:5000"),
     ] {
-        assert_eq!(n[k], v, "names.{k}");
+        assert_eq!(got, v, "names.{k}");
     }
     // The default file is deploy/deploy.json; --explain adds the services.
     let run = lane(&repo_root(), &["validate", "--explain"]);
     run.assert_code(0);
-    let doc = run.json();
-    let ids: Vec<&str> = doc["services"]
-        .as_array()
+    let doc: ValidateReport = run.report();
+    let ids: Vec<&str> = doc
+        .services
+        .as_deref()
         .unwrap()
         .iter()
-        .map(|s| s["id"].as_str().unwrap())
+        .map(|s| s.id.as_str())
         .collect();
     assert_eq!(ids, ["agentrun-mgr", "agentrun-runner"]);
     let text = lane(&repo_root(), &["validate", "--output", "text"]);
@@ -416,7 +442,7 @@ fn a_good_catalog_passes_lane_and_schema() {
     let file = repo_root().join("tests/corpus/catalog-good.json");
     let run = validate(&file, &["--deploy", "deploy/deploy.json"]);
     run.assert_code(0);
-    assert_eq!(run.json()["kind"], "catalog");
+    assert_eq!(run.report::<ValidateReport>().kind, Kind::Catalog);
     let report = check_jsonschema(&schema_for("catalog"), std::slice::from_ref(&file));
     assert_eq!(report["status"], "ok", "{report}");
 }
@@ -428,7 +454,7 @@ fn a_missing_file_is_an_environment_error() {
         &["validate", "tests/corpus/no-such-file.json"],
     );
     run.assert_code(3);
-    run.json();
+    run.error();
 }
 
 /// `lane validate` reads regular files only, and never more than the size limit: a FIFO used
@@ -527,14 +553,18 @@ fn every_step_refuses_what_validate_refuses_with_the_same_finding() {
         ] {
             let run = lane(dir.path(), &args);
             assert_eq!(run.code, 1, "{what}: {} exit {}", args[0], run.code);
-            let doc = run.json();
-            let findings = doc["error"]["details"]["findings"]
-                .as_array()
-                .unwrap_or_else(|| panic!("{what}: {} names no findings: {doc}", args[0]));
+            let doc = run.error();
+            let findings: Vec<Finding> = doc
+                .error
+                .details
+                .as_ref()
+                .and_then(|d| d.get("findings"))
+                .map(|f| serde_json::from_value(f.clone()).expect("findings"))
+                .unwrap_or_else(|| panic!("{what}: {} names no findings: {doc:?}", args[0]));
             assert!(
                 findings
                     .iter()
-                    .any(|x| x["path"] == case["path"] && x["rule"] == case["rule"]),
+                    .any(|x| case["path"] == x.path.as_str() && case["rule"] == x.rule.as_ref()),
                 "{what}: {} does not refuse at {} with {}: {findings:?}",
                 args[0],
                 case["path"],

@@ -8,6 +8,8 @@
 use crate::common;
 
 use common::kube::{image, run_git, LaneRepos, CATALOG_PATH, MGR_DIGEST_CHAR, RUNTIME_PATH};
+use lane::model::Finding;
+use lane::verify::{Check, Group, Status, VerifyReport};
 use serde_json::Value;
 
 fn verify(repos: &LaneRepos, extra: &[&str]) -> common::Run {
@@ -17,31 +19,26 @@ fn verify(repos: &LaneRepos, extra: &[&str]) -> common::Run {
     common::lane(repos.source.path(), &args)
 }
 
-fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
+/// The check `id` of a verify report. A check's `evidence` is free-form per check (a
+/// `Value` in the report type), so the tests below read it raw.
+fn check<'a>(doc: &'a VerifyReport, id: &str) -> &'a Check {
+    doc.checks
         .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {doc:#}"))
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc:#?}"))
 }
 
-fn status(doc: &Value, id: &str) -> String {
-    check(doc, id)["status"].as_str().unwrap().to_string()
+fn status(doc: &VerifyReport, id: &str) -> Status {
+    check(doc, id).status
 }
 
 #[test]
 fn a_clean_release_passes_every_static_check_in_order() {
     let repos = LaneRepos::new();
     let run = verify(&repos, &[]);
-    let doc = run.json();
     run.assert_code(0);
-    let ids: Vec<&str> = doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["id"].as_str().unwrap())
-        .collect();
+    let doc: VerifyReport = run.report();
+    let ids: Vec<&str> = doc.checks.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(
         ids,
         [
@@ -55,11 +52,11 @@ fn a_clean_release_passes_every_static_check_in_order() {
             "source.clean"
         ]
     );
-    assert_eq!(doc["summary"]["fail"], 0);
-    assert_eq!(doc["commit"], repos.commit.as_str());
-    assert_eq!(doc["gitops"]["commit"], repos.gitops_head.as_str());
+    assert_eq!(doc.summary.fail, 0);
+    assert_eq!(doc.commit, repos.commit);
+    assert_eq!(doc.gitops.as_ref().unwrap().commit, repos.gitops_head);
     assert_eq!(
-        check(&doc, "gitops.drift")["evidence"]["changed"],
+        check(&doc, "gitops.drift").evidence["changed"],
         serde_json::json!([])
     );
 }
@@ -84,15 +81,15 @@ fn a_tag_instead_of_a_digest_fails_pinned() {
     });
     let run = verify(&repos, &[]);
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(status(&doc, "gitops.pinned"), "fail");
-    let msg = check(&doc, "gitops.pinned")["message"].as_str().unwrap();
+    let doc: VerifyReport = run.report();
+    assert_eq!(status(&doc, "gitops.pinned"), Status::Fail);
+    let msg = &check(&doc, "gitops.pinned").message;
     assert!(
         msg.contains("is not pinned by digest") && msg.contains(&tagged),
         "{msg}"
     );
     // The hand edit is also drift.
-    assert_eq!(status(&doc, "gitops.drift"), "fail");
+    assert_eq!(status(&doc, "gitops.drift"), Status::Fail);
 }
 
 #[test]
@@ -111,14 +108,14 @@ fn a_hand_edited_runtime_file_is_drift_and_names_the_file() {
     });
     let run = verify(&repos, &[]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let drift = check(&doc, "gitops.drift");
-    assert_eq!(drift["status"], "fail");
-    assert_eq!(drift["evidence"]["changed"], serde_json::json!([file]));
-    assert!(drift["hint"].as_str().unwrap().contains("promote"));
+    assert_eq!(drift.status, Status::Fail);
+    assert_eq!(drift.evidence["changed"], serde_json::json!([file]));
+    assert!(drift.hint.as_deref().unwrap().contains("promote"));
     // Everything else about the branch is still fine.
-    assert_eq!(status(&doc, "gitops.pinned"), "pass");
-    assert_eq!(status(&doc, "gitops.catalog"), "pass");
+    assert_eq!(status(&doc, "gitops.pinned"), Status::Pass);
+    assert_eq!(status(&doc, "gitops.catalog"), Status::Pass);
 }
 
 #[test]
@@ -136,10 +133,10 @@ fn a_secret_in_the_tree_fails_without_printing_the_value() {
     });
     let run = verify(&repos, &[]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "gitops.no-secrets");
-    assert_eq!(c["status"], "fail");
-    let msg = c["message"].as_str().unwrap();
+    assert_eq!(c.status, Status::Fail);
+    let msg = &c.message;
     assert!(msg.contains("a Secret object"), "{msg}");
     assert!(msg.contains("URL with user:password"), "{msg}");
     assert!(
@@ -150,7 +147,7 @@ fn a_secret_in_the_tree_fails_without_printing_the_value() {
     assert!(!run.stderr.contains("hunter2"));
     // An extra file is drift too, named as only on the branch.
     assert_eq!(
-        check(&doc, "gitops.drift")["evidence"]["onlyInBranch"],
+        check(&doc, "gitops.drift").evidence["onlyInBranch"],
         serde_json::json!(["secret-postgres.yaml"])
     );
 }
@@ -171,17 +168,14 @@ fn a_catalog_of_another_lane_fails_and_skips_what_needs_it() {
     });
     let run = verify(&repos, &[]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "gitops.catalog");
-    assert_eq!(c["status"], "fail");
-    let rules: Vec<&str> = c["evidence"]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["rule"].as_str().unwrap())
-        .collect();
-    assert!(rules.contains(&"lane-mismatch"), "{c:#}");
-    assert_eq!(status(&doc, "gitops.drift"), "skip");
+    assert_eq!(c.status, Status::Fail);
+    let findings: Vec<Finding> =
+        serde_json::from_value(c.evidence["findings"].clone()).expect("findings");
+    let rules: Vec<&str> = findings.iter().map(|f| f.rule.as_ref()).collect();
+    assert!(rules.contains(&"lane-mismatch"), "{c:#?}");
+    assert_eq!(status(&doc, "gitops.drift"), Status::Skip);
 }
 
 #[test]
@@ -194,12 +188,12 @@ fn a_catalog_for_another_commit_fails() {
     run_git(repos.source.path(), &["fetch", "-q", "origin"]);
     let run = verify(&repos, &["--commit", &newer]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "gitops.catalog");
-    assert_eq!(c["status"], "fail");
-    assert!(c["message"].as_str().unwrap().contains(&repos.commit));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains(&repos.commit));
     // The drift check renders at the catalog's own source commit and still passes.
-    assert_eq!(status(&doc, "gitops.drift"), "pass");
+    assert_eq!(status(&doc, "gitops.drift"), Status::Pass);
 }
 
 #[test]
@@ -218,17 +212,17 @@ fn a_tracked_catalog_on_the_source_branch_fails() {
     run_git(repos.source.path(), &["fetch", "-q", "origin"]);
     let run = verify(&repos, &["--commit", &c2, "--only", "source"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "source.untracked-generated");
-    assert_eq!(c["status"], "fail");
-    let found = c["evidence"]["found"].to_string();
+    assert_eq!(c.status, Status::Fail);
+    let found = c.evidence["found"].to_string();
     assert!(found.contains(CATALOG_PATH), "{found}");
     assert!(
         found.contains("runtime-v01/deployment-agentrun-mgr.yaml"),
         "{found}"
     );
     // The worktree is clean and at origin: only the generated state is wrong.
-    assert_eq!(status(&doc, "source.clean"), "pass");
+    assert_eq!(status(&doc, "source.clean"), Status::Pass);
 }
 
 #[test]
@@ -243,10 +237,10 @@ fn docs_naming_the_old_lanes_as_a_target_fail() {
     run_git(repos.source.path(), &["fetch", "-q", "origin"]);
     let run = verify(&repos, &["--commit", &c2, "--only", "source"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "source.legacy-targets");
-    assert_eq!(c["status"], "fail");
-    let problems = c["evidence"]["problems"].as_array().unwrap();
+    assert_eq!(c.status, Status::Fail);
+    let problems = c.evidence["problems"].as_array().unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0]
         .as_str()
@@ -260,10 +254,10 @@ fn a_dirty_worktree_or_one_behind_origin_fails_clean() {
     repos.source.write("scratch.txt", "local\n");
     let run = verify(&repos, &["--only", "source"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "source.clean");
-    assert_eq!(c["status"], "fail");
-    assert!(c["evidence"]["changes"].to_string().contains("scratch.txt"));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.evidence["changes"].to_string().contains("scratch.txt"));
     std::fs::remove_file(repos.source.path().join("scratch.txt")).unwrap();
 
     // A local commit not pushed: HEAD is ahead of origin/v0.1.
@@ -271,10 +265,9 @@ fn a_dirty_worktree_or_one_behind_origin_fails_clean() {
     let local = repos.source.commit("local");
     let run = verify(&repos, &["--only", "source", "--commit", &local]);
     run.assert_code(1);
-    let doc = run.json();
-    assert!(check(&doc, "source.clean")["message"]
-        .as_str()
-        .unwrap()
+    let doc: VerifyReport = run.report();
+    assert!(check(&doc, "source.clean")
+        .message
         .contains("refs/remotes/origin/v0.1"));
 }
 
@@ -295,10 +288,10 @@ fn a_bare_repository_skips_clean_with_a_reason() {
         ],
     );
     run.assert_code(0);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "source.clean");
-    assert_eq!(c["status"], "skip");
-    assert!(c["message"].as_str().unwrap().contains("bare repository"));
+    assert_eq!(c.status, Status::Skip);
+    assert!(c.message.contains("bare repository"));
 }
 
 #[test]
@@ -316,11 +309,13 @@ fn an_invalid_deploy_json_at_the_commit_fails_and_skips_the_rest() {
     let c2 = repos.source.commit("bad intent");
     let run = verify(&repos, &["--commit", &c2]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "source.deploy-json");
-    assert_eq!(c["status"], "fail");
-    assert!(!c["evidence"]["findings"].as_array().unwrap().is_empty());
-    assert_eq!(status(&doc, "gitops"), "skip");
+    assert_eq!(c.status, Status::Fail);
+    let findings: Vec<Finding> =
+        serde_json::from_value(c.evidence["findings"].clone()).expect("findings");
+    assert!(!findings.is_empty());
+    assert_eq!(status(&doc, "gitops"), Status::Skip);
 }
 
 #[test]
@@ -340,8 +335,8 @@ fn static_groups_need_no_cluster_and_groups_can_be_skipped() {
         &[("KUBECONFIG", "/nonexistent"), ("HOME", "/nonexistent")],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["groups"], serde_json::json!(["gitops"]));
+    let doc: VerifyReport = run.report();
+    assert_eq!(doc.groups, [Group::Gitops]);
     // A cluster group without any API configuration is an environment error (exit 3).
     let run = common::lane_env(
         repos.source.path(),
@@ -349,8 +344,11 @@ fn static_groups_need_no_cluster_and_groups_can_be_skipped() {
         &[("KUBECONFIG", "/nonexistent"), ("HOME", "/nonexistent")],
     );
     run.assert_code(3);
-    assert!(run.json()["error"]["hint"]
-        .as_str()
+    assert!(run
+        .error()
+        .error
+        .hint
+        .as_deref()
         .unwrap()
         .contains("--only static"));
 }
