@@ -21,11 +21,6 @@ fn ok_plan(repo: &TestRepo, args: &[&str]) -> Plan {
     r.report()
 }
 
-/// The error's message and hint (the run printed an error document: `ok: false`).
-fn error_message(r: &common::Run) -> String {
-    r.error_text()
-}
-
 // ---------------------------------------------------------------- decisions
 
 #[test]
@@ -227,7 +222,7 @@ fn force_rebuilds_a_reused_service_and_rejects_unknown_or_unbuildable_ones() {
 
     let r = plan(repo.path(), &["--force", "nope"]);
     r.assert_code(2);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("no service 'nope'") && m.contains("mgr, runner, web"),
         "{m}"
@@ -239,7 +234,7 @@ fn force_rebuilds_a_reused_service_and_rejects_unknown_or_unbuildable_ones() {
     repo.commit("disable web");
     let r = plan(repo.path(), &["--force", "web"]);
     r.assert_code(2);
-    assert!(error_message(&r).contains("excluded"), "{}", r.stdout);
+    assert!(r.error_text().contains("excluded"), "{}", r.stdout);
 }
 
 #[test]
@@ -313,7 +308,7 @@ fn a_missing_context_or_dockerfile_names_the_service_field_and_path() {
     repo.commit("lose the runner Dockerfile");
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("service 'runner'")
             && m.contains("build.dockerfile")
@@ -328,7 +323,7 @@ fn a_missing_context_or_dockerfile_names_the_service_field_and_path() {
     repo.commit("web context missing");
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("service 'web'") && m.contains("build.context 'apps/gone'"),
         "{m}"
@@ -341,7 +336,7 @@ fn a_missing_context_or_dockerfile_names_the_service_field_and_path() {
             "build": {"context": "README.md", "dockerfile": "apps/mgr/Dockerfile"}})]),
     );
     repo.commit("context is a file");
-    let m = error_message(plan(repo.path(), &[]).assert_code(1));
+    let m = plan(repo.path(), &[]).assert_code(1).error_text();
     assert!(m.contains("is a file, not a directory"), "{m}");
 }
 
@@ -352,7 +347,9 @@ fn deploy_json_comes_from_the_commit_unless_given() {
     repo.commit("no deploy.json");
     let r = plan(repo.path(), &["--init"]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("deploy/deploy.json does not exist in commit"));
+    assert!(r
+        .error_text()
+        .contains("deploy/deploy.json does not exist in commit"));
 
     let dir = common::tempdir();
     let deploy = dir.path().join("deploy.json");
@@ -368,7 +365,7 @@ fn no_catalog_is_an_error_that_asks_for_init_and_init_plans_everything() {
     let repo = three_services();
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("must be initialised") && m.contains("--init"),
         "{m}"
@@ -379,7 +376,9 @@ fn no_catalog_is_an_error_that_asks_for_init_and_init_plans_everything() {
     commit_to_branch(repo.path(), GITOPS_BRANCH, &[("README.md", "gitops\n")]);
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("has no deploy/artifact-catalog.v01.json"));
+    assert!(r
+        .error_text()
+        .contains("has no deploy/artifact-catalog.v01.json"));
 
     // Another branch's catalog is never a fallback.
     let other = catalog_from_plan(&ok_plan(&repo, &["--init"]));
@@ -404,7 +403,7 @@ fn no_catalog_is_an_error_that_asks_for_init_and_init_plans_everything() {
     commit_catalog(repo.path(), &catalog_from_plan(&p));
     let r = plan(repo.path(), &["--init"]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("already initialised"));
+    assert!(r.error_text().contains("already initialised"));
 }
 
 #[test]
@@ -416,7 +415,7 @@ fn a_catalog_of_another_lane_is_rejected() {
     commit_catalog(repo.path(), &cat);
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(m.contains("lane-mismatch") && m.contains("v0.2"), "{m}");
     // Error details are free-form per error: the findings are read out of them.
     let details = r.error().error.details.expect("details");
@@ -613,7 +612,7 @@ fn an_ambiguous_short_sha_is_a_clear_error_and_a_longer_one_resolves() {
 
     let r = plan(repo.path(), &["--init", "--commit", &prefix]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains(&format!("short commit '{prefix}' is ambiguous")),
         "{m}"
@@ -644,13 +643,13 @@ fn a_missing_short_or_full_sha_is_a_clear_error() {
     for spec in [missing.clone(), format!("{missing}{}", "0".repeat(33))] {
         let r = plan(repo.path(), &["--init", "--commit", &spec]);
         r.assert_code(1);
-        let m = error_message(&r);
+        let m = r.error_text();
         assert!(m.contains(&format!("'{spec}' matches no commit")), "{m}");
         assert!(m.contains("fetch the commit"), "{m}");
     }
     let r = plan(repo.path(), &["--init", "--commit", "no-such-branch"]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("matches no commit"));
+    assert!(r.error_text().contains("matches no commit"));
 }
 
 #[test]
@@ -690,7 +689,7 @@ fn refs_tags_trees_and_blobs_resolve_strictly() {
         assert!(e.to_string().contains(&format!("names a {kind}")), "{e}");
         let run = plan(repo.path(), &["--init", "--commit", spec]);
         run.assert_code(1);
-        assert!(error_message(&run).contains("not a commit"));
+        assert!(run.error_text().contains("not a commit"));
     }
     // Expressions are not refs: strict resolution does not guess.
     for spec in ["HEAD~1", "v0.1^", "-x", "", "a b"] {
@@ -811,7 +810,7 @@ fn results_that_would_overflow_fail_before_anything_is_written() {
         ],
     );
     r.assert_code(1);
-    assert!(error_message(&r).contains("termination message"));
+    assert!(r.error_text().contains("termination message"));
     assert!(!affected.exists() && !out.exists());
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),
