@@ -186,7 +186,7 @@ pub struct FileLine {
     pub bytes: usize,
 }
 
-#[derive(Debug, Default, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub files: usize,

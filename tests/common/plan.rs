@@ -5,6 +5,8 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use lane::model::catalog::{CatalogText, ComponentIdentity, EntryStatus, EntryText};
+use lane::model::plan::{Decision, Plan, PlannedService};
 use serde_json::{json, Value};
 
 use super::gitrepo::{git, TestRepo};
@@ -77,29 +79,19 @@ pub fn plan(repo: &Path, args: &[&str]) -> Run {
     lane(repo, &all)
 }
 
-/// Decision of service `id` in a plan document.
-pub fn decision(plan: &Value, id: &str) -> String {
-    service(plan, id)["decision"].as_str().unwrap().to_string()
+/// Decision of service `id` in a plan.
+pub fn decision(plan: &Plan, id: &str) -> Decision {
+    service(plan, id).decision
 }
 
-pub fn service<'a>(plan: &'a Value, id: &str) -> &'a Value {
-    plan["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no service {id} in plan {plan:#}"))
+pub fn service<'a>(plan: &'a Plan, id: &str) -> &'a PlannedService {
+    plan.service(id)
+        .unwrap_or_else(|| panic!("no service {id} in plan {plan:#?}"))
 }
 
 /// Ids with the given decision, in plan order.
-pub fn ids_with(plan: &Value, d: &str) -> Vec<String> {
-    plan["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["decision"] == d)
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
+pub fn ids_with(plan: &Plan, d: Decision) -> Vec<String> {
+    plan.with_decision(d).map(|s| s.id.clone()).collect()
 }
 
 /// A digest unique to a service (what publish would have recorded).
@@ -113,40 +105,46 @@ pub fn digest_for(id: &str) -> String {
 }
 
 /// The catalog promote writes after publishing every affected service of `plan`.
-pub fn catalog_from_plan(plan: &Value) -> Value {
-    let commit = plan["sourceCommit"].as_str().unwrap();
-    let mut entries = serde_json::Map::new();
-    for s in plan["services"].as_array().unwrap() {
-        let id = s["id"].as_str().unwrap();
-        let status = match s["decision"].as_str().unwrap() {
-            "affected" => "published",
-            _ => continue,
-        };
-        entries.insert(
-            id.into(),
-            json!({
-                "component": {"service": id, "kind": s["kind"]},
-                "imageRepository": s["imageRepository"],
-                "tag": commit,
-                "digest": digest_for(id),
-                "status": status,
-                "sourceCommit": commit,
-                "fingerprint": s["fingerprint"],
-                "publishedAt": "2026-11-01T00:00:00Z",
-                "updatedAt": "2026-11-01T00:00:00Z"
-            }),
-        );
+pub fn catalog_from_plan(plan: &Plan) -> CatalogText {
+    let commit = &plan.source_commit;
+    let services = plan
+        .with_decision(Decision::Affected)
+        .map(|s| {
+            (
+                s.id.clone(),
+                EntryText {
+                    component: ComponentIdentity {
+                        service: s.id.clone(),
+                        kind: s.kind,
+                    },
+                    image_repository: s.image_repository.clone().expect("affected has an image"),
+                    tag: commit.clone(),
+                    digest: digest_for(&s.id),
+                    media_type: None,
+                    platforms: Vec::new(),
+                    status: EntryStatus::Published,
+                    source_commit: commit.clone(),
+                    reused_from: None,
+                    fingerprint: s.fingerprint.clone(),
+                    pipeline_run: None,
+                    published_at: "2026-11-01T00:00:00Z".into(),
+                    updated_at: "2026-11-01T00:00:00Z".into(),
+                    rollback: None,
+                },
+            )
+        })
+        .collect();
+    CatalogText {
+        schema_version: 1,
+        lane: plan.lane.clone(),
+        source_repo: plan.source_repo.clone(),
+        source_branch: plan.source_branch.clone(),
+        gitops_branch: plan.gitops_branch.clone(),
+        source_commit: commit.clone(),
+        updated_at: "2026-11-01T00:00:00Z".into(),
+        services,
+        rollback: None,
     }
-    json!({
-        "schemaVersion": 1,
-        "lane": plan["lane"],
-        "sourceRepo": plan["sourceRepo"],
-        "sourceBranch": plan["sourceBranch"],
-        "gitopsBranch": plan["gitopsBranch"],
-        "sourceCommit": commit,
-        "updatedAt": "2026-11-01T00:00:00Z",
-        "services": entries
-    })
 }
 
 fn git_stdin(dir: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> String {
@@ -229,7 +227,7 @@ pub fn commit_to_branch(dir: &Path, branch: &str, files: &[(&str, &str)]) -> Str
 }
 
 /// Commit `catalog` to the lane's GitOps branch in `dir`.
-pub fn commit_catalog(dir: &Path, catalog: &Value) -> String {
+pub fn commit_catalog(dir: &Path, catalog: &CatalogText) -> String {
     commit_to_branch(
         dir,
         GITOPS_BRANCH,
@@ -242,10 +240,10 @@ pub fn commit_catalog(dir: &Path, catalog: &Value) -> String {
 
 /// `lane plan --init` at HEAD, then the catalog promote would write, committed to the GitOps
 /// branch. Returns the init plan.
-pub fn initialise(repo: &Path) -> Value {
+pub fn initialise(repo: &Path) -> Plan {
     let r = plan(repo, &["--init"]);
     r.assert_code(0);
-    let p = r.json();
+    let p: Plan = r.report();
     commit_catalog(repo, &catalog_from_plan(&p));
     p
 }

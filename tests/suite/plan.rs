@@ -11,22 +11,14 @@ use std::process::{Command, Stdio};
 
 use common::gitrepo::{bare_repo, git, TestRepo};
 use common::plan::*;
-use serde_json::{json, Value};
+use lane::model::plan::{Decision, Plan, PlanCounts};
+use lane::model::Finding;
+use serde_json::json;
 
-fn ok_plan(repo: &TestRepo, args: &[&str]) -> Value {
+fn ok_plan(repo: &TestRepo, args: &[&str]) -> Plan {
     let r = plan(repo.path(), args);
     r.assert_code(0);
-    r.json()
-}
-
-fn error_message(r: &common::Run) -> String {
-    let doc = r.json();
-    assert_eq!(doc["ok"], false, "{doc:#}");
-    format!(
-        "{} {}",
-        doc["error"]["message"].as_str().unwrap_or_default(),
-        doc["error"]["hint"].as_str().unwrap_or_default()
-    )
+    r.report()
 }
 
 // ---------------------------------------------------------------- decisions
@@ -35,47 +27,62 @@ fn error_message(r: &common::Run) -> String {
 fn unchanged_services_are_reused_with_the_catalog_digest_and_a_changed_context_is_affected() {
     let repo = three_services();
     let init = initialise(repo.path());
-    let built_at = init["sourceCommit"].as_str().unwrap().to_string();
+    let built_at = init.source_commit.clone();
     repo.write("apps/mgr/src/main.txt", "mgr v2\n");
     let new = repo.commit("change mgr");
 
     let p = ok_plan(&repo, &[]);
-    assert_eq!(p["sourceCommit"], new);
-    assert_eq!(p["init"], false);
-    assert_eq!(p["catalogSourceCommit"], built_at);
+    assert_eq!(p.source_commit, new);
+    assert!(!p.init);
+    assert_eq!(p.catalog_source_commit.as_deref(), Some(built_at.as_str()));
     assert_eq!(
-        p["gitopsCommit"],
-        git(
+        p.gitops_commit,
+        Some(git(
             repo.path(),
             &["rev-parse", &format!("refs/heads/{GITOPS_BRANCH}")]
-        )
+        ))
     );
-    assert_eq!(ids_with(&p, "affected"), ["mgr"]);
-    assert_eq!(ids_with(&p, "reused"), ["runner", "web"]);
+    assert_eq!(ids_with(&p, Decision::Affected), ["mgr"]);
+    assert_eq!(ids_with(&p, Decision::Reused), ["runner", "web"]);
 
     let mgr = service(&p, "mgr");
-    assert_eq!(mgr["tag"], new);
-    assert_eq!(mgr["imageRepository"], "127.0.0.1:5000/agentrun/mgr");
-    assert_eq!(mgr["reason"], "build fingerprint changed");
-    assert_eq!(mgr["build"]["context"], "apps/mgr");
-    assert_ne!(mgr["fingerprint"], mgr["previousFingerprint"]);
-    assert!(mgr.get("digest").is_none() && mgr.get("reusedFrom").is_none());
+    assert_eq!(mgr.tag.as_deref(), Some(new.as_str()));
+    assert_eq!(
+        mgr.image_repository.as_deref(),
+        Some("127.0.0.1:5000/agentrun/mgr")
+    );
+    assert_eq!(mgr.reason, "build fingerprint changed");
+    assert_eq!(mgr.build.as_ref().unwrap().context, "apps/mgr");
+    assert!(mgr.fingerprint.is_some());
+    assert_ne!(mgr.fingerprint, mgr.previous_fingerprint);
+    assert!(mgr.digest.is_none() && mgr.reused_from.is_none());
 
     for id in ["runner", "web"] {
         let s = service(&p, id);
-        assert_eq!(s["digest"], digest_for(id), "{id} keeps the catalog digest");
-        assert_eq!(s["reusedFrom"], built_at);
-        assert_eq!(s["tag"], built_at);
         assert_eq!(
-            s["imageRepository"],
-            format!("127.0.0.1:5000/agentrun/{id}")
+            s.digest,
+            Some(digest_for(id)),
+            "{id} keeps the catalog digest"
         );
-        assert_eq!(s["fingerprint"], s["previousFingerprint"]);
-        assert!(s.get("build").is_none());
+        assert_eq!(s.reused_from.as_deref(), Some(built_at.as_str()));
+        assert_eq!(s.tag.as_deref(), Some(built_at.as_str()));
+        assert_eq!(
+            s.image_repository,
+            Some(format!("127.0.0.1:5000/agentrun/{id}"))
+        );
+        assert_eq!(s.fingerprint, s.previous_fingerprint);
+        assert!(s.build.is_none());
     }
     assert_eq!(
-        p["counts"],
-        json!({"total": 3, "affected": 1, "reused": 2, "pin": 0, "excluded": 0, "unsupported": 0})
+        p.counts,
+        PlanCounts {
+            total: 3,
+            affected: 1,
+            reused: 2,
+            pin: 0,
+            excluded: 0,
+            unsupported: 0
+        }
     );
 }
 
@@ -89,7 +96,7 @@ fn a_change_outside_every_context_affects_nothing() {
     let dir = common::tempdir();
     let affected = dir.path().join("affected");
     let p = ok_plan(&repo, &["--result-affected", affected.to_str().unwrap()]);
-    assert_eq!(ids_with(&p, "reused"), ["mgr", "runner", "web"]);
+    assert_eq!(ids_with(&p, Decision::Reused), ["mgr", "runner", "web"]);
     assert_eq!(std::fs::read_to_string(&affected).unwrap(), "[]");
 }
 
@@ -112,7 +119,7 @@ fn a_dockerfile_change_outside_the_context_affects_the_service() {
     repo.write("docker/web.Dockerfile", "FROM scratch\nLABEL x=y\n");
     repo.commit("change the web Dockerfile");
     let p = ok_plan(&repo, &[]);
-    assert_eq!(ids_with(&p, "affected"), ["web"]);
+    assert_eq!(ids_with(&p, Decision::Affected), ["web"]);
 }
 
 #[test]
@@ -121,7 +128,10 @@ fn a_dockerfile_change_inside_the_context_affects_the_service() {
     initialise(repo.path());
     repo.write("apps/runner/Dockerfile", "FROM scratch\nUSER 1000\n");
     repo.commit("runner Dockerfile");
-    assert_eq!(ids_with(&ok_plan(&repo, &[]), "affected"), ["runner"]);
+    assert_eq!(
+        ids_with(&ok_plan(&repo, &[]), Decision::Affected),
+        ["runner"]
+    );
 }
 
 #[test]
@@ -139,9 +149,12 @@ fn a_renamed_context_is_affected_even_with_identical_content() {
     );
     repo.commit("rename web context");
     let p = ok_plan(&repo, &[]);
-    assert_eq!(ids_with(&p, "affected"), ["web"]);
-    assert_eq!(ids_with(&p, "reused"), ["mgr", "runner"]);
-    assert_eq!(service(&p, "web")["build"]["context"], "apps/frontend");
+    assert_eq!(ids_with(&p, Decision::Affected), ["web"]);
+    assert_eq!(ids_with(&p, Decision::Reused), ["mgr", "runner"]);
+    assert_eq!(
+        service(&p, "web").build.as_ref().unwrap().context,
+        "apps/frontend"
+    );
 }
 
 #[test]
@@ -171,7 +184,7 @@ fn a_build_arg_or_target_change_is_affected_and_arg_order_is_not() {
         ]),
     );
     repo.commit("reorder args");
-    assert!(ids_with(&ok_plan(&repo, &[]), "affected").is_empty());
+    assert!(ids_with(&ok_plan(&repo, &[]), Decision::Affected).is_empty());
 
     mgr["build"]["args"] = json!({"A": "1", "B": "3"});
     write_deploy(
@@ -183,7 +196,7 @@ fn a_build_arg_or_target_change_is_affected_and_arg_order_is_not() {
         ]),
     );
     repo.commit("change an arg");
-    assert_eq!(ids_with(&ok_plan(&repo, &[]), "affected"), ["mgr"]);
+    assert_eq!(ids_with(&ok_plan(&repo, &[]), Decision::Affected), ["mgr"]);
 
     let mut runner = built("runner", "apps/runner");
     runner["build"]["target"] = json!("prod");
@@ -193,7 +206,7 @@ fn a_build_arg_or_target_change_is_affected_and_arg_order_is_not() {
     );
     repo.commit("runner target");
     assert_eq!(
-        ids_with(&ok_plan(&repo, &[]), "affected"),
+        ids_with(&ok_plan(&repo, &[]), Decision::Affected),
         ["mgr", "runner"]
     );
 }
@@ -204,12 +217,12 @@ fn force_rebuilds_a_reused_service_and_rejects_unknown_or_unbuildable_ones() {
     initialise(repo.path());
     repo.commit("nothing changed");
     let p = ok_plan(&repo, &["--force", "web", "--force", "runner"]);
-    assert_eq!(ids_with(&p, "affected"), ["runner", "web"]);
-    assert_eq!(service(&p, "web")["reason"], "forced with --force");
+    assert_eq!(ids_with(&p, Decision::Affected), ["runner", "web"]);
+    assert_eq!(service(&p, "web").reason, "forced with --force");
 
     let r = plan(repo.path(), &["--force", "nope"]);
     r.assert_code(2);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("no service 'nope'") && m.contains("mgr, runner, web"),
         "{m}"
@@ -221,7 +234,7 @@ fn force_rebuilds_a_reused_service_and_rejects_unknown_or_unbuildable_ones() {
     repo.commit("disable web");
     let r = plan(repo.path(), &["--force", "web"]);
     r.assert_code(2);
-    assert!(error_message(&r).contains("excluded"), "{}", r.stdout);
+    assert!(r.error_text().contains("excluded"), "{}", r.stdout);
 }
 
 #[test]
@@ -237,12 +250,15 @@ fn disabled_is_excluded_upstream_is_pinned_and_nothing_to_build_is_unsupported()
     );
     repo.commit("lane with upstream and disabled");
     let p = initialise(repo.path());
-    assert_eq!(decision(&p, "web"), "excluded");
-    assert_eq!(decision(&p, "redis"), "pin");
+    assert_eq!(decision(&p, "web"), Decision::Excluded);
+    assert_eq!(decision(&p, "redis"), Decision::Pin);
     let redis_plan = service(&p, "redis");
-    assert_eq!(redis_plan["imageRepository"], "docker.io/library/redis");
-    assert_eq!(redis_plan["tag"], "7.2");
-    assert!(redis_plan.get("build").is_none() && redis_plan.get("fingerprint").is_none());
+    assert_eq!(
+        redis_plan.image_repository.as_deref(),
+        Some("docker.io/library/redis")
+    );
+    assert_eq!(redis_plan.tag.as_deref(), Some("7.2"));
+    assert!(redis_plan.build.is_none() && redis_plan.fingerprint.is_none());
 
     // A service with neither build nor upstream: reported, exit 1, the document is printed.
     let bare = json!({"id": "ghost", "kind": "job"});
@@ -255,17 +271,17 @@ fn disabled_is_excluded_upstream_is_pinned_and_nothing_to_build_is_unsupported()
     let out = dir.path().join("plan.json");
     let r = plan(repo.path(), &["--out", out.to_str().unwrap()]);
     r.assert_code(1);
-    let p = r.json();
-    assert_eq!(p["ok"], false);
-    assert_eq!(decision(&p, "ghost"), "unsupported");
-    assert!(service(&p, "ghost")["reason"]
-        .as_str()
-        .unwrap()
+    let doc = r.document::<Plan>();
+    assert!(!doc.ok);
+    let p = doc.report;
+    assert_eq!(decision(&p, "ghost"), Decision::Unsupported);
+    assert!(service(&p, "ghost")
+        .reason
         .contains("nothing to build or pin"));
-    assert_eq!(p["counts"]["unsupported"], 1);
-    assert_eq!(decision(&p, "mgr"), "reused");
-    let written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(written["services"], p["services"]);
+    assert_eq!(p.counts.unsupported, 1);
+    assert_eq!(decision(&p, "mgr"), Decision::Reused);
+    let written: Plan = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(written.services, p.services);
 }
 
 #[test]
@@ -274,17 +290,14 @@ fn out_file_holds_the_same_plan_as_stdout() {
     let dir = common::tempdir();
     let out = dir.path().join("ws/plan.json");
     let p = ok_plan(&repo, &["--init", "--out", out.to_str().unwrap()]);
-    let mut written: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    let mut shown = p.clone();
-    shown.as_object_mut().unwrap().remove("command");
-    shown.as_object_mut().unwrap().remove("ok");
-    written.as_object_mut().unwrap().remove("command");
-    assert_eq!(written, shown);
-    assert_eq!(p["schemaVersion"], 1);
-    assert_eq!(p["lane"], "v0.1");
-    assert_eq!(p["sourceBranch"], "v0.1");
-    assert_eq!(p["gitopsBranch"], "v0.1-gitops");
-    assert!(p.get("gitopsCommit").is_none() && p.get("catalogSourceCommit").is_none());
+    // The file is the plan alone (Plan denies unknown fields: no `command`, no `ok`).
+    let written: Plan = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(written, p);
+    assert_eq!(p.schema_version, 1);
+    assert_eq!(p.lane, "v0.1");
+    assert_eq!(p.source_branch, "v0.1");
+    assert_eq!(p.gitops_branch, "v0.1-gitops");
+    assert!(p.gitops_commit.is_none() && p.catalog_source_commit.is_none());
 }
 
 #[test]
@@ -295,7 +308,7 @@ fn a_missing_context_or_dockerfile_names_the_service_field_and_path() {
     repo.commit("lose the runner Dockerfile");
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("service 'runner'")
             && m.contains("build.dockerfile")
@@ -310,7 +323,7 @@ fn a_missing_context_or_dockerfile_names_the_service_field_and_path() {
     repo.commit("web context missing");
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("service 'web'") && m.contains("build.context 'apps/gone'"),
         "{m}"
@@ -323,7 +336,7 @@ fn a_missing_context_or_dockerfile_names_the_service_field_and_path() {
             "build": {"context": "README.md", "dockerfile": "apps/mgr/Dockerfile"}})]),
     );
     repo.commit("context is a file");
-    let m = error_message(plan(repo.path(), &[]).assert_code(1));
+    let m = plan(repo.path(), &[]).assert_code(1).error_text();
     assert!(m.contains("is a file, not a directory"), "{m}");
 }
 
@@ -334,13 +347,15 @@ fn deploy_json_comes_from_the_commit_unless_given() {
     repo.commit("no deploy.json");
     let r = plan(repo.path(), &["--init"]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("deploy/deploy.json does not exist in commit"));
+    assert!(r
+        .error_text()
+        .contains("deploy/deploy.json does not exist in commit"));
 
     let dir = common::tempdir();
     let deploy = dir.path().join("deploy.json");
     std::fs::write(&deploy, deploy_json(vec![built("a", "apps/a")]).to_string()).unwrap();
     let p = ok_plan(&repo, &["--init", "--deploy", deploy.to_str().unwrap()]);
-    assert_eq!(ids_with(&p, "affected"), ["a"]);
+    assert_eq!(ids_with(&p, Decision::Affected), ["a"]);
 }
 
 // ---------------------------------------------------------------- catalog and initialisation
@@ -350,7 +365,7 @@ fn no_catalog_is_an_error_that_asks_for_init_and_init_plans_everything() {
     let repo = three_services();
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains("must be initialised") && m.contains("--init"),
         "{m}"
@@ -361,50 +376,55 @@ fn no_catalog_is_an_error_that_asks_for_init_and_init_plans_everything() {
     commit_to_branch(repo.path(), GITOPS_BRANCH, &[("README.md", "gitops\n")]);
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("has no deploy/artifact-catalog.v01.json"));
+    assert!(r
+        .error_text()
+        .contains("has no deploy/artifact-catalog.v01.json"));
 
     // Another branch's catalog is never a fallback.
     let other = catalog_from_plan(&ok_plan(&repo, &["--init"]));
-    commit_to_branch(repo.path(), "master", &[(CATALOG_PATH, &other.to_string())]);
+    commit_to_branch(
+        repo.path(),
+        "master",
+        &[(CATALOG_PATH, &serde_json::to_string(&other).unwrap())],
+    );
     plan(repo.path(), &[]).assert_code(1);
 
     let p = ok_plan(&repo, &["--init"]);
-    assert_eq!(p["init"], true);
-    assert_eq!(ids_with(&p, "affected"), ["mgr", "runner", "web"]);
+    assert!(p.init);
+    assert_eq!(ids_with(&p, Decision::Affected), ["mgr", "runner", "web"]);
     for id in ["mgr", "runner", "web"] {
         let s = service(&p, id);
-        assert!(s["reason"].as_str().unwrap().contains("initialisation"));
-        assert!(s.get("previousFingerprint").is_none());
-        assert_eq!(s["tag"], p["sourceCommit"]);
+        assert!(s.reason.contains("initialisation"));
+        assert!(s.previous_fingerprint.is_none());
+        assert_eq!(s.tag.as_deref(), Some(p.source_commit.as_str()));
     }
 
     // Once the catalog exists, --init is refused.
     commit_catalog(repo.path(), &catalog_from_plan(&p));
     let r = plan(repo.path(), &["--init"]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("already initialised"));
+    assert!(r.error_text().contains("already initialised"));
 }
 
 #[test]
 fn a_catalog_of_another_lane_is_rejected() {
     let repo = three_services();
     let mut cat = catalog_from_plan(&ok_plan(&repo, &["--init"]));
-    cat["lane"] = json!("v0.2");
-    cat["sourceBranch"] = json!("v0.2");
+    cat.lane = "v0.2".into();
+    cat.source_branch = "v0.2".into();
     commit_catalog(repo.path(), &cat);
     let r = plan(repo.path(), &[]);
     r.assert_code(1);
-    let doc = r.json();
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(m.contains("lane-mismatch") && m.contains("v0.2"), "{m}");
-    assert_eq!(
-        doc["error"]["details"]["findings"][0]["rule"],
-        "lane-mismatch"
-    );
+    // Error details are free-form per error: the findings are read out of them.
+    let details = r.error().error.details.expect("details");
+    let findings: Vec<Finding> = serde_json::from_value(details["findings"].clone()).unwrap();
+    assert_eq!(findings[0].rule, "lane-mismatch");
 
     let dir = common::tempdir();
     let file = dir.path().join("catalog.json");
-    std::fs::write(&file, cat.to_string()).unwrap();
+    std::fs::write(&file, serde_json::to_string(&cat).unwrap()).unwrap();
     plan(repo.path(), &["--catalog", file.to_str().unwrap()]).assert_code(1);
 }
 
@@ -414,10 +434,10 @@ fn a_catalog_file_can_stand_in_for_the_gitops_branch() {
     let cat = catalog_from_plan(&ok_plan(&repo, &["--init"]));
     let dir = common::tempdir();
     let file = dir.path().join("catalog.json");
-    std::fs::write(&file, cat.to_string()).unwrap();
+    std::fs::write(&file, serde_json::to_string(&cat).unwrap()).unwrap();
     let p = ok_plan(&repo, &["--catalog", file.to_str().unwrap()]);
-    assert_eq!(ids_with(&p, "reused"), ["mgr", "runner", "web"]);
-    assert!(p.get("gitopsCommit").is_none());
+    assert_eq!(ids_with(&p, Decision::Reused), ["mgr", "runner", "web"]);
+    assert!(p.gitops_commit.is_none());
     plan(
         repo.path(),
         &["--catalog", file.to_str().unwrap(), "--init"],
@@ -438,13 +458,13 @@ fn the_catalog_is_read_from_a_remote_gitops_branch_and_plan_writes_nothing_else(
 
     let url = format!("file://{}", remote.display());
     let p = ok_plan(&repo, &["--gitops-remote", &url]);
-    assert_eq!(ids_with(&p, "affected"), ["web"]);
+    assert_eq!(ids_with(&p, Decision::Affected), ["web"]);
     assert_eq!(
-        p["gitopsCommit"],
-        git(
+        p.gitops_commit,
+        Some(git(
             &remote,
             &["rev-parse", &format!("refs/heads/{GITOPS_BRANCH}")]
-        )
+        ))
     );
 
     let after = repo_state(repo.path());
@@ -480,7 +500,7 @@ fn plan_leaves_the_source_repository_unchanged() {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let p = ok_plan(&repo, &args);
     // The plan is of the commit, not of the dirty worktree.
-    assert!(ids_with(&p, "affected").is_empty());
+    assert!(ids_with(&p, Decision::Affected).is_empty());
     assert_eq!(repo_state(repo.path()), before);
 }
 
@@ -510,7 +530,10 @@ fn plan_works_in_a_bare_repository() {
         ],
     );
     r.assert_code(0);
-    assert_eq!(ids_with(&r.json(), "reused"), ["mgr", "runner", "web"]);
+    assert_eq!(
+        ids_with(&r.report(), Decision::Reused),
+        ["mgr", "runner", "web"]
+    );
 }
 
 // ---------------------------------------------------------------- commit resolution
@@ -589,7 +612,7 @@ fn an_ambiguous_short_sha_is_a_clear_error_and_a_longer_one_resolves() {
 
     let r = plan(repo.path(), &["--init", "--commit", &prefix]);
     r.assert_code(1);
-    let m = error_message(&r);
+    let m = r.error_text();
     assert!(
         m.contains(&format!("short commit '{prefix}' is ambiguous")),
         "{m}"
@@ -606,7 +629,7 @@ fn an_ambiguous_short_sha_is_a_clear_error_and_a_longer_one_resolves() {
     );
 
     let p = ok_plan(&repo, &["--init", "--commit", &commit[..12]]);
-    assert_eq!(p["sourceCommit"], commit);
+    assert_eq!(p.source_commit, commit);
 }
 
 #[test]
@@ -620,13 +643,13 @@ fn a_missing_short_or_full_sha_is_a_clear_error() {
     for spec in [missing.clone(), format!("{missing}{}", "0".repeat(33))] {
         let r = plan(repo.path(), &["--init", "--commit", &spec]);
         r.assert_code(1);
-        let m = error_message(&r);
+        let m = r.error_text();
         assert!(m.contains(&format!("'{spec}' matches no commit")), "{m}");
         assert!(m.contains("fetch the commit"), "{m}");
     }
     let r = plan(repo.path(), &["--init", "--commit", "no-such-branch"]);
     r.assert_code(1);
-    assert!(error_message(&r).contains("matches no commit"));
+    assert!(r.error_text().contains("matches no commit"));
 }
 
 #[test]
@@ -666,7 +689,7 @@ fn refs_tags_trees_and_blobs_resolve_strictly() {
         assert!(e.to_string().contains(&format!("names a {kind}")), "{e}");
         let run = plan(repo.path(), &["--init", "--commit", spec]);
         run.assert_code(1);
-        assert!(error_message(&run).contains("not a commit"));
+        assert!(run.error_text().contains("not a commit"));
     }
     // Expressions are not refs: strict resolution does not guess.
     for spec in ["HEAD~1", "v0.1^", "-x", "", "a b"] {
@@ -753,11 +776,11 @@ fn results_for_200_affected_services_fit_the_termination_message() {
     let listed: Vec<String> = serde_json::from_str(&values[0]).unwrap();
     assert_eq!(listed, ids);
     assert!(!values[0].contains(' ') && !values[0].ends_with('\n'));
-    let c: Value = serde_json::from_str(&values[1]).unwrap();
-    assert_eq!(c, p["counts"]);
-    assert_eq!(c["affected"], 200);
+    let c: PlanCounts = serde_json::from_str(&values[1]).unwrap();
+    assert_eq!(c, p.counts);
+    assert_eq!(c.affected, 200);
     assert!(!values[1].contains(' ') && !values[1].ends_with('\n'));
-    assert_eq!(values[2], p["sourceCommit"].as_str().unwrap());
+    assert_eq!(values[2], p.source_commit);
     assert_eq!(values[2].len(), 40);
 }
 
@@ -787,7 +810,7 @@ fn results_that_would_overflow_fail_before_anything_is_written() {
         ],
     );
     r.assert_code(1);
-    assert!(error_message(&r).contains("termination message"));
+    assert!(r.error_text().contains("termination message"));
     assert!(!affected.exists() && !out.exists());
     assert_eq!(
         std::fs::read_dir(dir.path()).unwrap().count(),

@@ -6,6 +6,12 @@ use std::path::Path;
 
 use common::oci::{self, Format, Image};
 use common::registry::Registry;
+use lane::error::ExitClass;
+use lane::model::catalog::EntryStatus;
+use lane::model::intent::ComponentKind;
+use lane::model::plan::{Decision, Plan, PlanCounts, PlannedService};
+use lane::model::publish::PublishResult;
+use lane::publish::PublishReport;
 use serde_json::{json, Value};
 
 const SOURCE: &str = "git@github.com:pikasTech/agentrun.git";
@@ -17,33 +23,64 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
-fn affected(id: &str, repo: &str, commit: &str) -> Value {
-    json!({"id": id, "kind": "deployment", "decision": "affected", "reason": "fingerprint changed",
-           "imageRepository": repo, "tag": commit, "fingerprint": format!("sha256:{}", "f".repeat(64))})
+/// A planned deployment service with only what every decision has.
+fn planned(id: &str, decision: Decision, reason: &str, repo: &str, tag: &str) -> PlannedService {
+    PlannedService {
+        id: id.into(),
+        kind: ComponentKind::Deployment,
+        decision,
+        reason: reason.into(),
+        image_repository: Some(repo.into()),
+        tag: Some(tag.into()),
+        fingerprint: None,
+        previous_fingerprint: None,
+        digest: None,
+        reused_from: None,
+        build: None,
+    }
 }
 
-fn reused(id: &str, repo: &str, tag: &str, digest: &str) -> Value {
-    json!({"id": id, "kind": "deployment", "decision": "reused", "reason": "unchanged",
-           "imageRepository": repo, "tag": tag, "digest": digest, "reusedFrom": tag})
+fn affected(id: &str, repo: &str, commit: &str) -> PlannedService {
+    PlannedService {
+        fingerprint: Some(format!("sha256:{}", "f".repeat(64))),
+        ..planned(id, Decision::Affected, "fingerprint changed", repo, commit)
+    }
 }
 
-fn pin(id: &str, repo: &str, tag: &str) -> Value {
-    json!({"id": id, "kind": "deployment", "decision": "pin", "reason": "upstream image",
-           "imageRepository": repo, "tag": tag})
+fn reused(id: &str, repo: &str, tag: &str, digest: &str) -> PlannedService {
+    PlannedService {
+        digest: Some(digest.into()),
+        reused_from: Some(tag.into()),
+        ..planned(id, Decision::Reused, "unchanged", repo, tag)
+    }
 }
 
-fn write_plan(dir: &Path, commit: &str, services: Vec<Value>) -> std::path::PathBuf {
-    let count = |d: &str| services.iter().filter(|s| s["decision"] == d).count();
-    let plan = json!({
-        "schemaVersion": 1, "lane": "v0.1", "sourceRepo": SOURCE, "sourceBranch": "v0.1",
-        "gitopsBranch": "v0.1-gitops", "sourceCommit": commit, "init": false,
-        "counts": {"total": services.len(), "affected": count("affected"), "reused": count("reused"),
-                   "pin": count("pin"), "excluded": 0, "unsupported": 0},
-        "services": services,
-    });
+fn pin(id: &str, repo: &str, tag: &str) -> PlannedService {
+    planned(id, Decision::Pin, "upstream image", repo, tag)
+}
+
+fn write_plan(dir: &Path, commit: &str, services: Vec<PlannedService>) -> std::path::PathBuf {
+    let plan = Plan {
+        schema_version: 1,
+        lane: "v0.1".into(),
+        source_repo: SOURCE.into(),
+        source_branch: "v0.1".into(),
+        gitops_branch: "v0.1-gitops".into(),
+        source_commit: commit.into(),
+        gitops_commit: None,
+        catalog_source_commit: None,
+        init: false,
+        counts: PlanCounts::of(&services),
+        services,
+    };
     let p = dir.join("plan.json");
     std::fs::write(&p, serde_json::to_vec_pretty(&plan).unwrap()).unwrap();
     p
+}
+
+/// The publish.json `publish` wrote into `dir`.
+fn publish_json(dir: &Path) -> PublishResult {
+    serde_json::from_slice(&std::fs::read(dir.join("publish.json")).unwrap()).unwrap()
 }
 
 fn image(service: &str, commit: &str) -> Image {
@@ -132,18 +169,16 @@ fn docker_schema2_records_the_pullable_digest_not_the_schema1_one() {
         ],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["ok"], true);
-    let out: Value =
-        serde_json::from_slice(&std::fs::read(r.join("publish.json")).unwrap()).unwrap();
-    assert_eq!(out["sourceCommit"], C1);
-    let img = &out["images"][0];
-    let digest = img["digest"].as_str().unwrap().to_string();
-    assert_eq!(img["service"], "agentrun-mgr");
-    assert_eq!(img["repository"], repo.as_str());
-    assert_eq!(img["tag"], C1);
-    assert_eq!(img["status"], "published");
-    assert_eq!(img["mediaType"], DOCKER_V2);
+    assert!(run.document::<PublishReport>().ok);
+    let out = publish_json(r);
+    assert_eq!(out.source_commit, C1);
+    let img = &out.images[0];
+    let digest = img.digest.to_string();
+    assert_eq!(img.service, "agentrun-mgr");
+    assert_eq!(img.repository, repo);
+    assert_eq!(img.tag, C1);
+    assert_eq!(img.status, EntryStatus::Published);
+    assert_eq!(img.media_type, DOCKER_V2);
     assert_ne!(
         digest, schema1_digest,
         "the schema1 compatibility digest was recorded"
@@ -196,10 +231,7 @@ fn oci_manifest_over_loopback_http_allowed_by_deploy_json() {
     let run = publish(dir.path(), &plan, &["--timeout", "5"]);
     run.assert_code(3);
     assert!(!dir.path().join("publish.json").exists());
-    assert!(run.json()["error"]["hint"]
-        .as_str()
-        .unwrap()
-        .contains("--allow-insecure"));
+    assert!(run.error().error.hint.unwrap().contains("--allow-insecure"));
 
     // deploy.json with `lane.registry.insecure: true` for this loopback host.
     let mut deploy: Value =
@@ -213,14 +245,15 @@ fn oci_manifest_over_loopback_http_allowed_by_deploy_json() {
         &["--deploy", deploy_path.to_str().unwrap()],
     );
     run.assert_code(0);
-    let out: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
-    let img = &out["images"][0];
-    assert_eq!(img["mediaType"], OCI_MANIFEST);
-    let digest = img["digest"].as_str().unwrap();
+    let out = publish_json(dir.path());
+    let img = &out.images[0];
+    assert_eq!(img.media_type, OCI_MANIFEST);
     let raw = skopeo_raw(&format!("{repo}:{C1}"));
-    assert_eq!(oci::sha256(&raw), digest);
-    assert!(img.get("platforms").is_none());
+    assert_eq!(oci::sha256(&raw), img.digest);
+    // `platforms` is absent from the file, not an empty list: read raw.
+    let raw_out: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
+    assert!(raw_out["images"][0].get("platforms").is_none());
 }
 
 fn two_platforms(service: &str, commit: &str) -> Vec<Image> {
@@ -243,13 +276,12 @@ fn docker_manifest_list_records_the_list_digest_and_platforms() {
     );
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-runner", &repo, C1)]);
     publish(dir.path(), &plan, &["--allow-insecure"]).assert_code(0);
-    let out: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
-    let img = &out["images"][0];
-    assert_eq!(img["mediaType"], DOCKER_LIST);
-    assert_eq!(img["platforms"], json!(["linux/amd64", "linux/arm64/v8"]));
+    let out = publish_json(dir.path());
+    let img = &out.images[0];
+    assert_eq!(img.media_type, DOCKER_LIST);
+    assert_eq!(img.platforms, ["linux/amd64", "linux/arm64/v8"]);
     let raw = skopeo_raw(&format!("{repo}:{C1}"));
-    assert_eq!(oci::sha256(&raw), img["digest"].as_str().unwrap());
+    assert_eq!(oci::sha256(&raw), img.digest);
 }
 
 #[test]
@@ -265,14 +297,13 @@ fn oci_index_records_the_index_digest_and_checks_every_platform() {
     );
     let plan = write_plan(dir.path(), C1, vec![affected("agentrun-api", &repo, C1)]);
     publish(dir.path(), &plan, &["--allow-insecure"]).assert_code(0);
-    let out: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
-    let img = &out["images"][0];
-    assert_eq!(img["mediaType"], OCI_INDEX);
-    assert_eq!(img["platforms"], json!(["linux/amd64", "linux/arm64/v8"]));
+    let out = publish_json(dir.path());
+    let img = &out.images[0];
+    assert_eq!(img.media_type, OCI_INDEX);
+    assert_eq!(img.platforms, ["linux/amd64", "linux/arm64/v8"]);
     assert_eq!(
         oci::sha256(&skopeo_raw(&format!("{repo}:{C1}"))),
-        img["digest"].as_str().unwrap()
+        img.digest
     );
 
     // An index whose arm64 image comes from another service is rejected too.
@@ -323,22 +354,16 @@ fn missing_tag_is_rejected_and_nothing_is_written() {
         ],
     );
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(doc["ok"], false);
-    assert_eq!(doc["images"][0]["service"], "agentrun-mgr");
-    let p = &doc["problems"][0];
-    assert_eq!(p["service"], "agentrun-web");
-    assert!(
-        p["message"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("agentrun/web:{C1}")),
-        "{p}"
-    );
-    assert!(p["message"].as_str().unwrap().contains("not found"), "{p}");
+    let doc = run.document::<PublishReport>();
+    assert!(!doc.ok);
+    assert_eq!(doc.report.images[0].service, "agentrun-mgr");
+    let p = &doc.report.problems[0];
+    assert_eq!(p.service, "agentrun-web");
+    assert!(p.message.contains(&format!("agentrun/web:{C1}")), "{p:?}");
+    assert!(p.message.contains("not found"), "{p:?}");
     assert!(!dir.path().join("publish.json").exists());
     assert!(!images.exists());
-    assert_eq!(doc["written"], json!([]));
+    assert!(doc.report.written.is_empty());
 }
 
 #[test]
@@ -371,10 +396,10 @@ fn tag_pointing_at_another_commits_or_services_image_is_rejected_naming_both() {
     );
     let run = publish(dir.path(), &plan, &["--allow-insecure"]);
     run.assert_code(1);
-    let doc = run.json();
-    let problems = doc["problems"].as_array().unwrap();
-    assert_eq!(problems.len(), 2, "{doc}");
-    let m0 = problems[0]["message"].as_str().unwrap();
+    let doc: PublishReport = run.report();
+    let problems = &doc.problems;
+    assert_eq!(problems.len(), 2, "{doc:?}");
+    let m0 = &problems[0].message;
     assert!(
         m0.contains(&format!("service agentrun-mgr at commit {C2}")),
         "{m0}"
@@ -383,7 +408,7 @@ fn tag_pointing_at_another_commits_or_services_image_is_rejected_naming_both() {
         m0.contains(&format!("service agentrun-mgr at commit {C1}")),
         "{m0}"
     );
-    let m1 = problems[1]["message"].as_str().unwrap();
+    let m1 = &problems[1].message;
     assert!(
         m1.contains(&format!("service agentrun-web at commit {C2}")),
         "{m1}"
@@ -392,8 +417,9 @@ fn tag_pointing_at_another_commits_or_services_image_is_rejected_naming_both() {
         m1.contains(&format!("service agentrun-mgr at commit {C2}")),
         "{m1}"
     );
-    assert!(problems[0]["hint"]
-        .as_str()
+    assert!(problems[0]
+        .hint
+        .as_deref()
         .unwrap()
         .contains("docs/labels.md"));
     assert!(!dir.path().join("publish.json").exists());
@@ -427,13 +453,12 @@ fn reused_digest_present_then_deleted() {
         ],
     )
     .assert_code(0);
-    let out: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
-    let img = &out["images"][0];
-    assert_eq!(img["status"], "reused");
-    assert_eq!(img["digest"], digest.as_str());
-    assert_eq!(img["reusedFrom"], C1);
-    assert_eq!(img["mediaType"], DOCKER_V2);
+    let out = publish_json(dir.path());
+    let img = &out.images[0];
+    assert_eq!(img.status, EntryStatus::Reused);
+    assert_eq!(img.digest, digest);
+    assert_eq!(img.reused_from.as_deref(), Some(C1));
+    assert_eq!(img.media_type, DOCKER_V2);
     // Chains attests what this run built: a reused image is not in IMAGES.
     assert_eq!(std::fs::read_to_string(&images).unwrap(), "");
 
@@ -447,15 +472,16 @@ fn reused_digest_present_then_deleted() {
     std::fs::remove_file(dir.path().join("publish.json")).unwrap();
     let run = publish(dir.path(), &plan, &["--allow-insecure"]);
     run.assert_code(1);
-    let p = &run.json()["problems"][0];
-    assert_eq!(p["service"], "agentrun-mgr");
-    assert!(p["message"].as_str().unwrap().contains("gone"), "{p}");
+    let report: PublishReport = run.report();
+    let p = &report.problems[0];
+    assert_eq!(p.service, "agentrun-mgr");
+    assert!(p.message.contains("gone"), "{p:?}");
     assert!(
-        p["hint"]
-            .as_str()
+        p.hint
+            .as_deref()
             .unwrap()
             .contains("lane plan --force agentrun-mgr"),
-        "{p}"
+        "{p:?}"
     );
     assert!(!dir.path().join("publish.json").exists());
 }
@@ -496,14 +522,13 @@ fn upstream_image_is_pinned_without_provenance_labels() {
         ],
     );
     run.assert_code(0);
-    let out: Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
-    let img = &out["images"][1];
-    assert_eq!(img["service"], "postgres");
-    assert_eq!(img["status"], "pinned");
+    let out = publish_json(dir.path());
+    let img = &out.images[1];
+    assert_eq!(img.service, "postgres");
+    assert_eq!(img.status, EntryStatus::Pinned);
     assert_eq!(
-        img["digest"],
-        oci::sha256(&skopeo_raw(&format!("{repo}:16.4"))).as_str()
+        img.digest,
+        oci::sha256(&skopeo_raw(&format!("{repo}:16.4")))
     );
     // One image built (mgr): IMAGE_URL names it, not the pinned one.
     assert_eq!(
@@ -519,13 +544,16 @@ fn upstream_image_is_pinned_without_provenance_labels() {
         &["--allow-insecure", "--decisions", "pin"],
     );
     run.assert_code(0);
-    assert_eq!(run.json()["images"].as_array().unwrap().len(), 1);
+    assert_eq!(run.report::<PublishReport>().images.len(), 1);
     let run = publish(
         dir.path(),
         &plan,
         &["--allow-insecure", "--service", "agentrun-mgr"],
     );
-    assert_eq!(run.json()["images"][0]["service"], "agentrun-mgr");
+    assert_eq!(
+        run.report::<PublishReport>().images[0].service,
+        "agentrun-mgr"
+    );
     let run = publish(
         dir.path(),
         &plan,
@@ -557,9 +585,9 @@ fn registry_down_is_an_environment_error_and_nothing_is_written() {
         ],
     );
     run.assert_code(3);
-    let doc = run.json();
-    assert_eq!(doc["error"]["class"], "environment");
-    let msg = doc["error"]["message"].as_str().unwrap();
+    let e = run.error();
+    assert_eq!(e.error.class, ExitClass::Environment);
+    let msg = &e.error.message;
     assert!(
         msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("cannot be reached"),
         "{msg}"
@@ -685,7 +713,7 @@ fn every_pullable_child_of_an_index_is_checked() {
         put_manifest(&reg.host, path, &tag, OCI_INDEX, &body);
         let dir = common::tempdir();
         let mut svc = affected("agentrun-api", &repo, C1);
-        svc["tag"] = json!(tag);
+        svc.tag = Some(tag);
         let plan = write_plan(dir.path(), C1, vec![svc]);
         let run = publish(dir.path(), &plan, &["--allow-insecure"]);
         if ok {

@@ -11,6 +11,11 @@ use std::sync::Arc;
 
 use common::oci::{self, Format, Image};
 use common::registry::{Registry, TokenServer};
+use lane::model::catalog::EntryStatus;
+use lane::model::intent::ComponentKind;
+use lane::model::plan::{Decision, Plan, PlanCounts, PlannedService};
+use lane::model::publish::PublishResult;
+use lane::publish::PublishReport;
 use serde_json::{json, Value};
 
 const SOURCE: &str = "git@github.com:pikasTech/agentrun.git";
@@ -19,18 +24,37 @@ const USER: &str = "lane-ci";
 const PASSWORD: &str = "s3cret-Regi5try-pass";
 
 fn plan(dir: &Path, repos: &[(&str, String)]) -> std::path::PathBuf {
-    let services: Vec<Value> = repos
+    let services: Vec<PlannedService> = repos
         .iter()
-        .map(|(id, repo)| {
-            json!({"id": id, "kind": "deployment", "decision": "affected", "reason": "forced",
-            "imageRepository": repo, "tag": C1})
+        .map(|(id, repo)| PlannedService {
+            id: id.to_string(),
+            kind: ComponentKind::Deployment,
+            decision: Decision::Affected,
+            reason: "forced".into(),
+            image_repository: Some(repo.clone()),
+            tag: Some(C1.into()),
+            fingerprint: None,
+            previous_fingerprint: None,
+            digest: None,
+            reused_from: None,
+            build: None,
         })
         .collect();
     let p = dir.join("plan.json");
-    let doc = json!({"schemaVersion": 1, "lane": "v0.1", "sourceRepo": SOURCE, "sourceBranch": "v0.1",
-        "gitopsBranch": "v0.1-gitops", "sourceCommit": C1, "init": false, "services": services,
-        "counts": {"total": repos.len(), "affected": repos.len(), "reused": 0, "pin": 0, "excluded": 0, "unsupported": 0}});
-    std::fs::write(&p, doc.to_string()).unwrap();
+    let doc = Plan {
+        schema_version: 1,
+        lane: "v0.1".into(),
+        source_repo: SOURCE.into(),
+        source_branch: "v0.1".into(),
+        gitops_branch: "v0.1-gitops".into(),
+        source_commit: C1.into(),
+        gitops_commit: None,
+        catalog_source_commit: None,
+        init: false,
+        counts: PlanCounts::of(&services),
+        services,
+    };
+    std::fs::write(&p, serde_json::to_string(&doc).unwrap()).unwrap();
     p
 }
 
@@ -105,7 +129,7 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
     // No credentials: access refused, exit 3, advice names the docker config.
     let run = run_publish(dir.path(), &p, &[], &[]);
     run.assert_code(3);
-    let hint = run.json()["error"]["hint"].as_str().unwrap().to_string();
+    let hint = run.error().error.hint.unwrap();
     assert!(hint.contains("--docker-config"), "{hint}");
 
     // `auths.<host>.auth` in config.json via --docker-config.
@@ -117,7 +141,10 @@ fn basic_auth_from_docker_config_and_the_password_never_shows() {
         &[],
     );
     run.assert_code(0);
-    assert_eq!(run.json()["images"][0]["status"], "published");
+    assert_eq!(
+        run.report::<PublishReport>().images[0].status,
+        EntryStatus::Published
+    );
     for text in [&run.stdout, &run.stderr] {
         assert!(
             !text.contains(PASSWORD) && !text.contains(&auth),
@@ -190,13 +217,13 @@ fn bearer_token_flow_with_a_real_token_service() {
     let before = tokens.requests().len();
     let run = publish_as(dir.path(), &p, &reg.host, USER, PASSWORD);
     run.assert_code(0);
-    let images = run.json()["images"].as_array().unwrap().clone();
+    let images = run.report::<PublishReport>().images;
     assert_eq!(images.len(), 2);
     for img in &images {
-        assert_eq!(img["status"], "published", "{img}");
+        assert_eq!(img.status, EntryStatus::Published, "{img:?}");
         assert_eq!(
-            img["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
-            "{img}"
+            img.media_type, "application/vnd.docker.distribution.manifest.v2+json",
+            "{img:?}"
         );
     }
     let asked: Vec<Value> = tokens.requests().split_off(before);
@@ -322,9 +349,9 @@ fn retries_500_and_429_then_succeeds() {
     );
     // 4 faults, then GET manifest, GET config blob, HEAD by digest.
     assert!(proxy.seen.load(Ordering::SeqCst) >= 7);
-    let out: Value =
+    let out: PublishResult =
         serde_json::from_slice(&std::fs::read(dir.path().join("publish.json")).unwrap()).unwrap();
-    let digest = out["images"][0]["digest"].as_str().unwrap();
+    let digest = out.images[0].digest.as_str();
     let (_, hs, _) = oci::http(
         &reg.host,
         "HEAD",
@@ -348,7 +375,7 @@ fn a_registry_that_keeps_failing_exhausts_the_deadline_with_exit_3() {
     );
     let run = run_publish(dir.path(), &p, &["--timeout", "3"], &[]);
     run.assert_code(3);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.contains("HTTP 500"), "{msg}");
     assert!(!dir.path().join("publish.json").exists());
 }
@@ -463,14 +490,12 @@ fn an_endless_body_is_cut_at_the_limit_while_it_streams() {
     );
     let run = run_publish(dir.path(), &p, &["--timeout", "60"], &[]);
     run.assert_code(1);
-    let doc = run.json();
-    let problem = &doc["problems"][0];
-    let msg = problem["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{doc}"));
+    let doc: PublishReport = run.report();
+    let problem = doc.problems.first().unwrap_or_else(|| panic!("{doc:?}"));
+    let msg = &problem.message;
     assert!(msg.contains("8388608-byte limit"), "{msg}");
     assert!(msg.contains(&proxy.host), "names host:port: {msg}");
-    assert!(problem["hint"].as_str().is_some(), "{doc}");
+    assert!(problem.hint.is_some(), "{doc:?}");
     // What lane read is bounded (the rest of what was sent sits in socket buffers).
     let sent = proxy.sent.load(Ordering::SeqCst);
     assert!(sent < 64 << 20, "{sent} bytes went out before lane hung up");
@@ -509,7 +534,7 @@ fn a_dripping_body_is_reported_with_host_and_what_happened() {
     let run = run_publish(dir.path(), &p, &["--timeout", "6"], &[]);
     assert!(start.elapsed() < std::time::Duration::from_secs(30));
     run.assert_code(3);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.contains(&proxy.host), "{msg}");
     assert!(msg.contains("still arriving"), "{msg}");
 }
@@ -643,13 +668,11 @@ fn a_plain_http_token_realm_of_an_https_registry_is_refused() {
     let _ = child.kill();
     let _ = child.wait();
     run.assert_code(1);
-    let doc = run.json();
-    let problem = &doc["problems"][0];
-    let msg = problem["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{doc}"));
+    let doc: PublishReport = run.report();
+    let problem = doc.problems.first().unwrap_or_else(|| panic!("{doc:?}"));
+    let msg = &problem.message;
     assert!(msg.contains("plain HTTP"), "{msg}");
-    assert!(problem["hint"].as_str().is_some(), "{doc}");
+    assert!(problem.hint.is_some(), "{doc:?}");
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "",

@@ -8,6 +8,9 @@ use std::path::Path;
 
 use common::gitrepo::TestRepo;
 use common::render::*;
+use lane::render::cli::{
+    BaselineKind, CatalogOrigin, Change, LineStatus, Mode, RenderReport, Summary,
+};
 use serde_json::{json, Value};
 
 const RUNTIME: &str = "deploy/gitops/g14/runtime-v01";
@@ -86,42 +89,47 @@ fn no_write_reports_changes_against_the_gitops_branch_and_touches_nothing() {
         ],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["mode"], "no-write");
-    assert_eq!(doc["written"], false);
-    assert_eq!(doc["catalog"]["source"], "gitops");
-    assert_eq!(doc["against"]["kind"], "gitops");
-    assert_eq!(doc["against"]["gitops"]["gitRef"], "refs/heads/v0.1-gitops");
-    let by: BTreeMap<&str, &str> = doc["files"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| (f["path"].as_str().unwrap(), f["change"].as_str().unwrap()))
-        .collect();
-    assert_eq!(by["service-agentrun-mgr.yaml"], "added");
-    assert_eq!(by["deployment-retired.yaml"], "removed");
-    assert_eq!(by["cronjob-agentrun-runner.yaml"], "changed");
-    assert_eq!(by["kustomization.yaml"], "unchanged");
-    assert_eq!(by["deployment-agentrun-mgr.yaml"], "unchanged");
+    let doc: RenderReport = run.report();
+    assert_eq!(doc.mode, Mode::NoWrite);
+    assert!(!doc.written);
+    assert_eq!(doc.catalog.source, CatalogOrigin::Gitops);
+    assert_eq!(doc.against.kind, BaselineKind::Gitops);
     assert_eq!(
-        doc["summary"],
-        json!({"files": 18, "added": 1, "changed": 1, "removed": 1, "unchanged": 17 - 1 - 1 + 1})
+        doc.against.gitops.as_ref().unwrap().git_ref,
+        "refs/heads/v0.1-gitops"
     );
-    assert_eq!(doc["changed"], true);
-    // sha256 is of the rendered content.
-    let f = doc["files"]
-        .as_array()
-        .unwrap()
+    let by: BTreeMap<&str, Change> = doc
+        .files
         .iter()
-        .find(|f| f["path"] == "kustomization.yaml")
+        .map(|f| (f.path.as_str(), f.change))
+        .collect();
+    assert_eq!(by["service-agentrun-mgr.yaml"], Change::Added);
+    assert_eq!(by["deployment-retired.yaml"], Change::Removed);
+    assert_eq!(by["cronjob-agentrun-runner.yaml"], Change::Changed);
+    assert_eq!(by["kustomization.yaml"], Change::Unchanged);
+    assert_eq!(by["deployment-agentrun-mgr.yaml"], Change::Unchanged);
+    assert_eq!(
+        doc.summary,
+        Summary {
+            files: 18,
+            added: 1,
+            changed: 1,
+            removed: 1,
+            unchanged: 17 - 1 - 1 + 1
+        }
+    );
+    assert!(doc.changed);
+    // sha256 is of the rendered content.
+    let f = doc
+        .files
+        .iter()
+        .find(|f| f.path == "kustomization.yaml")
         .unwrap();
     assert_eq!(
-        f["sha256"],
-        json!(lane::render::cli::sha256_hex(
-            old["kustomization.yaml"].as_bytes()
-        ))
+        f.sha256,
+        lane::render::cli::sha256_hex(old["kustomization.yaml"].as_bytes())
     );
-    let diff = doc["diff"].as_str().unwrap();
+    let diff = doc.diff.as_deref().unwrap();
     assert!(
         diff.contains("--- a/cronjob-agentrun-runner.yaml\n+++ b/cronjob-agentrun-runner.yaml\n"),
         "{diff}"
@@ -166,9 +174,9 @@ fn no_write_against_a_directory_and_an_identical_tree_reports_no_change() {
         ],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["changed"], false);
-    assert_eq!(doc["summary"]["unchanged"], 18);
+    let doc: RenderReport = run.report();
+    assert!(!doc.changed);
+    assert_eq!(doc.summary.unchanged, 18);
     assert!(!dir.path().join("deploy").exists());
 }
 
@@ -209,7 +217,7 @@ fn out_replaces_the_directory_whole() {
         "{:?}",
         second.keys()
     );
-    assert!(run.json()["summary"]["removed"].as_u64().unwrap() >= 4);
+    assert!(run.report::<RenderReport>().summary.removed >= 4);
     // No temp dirs are left beside it.
     let names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
@@ -267,10 +275,7 @@ fn missing_digest_fails_and_writes_nothing() {
         ],
     );
     run.assert_code(1);
-    assert!(run.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("agentrun-runner"));
+    assert!(run.error().error.message.contains("agentrun-runner"));
     assert!(!out.exists());
     // The dry-run lists it as missing.
     let against = dir.path().join("empty");
@@ -289,15 +294,14 @@ fn missing_digest_fails_and_writes_nothing() {
         ],
     );
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(doc["missing"], json!(["agentrun-runner"]));
-    let runner = doc["services"]
-        .as_array()
-        .unwrap()
+    let doc: RenderReport = run.report();
+    assert_eq!(doc.missing, ["agentrun-runner"]);
+    let runner = doc
+        .services
         .iter()
-        .find(|s| s["id"] == "agentrun-runner")
+        .find(|s| s.id == "agentrun-runner")
         .unwrap();
-    assert_eq!(runner["status"], "missing");
+    assert_eq!(runner.status, LineStatus::Missing);
 }
 
 /// `render --out` only ever removes files it wrote: a hand-written `*.yaml` in the directory,
@@ -329,7 +333,7 @@ fn out_never_deletes_a_file_lane_did_not_write() {
     std::fs::write(foreign.join("hand-written.yaml"), "kind: Note\n").unwrap();
     let run = render(&foreign);
     run.assert_code(1);
-    assert!(run.json()["error"]["hint"].as_str().is_some());
+    assert!(run.error().error.hint.is_some());
     assert_eq!(
         std::fs::read_to_string(foreign.join("hand-written.yaml")).unwrap(),
         "kind: Note\n"
