@@ -4,16 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use lane::model::catalog::CatalogDoc;
+use lane::output::ErrorDocument;
 use serde_json::{json, Value};
 
 use super::gitrepo::{git, TestRepo};
+use super::Run;
 
 pub const GITOPS_BRANCH: &str = "v0.1-gitops";
 pub const CATALOG: &str = "deploy/artifact-catalog.v01.json";
 pub const RUNTIME: &str = "deploy/gitops/g14/runtime-v01";
 
 /// The shipped deploy.json plus `extra` more deployments (`svc-2`, `svc-3`, …) cloned from
-/// the first service.
+/// the first service. deploy.json is lane's input, which the tests build and edit: it stays
+/// a `Value` (only the documents lane writes are read typed).
 pub fn deploy_json(extra: usize) -> Value {
     let mut v: Value =
         serde_json::from_str(&std::fs::read_to_string(super::shipped_deploy()).unwrap()).unwrap();
@@ -130,10 +134,34 @@ pub fn show(bare: &Path, rev: &str, path: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The catalog of commit `rev` of a bare repository.
+pub fn catalog_at(bare: &Path, rev: &str) -> CatalogDoc {
+    let text = show(bare, rev, CATALOG).unwrap_or_else(|| panic!("no catalog at {rev}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("catalog at {rev} ({e}):\n{text}"))
+}
+
 /// The catalog on the GitOps branch of a bare repository.
-pub fn remote_catalog(bare: &Path) -> Value {
+pub fn remote_catalog(bare: &Path) -> CatalogDoc {
     let head = remote_head(bare, GITOPS_BRANCH).expect("GitOps branch exists");
-    serde_json::from_str(&show(bare, &head, CATALOG).expect("catalog on the branch")).unwrap()
+    catalog_at(bare, &head)
+}
+
+/// Everything an error document says (message, hint and details), for `contains` checks
+/// that do not care which field says it.
+pub fn error_doc_text(doc: &ErrorDocument) -> String {
+    let e = &doc.error;
+    let details = e.details.as_ref().map(Value::to_string).unwrap_or_default();
+    format!(
+        "{} {} {}",
+        e.message,
+        e.hint.as_deref().unwrap_or_default(),
+        details
+    )
+}
+
+/// [`error_doc_text`] of a failed run's error document.
+pub fn error_all(run: &Run) -> String {
+    error_doc_text(&run.error())
 }
 
 /// Files changed between two commits.

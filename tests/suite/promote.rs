@@ -8,6 +8,8 @@ use common::gitd::{file_url, GitDaemon};
 use common::gitrepo::{bare_repo, git, TestRepo};
 use common::promote::*;
 use common::{lane, lane_env, tools};
+use lane::promote::merge::ServiceOutcome;
+use lane::promote::{PromoteOutcome, PromoteReport, TipSource};
 use serde_json::Value;
 
 fn run_promote(args: &[String], extra: &[&str]) -> common::Run {
@@ -111,20 +113,23 @@ fn single_promote_pushes_catalog_and_runtime_tree() {
         ],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed");
-    assert_eq!(doc["attempts"], 1);
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed);
+    assert_eq!(rep.attempts, 1);
     let head = remote_head(&s.remote, GITOPS_BRANCH).expect("branch pushed");
-    assert_eq!(doc["commit"], head.as_str());
-    assert!(doc["previousCommit"].is_null());
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()));
+    assert!(rep.previous_commit.is_none());
     assert_eq!(std::fs::read_to_string(&rc).unwrap(), head);
     assert_eq!(std::fs::read_to_string(&ro).unwrap(), "committed");
 
     let cat = remote_catalog(&s.remote);
-    assert_eq!(cat["sourceCommit"], s.commit.as_str());
+    assert_eq!(cat.source_commit, s.commit);
     for (id, _, d) in all_images(&s.deploy, 1) {
-        assert_eq!(cat["services"][&id]["digest"], d.as_str(), "{id}");
-        assert_eq!(cat["services"][&id]["pipelineRun"], "agentrun-v01-ci-abc");
+        assert_eq!(cat.services[&id].digest, d, "{id}");
+        assert_eq!(
+            cat.services[&id].pipeline_run.as_deref(),
+            Some("agentrun-v01-ci-abc")
+        );
     }
     // The rendered manifests pin the published digests.
     let tree = checkout_tree(&s.remote, &head);
@@ -178,32 +183,20 @@ fn single_promote_pushes_catalog_and_runtime_tree() {
     let p2 = publish_file(s.work.path(), "p2.json", &c2, &imgs);
     let run = s.promote(&c2, &p2, &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["previousCommit"], head.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.previous_commit.as_deref(), Some(head.as_str()));
     let head2 = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
     assert_eq!(git(&s.remote, &["rev-parse", &format!("{head2}^")]), head);
     let cat = remote_catalog(&s.remote);
-    assert_eq!(
-        cat["services"]["agentrun-mgr"]["digest"],
-        digest(99).as_str()
-    );
-    assert_eq!(
-        cat["services"]["agentrun-runner"]["digest"],
-        digest(2).as_str()
-    );
-    assert_eq!(cat["sourceCommit"], c2.as_str());
-    let svc: Vec<(String, String)> = doc["services"]
-        .as_array()
-        .unwrap()
+    assert_eq!(cat.services["agentrun-mgr"].digest, digest(99));
+    assert_eq!(cat.services["agentrun-runner"].digest, digest(2));
+    assert_eq!(cat.source_commit, c2);
+    let svc: Vec<(&str, ServiceOutcome)> = rep
+        .services
         .iter()
-        .map(|s| {
-            (
-                s["service"].as_str().unwrap().into(),
-                s["outcome"].as_str().unwrap().into(),
-            )
-        })
+        .map(|s| (s.service.as_str(), s.outcome))
         .collect();
-    assert_eq!(svc, vec![("agentrun-mgr".into(), "published".into())]);
+    assert_eq!(svc, vec![("agentrun-mgr", ServiceOutcome::Published)]);
 }
 
 fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -238,13 +231,13 @@ fn identical_rerun_is_a_noop() {
         ],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "noop", "{doc}");
-    assert_eq!(doc["commit"], head.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Noop, "{rep:?}");
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()));
     assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
     assert_eq!(std::fs::read_to_string(&ro).unwrap(), "noop");
-    for svc in doc["services"].as_array().unwrap() {
-        assert_eq!(svc["outcome"], "unchanged");
+    for svc in &rep.services {
+        assert_eq!(svc.outcome, ServiceOutcome::Unchanged);
     }
 }
 
@@ -254,18 +247,9 @@ fn init_is_required_and_allowed_once() {
     let publish = s.publish("publish.json", &s.commit, 1);
     let run = s.promote(&s.commit, &publish, &[]);
     run.assert_code(1);
-    let doc = run.json();
-    assert!(
-        doc["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no catalog"),
-        "{doc}"
-    );
-    assert!(
-        doc["error"]["hint"].as_str().unwrap().contains("--init"),
-        "{doc}"
-    );
+    let e = run.error().error;
+    assert!(e.message.contains("no catalog"), "{e:?}");
+    assert!(e.hint.as_deref().unwrap().contains("--init"), "{e:?}");
     assert_eq!(
         remote_head(&s.remote, GITOPS_BRANCH),
         None,
@@ -276,10 +260,7 @@ fn init_is_required_and_allowed_once() {
     let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
     let run = s.promote(&s.commit, &publish, &["--init"]);
     run.assert_code(1);
-    assert!(run.json()["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("already has a catalog"));
+    assert!(run.error().error.message.contains("already has a catalog"));
     assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
 }
 
@@ -317,7 +298,7 @@ fn source_branch_is_never_written() {
     std::fs::write(&f, serde_json::to_string(&d).unwrap()).unwrap();
     let run = s.promote(&c2, &p2, &["--deploy", f.to_str().unwrap()]);
     run.assert_code(1);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.contains("source branch"), "{msg}");
     assert_eq!(remote_head(&s.remote, "v0.1").unwrap(), before2);
 }
@@ -378,20 +359,17 @@ fn older_commit_after_newer_is_superseded() {
     let po = s.publish("po.json", &old_commit, 40);
     let run = s.promote(&old_commit, &po, &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "superseded", "{doc}");
-    assert_eq!(doc["intentCommit"], newer.as_str());
-    for svc in doc["services"].as_array().unwrap() {
-        assert_eq!(svc["outcome"], "superseded", "{svc}");
-        assert_eq!(svc["sourceCommit"], newer.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Superseded, "{rep:?}");
+    assert_eq!(rep.intent_commit, newer);
+    for svc in &rep.services {
+        assert_eq!(svc.outcome, ServiceOutcome::Superseded, "{svc:?}");
+        assert_eq!(svc.source_commit.as_deref(), Some(newer.as_str()));
     }
     assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
     let cat = remote_catalog(&s.remote);
-    assert_eq!(cat["sourceCommit"], newer.as_str());
-    assert_eq!(
-        cat["services"]["agentrun-mgr"]["digest"],
-        digest(20).as_str()
-    );
+    assert_eq!(cat.source_commit, newer);
+    assert_eq!(cat.services["agentrun-mgr"].digest, digest(20));
 }
 
 #[test]
@@ -406,7 +384,8 @@ fn works_over_git_daemon() {
     );
     run.assert_code(0);
     let head = remote_head(&d.path("gitops.git"), GITOPS_BRANCH).unwrap();
-    assert_eq!(run.json()["commit"], head.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()));
     git(&d.path("gitops.git"), &["fsck", "--strict"]);
 }
 
@@ -447,7 +426,7 @@ fn publish_results_for_another_commit_are_rejected() {
     let publish = s.publish("publish.json", &other, 1);
     let run = s.promote(&s.commit, &publish, &["--init"]);
     run.assert_code(1);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(
         msg.contains("sourceCommit") && msg.contains("publish.json"),
         "{msg}"
@@ -484,24 +463,24 @@ fn builds_on_the_tip_the_workspace_holds_without_fetching() {
     let first = s.promote(&s.commit, &s.publish("p1.json", &s.commit, 10), &["--init"]);
     first.assert_code(0);
     assert_eq!(
-        first.json()["tipSource"],
-        "remote",
+        first.report::<PromoteReport>().tip_source,
+        TipSource::Remote,
         "an --init always fetches"
     );
     let tip = fetch_into_workspace(&s);
 
     let run = s.promote(&s.commit, &s.publish("p2.json", &s.commit, 20), &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["tipSource"], "workspace", "{doc}");
-    assert_eq!(doc["attempts"], 1);
-    assert_eq!(doc["previousCommit"], tip.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    assert_eq!(rep.tip_source, TipSource::Workspace, "{rep:?}");
+    assert_eq!(rep.attempts, 1);
+    assert_eq!(rep.previous_commit.as_deref(), Some(tip.as_str()));
     let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
-    assert_eq!(doc["commit"], head.as_str());
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()));
     assert_eq!(
-        remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
-        digest(20).as_str()
+        remote_catalog(&s.remote).services["agentrun-mgr"].digest,
+        digest(20)
     );
     git(&s.remote, &["fsck", "--strict"]);
 
@@ -512,8 +491,9 @@ fn builds_on_the_tip_the_workspace_holds_without_fetching() {
         &["--fetch-first"],
     );
     run.assert_code(0);
-    assert_eq!(run.json()["tipSource"], "remote");
-    assert_eq!(run.json()["previousCommit"], head.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.tip_source, TipSource::Remote);
+    assert_eq!(rep.previous_commit.as_deref(), Some(head.as_str()));
 }
 
 #[test]
@@ -540,20 +520,14 @@ fn a_stale_workspace_tip_is_refused_by_the_lease_and_redone_on_the_fetched_tip()
         &[],
     );
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["attempts"], 2, "{doc}");
-    assert_eq!(doc["tipSource"], "remote", "{doc}");
-    assert_eq!(doc["previousCommit"], moved.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    assert_eq!(rep.attempts, 2, "{rep:?}");
+    assert_eq!(rep.tip_source, TipSource::Remote, "{rep:?}");
+    assert_eq!(rep.previous_commit.as_deref(), Some(moved.as_str()));
     let cat = remote_catalog(&s.remote);
-    assert_eq!(
-        cat["services"]["agentrun-runner"]["digest"],
-        digest(77).as_str()
-    );
-    assert_eq!(
-        cat["services"]["agentrun-mgr"]["digest"],
-        digest(88).as_str()
-    );
+    assert_eq!(cat.services["agentrun-runner"].digest, digest(77));
+    assert_eq!(cat.services["agentrun-mgr"].digest, digest(88));
     let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
     assert_eq!(
         git(&s.remote, &["rev-parse", &format!("{head}^")]).trim(),
@@ -579,13 +553,13 @@ fn a_noop_on_a_stale_workspace_tip_is_judged_again_on_the_fetched_tip() {
     // Against the workspace's (stale) tip p1 changes nothing; against the real tip it does.
     let run = s.promote(&s.commit, &p1, &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["previousCommit"], moved.as_str());
-    assert_eq!(doc["tipSource"], "remote");
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    assert_eq!(rep.previous_commit.as_deref(), Some(moved.as_str()));
+    assert_eq!(rep.tip_source, TipSource::Remote);
     assert_eq!(
-        remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
-        digest(10).as_str()
+        remote_catalog(&s.remote).services["agentrun-mgr"].digest,
+        digest(10)
     );
 }
 
@@ -606,9 +580,9 @@ fn a_shallow_workspace_tip_is_pushed_on_and_a_bogus_one_is_ignored() {
     assert!(s.src.path().join(".git/shallow").is_file());
     let run = s.promote(&s.commit, &s.publish("p2.json", &s.commit, 20), &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["tipSource"], "workspace", "{doc}");
-    assert_eq!(doc["previousCommit"], tip.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.tip_source, TipSource::Workspace, "{rep:?}");
+    assert_eq!(rep.previous_commit.as_deref(), Some(tip.as_str()));
     git(&s.remote, &["fsck", "--strict"]);
 
     // A workspace ref that is no GitOps commit at all (here: the source commit, which has no
@@ -621,13 +595,13 @@ fn a_shallow_workspace_tip_is_pushed_on_and_a_bogus_one_is_ignored() {
     ]);
     let run = s.promote(&s.commit, &s.publish("p3.json", &s.commit, 30), &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["tipSource"], "remote", "{doc}");
-    assert_eq!(doc["previousCommit"], head.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    assert_eq!(rep.tip_source, TipSource::Remote, "{rep:?}");
+    assert_eq!(rep.previous_commit.as_deref(), Some(head.as_str()));
     assert_eq!(
-        remote_catalog(&s.remote)["services"]["agentrun-mgr"]["digest"],
-        digest(30).as_str()
+        remote_catalog(&s.remote).services["agentrun-mgr"].digest,
+        digest(30)
     );
 }
 
@@ -692,15 +666,15 @@ fn a_late_older_run_never_rolls_back_the_newer_deploy_intent() {
     let pa = s.publish("a.json", &a, 50);
     let run = s.promote(&a, &pa, &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "superseded", "{doc}");
-    assert_eq!(doc["intentCommit"], b.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Superseded, "{rep:?}");
+    assert_eq!(rep.intent_commit, b);
     assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
     assert_eq!(tree_replicas(&s.remote), 3);
     assert!(tree_has(&s.remote, "deployment-svc-2.yaml"));
     let cat = remote_catalog(&s.remote);
-    assert_eq!(cat["sourceCommit"], b.as_str());
-    assert!(cat["services"]["svc-2"].is_object());
+    assert_eq!(cat.source_commit, b);
+    assert!(cat.services.contains_key("svc-2"));
     // verify renders the recorded commit's deploy intent: the tree has no drift.
     let run = lane(
         s.src.path(),
@@ -738,9 +712,12 @@ fn a_late_older_run_does_not_bring_back_a_removed_service() {
     let pa = s.publish("a.json", &a, 60);
     let run = s.promote(&a, &pa, &[]);
     run.assert_code(0);
-    assert_eq!(run.json()["outcome"], "superseded");
+    assert_eq!(
+        run.report::<PromoteReport>().outcome,
+        PromoteOutcome::Superseded
+    );
     assert!(!tree_has(&s.remote, "deployment-svc-2.yaml"));
-    assert!(remote_catalog(&s.remote)["services"]["svc-2"].is_null());
+    assert!(!remote_catalog(&s.remote).services.contains_key("svc-2"));
 }
 
 #[test]
@@ -753,7 +730,7 @@ fn in_order_runs_take_the_newer_intent() {
     let pb = publish_for(&s, "b.json", &b, &deploy_b, 30);
     let run = s.promote(&b, &pb, &[]);
     run.assert_code(0);
-    assert_eq!(run.json()["intentCommit"], b.as_str());
+    assert_eq!(run.report::<PromoteReport>().intent_commit, b);
     assert_eq!(tree_replicas(&s.remote), 3);
 }
 
@@ -813,14 +790,14 @@ fn concurrent_races_of_an_older_and_a_newer_run_end_with_the_newer_intent() {
         assert!(tree_has(&bare, "deployment-svc-3.yaml"), "round {round}");
         assert!(!tree_has(&bare, "deployment-svc-2.yaml"), "round {round}");
         assert!(
-            remote_catalog(&bare)["services"]["svc-2"].is_null(),
+            !remote_catalog(&bare).services.contains_key("svc-2"),
             "round {round}"
         );
         let cat = remote_catalog(&bare);
-        assert_eq!(cat["sourceCommit"], b.as_str(), "round {round}");
+        assert_eq!(cat.source_commit, b, "round {round}");
         assert_eq!(
-            cat["services"]["agentrun-mgr"]["digest"],
-            digest(70).as_str(),
+            cat.services["agentrun-mgr"].digest,
+            digest(70),
             "round {round}: B's image wins"
         );
     }
@@ -844,22 +821,13 @@ fn a_diverged_source_commit_is_refused_unless_allowed() {
     let pc = s.publish("pc.json", &c, 20);
     let run = s.promote(&c, &pc, &[]);
     run.assert_code(1);
-    let doc = run.json();
-    assert!(
-        doc["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("neither an ancestor"),
-        "{doc}"
-    );
-    assert!(doc["error"]["hint"]
-        .as_str()
-        .unwrap()
-        .contains("--allow-diverged"));
+    let e = run.error().error;
+    assert!(e.message.contains("neither an ancestor"), "{e:?}");
+    assert!(e.hint.as_deref().unwrap().contains("--allow-diverged"));
     assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
     let run = s.promote(&c, &pc, &["--allow-diverged"]);
     run.assert_code(0);
-    assert_eq!(remote_catalog(&s.remote)["sourceCommit"], c.as_str());
+    assert_eq!(remote_catalog(&s.remote).source_commit, c);
 }
 
 #[test]
@@ -888,7 +856,7 @@ fn a_symbolic_gitops_ref_to_the_source_branch_is_never_written_through() {
         let args = promote_args(s.src.path(), &s.commit, &url, &[&p]);
         let run = run_promote(&args, &["--init"]);
         run.assert_code(1);
-        let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+        let msg = run.error().error.message;
         assert!(msg.contains("symbolic ref"), "{msg}");
         assert_eq!(remote_head(&bare, "v0.1").unwrap(), before);
         // Without --init the missing catalog stops it too, before any push.
@@ -914,7 +882,7 @@ fn a_symbolic_gitops_ref_to_the_source_branch_is_never_written_through() {
         );
         let run = run_promote(&args, &["--init"]);
         run.assert_code(1);
-        let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+        let msg = run.error().error.message;
         assert!(msg.contains("source history"), "{msg}");
         assert_eq!(remote_head(&bare, GITOPS_BRANCH).unwrap(), before);
     }
@@ -944,16 +912,15 @@ fn a_refusal_that_looks_like_a_race_stops_at_once_with_the_servers_message() {
         let pb = s.publish("pb.json", &b, 10);
         let run = s.promote(&b, &pb, &["--fetch-first"]);
         run.assert_code(3);
-        let doc = run.json();
-        let text = doc["error"].to_string();
-        assert!(text.contains("refused"), "{doc}");
-        assert!(!text.contains("another run moved"), "{doc}");
+        let text = error_all(&run);
+        assert!(text.contains("refused"), "{text}");
+        assert!(!text.contains("another run moved"), "{text}");
         assert!(
             run.stderr.matches("retrying").count() == 0,
             "a refusal is not retried: {}",
             run.stderr
         );
-        assert!(text.contains(message.split(':').next().unwrap()), "server message shown: {doc}");
+        assert!(text.contains(message.split(':').next().unwrap()), "server message shown: {text}");
         assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);
     }
 }
@@ -1003,10 +970,7 @@ fn max_attempts_counts_pushes() {
     let run = s.promote(&b, &pb, &["--max-attempts", "3"]);
     run.assert_code(3);
     assert!(
-        run.json()["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("3 attempts"),
+        run.error().error.message.contains("3 attempts"),
         "{}",
         run.stdout
     );
@@ -1026,13 +990,11 @@ fn a_push_that_landed_but_lost_its_answer_is_committed() {
     let pb = s.publish("pb.json", &b, 10);
     let run = s.promote(&b, &pb, &["--fetch-first"]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(
-        doc["commit"],
-        remote_head(&s.remote, GITOPS_BRANCH).unwrap().as_str()
-    );
-    assert_eq!(remote_catalog(&s.remote)["sourceCommit"], b.as_str());
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()));
+    assert_eq!(remote_catalog(&s.remote).source_commit, b);
 }
 
 #[test]
@@ -1079,7 +1041,7 @@ fn a_catalog_path_holding_a_directory_or_a_symlink_is_reported_as_such() {
         for extra in [&[][..], &["--init"][..]] {
             let run = s.promote(&s.commit, &p, extra);
             run.assert_code(1);
-            let msg = run.json()["error"].to_string();
+            let msg = error_all(&run);
             assert!(msg.contains(kind), "{kind} {extra:?}: {msg}");
             assert!(!msg.contains("no catalog"), "{msg}");
             assert_eq!(remote_head(&s.remote, GITOPS_BRANCH).unwrap(), head);

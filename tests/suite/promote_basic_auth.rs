@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 use common::gitrepo::{git, TestRepo};
 use common::promote::*;
 use common::tools;
+use lane::error::ExitClass;
+use lane::promote::{PromoteOutcome, PromoteReport};
 use serde_json::Value;
 
 const USER: &str = "lane-bot";
@@ -87,7 +89,8 @@ impl GitHttp {
         std::fs::read_to_string(&self.log).unwrap()
     }
 
-    /// Every request answered so far, oldest first.
+    /// Every request answered so far, oldest first. The server fixture's log, not a lane
+    /// document: its lines stay `Value`.
     fn requests(&self) -> Vec<Value> {
         self.log_text()
             .lines()
@@ -286,10 +289,10 @@ fn init_release(s: &Setup, creds: &Path) -> String {
     );
     run.assert_code(0);
     assert_no_secrets(&run);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
     let head = remote_head(&s.remote, GITOPS_BRANCH).expect("GitOps branch pushed over HTTP");
-    assert_eq!(doc["commit"], head.as_str(), "{doc}");
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()), "{rep:?}");
     head
 }
 
@@ -301,9 +304,9 @@ fn init_pushes_through_the_basic_auth_workspace() {
     let head = init_release(&s, creds.path());
 
     let cat = remote_catalog(&s.remote);
-    assert_eq!(cat["sourceCommit"], s.commit.as_str());
+    assert_eq!(cat.source_commit, s.commit);
     for (id, _, d) in all_images(&s.deploy, 1) {
-        assert_eq!(cat["services"][&id]["digest"], d.as_str(), "{id}");
+        assert_eq!(cat.services[&id].digest, d, "{id}");
     }
     git(&s.remote, &["fsck", "--strict"]);
 
@@ -351,17 +354,21 @@ fn update_pushes_through_the_basic_auth_workspace() {
     let run = s.promote(&c2, &p2, &["--basic-auth", creds.path().to_str().unwrap()]);
     run.assert_code(0);
     assert_no_secrets(&run);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["previousCommit"], first.as_str(), "{doc}");
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    assert_eq!(
+        rep.previous_commit.as_deref(),
+        Some(first.as_str()),
+        "{rep:?}"
+    );
     let head = remote_head(&s.remote, GITOPS_BRANCH).unwrap();
     assert_ne!(head, first);
-    assert_eq!(doc["commit"], head.as_str(), "{doc}");
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()), "{rep:?}");
     assert_eq!(git(&s.remote, &["rev-parse", &format!("{head}^")]), first);
     let cat = remote_catalog(&s.remote);
-    assert_eq!(cat["sourceCommit"], c2.as_str());
+    assert_eq!(cat.source_commit, c2);
     for (id, _, d) in all_images(&s.deploy, 50) {
-        assert_eq!(cat["services"][&id]["digest"], d.as_str(), "{id}");
+        assert_eq!(cat.services[&id].digest, d, "{id}");
     }
     git(&s.remote, &["fsck", "--strict"]);
 
@@ -382,17 +389,16 @@ fn update_pushes_through_the_basic_auth_workspace() {
 fn assert_remote_failure(run: &common::Run, s: &Setup) {
     run.assert_code(3);
     assert_no_secrets(run);
-    let doc = run.json();
-    assert_eq!(doc["ok"], false, "{doc}");
-    assert_eq!(doc["exitCode"], 3, "{doc}");
-    assert_eq!(doc["error"]["class"], "environment", "{doc}");
-    let message = doc["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no error message: {doc}"));
+    // error() checks ok: false and that exitCode is the process's (3, checked above).
+    let doc = run.error();
+    assert!(!doc.ok, "{doc:?}");
+    assert_eq!(doc.exit_code, 3, "{doc:?}");
+    assert_eq!(doc.error.class, ExitClass::Environment, "{doc:?}");
+    let message = &doc.error.message;
     assert!(
         message.contains("Authentication failed")
             && message.contains(&format!("127.0.0.1:{}", s.server.port)),
-        "the error does not name the remote's refusal: {doc}"
+        "the error does not name the remote's refusal: {doc:?}"
     );
 }
 
@@ -494,8 +500,8 @@ fn relative_basic_auth_path_is_used() {
     run.assert_code(0);
     assert_no_secrets(&run);
     assert_eq!(
-        run.json()["commit"].as_str(),
-        remote_head(&s.remote, GITOPS_BRANCH).as_deref()
+        run.report::<PromoteReport>().commit,
+        remote_head(&s.remote, GITOPS_BRANCH)
     );
 }
 

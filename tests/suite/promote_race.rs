@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use common::gitd::GitDaemon;
 use common::gitrepo::git;
 use common::promote::*;
-use common::{lane, lane_bin};
+use common::{lane, lane_bin, Run};
+use lane::promote::{PromoteOutcome, PromoteReport};
 
 fn random_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -90,28 +91,19 @@ fn eight_concurrent_promotes_all_land() {
     }
     let mut attempts = 0;
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        assert_eq!(doc["outcome"], "committed");
-        attempts += doc["attempts"].as_u64().unwrap();
+        let run = Run::from(c.wait_with_output().unwrap());
+        run.assert_code(0);
+        let rep: PromoteReport = run.report();
+        assert_eq!(rep.outcome, PromoteOutcome::Committed);
+        attempts += rep.attempts;
     }
     eprintln!("8 concurrent promotes: {attempts} attempts in total");
     assert!(attempts >= 8);
     let cat = remote_catalog(&bare);
     for (i, (id, _)) in svcs.iter().enumerate() {
-        assert_eq!(
-            cat["services"][id]["digest"],
-            digest(500 + i as u64).as_str(),
-            "{id} lost"
-        );
+        assert_eq!(cat.services[id].digest, digest(500 + i as u64), "{id} lost");
     }
-    assert_eq!(cat["sourceCommit"], b.as_str());
+    assert_eq!(cat.source_commit, b);
     let head = remote_head(&bare, GITOPS_BRANCH).unwrap();
     // Eight commits, one per run, in a straight line on top of the base.
     assert_eq!(
@@ -178,11 +170,8 @@ fn sigkill_at_random_points_leaves_old_or_complete_new_commit() {
                 landed += 1;
                 let parents = git(&bare, &["rev-list", "--parents", "-n", "1", commit]);
                 assert_eq!(parents.split_whitespace().count(), 2, "{parents}");
-                let cat: serde_json::Value =
-                    serde_json::from_str(&show(&bare, commit, CATALOG).unwrap()).unwrap();
-                let got = cat["services"]["agentrun-mgr"]["digest"]
-                    .as_str()
-                    .unwrap()
+                let got = catalog_at(&bare, commit).services["agentrun-mgr"]
+                    .digest
                     .to_string();
                 assert!(
                     (2000..=n).any(|m| digest(m) == got),
@@ -220,8 +209,8 @@ fn sigkill_at_random_points_leaves_old_or_complete_new_commit() {
     let run = lane(Path::new("/"), &strs(&one(9999)));
     run.assert_code(0);
     assert_eq!(
-        remote_catalog(&bare)["services"]["agentrun-mgr"]["digest"],
-        digest(9999).as_str()
+        remote_catalog(&bare).services["agentrun-mgr"].digest,
+        digest(9999)
     );
 }
 
@@ -262,15 +251,9 @@ fn thirty_two_simultaneous_promotes_all_land_with_the_defaults() {
         .collect();
     let mut attempts = Vec::new();
     for c in children {
-        let out = c.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{stdout}\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-        attempts.push(doc["attempts"].as_u64().unwrap());
+        let run = Run::from(c.wait_with_output().unwrap());
+        run.assert_code(0);
+        attempts.push(run.report::<PromoteReport>().attempts);
     }
     attempts.sort();
     eprintln!(
@@ -279,10 +262,6 @@ fn thirty_two_simultaneous_promotes_all_land_with_the_defaults() {
     );
     let cat = remote_catalog(&bare);
     for (i, (id, _)) in svcs.iter().enumerate() {
-        assert_eq!(
-            cat["services"][id]["digest"],
-            digest(900 + i as u64).as_str(),
-            "{id} lost"
-        );
+        assert_eq!(cat.services[id].digest, digest(900 + i as u64), "{id} lost");
     }
 }

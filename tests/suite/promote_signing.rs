@@ -12,6 +12,9 @@ use common::gitd::GitDaemon;
 use common::gitrepo::git;
 use common::promote::*;
 use common::Run;
+use lane::git::sign::SignatureState;
+use lane::promote::{PromoteOutcome, PromoteReport};
+use lane::verify::{Check, Status, VerifyReport};
 
 /// An ed25519 key pair made by ssh-keygen; the private file is left 0644, as a Tekton
 /// workspace mounts a Secret.
@@ -170,14 +173,21 @@ impl Env {
     }
 }
 
-fn signature_check(doc: &serde_json::Value) -> serde_json::Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
+/// The `gitops.signature` check of a verify run.
+fn signature_check(run: &Run) -> Check {
+    let v: VerifyReport = run.report();
+    v.checks
         .iter()
-        .find(|c| c["id"] == "gitops.signature")
-        .unwrap_or_else(|| panic!("no gitops.signature check: {doc}"))
+        .find(|c| c.id == "gitops.signature")
+        .unwrap_or_else(|| panic!("no gitops.signature check: {v:?}"))
         .clone()
+}
+
+/// The signature state a `gitops.signature` check records. A check's `evidence` is free-form
+/// per check (`serde_json::Value`); this one's `signature` is a [`SignatureState`].
+fn signature_state(c: &Check) -> SignatureState {
+    serde_json::from_value(c.evidence["signature"].clone())
+        .unwrap_or_else(|e| panic!("evidence.signature is no signature state ({e}): {c:?}"))
 }
 
 #[test]
@@ -206,11 +216,15 @@ fn promote_signs_with_the_workspace_key_and_git_verify_commit_agrees() {
     );
     run.assert_code(0);
     e.assert_clean(&run, &ops);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["signedBy"], ops.fingerprint.as_str(), "{doc}");
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
+    assert_eq!(
+        rep.signed_by.as_deref(),
+        Some(ops.fingerprint.as_str()),
+        "{rep:?}"
+    );
     let head = remote_head(&e.bare(), GITOPS_BRANCH).unwrap();
-    assert_eq!(doc["commit"], head.as_str());
+    assert_eq!(rep.commit.as_deref(), Some(head.as_str()));
 
     // git itself: a good signature by the allowed key; not trusted by another file.
     let (ok, why) = git_verify_commit(&e.bare(), &allowed, &head);
@@ -225,22 +239,15 @@ fn promote_signs_with_the_workspace_key_and_git_verify_commit_agrees() {
 
     // lane verify agrees with git.
     let run = e.verify(&commit, &allowed);
-    let doc = run.json();
-    let c = signature_check(&doc);
-    assert_eq!(c["status"], "pass", "{c}");
-    assert!(
-        c["message"]
-            .as_str()
-            .unwrap()
-            .contains("lane-ci@example.invalid"),
-        "{c}"
-    );
+    let c = signature_check(&run);
+    assert_eq!(c.status, Status::Pass, "{c:?}");
+    assert!(c.message.contains("lane-ci@example.invalid"), "{c:?}");
     run.assert_code(0);
     let run = e.verify(&commit, &only_other);
     run.assert_code(1);
-    let c = signature_check(&run.json());
-    assert_eq!(c["status"], "fail");
-    let msg = c["message"].as_str().unwrap();
+    let c = signature_check(&run);
+    assert_eq!(c.status, Status::Fail);
+    let msg = &c.message;
     assert!(msg.contains(&head) && msg.contains("unknown key"), "{msg}");
     assert!(msg.contains(&ops.fingerprint), "{msg}");
 }
@@ -262,10 +269,10 @@ fn verify_names_the_commit_and_why_it_is_not_trusted() {
     let head = remote_head(&e.bare(), GITOPS_BRANCH).unwrap();
     let run = e.verify(&first, &allowed);
     run.assert_code(1);
-    let c = signature_check(&run.json());
-    assert_eq!(c["status"], "fail");
-    assert_eq!(c["evidence"]["signature"]["state"], "unsigned", "{c}");
-    let msg = c["message"].as_str().unwrap();
+    let c = signature_check(&run);
+    assert_eq!(c.status, Status::Fail);
+    assert_eq!(signature_state(&c), SignatureState::Unsigned, "{c:?}");
+    let msg = &c.message;
     assert!(msg.contains(&head) && msg.contains("unsigned"), "{msg}");
     assert!(!git_verify_commit(&e.bare(), &allowed, &head).0);
 
@@ -279,13 +286,15 @@ fn verify_names_the_commit_and_why_it_is_not_trusted() {
     assert!(!ok, "{why}");
     let run = e.verify(&second, &allowed);
     run.assert_code(1);
-    let c = signature_check(&run.json());
-    assert_eq!(c["evidence"]["signature"]["state"], "unknownKey", "{c}");
+    let c = signature_check(&run);
     assert_eq!(
-        c["evidence"]["signature"]["fingerprint"],
-        intruder.fingerprint.as_str()
+        signature_state(&c),
+        SignatureState::UnknownKey {
+            fingerprint: intruder.fingerprint.clone()
+        },
+        "{c:?}"
     );
-    assert!(c["message"].as_str().unwrap().contains(&head));
+    assert!(c.message.contains(&head));
 
     // A bad signature: the allowed key's signature moved onto a changed commit (the message
     // edited after signing), pushed by hand.
@@ -321,9 +330,12 @@ fn verify_names_the_commit_and_why_it_is_not_trusted() {
     assert!(!ok, "git accepted the forged commit: {why}");
     let run = e.verify(&third, &allowed);
     run.assert_code(1);
-    let c = signature_check(&run.json());
-    assert_eq!(c["evidence"]["signature"]["state"], "bad", "{c}");
-    let msg = c["message"].as_str().unwrap();
+    let c = signature_check(&run);
+    assert!(
+        matches!(signature_state(&c), SignatureState::Bad { .. }),
+        "{c:?}"
+    );
+    let msg = &c.message;
     assert!(
         msg.contains(&forged) && msg.contains("bad signature"),
         "{msg}"
@@ -343,8 +355,7 @@ fn an_unusable_key_stops_promote_before_anything_is_pushed_and_stays_secret() {
     );
     run.assert_code(3);
     e.assert_clean(&run, &locked);
-    let err = run.json();
-    let text = err.to_string();
+    let text = error_all(&run);
     assert!(text.contains("unencrypted OpenSSH private key"), "{text}");
     assert!(!text.contains("correct horse"), "{text}");
     assert_eq!(remote_head(&e.bare(), GITOPS_BRANCH), None);

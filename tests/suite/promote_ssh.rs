@@ -10,6 +10,7 @@ use common::gitrepo::{bare_repo, git};
 use common::promote::*;
 use common::sshd::Sshd;
 use common::Run;
+use lane::promote::{PromoteOutcome, PromoteReport};
 
 struct Env {
     sshd: Sshd,
@@ -101,11 +102,11 @@ fn pushes_over_ssh_with_the_workspace_key_and_known_hosts() {
     let run = e.promote(ws.path(), 100, &["--init"]);
     run.assert_code(0);
     e.assert_clean(&run);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
+    let rep: PromoteReport = run.report();
+    assert_eq!(rep.outcome, PromoteOutcome::Committed, "{rep:?}");
     let first = remote_head(&e.remote, GITOPS_BRANCH).expect("branch pushed over ssh");
-    assert_eq!(doc["commit"], first.as_str());
-    assert_eq!(remote_catalog(&e.remote)["sourceCommit"], e.commit.as_str());
+    assert_eq!(rep.commit.as_deref(), Some(first.as_str()));
+    assert_eq!(remote_catalog(&e.remote).source_commit, e.commit);
 
     // A second release over the same transport builds on the first; the workspace path is
     // relative this time (lane runs in `/`; git runs elsewhere, so lane must resolve it).
@@ -113,13 +114,13 @@ fn pushes_over_ssh_with_the_workspace_key_and_known_hosts() {
     let run = e.promote(relative, 200, &[]);
     run.assert_code(0);
     e.assert_clean(&run);
-    let doc = run.json();
+    let rep: PromoteReport = run.report();
     let second = remote_head(&e.remote, GITOPS_BRANCH).unwrap();
-    assert_eq!(doc["commit"], second.as_str());
-    assert_eq!(doc["previousCommit"], first.as_str());
+    assert_eq!(rep.commit.as_deref(), Some(second.as_str()));
+    assert_eq!(rep.previous_commit.as_deref(), Some(first.as_str()));
     assert_eq!(
-        remote_catalog(&e.remote)["services"]["agentrun-mgr"]["digest"],
-        digest(200).as_str()
+        remote_catalog(&e.remote).services["agentrun-mgr"].digest,
+        digest(200)
     );
     git(&e.remote, &["fsck", "--strict"]);
 
@@ -146,7 +147,7 @@ fn an_unknown_host_key_is_refused_and_nothing_is_pushed() {
     let run = e.promote(ws.path(), 100, &["--init"]);
     run.assert_code(3);
     e.assert_clean(&run);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.contains("Host key verification failed"), "{msg}");
     assert_eq!(remote_head(&e.remote, GITOPS_BRANCH), None);
     assert!(!e.sshd.log().contains("Accepted publickey"));
@@ -158,7 +159,7 @@ fn a_workspace_without_key_or_known_hosts_is_a_clear_error() {
     let empty = common::tempdir();
     let run = e.promote(empty.path(), 1, &["--init"]);
     run.assert_code(3);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(
         msg.contains("private key") && msg.contains(empty.path().to_str().unwrap()),
         "{msg}"
@@ -168,7 +169,7 @@ fn a_workspace_without_key_or_known_hosts_is_a_clear_error() {
     std::fs::remove_file(ws.path().join("known_hosts")).unwrap();
     let run = e.promote(ws.path(), 100, &["--init"]);
     run.assert_code(3);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.contains("known_hosts"), "{msg}");
     e.assert_clean(&run);
     assert_eq!(remote_head(&e.remote, GITOPS_BRANCH), None);
@@ -214,7 +215,7 @@ fn an_ssh_auth_secret_layout_with_a_config_file_is_used() {
     run.assert_code(0);
     e.assert_clean(&run);
     assert_eq!(
-        run.json()["commit"].as_str(),
-        remote_head(&e.remote, GITOPS_BRANCH).as_deref()
+        run.report::<PromoteReport>().commit,
+        remote_head(&e.remote, GITOPS_BRANCH)
     );
 }

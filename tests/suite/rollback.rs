@@ -18,9 +18,13 @@ use common::gitd::GitDaemon;
 use common::gitrepo::{git, TestRepo};
 use common::kube::{Cluster, ClusterInput, FakeApi};
 use common::oci::{self, Format, Image};
-use common::promote::{checkout_tree, remote_head, show, CATALOG, GITOPS_BRANCH, RUNTIME};
+use common::promote::{catalog_at, checkout_tree, error_all, remote_head, GITOPS_BRANCH, RUNTIME};
 use common::registry::Registry;
 use common::Run;
+use lane::model::catalog::{CatalogDoc, EntryStatus};
+use lane::promote::{PromoteOutcome, PromoteReport};
+use lane::rollback::{RollbackOutcome, RollbackReport};
+use lane::verify::{Check, Status, VerifyReport};
 
 const MGR: &str = "agentrun-mgr";
 const RUNNER: &str = "agentrun-runner";
@@ -121,8 +125,8 @@ impl Lane {
         remote_head(&self.bare(), GITOPS_BRANCH).expect("GitOps branch")
     }
 
-    fn catalog(&self) -> Value {
-        serde_json::from_str(&show(&self.bare(), &self.tip(), CATALOG).unwrap()).unwrap()
+    fn catalog(&self) -> CatalogDoc {
+        catalog_at(&self.bare(), &self.tip())
     }
 
     fn digest(&self, commit: &str, service: &str) -> String {
@@ -226,13 +230,11 @@ impl Lane {
     }
 }
 
-fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
+fn check<'a>(v: &'a VerifyReport, id: &str) -> &'a Check {
+    v.checks
         .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {doc:#}"))
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id} in {v:#?}"))
 }
 
 /// The runtime tree at `commit` as objects, for the fake cluster.
@@ -298,12 +300,12 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
         "the new parser rejects old sessions",
     ]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["outcome"], "committed", "{doc}");
-    assert_eq!(doc["scope"], "services");
+    let rep: RollbackReport = run.report();
+    assert_eq!(rep.outcome, RollbackOutcome::Committed, "{rep:?}");
+    assert_eq!(rep.scope, "services");
     let tip = lane.tip();
-    assert_eq!(doc["commit"], tip.as_str());
-    assert_eq!(doc["previousCommit"], lane.g2.as_str());
+    assert_eq!(rep.commit, tip);
+    assert_eq!(rep.previous_commit, lane.g2);
     // One commit on top of the release it rolls back: the CAS push, never a rewrite.
     assert_eq!(
         git(&lane.bare(), &["rev-parse", &format!("{tip}^")]),
@@ -317,27 +319,25 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
 
     // The catalog entry: rolled-back, restoring A's image, naming both ends and who asked.
     let cat = lane.catalog();
-    let e = &cat["services"][MGR];
-    assert_eq!(e["status"], "rolled-back", "{e:#}");
-    assert_eq!(e["digest"], lane.digest(&lane.a, MGR).as_str());
-    assert_eq!(e["sourceCommit"], lane.a.as_str());
+    let e = &cat.services[MGR];
+    assert_eq!(e.status, EntryStatus::RolledBack, "{e:#?}");
+    assert_eq!(e.digest, lane.digest(&lane.a, MGR));
+    assert_eq!(e.source_commit, lane.a);
+    let rb = e.rollback.as_ref().expect("rollback record");
+    assert_eq!(rb.from.digest, lane.digest(&lane.b, MGR));
+    assert_eq!(rb.from.source_commit, lane.b);
+    assert_eq!(rb.from.gitops_commit, lane.g2);
+    assert_eq!(rb.restores.gitops_commit, lane.g1);
+    assert_eq!(rb.restores.status, EntryStatus::Published);
+    assert_eq!(rb.requested_by, WHO);
     assert_eq!(
-        e["rollback"]["from"]["digest"],
-        lane.digest(&lane.b, MGR).as_str()
-    );
-    assert_eq!(e["rollback"]["from"]["sourceCommit"], lane.b.as_str());
-    assert_eq!(e["rollback"]["from"]["gitopsCommit"], lane.g2.as_str());
-    assert_eq!(e["rollback"]["restores"]["gitopsCommit"], lane.g1.as_str());
-    assert_eq!(e["rollback"]["restores"]["status"], "published");
-    assert_eq!(e["rollback"]["requestedBy"], WHO);
-    assert_eq!(
-        e["rollback"]["reason"],
-        "the new parser rejects old sessions"
+        rb.reason.as_deref(),
+        Some("the new parser rejects old sessions")
     );
     // The other service and the deploy intent stay B's.
-    assert_eq!(cat["services"][RUNNER], before["services"][RUNNER]);
-    assert_eq!(cat["sourceCommit"], lane.b.as_str());
-    assert!(cat.get("rollback").is_none(), "{cat:#}");
+    assert_eq!(cat.services[RUNNER], before.services[RUNNER]);
+    assert_eq!(cat.source_commit, lane.b);
+    assert!(cat.rollback.is_none(), "{cat:#?}");
     // The tree runs A's mgr image, with B's replicas.
     let tree = checkout_tree(&lane.bare(), &tip);
     let text: String = std::fs::read_dir(tree.path().join(RUNTIME))
@@ -362,16 +362,15 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
 
     // verify: the rolled-back tree is the intended release.
     let run = lane.verify_gitops(&lane.b);
-    let v = run.json();
+    let v: VerifyReport = run.report();
     run.assert_code(0);
     assert!(
-        check(&v, "gitops.catalog")["message"]
-            .as_str()
-            .unwrap()
+        check(&v, "gitops.catalog")
+            .message
             .contains(&format!("rolled back: {MGR}")),
-        "{v:#}"
+        "{v:#?}"
     );
-    assert_eq!(check(&v, "gitops.drift")["status"], "pass");
+    assert_eq!(check(&v, "gitops.drift").status, Status::Pass);
 
     // What runs: pods on the rolled-back digest pass; pods still on B's fail.
     let api_dir = common::tempdir();
@@ -385,8 +384,8 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
     live.push(&remote);
     live.extend(flags.iter().map(String::as_str));
     let run = lane.verify(&lane.b, &live);
-    let v = run.json();
-    assert_eq!(check(&v, "live.images")["status"], "pass", "{v:#}");
+    let v: VerifyReport = run.report();
+    assert_eq!(check(&v, "live.images").status, Status::Pass, "{v:#?}");
     drop(api);
     let api_dir = common::tempdir();
     running.insert(MGR, lane.digest(&lane.b, MGR));
@@ -396,35 +395,33 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
     live.extend(flags.iter().map(String::as_str));
     let run = lane.verify(&lane.b, &live);
     run.assert_code(1);
-    let v = run.json();
+    let v: VerifyReport = run.report();
     let images = check(&v, "live.images");
-    assert_eq!(images["status"], "fail", "{v:#}");
+    assert_eq!(images.status, Status::Fail, "{v:#?}");
     assert!(
-        images["message"]
-            .as_str()
-            .unwrap()
-            .contains(&lane.digest(&lane.b, MGR)),
-        "{images:#}"
+        images.message.contains(&lane.digest(&lane.b, MGR)),
+        "{images:#?}"
     );
     // Tekton evidence: B's run published B's mgr digest, which the rollback replaced on
     // purpose; the catalog records it as what mgr ran before, so the evidence stands.
     let mut tekton: Vec<&str> = vec!["--only", "tekton", "--gitops-remote", &remote];
     tekton.extend(flags.iter().map(String::as_str));
     let run = lane.verify(&lane.b, &tekton);
-    let v = run.json();
+    let v: VerifyReport = run.report();
     run.assert_code(0);
     let digests = check(&v, "tekton.digests");
-    assert_eq!(digests["status"], "pass", "{v:#}");
+    assert_eq!(digests.status, Status::Pass, "{v:#?}");
     assert!(
-        digests["message"]
-            .as_str()
-            .unwrap()
+        digests
+            .message
             .ends_with(&format!("rolled back since on purpose: {MGR}")),
-        "{digests:#}"
+        "{digests:#?}"
     );
     // Each result form naming B's mgr image (IMAGES, IMAGE_URL/IMAGE_DIGEST) is listed.
-    let rolled = digests["evidence"]["rolledBack"].as_array().unwrap();
-    assert!(!rolled.is_empty(), "{digests:#}");
+    // A check's evidence is free-form per check (`Value`, built with `json!` in
+    // verify/tekton.rs): read raw.
+    let rolled = digests.evidence["rolledBack"].as_array().unwrap();
+    assert!(!rolled.is_empty(), "{digests:#?}");
     for r in rolled {
         assert_eq!(r["service"], MGR);
         assert_eq!(r["published"], lane.digest(&lane.b, MGR).as_str());
@@ -460,9 +457,9 @@ fn one_service_goes_back_and_verify_accepts_it_until_what_runs_differs() {
     ]);
     let run = lane.verify_gitops(&lane.b);
     run.assert_code(1);
-    let v = run.json();
-    assert_eq!(check(&v, "gitops.pinned")["status"], "fail", "{v:#}");
-    assert_eq!(check(&v, "gitops.drift")["status"], "fail");
+    let v: VerifyReport = run.report();
+    assert_eq!(check(&v, "gitops.pinned").status, Status::Fail, "{v:#?}");
+    assert_eq!(check(&v, "gitops.drift").status, Status::Fail);
 }
 
 #[test]
@@ -470,24 +467,22 @@ fn the_whole_lane_goes_back_and_the_next_newer_release_rolls_forward() {
     let mut lane = Lane::new();
     let run = lane.rollback(&["--to", &lane.g1.clone()]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["scope"], "lane");
-    assert_eq!(doc["intentCommit"], lane.a.as_str());
+    let rep: RollbackReport = run.report();
+    assert_eq!(rep.scope, "lane");
+    assert_eq!(rep.intent_commit, lane.a);
     let rolled = lane.tip();
     let cat = lane.catalog();
     // A's deploy intent and images are back, recorded as a rollback from B.
-    assert_eq!(cat["sourceCommit"], lane.a.as_str());
-    assert_eq!(cat["rollback"]["from"]["sourceCommit"], lane.b.as_str());
-    assert_eq!(cat["rollback"]["from"]["gitopsCommit"], lane.g2.as_str());
-    assert_eq!(
-        cat["rollback"]["restores"]["gitopsCommit"],
-        lane.g1.as_str()
-    );
-    assert_eq!(cat["rollback"]["requestedBy"], WHO);
+    assert_eq!(cat.source_commit, lane.a);
+    let rb = cat.rollback.as_deref().expect("lane rollback record");
+    assert_eq!(rb.from.source_commit, lane.b);
+    assert_eq!(rb.from.gitops_commit, lane.g2);
+    assert_eq!(rb.restores.gitops_commit, lane.g1);
+    assert_eq!(rb.requested_by, WHO);
     for (id, _) in services(&lane.deploy) {
-        let e = &cat["services"][&id];
-        assert_eq!(e["status"], "rolled-back", "{id}: {e:#}");
-        assert_eq!(e["digest"], lane.digest(&lane.a, &id).as_str());
+        let e = &cat.services[&id];
+        assert_eq!(e.status, EntryStatus::RolledBack, "{id}: {e:#?}");
+        assert_eq!(e.digest, lane.digest(&lane.a, &id));
     }
     // The tree is exactly the first release's.
     assert_eq!(
@@ -508,26 +503,34 @@ fn the_whole_lane_goes_back_and_the_next_newer_release_rolls_forward() {
     // Static (gitops + source) needs no cluster: the GitOps checks pass there too.
     let remote = lane.remote();
     let run = lane.verify(&lane.b, &["--only", "static", "--gitops-remote", &remote]);
-    let v = run.json();
+    let v: VerifyReport = run.report();
     for id in [
         "gitops.catalog",
         "gitops.pinned",
         "gitops.no-secrets",
         "gitops.drift",
     ] {
-        assert_eq!(check(&v, id)["status"], "pass", "{id}: {v:#}");
+        assert_eq!(check(&v, id).status, Status::Pass, "{id}: {v:#?}");
     }
 
     // A late run of B (the release rolled back from) does not undo the rollback.
     let publish_b = lane.work.path().join(format!("publish-{}.json", lane.b));
     let run = lane.promote(&lane.b.clone(), &publish_b, &[]);
     run.assert_code(0);
-    assert_eq!(run.json()["outcome"], "superseded", "{}", run.stdout);
+    assert_eq!(
+        run.report::<PromoteReport>().outcome,
+        PromoteOutcome::Superseded,
+        "{}",
+        run.stdout
+    );
     assert_eq!(lane.tip(), rolled);
     // Nor does a rollback noop: the same rollback again changes nothing.
     let run = lane.rollback(&["--to", &lane.g1.clone()]);
     run.assert_code(0);
-    assert_eq!(run.json()["outcome"], "noop");
+    assert_eq!(
+        run.report::<RollbackReport>().outcome,
+        RollbackOutcome::Noop
+    );
     assert_eq!(lane.tip(), rolled);
 
     // C, newer than B, rolls forward: its intent and images, no rollback record.
@@ -536,17 +539,18 @@ fn the_whole_lane_goes_back_and_the_next_newer_release_rolls_forward() {
     let publish_c = lane.build(&c);
     let run = lane.promote(&c, &publish_c, &[]);
     run.assert_code(0);
-    assert_eq!(run.json()["outcome"], "committed");
+    assert_eq!(
+        run.report::<PromoteReport>().outcome,
+        PromoteOutcome::Committed
+    );
     let cat = lane.catalog();
-    assert_eq!(cat["sourceCommit"], c.as_str());
-    assert!(cat.get("rollback").is_none(), "{cat:#}");
+    assert_eq!(cat.source_commit, c);
+    assert!(cat.rollback.is_none(), "{cat:#?}");
     for (id, _) in services(&lane.deploy) {
-        assert_eq!(cat["services"][&id]["status"], "published");
-        assert!(cat["services"][&id].get("rollback").is_none());
-        assert_eq!(
-            cat["services"][&id]["digest"],
-            lane.digest(&c, &id).as_str()
-        );
+        let e = &cat.services[&id];
+        assert_eq!(e.status, EntryStatus::Published);
+        assert!(e.rollback.is_none());
+        assert_eq!(e.digest, lane.digest(&c, &id));
     }
     lane.verify_gitops(&c).assert_code(0);
 }
@@ -564,7 +568,7 @@ fn refuses_an_image_gone_from_the_registry_and_a_commit_outside_the_history() {
     assert_eq!(status, 202, "the registry deletes the manifest");
     let run = lane.rollback(&["--to", &lane.g1, "--service", MGR]);
     run.assert_code(1);
-    let err = run.json().to_string();
+    let err = error_all(&run);
     assert!(
         err.contains("gone from the registry") && err.contains(&gone),
         "{err}"
@@ -580,10 +584,7 @@ fn refuses_an_image_gone_from_the_registry_and_a_commit_outside_the_history() {
     // A source commit is not a release of the GitOps branch; option-shaped values are refused.
     let run = lane.rollback(&["--to", &lane.a]);
     run.assert_code(1);
-    assert!(run
-        .json()
-        .to_string()
-        .contains("not a commit of the GitOps branch"));
+    assert!(error_all(&run).contains("not a commit of the GitOps branch"));
     let run = lane.rollback(&["--to=--upload-pack=touch"]);
     run.assert_code(1);
     let run = lane.rollback(&[
@@ -619,39 +620,37 @@ fn a_promote_racing_the_rollback_never_loses_either_commit() {
     });
     r.assert_code(0);
     p.assert_code(0);
-    let (r, p) = (r.json(), p.json());
-    assert_eq!(r["outcome"], "committed", "{r}");
-    assert_eq!(p["outcome"], "committed", "{p}");
+    let (r, p): (RollbackReport, PromoteReport) = (r.report(), p.report());
+    assert_eq!(r.outcome, RollbackOutcome::Committed, "{r:?}");
+    assert_eq!(p.outcome, PromoteOutcome::Committed, "{p:?}");
     // Both commits are on the branch, one on top of the other.
     let tip = lane.tip();
     let log = git(&lane.bare(), &["rev-list", "--first-parent", &tip]);
     let history: Vec<&str> = log.lines().collect();
-    let (rc, pc) = (r["commit"].as_str().unwrap(), p["commit"].as_str().unwrap());
+    let (rc, pc) = (r.commit.as_str(), p.commit.as_deref().unwrap());
     assert!(
         history.contains(&rc) && history.contains(&pc),
         "{history:?}"
     );
     assert_eq!(&history[2..], &[lane.g2.as_str(), lane.g1.as_str()]);
     let cat = lane.catalog();
-    let mgr = &cat["services"][MGR];
+    let mgr = &cat.services[MGR];
     if tip == rc {
         // The promote landed first: the rollback was redone on it, rolling back from C.
-        assert_eq!(r["previousCommit"], pc);
-        assert_eq!(mgr["status"], "rolled-back");
-        assert_eq!(mgr["rollback"]["from"]["sourceCommit"], c.as_str());
-        assert_eq!(mgr["rollback"]["from"]["gitopsCommit"], pc);
-        assert_eq!(mgr["digest"], lane.digest(&lane.a, MGR).as_str());
+        assert_eq!(r.previous_commit, pc);
+        assert_eq!(mgr.status, EntryStatus::RolledBack);
+        let rb = mgr.rollback.as_ref().expect("rollback record");
+        assert_eq!(rb.from.source_commit, c);
+        assert_eq!(rb.from.gitops_commit, pc);
+        assert_eq!(mgr.digest, lane.digest(&lane.a, MGR));
     } else {
         // The rollback landed first: C is newer than what it rolled back from, so C wins.
         assert_eq!(tip, pc);
-        assert_eq!(p["previousCommit"], rc);
-        assert_eq!(mgr["status"], "published");
-        assert_eq!(mgr["digest"], lane.digest(&c, MGR).as_str());
+        assert_eq!(p.previous_commit.as_deref(), Some(rc));
+        assert_eq!(mgr.status, EntryStatus::Published);
+        assert_eq!(mgr.digest, lane.digest(&c, MGR));
     }
-    assert_eq!(
-        cat["services"][RUNNER]["digest"],
-        lane.digest(&c, RUNNER).as_str()
-    );
+    assert_eq!(cat.services[RUNNER].digest, lane.digest(&c, RUNNER));
 }
 
 #[test]
@@ -683,9 +682,9 @@ fn the_rollback_commit_is_signed_like_a_promote() {
         key.to_str().unwrap(),
     ]);
     run.assert_code(0);
-    let doc = run.json();
-    assert!(doc["signedBy"].as_str().unwrap().starts_with("SHA256:"));
-    assert_eq!(doc["to"]["gitopsCommit"], lane.g1.as_str());
+    let rep: RollbackReport = run.report();
+    assert!(rep.signed_by.as_deref().unwrap().starts_with("SHA256:"));
+    assert_eq!(rep.to.gitops_commit, lane.g1);
     let out = Command::new("git")
         .arg("-C")
         .arg(lane.bare())
@@ -765,26 +764,21 @@ fn a_release_landing_first_makes_the_rollback_redo_on_the_new_tip() {
     let run = lane.rollback(&["--to", &lane.g1, "--service", MGR]);
     run.assert_code(0);
     assert!(marker.exists(), "the hook ran");
-    let doc = run.json();
-    assert_eq!(doc["attempts"], 2, "{doc}");
-    assert_eq!(doc["previousCommit"], pc.as_str());
+    let rep: RollbackReport = run.report();
+    assert_eq!(rep.attempts, 2, "{rep:?}");
+    assert_eq!(rep.previous_commit, pc);
     let tip = lane.tip();
-    assert_eq!(doc["commit"], tip.as_str());
+    assert_eq!(rep.commit, tip);
     assert_eq!(git(&lane.bare(), &["rev-parse", &format!("{tip}^")]), pc);
     // Redone on C's release: it rolls back from C, and the runner keeps C's image.
     let cat = lane.catalog();
-    let mgr = &cat["services"][MGR];
-    assert_eq!(mgr["digest"], lane.digest(&lane.a, MGR).as_str());
-    assert_eq!(mgr["rollback"]["from"]["sourceCommit"], c.as_str());
-    assert_eq!(
-        mgr["rollback"]["from"]["digest"],
-        lane.digest(&c, MGR).as_str()
-    );
-    assert_eq!(mgr["rollback"]["from"]["gitopsCommit"], pc.as_str());
-    assert_eq!(
-        cat["services"][RUNNER]["digest"],
-        lane.digest(&c, RUNNER).as_str()
-    );
-    assert_eq!(cat["sourceCommit"], c.as_str());
+    let mgr = &cat.services[MGR];
+    assert_eq!(mgr.digest, lane.digest(&lane.a, MGR));
+    let rb = mgr.rollback.as_ref().expect("rollback record");
+    assert_eq!(rb.from.source_commit, c);
+    assert_eq!(rb.from.digest, lane.digest(&c, MGR));
+    assert_eq!(rb.from.gitops_commit, pc);
+    assert_eq!(cat.services[RUNNER].digest, lane.digest(&c, RUNNER));
+    assert_eq!(cat.source_commit, c);
     assert_eq!(lane.trailers(&tip)["Lane-Rollback-From"], pc);
 }

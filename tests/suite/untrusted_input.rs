@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::gitrepo::TestRepo;
-use common::promote::{all_images, deploy_json, publish_file, source_repo};
+use common::promote::{all_images, deploy_json, error_doc_text, publish_file, source_repo};
+use lane::output::ErrorDocument;
+use lane::validate::ValidateReport;
 use serde_json::Value;
 
 /// Hostile remotes: each would run `touch <marker>` if git read it as an option or used the
@@ -61,7 +63,8 @@ fn fixture() -> Fixture {
     }
 }
 
-fn assert_refused(f: &Fixture, what: &str, args: &[&str]) -> Value {
+/// Run a command that must be refused (exit 1) before git runs anything.
+fn refused_run(f: &Fixture, what: &str, args: &[&str]) -> common::Run {
     let run = common::lane(f.repo.path(), args);
     assert_eq!(
         run.code, 1,
@@ -72,14 +75,16 @@ fn assert_refused(f: &Fixture, what: &str, args: &[&str]) -> Value {
         !f.marker.exists(),
         "{what}: the marker exists: git ran the injected command"
     );
-    let doc = run.json();
-    assert_eq!(doc["ok"], false, "{what}: {doc}");
-    doc
+    run
 }
 
-/// The text of a failure document (message, hint, findings) for assertions.
-fn text(doc: &Value) -> String {
-    doc.to_string()
+/// A refused command whose document is the error document (`ok: false`, checked by
+/// `Run::error`).
+fn assert_refused(f: &Fixture, what: &str, args: &[&str]) -> ErrorDocument {
+    let run = refused_run(f, what, args);
+    let doc = run.error();
+    assert!(!doc.ok, "{what}: {doc:?}");
+    doc
 }
 
 #[test]
@@ -109,8 +114,8 @@ fn gitops_remote_flag_is_never_an_option_or_a_program() {
         ] {
             let doc = assert_refused(&f, &format!("{cmd} {flag}"), &args);
             assert!(
-                text(&doc).contains("--gitops-remote"),
-                "{cmd}: the error names the flag: {doc}"
+                error_doc_text(&doc).contains("--gitops-remote"),
+                "{cmd}: the error names the flag: {doc:?}"
             );
         }
     }
@@ -132,15 +137,22 @@ fn deploy_json_remotes_are_refused_by_validate_and_by_every_step() {
             let publish = publish_file(&publish_dir, "bad.json", &commit, &all_images(&deploy, 3));
             let publish = publish.display().to_string();
             let what = format!("$.lane.{field} = {remote}");
-            let doc = assert_refused(
+            // validate's refusal is its report of a failed check (`valid: false`), not an
+            // error document.
+            let doc = refused_run(
                 &f,
                 &format!("validate {what}"),
                 &["validate", "deploy/deploy.json"],
-            );
-            let findings = doc.to_string();
+            )
+            .document::<ValidateReport>();
+            assert!(!doc.ok, "{what}: {doc:?}");
+            assert!(!doc.report.valid, "{what}: {doc:?}");
             assert!(
-                findings.contains(&format!("$.lane.{field}")) && findings.contains("repo-url"),
-                "validate names the field and the rule: {doc}"
+                doc.report
+                    .findings
+                    .iter()
+                    .any(|x| x.path == format!("$.lane.{field}") && x.rule == "repo-url"),
+                "validate names the field and the rule: {doc:?}"
             );
             assert_refused(&f, &format!("plan {what}"), &["plan", "--init"]);
             assert_refused(&f, &format!("render {what}"), &["render", "--no-write"]);
