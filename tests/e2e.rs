@@ -5,6 +5,9 @@ mod common;
 
 use std::process::Command;
 
+use lane::model::catalog::{CatalogDoc, EntryStatus};
+use lane::model::publish::{PublishResult, PublishedImage};
+use lane::verify::{Status, VerifyReport};
 use serde_json::Value;
 
 fn validators_pass(dir: &std::path::Path) {
@@ -77,6 +80,7 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
     ] {
         assert!(stdout.contains(line), "missing '{line}' in:\n{stdout}");
     }
+    // summary.json is scripts/e2e.sh's own record, not a lane document: it stays raw.
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(work.path().join("summary.json")).unwrap()).unwrap();
     let runs = summary["runs"].as_array().unwrap();
@@ -150,17 +154,19 @@ fn the_lane_end_to_end_rebuilds_only_the_changed_service() {
         validators_pass(&gitops.join("deploy/gitops/g14/runtime-v01"));
     }
     // The newest tree is checked out last. Run 2 replaced mgr's image and kept runner's.
-    let catalog: serde_json::Value = serde_json::from_slice(
+    let catalog: CatalogDoc = serde_json::from_slice(
         &std::fs::read(gitops.join("deploy/artifact-catalog.v01.json")).unwrap(),
     )
     .unwrap();
     let c1 = runs[0]["commit"].as_str().unwrap();
     let c2 = runs[1]["commit"].as_str().unwrap();
-    assert_eq!(catalog["services"]["agentrun-runner"]["status"], "reused");
-    assert_eq!(catalog["services"]["agentrun-runner"]["tag"], c1);
-    assert_eq!(catalog["services"]["agentrun-mgr"]["status"], "published");
-    assert_eq!(catalog["services"]["agentrun-mgr"]["tag"], c2);
-    assert_eq!(catalog["sourceCommit"], c2);
+    let runner = &catalog.services["agentrun-runner"];
+    assert_eq!(runner.status, EntryStatus::Reused);
+    assert_eq!(runner.tag, c1);
+    let mgr = &catalog.services["agentrun-mgr"];
+    assert_eq!(mgr.status, EntryStatus::Published);
+    assert_eq!(mgr.tag, c2);
+    assert_eq!(catalog.source_commit.as_str(), c2);
     if cluster {
         pods_on_the_previous_digest_are_not_the_release(work.path(), &summary);
     }
@@ -220,28 +226,29 @@ fn pods_on_the_previous_digest_are_not_the_release(work: &std::path::Path, summa
         .trim()
         .to_string();
     // Release 3 names run 1's manager image (already in the registry: no build needed).
-    let image = |run: u32, service: &str| -> Value {
-        let doc: Value = serde_json::from_slice(
+    let image = |run: u32, service: &str| -> PublishedImage {
+        let doc: PublishResult = serde_json::from_slice(
             &std::fs::read(work.join(format!("run-{run}/publish/publish.json"))).unwrap(),
         )
         .unwrap();
-        doc["images"]
-            .as_array()
+        doc.images
+            .into_iter()
+            .find(|i| i.service == service)
             .unwrap()
-            .iter()
-            .find(|i| i["service"] == service)
-            .unwrap()
-            .clone()
     };
     let mut mgr = image(1, "agentrun-mgr");
-    let live_digest = image(2, "agentrun-mgr")["digest"].clone();
-    mgr["tag"] = serde_json::json!(c3);
+    let live_digest = image(2, "agentrun-mgr").digest;
+    mgr.tag = c3.clone();
     let publish = work.join("publish-3.json");
     std::fs::write(
         &publish,
-        serde_json::json!({"schemaVersion": 1, "lane": "v0.1", "sourceCommit": c3,
-            "images": [mgr.clone(), image(2, "agentrun-runner")]})
-        .to_string(),
+        serde_json::to_string(&PublishResult {
+            schema_version: 1,
+            lane: "v0.1".into(),
+            source_commit: c3.clone(),
+            images: vec![mgr.clone(), image(2, "agentrun-runner")],
+        })
+        .unwrap(),
     )
     .unwrap();
     let p = publish.display().to_string();
@@ -290,22 +297,22 @@ fn pods_on_the_previous_digest_are_not_the_release(work: &std::path::Path, summa
     };
     let run = verify("20s");
     run.assert_code(1);
-    let doc = run.json();
-    let images = doc["checks"]
-        .as_array()
-        .unwrap()
+    let doc: VerifyReport = run.report();
+    let images = doc
+        .checks
         .iter()
-        .find(|c| c["id"] == "live.images")
-        .unwrap_or_else(|| panic!("no live.images check: {doc:#}"));
-    assert_eq!(images["status"], "fail", "{doc:#}");
-    let evidence = images.to_string();
+        .find(|c| c.id == "live.images")
+        .unwrap_or_else(|| panic!("no live.images check: {doc:#?}"));
+    assert_eq!(images.status, Status::Fail, "{doc:#?}");
+    // The whole check as JSON (message and free-form evidence) names both digests.
+    let evidence = serde_json::to_string(images).unwrap();
     assert!(
-        evidence.contains(live_digest.as_str().unwrap()),
-        "the running (previous) digest is named: {images:#}"
+        evidence.contains(live_digest.as_str()),
+        "the running (previous) digest is named: {images:#?}"
     );
     assert!(
-        evidence.contains(mgr["digest"].as_str().unwrap()),
-        "the release's digest is named: {images:#}"
+        evidence.contains(mgr.digest.as_str()),
+        "the release's digest is named: {images:#?}"
     );
     // The shipped Application back: Argo CD rolls release 3 out and verify passes.
     let generated = work.join("generated/gitops/application.yaml");

@@ -20,6 +20,8 @@ use std::process::Command;
 
 use common::kube::LaneRepos;
 use common::Run;
+use lane::output::{Document, ErrorDocument};
+use lane::verify::VerifyReport;
 use serde_json::Value;
 
 /// The real cluster's environment (`eval "$(scripts/cluster.sh env)"`).
@@ -141,25 +143,30 @@ fn verify(repos: &LaneRepos, extra: &[&str], env: &[(&str, &str)]) -> Run {
 
 /// The user the API server named in its 403 (the credentials that reached it).
 fn authenticated_as(run: &Run) -> String {
-    let doc = run.json();
-    let check = doc["checks"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["id"] == "live.namespace"))
+    let check = serde_json::from_str::<Document<VerifyReport>>(&run.stdout)
+        .ok()
+        .and_then(|d| {
+            d.report
+                .checks
+                .into_iter()
+                .find(|c| c.id == "live.namespace")
+        })
         .unwrap_or_else(|| panic!("no live.namespace check:\n{}\n{}", run.stdout, run.stderr));
-    let msg = check["evidence"]["apiMessage"].as_str().unwrap_or_default();
+    // A check's evidence is free-form (`Check::evidence` is a `Value`).
+    let msg = check.evidence["apiMessage"].as_str().unwrap_or_default();
     let user = msg
         .split("User \"")
         .nth(1)
         .and_then(|r| r.split('"').next())
-        .unwrap_or_else(|| panic!("no user in {check}"));
+        .unwrap_or_else(|| panic!("no user in {check:?}"));
     user.to_string()
 }
 
 fn error_message(run: &Run) -> String {
-    run.json()["error"]["message"]
-        .as_str()
+    // "" when stdout is not an error document: the caller's assertion then shows stdout.
+    serde_json::from_str::<ErrorDocument>(&run.stdout)
+        .map(|d| d.error.message)
         .unwrap_or_default()
-        .to_string()
 }
 
 /// A port on loopback where nothing listens.
@@ -257,7 +264,10 @@ printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"
     std::fs::remove_file(dir.path().join("plugin.sh")).unwrap();
     let run = verify(&repos, &["--kubeconfig", kc.to_str().unwrap()], &[]);
     run.assert_code(3);
-    assert_eq!(run.json()["error"]["hint"], "install the lane test plugin");
+    assert_eq!(
+        run.error().error.hint.as_deref(),
+        Some("install the lane test plugin")
+    );
 }
 
 /// Two kubeconfig files: `a` sets current-context `closed` (a loopback port where nothing
@@ -486,13 +496,12 @@ fn no_configuration_at_all_is_an_environment_error_with_advice() {
     let repos = LaneRepos::new();
     let run = verify(&repos, &[], &[]);
     run.assert_code(3);
-    let doc: Value = run.json();
+    let doc = run.error();
     assert!(
-        doc["error"]["message"]
-            .as_str()
-            .unwrap()
+        doc.error
+            .message
             .contains("no Kubernetes API configuration"),
-        "{doc}"
+        "{doc:?}"
     );
     let run = verify(&repos, &["--context", "prod"], &[]);
     run.assert_code(3);
@@ -553,14 +562,14 @@ fn an_exec_plugin_client_certificate_reaches_the_api() {
         run.stderr
     );
     assert!(run.stderr.contains("exec-plugin)"), "{}", run.stderr);
-    let doc = run.json();
-    let ns = doc["checks"]
-        .as_array()
-        .unwrap()
+    let doc: VerifyReport = run.report();
+    let ns = doc
+        .checks
         .iter()
-        .find(|c| c["id"] == "live.namespace")
+        .find(|c| c.id == "live.namespace")
         .unwrap();
-    // The admin may read the namespace: whatever the check finds, it was not refused.
-    assert!(ns["evidence"].get("forbidden").is_none(), "{ns}");
+    // The admin may read the namespace: whatever the check finds, it was not refused (the
+    // evidence is free-form, `Check::evidence` is a `Value`).
+    assert!(ns.evidence.get("forbidden").is_none(), "{ns:?}");
     assert!(!run.stdout.contains("PRIVATE KEY") && !run.stderr.contains("PRIVATE KEY"));
 }

@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 
 use common::kube::{digest, rendered_tree, LaneRepos};
 use common::realcluster::{Created, RealCluster};
+use lane::status::model::{
+    ArgoResource, Change, DigestCount, Known, ServiceView, State, StatusReport,
+};
 use serde_json::{json, Value};
 
 const WIDTH: usize = 100;
@@ -25,13 +28,23 @@ fn status(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> common::Run {
     common::lane_env(dir, &a, env)
 }
 
-fn service<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["services"]
-        .as_array()
-        .unwrap()
+fn service<'a>(doc: &'a StatusReport, id: &str) -> &'a ServiceView {
+    doc.services
         .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no service {id} in {doc:#}"))
+        .find(|s| s.id == id)
+        .unwrap_or_else(|| panic!("no service {id} in {doc:#?}"))
+}
+
+/// A link that is known, or a panic naming it and why it is not.
+fn known<'a, T>(k: &'a Known<T>, what: &str) -> &'a T {
+    k.get()
+        .unwrap_or_else(|| panic!("{what}: unknown ({})", k.reason().unwrap_or_default()))
+}
+
+/// A link that is unknown: its reason.
+fn unknown<'a, T: std::fmt::Debug>(k: &'a Known<T>, what: &str) -> &'a str {
+    k.reason()
+        .unwrap_or_else(|| panic!("{what} is not unknown: {k:#?}"))
 }
 
 fn assert_fits(text: &str) {
@@ -118,61 +131,75 @@ fn an_unreachable_api_is_unknown_with_the_reason_and_git_is_still_read() {
     args.extend(extra.iter().map(String::as_str));
     let run = status(repos.source.path(), &args, &[]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["command"], "status");
-    assert_eq!(doc["ok"], true);
-    assert_eq!(doc["lane"], "v0.1");
+    let lane::output::Document {
+        command,
+        ok,
+        report: doc,
+    } = run.document::<StatusReport>();
+    assert_eq!(command, "status");
+    assert!(ok);
+    assert_eq!(doc.lane, "v0.1");
     // Git: the source tip, the GitOps tip and its catalog.
-    assert_eq!(doc["source"]["commit"], repos.commit.as_str());
-    assert_eq!(doc["source"]["gitRef"], "refs/remotes/origin/v0.1");
-    assert_eq!(doc["gitops"]["commit"], head.as_str());
-    assert_eq!(doc["gitops"]["catalogSourceCommit"], repos.commit.as_str());
-    assert_eq!(doc["gitops"]["sourceReleased"], true);
+    let source = known(&doc.source, "source");
+    assert_eq!(source.commit, repos.commit);
+    assert_eq!(source.git_ref, "refs/remotes/origin/v0.1");
+    let gitops = known(&doc.gitops, "gitops");
+    assert_eq!(gitops.commit, head);
+    assert_eq!(
+        known(&gitops.catalog_source_commit, "catalogSourceCommit"),
+        &repos.commit
+    );
+    assert_eq!(gitops.source_released, Some(true));
     let mgr = service(&doc, "agentrun-mgr");
-    assert_eq!(mgr["catalog"]["digest"], digest('c'));
-    assert_eq!(mgr["catalog"]["status"], "published");
-    assert_eq!(mgr["catalog"]["sourceCommit"], repos.commit.as_str());
-    assert_eq!(mgr["gitops"]["commit"], head.as_str());
+    let mgr_catalog = known(&mgr.catalog, "mgr catalog");
+    assert_eq!(mgr_catalog.digest, digest('c'));
+    assert_eq!(mgr_catalog.status, "published");
+    assert_eq!(mgr_catalog.source_commit, repos.commit);
+    let mgr_gitops = known(&mgr.gitops, "mgr gitops");
+    assert_eq!(mgr_gitops.commit, head);
     // The digest came in with the newest GitOps commit; the whole history was read.
-    assert_eq!(mgr["gitops"]["since"], head.as_str());
-    assert_eq!(mgr["gitops"]["sinceComplete"], true);
+    assert_eq!(mgr_gitops.since.as_deref(), Some(head.as_str()));
+    assert!(mgr_gitops.since_complete);
     let runner = service(&doc, "agentrun-runner");
     assert_eq!(
-        runner["gitops"]["since"],
-        repos.gitops.git(&["rev-parse", "HEAD~1"])
+        known(&runner.gitops, "runner gitops").since,
+        Some(repos.gitops.git(&["rev-parse", "HEAD~1"]))
     );
     // The cluster: unknown, each with the reason naming the address.
-    for (what, v) in [
-        ("argo", &doc["argo"]),
-        ("pipelineRun", &doc["pipelineRun"]),
-        ("mgr argo", &mgr["argo"]),
-        ("mgr live", &mgr["live"]),
-        ("runner live", &runner["live"]),
+    for (what, r) in [
+        ("argo", unknown(&doc.argo, "argo")),
+        ("pipelineRun", unknown(&doc.pipeline_run, "pipelineRun")),
+        ("mgr argo", unknown(&mgr.argo, "mgr argo")),
+        ("mgr live", unknown(&mgr.live, "mgr live")),
+        ("runner live", unknown(&runner.live, "runner live")),
     ] {
-        let r = v["unknown"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{what}: {v:#}"));
         assert!(r.contains("127.0.0.1:1"), "{what}: {r}");
     }
-    assert_eq!(mgr["state"], "unknown");
-    assert_eq!(doc["summary"]["unknown"], 2);
+    assert_eq!(mgr.state, State::Unknown);
+    assert_eq!(doc.summary.unknown, 2);
     assert!(
-        mgr["why"].to_string().contains("live: unknown"),
-        "{:#}",
-        mgr["why"]
+        mgr.why.iter().any(|w| w.contains("live: unknown")),
+        "{:#?}",
+        mgr.why
     );
     // The last releases: the hostile one first, with what changed, then the first promote.
-    let rel = doc["releases"].as_array().unwrap();
+    let rel = known(&doc.releases, "releases");
     assert_eq!(rel.len(), 2, "{rel:#?}");
-    assert_eq!(rel[0]["gitopsCommit"], head.as_str());
-    assert_eq!(rel[0]["subject"], HOSTILE_SUBJECT);
-    assert_eq!(rel[0]["author"], "Mallory & \"Eve\" O'Hare");
+    assert_eq!(rel[0].gitops_commit, head);
+    assert_eq!(rel[0].subject, HOSTILE_SUBJECT);
+    assert_eq!(rel[0].author, "Mallory & \"Eve\" O'Hare");
     assert_eq!(
-        rel[0]["changes"],
-        json!([{"service": "agentrun-mgr", "status": "published", "digest": digest('c'),
-                "previousDigest": digest('a'), "sourceCommit": repos.commit}])
+        rel[0].changes,
+        [Change {
+            service: "agentrun-mgr".into(),
+            status: "published".into(),
+            digest: Some(digest('c')),
+            previous_digest: Some(digest('a')),
+            source_commit: Some(repos.commit.clone()),
+            reused_from: None,
+        }]
     );
-    assert_eq!(rel[1]["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(rel[1].changes.len(), 2);
     // The token is never printed.
     assert!(!run.stdout.contains("not-a-real-token") && !run.stderr.contains("not-a-real-token"));
 
@@ -227,21 +254,18 @@ fn a_rolled_back_entry_shows_the_release_it_restores() {
     args.extend(extra.iter().map(String::as_str));
     let run = status(repos.source.path(), &args, &[]);
     run.assert_code(0);
-    let doc = run.json();
+    let doc: StatusReport = run.report();
     let mgr = service(&doc, "agentrun-mgr");
-    assert_eq!(mgr["catalog"]["status"], "rolled-back");
-    assert_eq!(mgr["catalog"]["digest"], digest('a'));
-    assert_eq!(
-        mgr["catalog"]["rollback"]["restores"]["gitopsCommit"],
-        first.as_str()
-    );
-    assert_eq!(mgr["catalog"]["rollback"]["requestedBy"], "alice");
-    assert_eq!(doc["releases"][0]["gitopsCommit"], rolled.as_str());
-    assert_eq!(doc["releases"][0]["changes"][0]["status"], "rolled-back");
-    assert_eq!(
-        doc["releases"][0]["changes"][0]["previousDigest"],
-        digest('c')
-    );
+    let catalog = known(&mgr.catalog, "mgr catalog");
+    assert_eq!(catalog.status, "rolled-back");
+    assert_eq!(catalog.digest, digest('a'));
+    let rollback = catalog.rollback.as_ref().unwrap();
+    assert_eq!(rollback.restores.gitops_commit.as_str(), first);
+    assert_eq!(rollback.requested_by, "alice");
+    let rel = known(&doc.releases, "releases");
+    assert_eq!(rel[0].gitops_commit, rolled);
+    assert_eq!(rel[0].changes[0].status, "rolled-back");
+    assert_eq!(rel[0].changes[0].previous_digest, Some(digest('c')));
     let mut targs = vec!["--output", "text"];
     targs.extend(args.iter().copied());
     let text = status(repos.source.path(), &targs, &[]);
@@ -292,13 +316,16 @@ fn the_flags_have_lane_environment_forms() {
     );
     flags.assert_code(0);
     env.assert_code(0);
+    // The two whole documents are compared as JSON (observedAt taken out): every field, with
+    // no PartialEq needed on each status type.
     let strip = |mut d: Value| {
         d.as_object_mut().unwrap().remove("observedAt");
         d
     };
     let (a, b) = (strip(flags.json()), strip(env.json()));
     assert_eq!(a, b);
-    assert_eq!(a["releases"].as_array().unwrap().len(), 1);
+    let report: StatusReport = flags.report();
+    assert_eq!(known(&report.releases, "releases").len(), 1);
 
     // From a subdirectory, like git: the defaulted --repo is the repository root.
     let sub = repos.source.path().join("docs/reference");
@@ -313,7 +340,10 @@ fn the_flags_have_lane_environment_forms() {
         &[],
     );
     run.assert_code(0);
-    assert_eq!(run.json()["source"]["commit"], repos.commit.as_str());
+    assert_eq!(
+        known(&run.report::<StatusReport>().source, "source").commit,
+        repos.commit
+    );
 }
 
 #[test]
@@ -331,18 +361,19 @@ fn a_missing_gitops_branch_is_unknown_with_the_reason() {
     let p = repo.path().to_str().unwrap();
     let run = status(repo.path(), &["--repo", p], &env);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["source"]["commit"], commit.as_str());
-    assert_eq!(doc["source"]["gitRef"], "refs/heads/v0.1");
-    let r = doc["gitops"]["unknown"].as_str().unwrap();
+    let doc: StatusReport = run.report();
+    let source = known(&doc.source, "source");
+    assert_eq!(source.commit, commit);
+    assert_eq!(source.git_ref, "refs/heads/v0.1");
+    let r = unknown(&doc.gitops, "gitops");
     assert!(r.contains("v0.1-gitops does not exist"), "{r}");
-    assert!(doc["releases"]["unknown"].is_string(), "{doc:#}");
-    for s in doc["services"].as_array().unwrap() {
-        assert_eq!(s["state"], "unknown", "{s:#}");
-        let r = s["catalog"]["unknown"].as_str().unwrap();
+    unknown(&doc.releases, "releases");
+    for s in &doc.services {
+        assert_eq!(s.state, State::Unknown, "{s:#?}");
+        let r = unknown(&s.catalog, "catalog");
         assert!(r.contains("v0.1-gitops does not exist"), "{r}");
     }
-    let r = doc["argo"]["unknown"].as_str().unwrap();
+    let r = unknown(&doc.argo, "argo");
     assert!(r.to_lowercase().contains("kubeconfig"), "{r}");
 
     // A GitOps remote without the branch, and one that cannot be fetched at all.
@@ -350,10 +381,7 @@ fn a_missing_gitops_branch_is_unknown_with_the_reason() {
     let url = common::gitd::file_url(&bare);
     let run = status(repo.path(), &["--repo", p, "--gitops-remote", &url], &env);
     run.assert_code(0);
-    let r = run.json()["gitops"]["unknown"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let r = unknown(&run.report::<StatusReport>().gitops, "gitops").to_string();
     assert!(r.contains("does not exist on the GitOps remote"), "{r}");
     let run = status(
         repo.path(),
@@ -361,10 +389,7 @@ fn a_missing_gitops_branch_is_unknown_with_the_reason() {
         &env,
     );
     run.assert_code(0);
-    let r = run.json()["gitops"]["unknown"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let r = unknown(&run.report::<StatusReport>().gitops, "gitops").to_string();
     assert!(
         r.contains("refs/heads/elsewhere (--gitops-ref) does not exist"),
         "{r}"
@@ -408,7 +433,7 @@ fn usage_errors_exit_2_and_an_unusable_repository_is_not_unknown() {
         if args.contains(&"text") {
             assert!(run.stdout.starts_with("error: "), "{run:?}");
         } else {
-            assert_eq!(run.json()["ok"], false, "{args:?}");
+            assert!(!run.error().ok, "{args:?}");
         }
     }
     assert!(!Path::new(page).exists());
@@ -429,7 +454,7 @@ fn usage_errors_exit_2_and_an_unusable_repository_is_not_unknown() {
         &["status", "--repo", p, "--pipeline-run", "../../secrets/x"],
     );
     run.assert_code(1);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.contains("dns1123-subdomain"), "{msg}");
 }
 
@@ -628,7 +653,7 @@ fn the_page_renders_in_headless_chromium_with_every_value_escaped() {
     let run = status(repos.source.path(), &args, &[]);
     run.assert_code(0);
     // stdout still carries the document.
-    assert_eq!(run.json()["command"], "status");
+    assert_eq!(run.document::<StatusReport>().command, "status");
     let html = std::fs::read_to_string(&page).unwrap();
     self_contained(&html);
     assert!(
@@ -755,7 +780,11 @@ fn write_tree(repos: &LaneRepos, deploy: &str, catalog: &Value, command: Option<
 }
 
 /// Poll `f` (the document, and whether it is what is waited for) until it is.
-fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> (Value, bool)) -> Value {
+fn wait_for<T: std::fmt::Debug>(
+    what: &str,
+    limit: Duration,
+    mut f: impl FnMut() -> (T, bool),
+) -> T {
     let start = Instant::now();
     loop {
         let (doc, done) = f();
@@ -764,7 +793,7 @@ fn wait_for(what: &str, limit: Duration, mut f: impl FnMut() -> (Value, bool)) -
         }
         assert!(
             start.elapsed() < limit,
-            "{what}: not after {limit:?}: {doc:#}"
+            "{what}: not after {limit:?}: {doc:#?}"
         );
         std::thread::sleep(Duration::from_secs(2));
     }
@@ -867,44 +896,71 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
         || {
             let run = look(&[]);
             run.assert_code(0);
-            let doc = run.json();
-            let ok = doc["argo"]["atGitopsTip"] == true
-                && doc["argo"]["syncStatus"] == "Synced"
-                && doc["argo"]["health"] == "Healthy"
-                && service(&doc, "agentrun-mgr")["live"]["readyPods"] == 1
-                && service(&doc, "agentrun-mgr")["state"] == "current";
+            let doc: StatusReport = run.report();
+            let ok = doc.argo.get().is_some_and(|a| {
+                a.at_gitops_tip == Some(true) && a.sync_status == "Synced" && a.health == "Healthy"
+            }) && service(&doc, "agentrun-mgr")
+                .live
+                .get()
+                .is_some_and(|l| l.ready_pods == 1)
+                && service(&doc, "agentrun-mgr").state == State::Current;
             (doc, ok)
         },
     );
-    assert_eq!(doc["gitops"]["commit"], head.as_str());
-    assert_eq!(doc["argo"]["syncRevision"], head.as_str());
-    assert_eq!(doc["argo"]["health"], "Healthy");
-    assert_eq!(doc["argo"]["application"], format!("argocd/{APP}"));
+    assert_eq!(known(&doc.gitops, "gitops").commit, head);
+    let argo = known(&doc.argo, "argo");
+    assert_eq!(argo.sync_revision, head);
+    assert_eq!(argo.health, "Healthy");
+    assert_eq!(argo.application, format!("argocd/{APP}"));
     let mgr = service(&doc, "agentrun-mgr");
-    assert_eq!(mgr["catalog"]["digest"], bb_digest);
-    assert_eq!(mgr["gitops"]["since"], head.as_str());
+    assert_eq!(known(&mgr.catalog, "mgr catalog").digest, bb_digest);
     assert_eq!(
-        mgr["argo"],
-        json!({"kind": "Deployment", "name": "agentrun-mgr", "syncStatus": "Synced", "health": "Healthy"})
+        known(&mgr.gitops, "mgr gitops").since.as_deref(),
+        Some(head.as_str())
+    );
+    assert_eq!(
+        known(&mgr.argo, "mgr argo"),
+        &ArgoResource {
+            kind: "Deployment".into(),
+            name: "agentrun-mgr".into(),
+            sync_status: "Synced".into(),
+            health: "Healthy".into(),
+            health_message: String::new(),
+        }
     );
     // What runs: the pod the Deployment started, by the digest the kubelet reports.
+    let live = known(&mgr.live, "mgr live");
     assert_eq!(
-        mgr["live"]["readyDigests"],
-        json!([{"digest": bb_digest, "pods": 1}])
+        live.ready_digests,
+        [DigestCount {
+            digest: bb_digest.into(),
+            pods: 1
+        }]
     );
-    assert_eq!(mgr["live"]["replicas"], 1);
-    assert_eq!(mgr["live"]["readyReplicas"], 1);
-    assert_eq!(mgr["live"]["runsCatalogDigest"], true);
+    assert_eq!(live.replicas, Some(1));
+    assert_eq!(live.ready_replicas, Some(1));
+    assert!(live.runs_catalog_digest);
     let runner = service(&doc, "agentrun-runner");
-    assert_eq!(runner["live"]["runnerPinsCatalog"], true, "{runner:#}");
-    assert_eq!(runner["argo"]["kind"], "CronJob");
-    assert_eq!(runner["gitops"]["since"], first.as_str());
+    assert_eq!(
+        known(&runner.live, "runner live").runner_pins_catalog,
+        Some(true),
+        "{runner:#?}"
+    );
+    assert_eq!(known(&runner.argo, "runner argo").kind, "CronJob");
+    assert_eq!(
+        known(&runner.gitops, "runner gitops").since.as_deref(),
+        Some(first.as_str())
+    );
     // No PipelineRun of this lane's Pipeline exists: said as such, not unknown.
-    assert_eq!(doc["pipelineRun"], Value::Null, "{:#}", doc["pipelineRun"]);
-    let rel = doc["releases"].as_array().unwrap();
-    assert_eq!(rel[0]["gitopsCommit"], head.as_str());
-    assert_eq!(rel[0]["changes"][0]["service"], "agentrun-mgr");
-    assert_eq!(rel[0]["changes"][0]["previousDigest"], digest('a'));
+    assert!(
+        matches!(doc.pipeline_run, Known::Yes(None)),
+        "{:#?}",
+        doc.pipeline_run
+    );
+    let rel = known(&doc.releases, "releases");
+    assert_eq!(rel[0].gitops_commit, head);
+    assert_eq!(rel[0].changes[0].service, "agentrun-mgr");
+    assert_eq!(rel[0].changes[0].previous_digest, Some(digest('a')));
 
     // The text view of the same lane.
     let text = look(&["--output", "text"]);
@@ -960,25 +1016,41 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
         );
         let run = look(&[]);
         run.assert_code(0);
-        let doc = run.json();
-        assert_eq!(doc["gitops"]["commit"], newer.as_str());
-        assert_eq!(doc["argo"]["atGitopsTip"], false, "{:#}", doc["argo"]);
+        let doc: StatusReport = run.report();
+        assert_eq!(known(&doc.gitops, "gitops").commit, newer);
+        assert_eq!(
+            known(&doc.argo, "argo").at_gitops_tip,
+            Some(false),
+            "{:#?}",
+            doc.argo
+        );
         let mgr = service(&doc, "agentrun-mgr");
-        assert_eq!(mgr["state"], "progressing", "{mgr:#}");
-        let why = mgr["why"].to_string();
+        assert_eq!(mgr.state, State::Progressing, "{mgr:#?}");
+        let why = &mgr.why;
         assert!(
-            why.contains(&format!("Argo CD compares {}", &head[..12])),
-            "{why}"
+            why.iter()
+                .any(|w| w.contains(&format!("Argo CD compares {}", &head[..12]))),
+            "{why:?}"
         );
-        assert!(why.contains("another digest than the catalog"), "{why}");
-        assert_eq!(mgr["live"]["runsCatalogDigest"], false);
+        assert!(
+            why.iter()
+                .any(|w| w.contains("another digest than the catalog")),
+            "{why:?}"
+        );
+        let live = known(&mgr.live, "mgr live");
+        assert!(!live.runs_catalog_digest);
         assert_eq!(
-            mgr["live"]["readyDigests"],
-            json!([{"digest": bb_digest, "pods": 1}])
+            live.ready_digests,
+            [DigestCount {
+                digest: bb_digest.into(),
+                pods: 1
+            }]
         );
         assert_eq!(
-            doc["releases"][0]["changes"][0]["previousDigest"],
-            bb_digest
+            known(&doc.releases, "releases")[0].changes[0]
+                .previous_digest
+                .as_deref(),
+            Some(bb_digest)
         );
         let text = look(&["--output", "text"]);
         assert_fits(&text.stdout);
@@ -1028,17 +1100,16 @@ fn real_cluster_status_follows_a_release_from_source_to_running_pods() {
         &[],
     );
     run.assert_code(0);
-    let doc = run.json();
-    let r = doc["argo"]["unknown"].as_str().unwrap();
+    let doc: StatusReport = run.report();
+    let r = unknown(&doc.argo, "argo");
     assert!(r.contains("may not get applications"), "{r}");
-    let r = doc["pipelineRun"]["unknown"].as_str().unwrap();
+    let r = unknown(&doc.pipeline_run, "pipelineRun");
     assert!(r.contains("may not list pipelineruns"), "{r}");
-    assert_eq!(service(&doc, "agentrun-mgr")["state"], "unknown");
+    assert_eq!(service(&doc, "agentrun-mgr").state, State::Unknown);
     // Git is read all the same.
-    assert_eq!(doc["gitops"]["commit"], repos.gitops_head.as_str());
-    assert!(service(&doc, "agentrun-mgr")["catalog"]["digest"]
-        .as_str()
-        .unwrap()
+    assert_eq!(known(&doc.gitops, "gitops").commit, repos.gitops_head);
+    assert!(known(&service(&doc, "agentrun-mgr").catalog, "mgr catalog")
+        .digest
         .starts_with("sha256:"));
     drop(daemon);
 }

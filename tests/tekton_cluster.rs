@@ -12,8 +12,10 @@
 //! when `LANE_CLUSTER_KUBECONFIG` is set (`eval "$(scripts/cluster.sh env)"`); otherwise it
 //! prints that it skipped and passes.
 //!
-//! Self-contained (no `mod common`): std and serde_json only.
+//! Self-contained (no `mod common`): std, serde_json and lane's own document types only.
 
+use lane::output::Document;
+use lane::prune::PruneReport;
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -308,7 +310,10 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
     // the older finished runs, and the garbage collector their per-run PVCs; the two newest
     // finished runs and their PVCs stay, and so does the pending run (never finished).
     let prune = &hook["prune"];
-    assert_eq!(prune["report"]["ok"], true, "{prune}");
+    // The script's record stays raw; the lane prune document in it is read typed.
+    let prune_doc: Document<PruneReport> =
+        serde_json::from_value(prune["report"].clone()).unwrap_or_else(|e| panic!("{e}: {prune}"));
+    assert!(prune_doc.ok, "{prune}");
     assert!(
         prune["image"]
             .as_str()
@@ -352,13 +357,8 @@ fn a_release_runs_through_the_real_pipeline_and_a_signed_webhook() {
         .find(|(_, r)| r["pending"] == true)
         .expect("the pending run");
     assert!(after.contains_key(pending), "the pending run was deleted");
-    assert_eq!(prune["report"]["unfinished"], serde_json::json!([pending]));
-    let mut reported: Vec<String> = prune["report"]["deleted"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d.as_str().unwrap().to_string())
-        .collect();
+    assert_eq!(prune_doc.report.unfinished, [pending.as_str()]);
+    let mut reported: Vec<String> = prune_doc.report.deleted.clone();
     reported.sort();
     deleted.sort();
     assert_eq!(reported, deleted);

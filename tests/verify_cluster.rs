@@ -8,6 +8,8 @@
 mod common;
 
 use common::kube::{digest, image, run_git, Cluster, FakeApi, LaneRepos, TOKEN};
+use lane::output::Document;
+use lane::verify::{Check, Group, Status, VerifyReport};
 use serde_json::{json, Value};
 
 struct Setup {
@@ -45,34 +47,43 @@ impl Setup {
     }
 }
 
-fn check<'a>(doc: &'a Value, id: &str) -> &'a Value {
-    doc["checks"]
-        .as_array()
-        .unwrap()
+// A check's `evidence` is free-form (`Check::evidence` is a `Value`): its lookups stay raw.
+fn check<'a>(doc: &'a VerifyReport, id: &str) -> &'a Check {
+    doc.checks
         .iter()
-        .find(|c| c["id"] == id)
-        .unwrap_or_else(|| panic!("no check {id} in {doc:#}"))
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("no check {id} in {doc:#?}"))
 }
 
-fn status(doc: &Value, id: &str) -> String {
-    check(doc, id)["status"].as_str().unwrap().to_string()
+fn status(doc: &VerifyReport, id: &str) -> Status {
+    check(doc, id).status
+}
+
+/// The verify document of a run, or None when stdout is not one (an error document): for the
+/// retry loops, which went on past such a run before.
+fn verify_doc(run: &common::Run) -> Option<Document<VerifyReport>> {
+    serde_json::from_str(&run.stdout).ok()
 }
 
 #[test]
 fn a_healthy_release_passes_all_five_groups_in_truth_order() {
     let s = setup();
     let run = s.verify(&[]);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     run.assert_code(0);
-    let groups: Vec<&str> = doc["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["group"].as_str().unwrap())
-        .collect();
+    let groups: Vec<Group> = doc.checks.iter().map(|c| c.group).collect();
     let mut order = groups.clone();
     order.dedup();
-    assert_eq!(order, ["live", "argo", "gitops", "tekton", "source"]);
+    assert_eq!(
+        order,
+        [
+            Group::Live,
+            Group::Argo,
+            Group::Gitops,
+            Group::Tekton,
+            Group::Source
+        ]
+    );
     for id in [
         "live.namespace",
         "live.deployment.agentrun-mgr.rollout",
@@ -90,17 +101,22 @@ fn a_healthy_release_passes_all_five_groups_in_truth_order() {
         "tekton.pipelinerun",
         "tekton.digests",
     ] {
-        assert_eq!(status(&doc, id), "pass", "{id}: {:#}", check(&doc, id));
+        assert_eq!(
+            status(&doc, id),
+            Status::Pass,
+            "{id}: {:#?}",
+            check(&doc, id)
+        );
     }
     // Evidence names what was looked at: the running digest and the synced revision.
-    let ev = check(&doc, "live.images")["evidence"]["agentrun-mgr"].to_string();
+    let ev = check(&doc, "live.images").evidence["agentrun-mgr"].to_string();
     assert!(ev.contains(&digest('a')), "{ev}");
     assert_eq!(
-        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        check(&doc, "argo.revision").evidence["syncRevision"],
         s.repos.gitops_head.as_str()
     );
     // The newest PipelineRun of the commit was judged (an older failed one exists).
-    let pr = check(&doc, "tekton.pipelinerun")["evidence"]["pipelineRun"]
+    let pr = check(&doc, "tekton.pipelinerun").evidence["pipelineRun"]
         .as_str()
         .unwrap()
         .to_string();
@@ -132,14 +148,17 @@ fn an_old_digest_still_healthy_fails_live_images() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "live.images");
-    assert_eq!(c["status"], "fail");
-    let msg = c["message"].as_str().unwrap();
+    assert_eq!(c.status, Status::Fail);
+    let msg = &c.message;
     assert!(msg.contains(&old) && msg.contains(&digest('a')), "{msg}");
     // The old pods are Ready and the Deployment looks rolled out: only the digest betrays it.
-    assert_eq!(status(&doc, "live.deployment.agentrun-mgr.rollout"), "pass");
-    assert_eq!(status(&doc, "live.health.agentrun-mgr"), "pass");
+    assert_eq!(
+        status(&doc, "live.deployment.agentrun-mgr.rollout"),
+        Status::Pass
+    );
+    assert_eq!(status(&doc, "live.health.agentrun-mgr"), Status::Pass);
 }
 
 #[test]
@@ -153,15 +172,15 @@ fn an_unfinished_rollout_and_a_stale_source_commit_fail() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "live.deployment.agentrun-mgr.rollout");
-    assert_eq!(c["status"], "fail");
-    let msg = c["message"].as_str().unwrap();
+    assert_eq!(c.status, Status::Fail);
+    let msg = &c.message;
     assert!(msg.contains("observedGeneration 3 < generation 4"), "{msg}");
     assert!(msg.contains("updatedReplicas 0"), "{msg}");
     let sc = check(&doc, "live.source-commit");
-    assert_eq!(sc["status"], "fail");
-    assert!(sc["message"].as_str().unwrap().contains(&"0".repeat(40)));
+    assert_eq!(sc.status, Status::Fail);
+    assert!(sc.message.contains(&"0".repeat(40)));
 }
 
 #[test]
@@ -181,11 +200,14 @@ fn a_failing_health_endpoint_and_a_wrong_runner_template_fail() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let h = check(&doc, "live.health.agentrun-mgr");
-    assert_eq!(h["status"], "fail");
-    assert_eq!(h["evidence"]["status"], 503);
-    assert_eq!(status(&doc, "live.cronjob.agentrun-runner.image"), "fail");
+    assert_eq!(h.status, Status::Fail);
+    assert_eq!(h.evidence["status"], 503);
+    assert_eq!(
+        status(&doc, "live.cronjob.agentrun-runner.image"),
+        Status::Fail
+    );
 }
 
 #[test]
@@ -195,9 +217,9 @@ fn a_missing_namespace_fails_and_skips_the_rest_of_live() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(status(&doc, "live.namespace"), "fail");
-    assert_eq!(status(&doc, "live.images"), "skip");
+    let doc: VerifyReport = run.report();
+    assert_eq!(status(&doc, "live.namespace"), Status::Fail);
+    assert_eq!(status(&doc, "live.images"), Status::Skip);
 }
 
 #[test]
@@ -210,14 +232,14 @@ fn argo_synced_to_an_older_revision_fails_revision() {
     s.apply();
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "argo.revision");
-    assert_eq!(c["status"], "fail");
-    assert!(c["message"].as_str().unwrap().contains(&old));
-    assert_eq!(c["evidence"]["gitopsHead"], s.repos.gitops_head.as_str());
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains(&old));
+    assert_eq!(c.evidence["gitopsHead"], s.repos.gitops_head.as_str());
     // Synced and Healthy at the old revision is still not the release.
-    assert_eq!(status(&doc, "argo.sync"), "pass");
-    assert_eq!(status(&doc, "argo.health"), "pass");
+    assert_eq!(status(&doc, "argo.sync"), Status::Pass);
+    assert_eq!(status(&doc, "argo.health"), Status::Pass);
 }
 
 #[test]
@@ -233,17 +255,17 @@ fn argo_comparing_the_head_but_running_an_older_revision_fails_revision() {
     s.apply();
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "argo.revision");
-    assert_eq!(c["status"], "fail");
+    assert_eq!(c.status, Status::Fail);
     assert!(
-        c["message"].as_str().unwrap().contains(&format!(
+        c.message.contains(&format!(
             "compares the GitOps head {} but last applied {old}",
             s.repos.gitops_head
         )),
-        "{c:#}"
+        "{c:#?}"
     );
-    assert_eq!(c["evidence"]["deployedRevision"], old.as_str());
+    assert_eq!(c.evidence["deployedRevision"], old.as_str());
 }
 
 #[test]
@@ -255,13 +277,10 @@ fn degraded_health_and_outofsync_fail() {
     s.apply();
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(status(&doc, "argo.health"), "fail");
-    assert!(check(&doc, "argo.health")["message"]
-        .as_str()
-        .unwrap()
-        .contains("Degraded"));
-    assert_eq!(status(&doc, "argo.sync"), "fail");
+    let doc: VerifyReport = run.report();
+    assert_eq!(status(&doc, "argo.health"), Status::Fail);
+    assert!(check(&doc, "argo.health").message.contains("Degraded"));
+    assert_eq!(status(&doc, "argo.sync"), Status::Fail);
 }
 
 #[test]
@@ -280,13 +299,10 @@ fn wrong_source_destination_and_a_wide_project_fail() {
     s.apply();
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(1);
-    let doc = run.json();
-    assert!(check(&doc, "argo.source")["message"]
-        .as_str()
-        .unwrap()
-        .contains("'master'"));
-    assert_eq!(status(&doc, "argo.destination"), "fail");
-    assert_eq!(status(&doc, "argo.project-destinations"), "fail");
+    let doc: VerifyReport = run.report();
+    assert!(check(&doc, "argo.source").message.contains("'master'"));
+    assert_eq!(status(&doc, "argo.destination"), Status::Fail);
+    assert_eq!(status(&doc, "argo.project-destinations"), Status::Fail);
 }
 
 #[test]
@@ -302,10 +318,10 @@ fn a_failed_pipelinerun_fails_tekton() {
     s.apply();
     let run = s.verify(&["--only", "tekton"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "tekton.pipelinerun");
-    assert_eq!(c["status"], "fail");
-    assert!(c["message"].as_str().unwrap().contains("Failed: 1"));
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains("Failed: 1"));
 }
 
 #[test]
@@ -319,11 +335,11 @@ fn a_pipeline_run_flag_that_is_not_an_object_name_is_refused_before_any_request(
         let flag = format!("--pipeline-run={hostile}");
         let run = s.verify(&["--only", "tekton", &flag]);
         run.assert_code(1);
-        let doc = run.json();
-        let msg = doc["error"]["message"].as_str().unwrap();
+        let doc = run.error();
+        let msg = &doc.error.message;
         assert!(
             msg.contains("is not a Kubernetes object name (rule dns1123-subdomain)"),
-            "{doc:#}"
+            "{doc:#?}"
         );
     }
     assert!(log_lines(&s, "secrets").is_empty(), "{}", s.api.requests());
@@ -348,11 +364,11 @@ fn published_digests_that_differ_from_the_catalog_fail_tekton() {
     s.apply();
     let run = s.verify(&["--only", "tekton"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "tekton.digests");
-    assert_eq!(c["status"], "fail");
-    assert!(c["message"].as_str().unwrap().contains(&digest('e')));
-    assert_eq!(status(&doc, "tekton.pipelinerun"), "pass");
+    assert_eq!(c.status, Status::Fail);
+    assert!(c.message.contains(&digest('e')));
+    assert_eq!(status(&doc, "tekton.pipelinerun"), Status::Pass);
 }
 
 #[test]
@@ -362,11 +378,10 @@ fn no_pipelinerun_for_the_commit_fails() {
     s.apply();
     let run = s.verify(&["--only", "tekton"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "tekton.pipelinerun");
-    assert!(c["message"]
-        .as_str()
-        .unwrap()
+    assert!(c
+        .message
         .contains(&format!("agentrun-v01-ci-{}", &s.repos.commit[..12])));
 }
 
@@ -382,18 +397,15 @@ fn wait_times_out_with_the_last_observed_state_when_the_revision_never_syncs() {
     let run = s.verify(&["--only", "argo", "--wait", "2s"]);
     let took = start.elapsed();
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(doc["wait"]["satisfied"], false);
-    assert!(
-        doc["wait"]["attempts"].as_u64().unwrap() >= 2,
-        "{:#}",
-        doc["wait"]
-    );
+    let doc: VerifyReport = run.report();
+    let wait = doc.wait.as_ref().unwrap();
+    assert!(!wait.satisfied);
+    assert!(wait.attempts >= 2, "{wait:#?}");
     assert!(took >= std::time::Duration::from_secs(2), "{took:?}");
     assert!(took < std::time::Duration::from_secs(20), "{took:?}");
     let c = check(&doc, "argo.revision");
-    assert_eq!(c["evidence"]["syncRevision"], old.as_str());
-    assert_eq!(c["evidence"]["syncStatus"], "OutOfSync");
+    assert_eq!(c.evidence["syncRevision"], old.as_str());
+    assert_eq!(c.evidence["syncStatus"], "OutOfSync");
 }
 
 #[test]
@@ -409,9 +421,10 @@ fn wait_succeeds_once_argo_reports_the_pushed_revision() {
     s.apply();
     let run = s.verify(&["--only", "argo", "--wait", "30s"]);
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["wait"]["satisfied"], true);
-    assert_eq!(doc["wait"]["attempts"], 3);
+    let doc: VerifyReport = run.report();
+    let wait = doc.wait.as_ref().unwrap();
+    assert!(wait.satisfied);
+    assert_eq!(wait.attempts, 3);
 }
 
 #[test]
@@ -439,8 +452,8 @@ fn a_wrong_token_is_an_environment_error_without_the_token_in_output() {
         ],
     );
     run.assert_code(3);
-    let doc = run.json();
-    assert!(doc["error"]["message"].as_str().unwrap().contains("401"));
+    let doc = run.error();
+    assert!(doc.error.message.contains("401"));
     assert!(!run.stdout.contains("not-the-token") && !run.stderr.contains("not-the-token"));
     assert!(s.api.requests().contains(" none 401"));
 }
@@ -469,7 +482,7 @@ fn a_server_certificate_from_another_ca_is_refused() {
         ],
     );
     run.assert_code(3);
-    let msg = run.json()["error"]["message"].as_str().unwrap().to_string();
+    let msg = run.error().error.message;
     assert!(msg.to_lowercase().contains("certificate"), "{msg}");
     // Nothing reached the handler: the TLS handshake failed first.
     assert_eq!(s.api.requests(), "");
@@ -540,9 +553,10 @@ fn a_kubeconfig_with_insecure_skip_tls_verify_is_refused() {
         ],
     );
     run.assert_code(3);
-    assert!(run.json()["error"]["message"]
-        .as_str()
-        .unwrap()
+    assert!(run
+        .error()
+        .error
+        .message
         .contains("insecure-skip-tls-verify"));
     assert!(!run.stdout.contains(TOKEN));
 }
@@ -597,10 +611,10 @@ fn the_pod_service_account_is_used_in_cluster() {
         "{}",
         run.stderr
     );
-    let doc = run.json();
-    assert_eq!(status(&doc, "live.images"), "pass");
-    assert_eq!(status(&doc, "argo.revision"), "pass");
-    assert_eq!(status(&doc, "tekton.pipelinerun"), "pass");
+    let doc: VerifyReport = run.report();
+    assert_eq!(status(&doc, "live.images"), Status::Pass);
+    assert_eq!(status(&doc, "argo.revision"), Status::Pass);
+    assert_eq!(status(&doc, "tekton.pipelinerun"), Status::Pass);
     let log = s.api.requests();
     assert!(log.contains(" bearer 200"), "{log}");
     assert!(!log.contains(" none "), "{log}");
@@ -684,30 +698,30 @@ fn a_missing_permission_is_a_failed_check_naming_verb_resource_and_namespace() {
     s.apply();
     let run = s.verify(&[]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "live.source-commit");
-    assert_eq!(c["status"], "fail");
-    let msg = c["message"].as_str().unwrap();
+    assert_eq!(c.status, Status::Fail);
+    let msg = &c.message;
     assert!(
         msg.contains("may not get roles (API group \"rbac.authorization.k8s.io\")")
             && msg.contains("in namespace agentrun-v01"),
         "{msg}"
     );
-    let hint = c["hint"].as_str().unwrap();
+    let hint = c.hint.as_deref().unwrap();
     assert!(
         hint.contains(
             r#"apiGroups: ["rbac.authorization.k8s.io"], resources: ["roles"], verbs: ["get"]"#
         ) && hint.contains("pipelines/rbac.yaml"),
         "{hint}"
     );
-    assert_eq!(c["evidence"]["forbidden"][0]["verb"], "get");
-    assert_eq!(c["evidence"]["forbidden"][0]["resource"], "roles");
-    assert_eq!(c["evidence"]["forbidden"][0]["namespace"], "agentrun-v01");
+    assert_eq!(c.evidence["forbidden"][0]["verb"], "get");
+    assert_eq!(c.evidence["forbidden"][0]["resource"], "roles");
+    assert_eq!(c.evidence["forbidden"][0]["namespace"], "agentrun-v01");
     // Everything else was still judged.
-    assert_eq!(status(&doc, "live.images"), "pass");
-    assert_eq!(status(&doc, "argo.revision"), "pass");
-    assert_eq!(status(&doc, "tekton.digests"), "pass");
-    assert_eq!(doc["summary"]["failed"], json!(["live.source-commit"]));
+    assert_eq!(status(&doc, "live.images"), Status::Pass);
+    assert_eq!(status(&doc, "argo.revision"), Status::Pass);
+    assert_eq!(status(&doc, "tekton.digests"), Status::Pass);
+    assert_eq!(doc.summary.failed, ["live.source-commit"]);
 
     // Without `list` on pods, and without the Argo CD and Tekton reads: each check says what
     // was refused; still exit 1 with the one report.
@@ -721,7 +735,7 @@ fn a_missing_permission_is_a_failed_check_naming_verb_resource_and_namespace() {
     s.apply();
     let run = s.verify(&[]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     for (id, want) in [
         ("live.images", "may not list pods (API group \"\") in namespace agentrun-v01"),
         (
@@ -738,8 +752,8 @@ fn a_missing_permission_is_a_failed_check_naming_verb_resource_and_namespace() {
         ),
     ] {
         let c = check(&doc, id);
-        assert_eq!(c["status"], "fail", "{id}: {c:#}");
-        assert!(c["message"].as_str().unwrap().contains(want), "{id}: {c:#}");
+        assert_eq!(c.status, Status::Fail, "{id}: {c:#?}");
+        assert!(c.message.contains(want), "{id}: {c:#?}");
     }
     assert!(!run.stdout.contains(TOKEN) && !run.stderr.contains(TOKEN));
 }
@@ -753,14 +767,16 @@ fn wait_stops_at_once_on_a_missing_permission() {
     let run = s.verify(&["--only", "live", "--wait", "60s"]);
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
     run.assert_code(1);
-    let doc = run.json();
-    assert_eq!(doc["wait"]["satisfied"], false);
-    assert!(doc["wait"]["stopped"]
-        .as_str()
+    let doc: VerifyReport = run.report();
+    let wait = doc.wait.as_ref().unwrap();
+    assert!(!wait.satisfied);
+    assert!(wait
+        .stopped
+        .as_deref()
         .unwrap()
         .contains("missing permission"));
     let c = check(&doc, "live.deployment.agentrun-mgr.rollout");
-    assert!(c["message"].as_str().unwrap().contains(
+    assert!(c.message.contains(
         "may not get deployments (API group \"apps\") \"agentrun-mgr\" in namespace agentrun-v01"
     ));
 }
@@ -784,7 +800,7 @@ fn wait_retries_429_after_retry_after_and_5xx() {
     let run = s.verify(&["--only", "argo", "--wait", "30s"]);
     let took = start.elapsed();
     run.assert_code(0);
-    assert_eq!(run.json()["wait"]["satisfied"], true);
+    assert!(run.report::<VerifyReport>().wait.unwrap().satisfied);
     let codes: Vec<String> = log_lines(&s, &format!("GET {APP} "))
         .iter()
         .map(|l| l.rsplit(' ').next().unwrap().to_string())
@@ -806,14 +822,11 @@ fn a_throttled_api_past_the_wait_deadline_ends_at_the_deadline() {
     let run = s.verify(&["--only", "argo", "--wait", "2s"]);
     assert!(start.elapsed() < std::time::Duration::from_secs(10));
     run.assert_code(3);
-    let err = &run.json()["error"];
+    let err = run.error().error;
+    assert!(err.message.contains("HTTP 429"), "{err:?}");
     assert!(
-        err["message"].as_str().unwrap().contains("HTTP 429"),
-        "{err}"
-    );
-    assert!(
-        err["hint"].as_str().unwrap().contains("throttling"),
-        "{err}"
+        err.hint.as_deref().unwrap().contains("throttling"),
+        "{err:?}"
     );
 }
 
@@ -841,13 +854,13 @@ fn a_sync_operation_running_failed_or_in_error_does_not_pass() {
         s.apply();
         let run = s.verify(&["--only", "argo"]);
         run.assert_code(1);
-        let doc = run.json();
+        let doc: VerifyReport = run.report();
         let c = check(&doc, "argo.operation");
-        assert_eq!(c["status"], "fail", "{phase}: {c:#}");
-        assert!(c["message"].as_str().unwrap().contains(phase), "{c:#}");
-        assert_eq!(c["evidence"]["operationPhase"], phase);
+        assert_eq!(c.status, Status::Fail, "{phase}: {c:#?}");
+        assert!(c.message.contains(phase), "{c:#?}");
+        assert_eq!(c.evidence["operationPhase"], phase);
         // Synced, Healthy and at the head: only the operation says it is not done.
-        assert_eq!(doc["summary"]["failed"], json!(["argo.operation"]));
+        assert_eq!(doc.summary.failed, ["argo.operation"]);
     }
 }
 
@@ -867,12 +880,12 @@ fn a_multi_source_application_is_judged_by_its_lane_source() {
     s.apply();
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(0);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     assert_eq!(
-        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        check(&doc, "argo.revision").evidence["syncRevision"],
         head.as_str()
     );
-    assert_eq!(check(&doc, "argo.source")["evidence"]["sourceIndex"], 1);
+    assert_eq!(check(&doc, "argo.source").evidence["sourceIndex"], 1);
 
     // The lane's source behind the head fails; a second source that renders manifests too.
     let app = s.cluster.app();
@@ -881,14 +894,10 @@ fn a_multi_source_application_is_judged_by_its_lane_source() {
     s.apply();
     let run = s.verify(&["--only", "argo"]);
     run.assert_code(1);
-    let doc = run.json();
-    assert!(check(&doc, "argo.revision")["message"]
-        .as_str()
-        .unwrap()
-        .contains(&other));
-    assert!(check(&doc, "argo.source")["message"]
-        .as_str()
-        .unwrap()
+    let doc: VerifyReport = run.report();
+    assert!(check(&doc, "argo.revision").message.contains(&other));
+    assert!(check(&doc, "argo.source")
+        .message
         .contains("spec.sources[0]"));
 }
 
@@ -934,9 +943,9 @@ fn init_containers_are_judged_by_their_digest() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "live.images");
-    let msg = c["message"].as_str().unwrap();
+    let msg = &c.message;
     assert!(
         msg.contains("init container migrate runs") && msg.contains(&digest('c')),
         "{msg}"
@@ -946,7 +955,7 @@ fn init_containers_are_judged_by_their_digest() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(0);
-    let ev = check(&run.json(), "live.images")["evidence"].to_string();
+    let ev = check(&run.report(), "live.images").evidence.to_string();
     assert!(
         ev.contains("\"init\":true") && ev.contains("\"judged\":true"),
         "{ev}"
@@ -957,9 +966,8 @@ fn init_containers_are_judged_by_their_digest() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    assert!(check(&run.json(), "live.images")["message"]
-        .as_str()
-        .unwrap()
+    assert!(check(&run.report(), "live.images")
+        .message
         .contains("init container injected is not in the runtime tree"));
 }
 
@@ -976,10 +984,7 @@ fn a_container_of_another_repository_is_judged_by_digest() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let msg = check(&run.json(), "live.images")["message"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let msg = check(&run.report(), "live.images").message.to_string();
     assert!(
         msg.contains(&old) && msg.contains("names another repository"),
         "{msg}"
@@ -1006,13 +1011,13 @@ fn an_image_id_without_a_registry_digest_is_reported_as_such() {
     s.apply();
     let run = s.verify(&["--only", "live"]);
     run.assert_code(1);
-    let c = check(&run.json(), "live.images").clone();
-    let msg = c["message"].as_str().unwrap();
+    let c = check(&run.report(), "live.images").clone();
+    let msg = &c.message;
     assert!(msg.contains("without a registry digest"), "{msg}");
     assert!(!msg.contains(" runs sha256"), "{msg}");
     assert!(
-        c["hint"].as_str().unwrap().contains("locally loaded"),
-        "{c:#}"
+        c.hint.as_deref().unwrap().contains("locally loaded"),
+        "{c:#?}"
     );
 }
 
@@ -1037,12 +1042,8 @@ fn tekton_results_are_whitespace_trimmed_as_chains_does() {
     s.apply();
     let run = s.verify(&["--only", "tekton"]);
     run.assert_code(0);
-    let c = check(&run.json(), "tekton.digests").clone();
-    assert_eq!(
-        c["evidence"]["matched"].as_array().unwrap().len(),
-        2,
-        "{c:#}"
-    );
+    let c = check(&run.report(), "tekton.digests").clone();
+    assert_eq!(c.evidence["matched"].as_array().unwrap().len(), 2, "{c:#?}");
 }
 
 #[test]
@@ -1067,7 +1068,7 @@ fn pipelineruns_are_listed_by_label_in_pages() {
     let run = s.verify(&["--only", "tekton"]);
     run.assert_code(0);
     assert!(
-        check(&run.json(), "tekton.pipelinerun")["evidence"]["pipelineRun"]
+        check(&run.report(), "tekton.pipelinerun").evidence["pipelineRun"]
             .as_str()
             .unwrap()
             .ends_with("-x7k2p")
@@ -1138,14 +1139,14 @@ fn pruned_taskruns_are_reported_as_pruned() {
     s.apply();
     let run = s.verify(&["--only", "tekton"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "tekton.digests");
-    let msg = c["message"].as_str().unwrap();
+    let msg = &c.message;
     assert!(msg.contains(&format!("{name} were pruned")), "{msg}");
     assert!(!msg.contains("do not name it"), "{msg}");
-    assert_eq!(c["evidence"]["prunedTaskRuns"], json!([name]));
-    assert!(c["hint"].as_str().unwrap().contains("pruner"), "{c:#}");
-    assert_eq!(status(&doc, "tekton.pipelinerun"), "pass");
+    assert_eq!(c.evidence["prunedTaskRuns"], json!([name]));
+    assert!(c.hint.as_deref().unwrap().contains("pruner"), "{c:#?}");
+    assert_eq!(status(&doc, "tekton.pipelinerun"), Status::Pass);
 }
 
 #[test]
@@ -1162,8 +1163,8 @@ fn wait_asks_argo_cd_to_refresh_when_it_is_behind() {
     let run = s.verify(&["--only", "argo", "--wait", "60s"]);
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
     run.assert_code(0);
-    let doc = run.json();
-    assert_eq!(doc["wait"]["argoRefreshes"], 1);
+    let doc: VerifyReport = run.report();
+    assert_eq!(doc.wait.as_ref().unwrap().argo_refreshes, 1);
     let patches = log_lines(&s, "PATCH ");
     assert_eq!(patches.len(), 1, "{patches:?}");
     assert!(
@@ -1181,14 +1182,14 @@ fn wait_asks_argo_cd_to_refresh_when_it_is_behind() {
     s.apply();
     let run = s.verify(&["--only", "argo", "--wait", "1s"]);
     run.assert_code(1);
-    let w = &run.json()["wait"];
-    assert_eq!(w["argoRefreshes"], 0);
+    let w = run.report::<VerifyReport>().wait.unwrap();
+    assert_eq!(w.argo_refreshes, 0);
     assert!(
-        w["argoRefreshProblem"]
-            .as_str()
+        w.argo_refresh_problem
+            .as_deref()
             .unwrap()
             .contains("may not patch applications"),
-        "{w}"
+        "{w:?}"
     );
 }
 
@@ -1354,13 +1355,13 @@ impl RealSetup<'_> {
 }
 
 /// No check failed for a refused request.
-fn nothing_refused(doc: &Value) {
-    for c in doc["checks"].as_array().unwrap() {
+fn nothing_refused(doc: &VerifyReport) {
+    for c in &doc.checks {
         assert!(
-            c["evidence"]
+            c.evidence
                 .get("forbidden")
                 .is_none_or(|f| f.as_array().is_some_and(|a| a.is_empty())),
-            "refused: {c:#}"
+            "refused: {c:#?}"
         );
     }
 }
@@ -1377,20 +1378,23 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
 
     // The shipped identity is refused nothing: every object of the tree is read, and what
     // fails fails for what it found (no pods, no Application, no PipelineRun here).
-    let mut doc = Value::Null;
+    let mut last = None;
     for _ in 0..20 {
         let run = verify();
         assert!(run.code == 0 || run.code == 1, "{run:?}");
-        doc = run.json();
-        if status(&doc, "live.source-commit") == "pass" {
+        let doc: VerifyReport = run.report();
+        let passed = status(&doc, "live.source-commit") == Status::Pass;
+        last = Some(doc);
+        if passed {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
+    let doc = last.unwrap();
     nothing_refused(&doc);
-    assert_eq!(status(&doc, "live.namespace"), "pass", "{doc:#}");
-    assert_eq!(status(&doc, "live.source-commit"), "pass", "{doc:#}");
-    let read = check(&doc, "live.source-commit")["evidence"]["objects"].to_string();
+    assert_eq!(status(&doc, "live.namespace"), Status::Pass, "{doc:#?}");
+    assert_eq!(status(&doc, "live.source-commit"), Status::Pass, "{doc:#?}");
+    let read = check(&doc, "live.source-commit").evidence["objects"].to_string();
     assert!(
         read.contains("\"Role/") && read.contains("\"RoleBinding/"),
         "{read}"
@@ -1410,10 +1414,7 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
     let mut last = None;
     for _ in 0..20 {
         let run = verify();
-        let msg = check(&run.json(), "live.source-commit")["message"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let msg = check(&run.report(), "live.source-commit").message.clone();
         if msg.contains("may not get roles (API group \"rbac.authorization.k8s.io\")") {
             run.assert_code(1);
             assert!(msg.contains("in namespace agentrun-v97"), "{msg}");
@@ -1423,12 +1424,13 @@ fn real_cluster_the_shipped_identity_reads_everything_and_a_missing_permission_n
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let run = last.expect("the API server never refused `get roles` after the Role lost it");
-    let doc = run.json();
-    assert!(check(&doc, "live.source-commit")["hint"]
-        .as_str()
+    let doc: VerifyReport = run.report();
+    assert!(check(&doc, "live.source-commit")
+        .hint
+        .as_deref()
         .unwrap()
         .contains(r#"resources: ["roles"], verbs: ["get"]"#));
-    assert_eq!(status(&doc, "live.namespace"), "pass");
+    assert_eq!(status(&doc, "live.namespace"), Status::Pass);
 }
 
 /// The generated AppProject and Application of lane v9.7, the Application pointed at a
@@ -1503,20 +1505,17 @@ fn real_cluster_wait_asks_argo_cd_to_refresh_and_the_appproject_keeps_its_ignore
     // Behind the head: verify patches the refresh annotation, which the shipped identity may.
     let run = s.verify(&k, &["--only", "argo", "--wait", "3s"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     nothing_refused(&doc);
-    assert!(
-        doc["wait"]["argoRefreshes"].as_u64().unwrap() >= 1,
-        "{:#}",
-        doc["wait"]
+    let wait = doc.wait.as_ref().unwrap();
+    assert!(wait.argo_refreshes >= 1, "{wait:#?}");
+    assert!(wait.argo_refresh_problem.is_none(), "{wait:#?}");
+    assert_eq!(status(&doc, "argo.application"), Status::Pass, "{doc:#?}");
+    assert_eq!(
+        status(&doc, "argo.project-destinations"),
+        Status::Pass,
+        "{doc:#?}"
     );
-    assert!(
-        doc["wait"].get("argoRefreshProblem").is_none(),
-        "{:#}",
-        doc["wait"]
-    );
-    assert_eq!(status(&doc, "argo.application"), "pass", "{doc:#}");
-    assert_eq!(status(&doc, "argo.project-destinations"), "pass", "{doc:#}");
 
     // Without `patch` the real API server refuses it; verify says so and still reports.
     let without_patch = s
@@ -1528,10 +1527,10 @@ fn real_cluster_wait_asks_argo_cd_to_refresh_and_the_appproject_keeps_its_ignore
     for _ in 0..20 {
         let run = s.verify(&k, &["--only", "argo", "--wait", "1s"]);
         run.assert_code(1);
-        problem = run.json()["wait"]["argoRefreshProblem"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        problem = verify_doc(&run)
+            .and_then(|d| d.report.wait)
+            .and_then(|w| w.argo_refresh_problem)
+            .unwrap_or_default();
         if !problem.is_empty() {
             break;
         }
@@ -1629,14 +1628,14 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
     // Argo CD syncs it: verify's Argo group passes on the real Application's status.
     let run = s.verify(&k, &["--only", "argo", "--wait", "150s"]);
     run.assert_code(0);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     nothing_refused(&doc);
     assert_eq!(
-        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        check(&doc, "argo.revision").evidence["syncRevision"],
         head.as_str()
     );
     assert_eq!(
-        check(&doc, "argo.operation")["evidence"]["operationPhase"],
+        check(&doc, "argo.operation").evidence["operationPhase"],
         "Succeeded"
     );
     // The fake API's Application (tests/common/kube.rs) has the shape of this real one: every
@@ -1701,14 +1700,11 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
     let run = s.verify(&k, &["--only", "argo", "--wait", "120s"]);
     let took = start.elapsed();
     run.assert_code(0);
-    let doc = run.json();
-    assert!(
-        doc["wait"]["argoRefreshes"].as_u64().unwrap() >= 1,
-        "{:#}",
-        doc["wait"]
-    );
+    let doc: VerifyReport = run.report();
+    let wait = doc.wait.as_ref().unwrap();
+    assert!(wait.argo_refreshes >= 1, "{wait:#?}");
     assert_eq!(
-        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        check(&doc, "argo.revision").evidence["syncRevision"],
         head2.as_str()
     );
     eprintln!("verify_cluster: Argo CD at the new GitOps head after {took:?} (refresh asked)");
@@ -1723,23 +1719,33 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         lane_src
     ]);
     k.apply(&serde_json::to_string(&multi).unwrap());
-    let mut doc = Value::Null;
+    let mut doc = None;
     for _ in 0..60 {
         let run = s.verify(&k, &["--only", "argo", "--wait", "60s"]);
-        doc = run.json();
-        if run.code == 0 && check(&doc, "argo.revision")["evidence"]["syncRevisions"].is_array() {
+        doc = verify_doc(&run);
+        if run.code == 0
+            && check(
+                &doc.as_ref()
+                    .expect("exit 0 prints the verify document")
+                    .report,
+                "argo.revision",
+            )
+            .evidence["syncRevisions"]
+                .is_array()
+        {
             break;
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
-    assert_eq!(doc["summary"]["fail"], 0, "{doc:#}");
+    let doc = doc.expect("a verify document").report;
+    assert_eq!(doc.summary.fail, 0, "{doc:#?}");
     assert_eq!(
-        check(&doc, "argo.source")["evidence"]["sourceIndex"],
+        check(&doc, "argo.source").evidence["sourceIndex"],
         1,
-        "{doc:#}"
+        "{doc:#?}"
     );
     assert_eq!(
-        check(&doc, "argo.revision")["evidence"]["syncRevision"],
+        check(&doc, "argo.revision").evidence["syncRevision"],
         head2.as_str()
     );
 
@@ -1750,24 +1756,27 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
     k.apply(&serde_json::to_string(&manual).unwrap());
     let head3 = podless_tree(&mut s, "3");
     mirror(&repo);
-    let mut doc = Value::Null;
+    let mut last = None;
     for _ in 0..30 {
         let run = s.verify(&k, &["--only", "argo", "--wait", "20s"]);
-        doc = run.json();
-        if check(&doc, "argo.revision")["evidence"]["syncRevision"] == head3.as_str() {
+        let doc: VerifyReport = run.report();
+        let at_head3 = check(&doc, "argo.revision").evidence["syncRevision"] == head3.as_str();
+        last = Some(doc);
+        if at_head3 {
             run.assert_code(1);
             break;
         }
     }
+    let doc = last.unwrap();
     let rev = check(&doc, "argo.revision");
-    assert_eq!(rev["status"], "fail", "{doc:#}");
+    assert_eq!(rev.status, Status::Fail, "{doc:#?}");
     assert!(
-        rev["message"].as_str().unwrap().contains(&format!(
+        rev.message.contains(&format!(
             "compares the GitOps head {head3} but last applied {head2}"
         )),
-        "{rev:#}"
+        "{rev:#?}"
     );
-    assert_eq!(status(&doc, "argo.sync"), "fail", "{doc:#}");
+    assert_eq!(status(&doc, "argo.sync"), Status::Fail, "{doc:#?}");
 
     // A hand-edited live object with self-heal off: Argo CD synced the head, then someone
     // changed a ConfigMap of the tree by hand. Argo CD reports OutOfSync; verify fails.
@@ -1808,24 +1817,24 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
         None,
     );
     assert_eq!(edited.code, 0, "{}", edited.stderr);
-    let mut doc = Value::Null;
+    let mut doc = None;
     for _ in 0..30 {
         let run = s.verify(&k, &["--only", "argo"]);
-        doc = run.json();
+        doc = verify_doc(&run);
         if run.code == 1 {
             break;
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
-    assert_eq!(status(&doc, "argo.sync"), "fail", "{doc:#}");
+    let doc = doc.expect("a verify document");
+    assert_eq!(status(&doc.report, "argo.sync"), Status::Fail, "{doc:#?}");
     assert!(
-        check(&doc, "argo.sync")["message"]
-            .as_str()
-            .unwrap()
+        check(&doc.report, "argo.sync")
+            .message
             .contains("OutOfSync"),
-        "{doc:#}"
+        "{doc:#?}"
     );
-    assert_eq!(doc["ok"], false, "{doc:#}");
+    assert!(!doc.ok, "{doc:#?}");
 
     // A GitOps head Argo CD cannot apply (a container port out of range, refused by the API
     // server's validation): the sync operation fails, and verify does not pass it.
@@ -1847,17 +1856,14 @@ fn real_cluster_argo_cd_syncs_the_gitops_branch_and_verify_judges_it() {
     mirror(&repo);
     let run = s.verify(&k, &["--only", "argo", "--wait", "20s"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let op = check(&doc, "argo.operation");
-    assert_eq!(op["status"], "fail", "{doc:#}");
+    assert_eq!(op.status, Status::Fail, "{doc:#?}");
     // Argo CD retries a failed sync (phase Running with the failure in its message) and then
     // gives up (Failed): neither passes.
-    let phase = op["evidence"]["operationPhase"].as_str().unwrap();
-    assert!(["Running", "Failed", "Error"].contains(&phase), "{op:#}");
-    assert!(
-        op["message"].as_str().unwrap().contains("containerPort"),
-        "{op:#}"
-    );
+    let phase = op.evidence["operationPhase"].as_str().unwrap();
+    assert!(["Running", "Failed", "Error"].contains(&phase), "{op:#?}");
+    assert!(op.message.contains("containerPort"), "{op:#?}");
     drop(daemon);
 }
 
@@ -1946,10 +1952,10 @@ fn real_cluster_running_containers_and_init_containers_are_judged_by_digest() {
     }
     let run = s.verify(&k, &["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     nothing_refused(&doc);
     let c = check(&doc, "live.images");
-    let msg = c["message"].as_str().unwrap();
+    let msg = &c.message;
     let running = busybox.rsplit_once('@').unwrap().1;
     // Judged by digest, whatever the repository: not skipped as a sidecar.
     assert!(
@@ -1963,7 +1969,7 @@ fn real_cluster_running_containers_and_init_containers_are_judged_by_digest() {
         msg.contains("pod agentrun-mgr-real init container setup is not in the runtime tree"),
         "{msg}"
     );
-    let ev = c["evidence"]["agentrun-mgr"]["pods"].to_string();
+    let ev = c.evidence["agentrun-mgr"]["pods"].to_string();
     assert!(
         ev.contains("\"init\":true") && ev.contains("\"state\":\"terminated\""),
         "{ev}"
@@ -2238,10 +2244,10 @@ fn real_cluster_an_image_loaded_on_the_node_proves_no_digest() {
     assert_eq!(reported.stdout, config_digest, "{}", reported.stderr);
     let run = s.verify(&k, &["--only", "live"]);
     run.assert_code(1);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     nothing_refused(&doc);
     let c = check(&doc, "live.images");
-    let msg = c["message"].as_str().unwrap();
+    let msg = &c.message;
     assert!(
         msg.contains(&format!(
             "pod agentrun-mgr-node-only container {cname} reports imageID '{config_digest}' without a registry digest"
@@ -2249,8 +2255,8 @@ fn real_cluster_an_image_loaded_on_the_node_proves_no_digest() {
         "{msg}"
     );
     assert!(
-        c["hint"].as_str().unwrap().contains("locally loaded"),
-        "{c:#}"
+        c.hint.as_deref().unwrap().contains("locally loaded"),
+        "{c:#?}"
     );
     let _ = std::process::Command::new("ctr")
         .args([
@@ -2377,12 +2383,12 @@ fn real_cluster_tekton_results_written_with_a_newline_are_trimmed() {
         Some(&objects),
     );
     run.assert_code(0);
-    let doc = run.json();
+    let doc: VerifyReport = run.report();
     let c = check(&doc, "tekton.digests");
     assert_eq!(
-        c["evidence"]["matched"].as_array().unwrap().len(),
+        c.evidence["matched"].as_array().unwrap().len(),
         results.len() / 2,
-        "{c:#}"
+        "{c:#?}"
     );
-    assert_eq!(check(&doc, "tekton.pipelinerun")["status"], "pass");
+    assert_eq!(status(&doc, "tekton.pipelinerun"), Status::Pass);
 }

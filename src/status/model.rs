@@ -105,7 +105,7 @@ pub struct ArgoView {
     pub at_gitops_tip: Option<bool>,
     /// The Application's resources that are not Healthy or not Synced (`Kind/name: state`),
     /// at most 20: what keeps the Application from being Healthy.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub not_ready: Vec<String>,
 }
 
@@ -116,9 +116,9 @@ pub struct RunView {
     pub namespace: String,
     /// succeeded, failed, running (the Succeeded condition: True, False, Unknown or none).
     pub outcome: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -178,19 +178,19 @@ pub struct Carry {
 }
 
 /// The Argo CD resource of a service's workload.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ArgoResource {
     pub kind: String,
     pub name: String,
     pub sync_status: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub health: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub health_message: String,
 }
 
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DigestCount {
     pub digest: String,
@@ -228,10 +228,10 @@ pub struct LiveView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_ok: Option<bool>,
     /// What verify's live checks found wrong for this service.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub problems: Vec<String>,
     /// The rollout cannot progress (ProgressDeadlineExceeded, namespace or workload missing).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stuck: bool,
 }
 
@@ -242,7 +242,7 @@ pub struct ServiceView {
     pub kind: String,
     pub state: State,
     /// Why the state is not `current`, one line each.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub why: Vec<String>,
     pub catalog: Known<CatalogView>,
     pub gitops: Known<Carry>,
@@ -251,7 +251,7 @@ pub struct ServiceView {
 }
 
 /// One change of a catalog entry in a release.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     pub service: String,
@@ -278,7 +278,7 @@ pub struct Release {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source_commit: Option<String>,
     /// `Lane-*` trailers of the commit message (source commit, PipelineRun, rollback, …).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub trailers: BTreeMap<String, String>,
     /// Entries that changed against the previous release in this list (all entries for the
     /// oldest one read, whose predecessor was not read).

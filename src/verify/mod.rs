@@ -363,7 +363,8 @@ pub struct Summary {
 pub struct WaitInfo {
     pub deadline: String,
     pub attempts: u32,
-    pub elapsed_ms: u128,
+    /// u64, not u128: a flattened report (output::Document) cannot read a u128 back.
+    pub elapsed_ms: u64,
     /// True when the polled checks passed before the deadline.
     pub satisfied: bool,
     /// Times lane asked Argo CD to refresh the Application (its revision was behind the
@@ -756,7 +757,7 @@ async fn run_groups(
     let wait = args.wait.map(|d| WaitInfo {
         deadline: fmt_duration(d),
         attempts,
-        elapsed_ms: start.elapsed().as_millis(),
+        elapsed_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         satisfied,
         argo_refreshes: refreshes,
         argo_refresh_problem: refresh_problem,
