@@ -245,7 +245,7 @@ fn pods_on_the_previous_digest_are_not_the_release(work: &std::path::Path, summa
         serde_json::to_string(&PublishResult {
             schema_version: 1,
             lane: "v0.1".into(),
-            source_commit: c3.clone(),
+            source_commit: lane::model::Commit::try_from(c3.as_str()).unwrap(),
             images: vec![mgr.clone(), image(2, "agentrun-runner")],
         })
         .unwrap(),

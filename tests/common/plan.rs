@@ -106,7 +106,7 @@ pub fn digest_for(id: &str) -> String {
 
 /// The catalog promote writes after publishing every affected service of `plan`.
 pub fn catalog_from_plan(plan: &Plan) -> CatalogText {
-    let commit = &plan.source_commit;
+    let commit = &plan.source_commit.to_string();
     let services = plan
         .with_decision(Decision::Affected)
         .map(|s| {

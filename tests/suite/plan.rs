@@ -36,7 +36,7 @@ fn unchanged_services_are_reused_with_the_catalog_digest_and_a_changed_context_i
     assert!(!p.init);
     assert_eq!(p.catalog_source_commit.as_deref(), Some(built_at.as_str()));
     assert_eq!(
-        p.gitops_commit,
+        p.gitops_commit.clone().map(String::from),
         Some(git(
             repo.path(),
             &["rev-parse", &format!("refs/heads/{GITOPS_BRANCH}")]
@@ -60,7 +60,7 @@ fn unchanged_services_are_reused_with_the_catalog_digest_and_a_changed_context_i
     for id in ["runner", "web"] {
         let s = service(&p, id);
         assert_eq!(
-            s.digest,
+            s.digest.clone().map(String::from),
             Some(digest_for(id)),
             "{id} keeps the catalog digest"
         );
@@ -460,7 +460,7 @@ fn the_catalog_is_read_from_a_remote_gitops_branch_and_plan_writes_nothing_else(
     let p = ok_plan(&repo, &["--gitops-remote", &url]);
     assert_eq!(ids_with(&p, Decision::Affected), ["web"]);
     assert_eq!(
-        p.gitops_commit,
+        p.gitops_commit.clone().map(String::from),
         Some(git(
             &remote,
             &["rev-parse", &format!("refs/heads/{GITOPS_BRANCH}")]

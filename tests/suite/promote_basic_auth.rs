@@ -500,7 +500,7 @@ fn relative_basic_auth_path_is_used() {
     run.assert_code(0);
     assert_no_secrets(&run);
     assert_eq!(
-        run.report::<PromoteReport>().commit,
+        run.report::<PromoteReport>().commit.map(String::from),
         remote_head(&s.remote, GITOPS_BRANCH)
     );
 }

@@ -215,7 +215,7 @@ fn an_ssh_auth_secret_layout_with_a_config_file_is_used() {
     run.assert_code(0);
     e.assert_clean(&run);
     assert_eq!(
-        run.report::<PromoteReport>().commit,
+        run.report::<PromoteReport>().commit.map(String::from),
         remote_head(&e.remote, GITOPS_BRANCH)
     );
 }

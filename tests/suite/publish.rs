@@ -49,8 +49,8 @@ fn affected(id: &str, repo: &str, commit: &str) -> PlannedService {
 
 fn reused(id: &str, repo: &str, tag: &str, digest: &str) -> PlannedService {
     PlannedService {
-        digest: Some(digest.into()),
-        reused_from: Some(tag.into()),
+        digest: Some(digest.try_into().unwrap()),
+        reused_from: Some(tag.try_into().unwrap()),
         ..planned(id, Decision::Reused, "unchanged", repo, tag)
     }
 }
@@ -66,7 +66,7 @@ fn write_plan(dir: &Path, commit: &str, services: Vec<PlannedService>) -> std::p
         source_repo: SOURCE.into(),
         source_branch: "v0.1".into(),
         gitops_branch: "v0.1-gitops".into(),
-        source_commit: commit.into(),
+        source_commit: commit.try_into().unwrap(),
         gitops_commit: None,
         catalog_source_commit: None,
         init: false,

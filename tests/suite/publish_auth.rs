@@ -47,7 +47,7 @@ fn plan(dir: &Path, repos: &[(&str, String)]) -> std::path::PathBuf {
         source_repo: SOURCE.into(),
         source_branch: "v0.1".into(),
         gitops_branch: "v0.1-gitops".into(),
-        source_commit: C1.into(),
+        source_commit: C1.try_into().unwrap(),
         gitops_commit: None,
         catalog_source_commit: None,
         init: false,
