@@ -8,6 +8,7 @@ pub mod ci;
 pub mod cli;
 pub mod commit;
 pub mod digest;
+pub mod duration;
 pub mod encoding;
 pub mod error;
 pub mod fsutil;

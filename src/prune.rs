@@ -5,9 +5,6 @@
 //! The generated CronJob `pipelines/prune.yaml` runs this in the task image with a Role that
 //! may only list and delete PipelineRuns in the CI namespace.
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -33,22 +30,8 @@ pub struct PruneArgs {
     /// Say what would be deleted; delete nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// kubeconfig file (its current context). Default: in-cluster service account, then
-    /// KUBECONFIG, then ~/.kube/config.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// Kubernetes API server URL (https://), instead of a kubeconfig.
-    #[arg(long, value_name = "URL", requires = "token_file")]
-    pub api_server: Option<String>,
-    /// File holding the bearer token for --api-server (never printed).
-    #[arg(long, value_name = "FILE", requires = "api_server")]
-    pub token_file: Option<PathBuf>,
-    /// PEM CA bundle that signs the API server's certificate (with --api-server).
-    #[arg(long, value_name = "FILE", requires = "api_server")]
-    pub ca_file: Option<PathBuf>,
-    /// Timeout of each Kubernetes API request (e.g. 10s).
-    #[arg(long, value_name = "DURATION", value_parser = crate::verify::parse_duration, default_value = "15s")]
-    pub request_timeout: Duration,
+    #[command(flatten)]
+    pub kube: kube::args::AccessArgs,
 }
 
 /// One PipelineRun as the pruner sees it.
@@ -70,12 +53,8 @@ impl Run {
             .pointer("/status/completionTime")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let final_condition = v
-            .pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .any(|c| c["type"] == "Succeeded" && (c["status"] == "True" || c["status"] == "False"));
+        let succeeded = &kube::condition(v, "Succeeded")["status"];
+        let final_condition = succeeded == "True" || succeeded == "False";
         let finished = match completion {
             Some(t) => Some(t),
             // Final but without a completion time: order it by its creation.
@@ -181,16 +160,7 @@ impl Classified for PruneError {
 pub fn run(args: &PruneArgs) -> Result<Outcome, Failure> {
     check_name("namespace", &args.namespace)?;
     check_name("pipeline", &args.pipeline)?;
-    let cfg = kube::Source {
-        kubeconfig: args.kubeconfig.clone(),
-        api_server: args.api_server.clone(),
-        token_file: args.token_file.clone(),
-        ca_file: args.ca_file.clone(),
-        allow_insecure: false,
-        ..Default::default()
-    }
-    .resolve()?;
-    let client = kube::Client::new(&cfg, args.request_timeout)?;
+    let (_, client) = args.kube.client()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -6,6 +6,7 @@
 //! and a 403 becomes [`KubeError::Forbidden`] naming the verb, resource and namespace so that
 //! `verify` can report it as a failed check instead of giving up.
 
+pub mod args;
 pub mod config;
 pub mod exec;
 
@@ -729,6 +730,17 @@ pub fn namespaced(kind: &str) -> bool {
             | "StorageClass"
             | "CustomResourceDefinition"
     )
+}
+
+/// The condition of `kind` (`Succeeded`, `Ready`, …) in an object's `status.conditions`, as
+/// Kubernetes and Knative-style resources (Tekton's runs) report them; `Value::Null` when the
+/// object has none of that kind yet.
+pub fn condition<'a>(object: &'a serde_json::Value, kind: &str) -> &'a serde_json::Value {
+    object
+        .pointer("/status/conditions")
+        .and_then(serde_json::Value::as_array)
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+        .unwrap_or(&serde_json::Value::Null)
 }
 
 #[cfg(test)]

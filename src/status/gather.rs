@@ -12,7 +12,7 @@ use super::model::*;
 use super::StatusArgs;
 use crate::error::Failure;
 use crate::git::Repo;
-use crate::kube::{self, KubeError};
+use crate::kube::KubeError;
 use crate::model::{rules, Lane, LaneNames};
 use crate::output;
 use crate::verify::{self, argo, live, tekton, Check, Ctx, Status, Tree, DEPLOY_PATH};
@@ -280,26 +280,7 @@ fn reason(e: KubeError) -> String {
 }
 
 fn read_cluster(ctx: &Ctx, args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Cluster {
-    let src = kube::Source {
-        kubeconfig: args.kubeconfig.clone(),
-        context: args.context.clone(),
-        api_server: args.api_server.clone(),
-        token_file: args.token_file.clone(),
-        ca_file: args.ca_file.clone(),
-        allow_insecure: args.insecure_skip_tls_verify,
-    };
-    let client = src
-        .resolve()
-        .and_then(|cfg| {
-            output::progress(format!(
-                "Kubernetes API {} ({}, {})",
-                cfg.server,
-                cfg.origin,
-                cfg.credentials.kind()
-            ));
-            kube::Client::new(&cfg, args.request_timeout)
-        })
-        .map_err(reason);
+    let client = args.kube.client().map(|(_, c)| c).map_err(reason);
     let client = match client {
         Ok(c) => c,
         Err(r) => {
@@ -658,13 +639,8 @@ fn pipeline_run(cluster: &Cluster) -> Known<Option<RunView>> {
     let Some(pr) = runs.first() else {
         return Known::Yes(None);
     };
-    let cond = pr
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Succeeded"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let outcome = match s(&cond, "/status") {
+    let cond = crate::kube::condition(pr, "Succeeded");
+    let outcome = match s(cond, "/status") {
         "True" => "succeeded",
         "False" => "failed",
         _ => "running",
@@ -685,8 +661,8 @@ fn pipeline_run(cluster: &Cluster) -> Known<Option<RunView>> {
         name: verify::clip(s(pr, "/metadata/name"), 253),
         namespace: verify::clip(s(pr, "/metadata/namespace"), 63),
         outcome: outcome.into(),
-        reason: verify::clip(s(&cond, "/reason"), 100),
-        message: verify::clip(s(&cond, "/message"), 300),
+        reason: verify::clip(s(cond, "/reason"), 100),
+        message: verify::clip(s(cond, "/message"), 300),
         commit,
         start_time: opt(pr, "/status/startTime"),
         completion_time: opt(pr, "/status/completionTime"),

@@ -48,48 +48,11 @@ pub struct StatusArgs {
     pub deploy: Option<PathBuf>,
     #[command(flatten)]
     pub gitops: GitopsArgs,
-    /// kubeconfig file (alone: not merged with KUBECONFIG). Default, as kubectl: the
-    /// KUBECONFIG list merged, else ~/.kube/config; the pod's service account only when no
-    /// kubeconfig configures a cluster.
-    #[arg(long, value_name = "FILE", env = "LANE_KUBECONFIG")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use instead of its current-context.
-    #[arg(long, value_name = "NAME", env = "LANE_CONTEXT")]
-    pub context: Option<String>,
-    /// Kubernetes API server URL (https://), instead of a kubeconfig.
-    #[arg(
-        long,
-        value_name = "URL",
-        requires = "token_file",
-        env = "LANE_API_SERVER"
-    )]
-    pub api_server: Option<String>,
-    /// File holding the bearer token for --api-server (never printed).
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "api_server",
-        env = "LANE_TOKEN_FILE"
-    )]
-    pub token_file: Option<PathBuf>,
-    /// PEM CA bundle that signs the API server's certificate (with --api-server).
-    #[arg(
-        long,
-        value_name = "FILE",
-        requires = "api_server",
-        env = "LANE_CA_FILE"
-    )]
-    pub ca_file: Option<PathBuf>,
-    /// Accept a kubeconfig cluster with insecure-skip-tls-verify (refused by default).
-    #[arg(long, env = "LANE_INSECURE_SKIP_TLS_VERIFY")]
-    pub insecure_skip_tls_verify: bool,
+    #[command(flatten)]
+    pub kube: crate::kube::args::AccessArgs,
     /// Show this PipelineRun instead of the lane Pipeline's newest.
     #[arg(long, value_name = "NAME", env = "LANE_PIPELINE_RUN")]
     pub pipeline_run: Option<String>,
-    /// Timeout of each Kubernetes API request (e.g. 10s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15s",
-          env = "LANE_REQUEST_TIMEOUT")]
-    pub request_timeout: Duration,
     /// How many of the last releases (GitOps commits that changed the catalog) to show.
     #[arg(long, value_name = "N", default_value_t = 10, env = "LANE_HISTORY",
           value_parser = clap::value_parser!(u16).range(1..=100))]

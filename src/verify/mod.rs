@@ -131,26 +131,8 @@ pub struct VerifyArgs {
     pub deploy: Option<PathBuf>,
     #[command(flatten)]
     pub gitops: GitopsArgs,
-    /// kubeconfig file (alone: not merged with KUBECONFIG). Default, as kubectl: the
-    /// KUBECONFIG list merged, else ~/.kube/config; the pod's service account only when no
-    /// kubeconfig configures a cluster.
-    #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
-    /// The kubeconfig context to use instead of its current-context.
-    #[arg(long, value_name = "NAME")]
-    pub context: Option<String>,
-    /// Kubernetes API server URL (https://), instead of a kubeconfig.
-    #[arg(long, value_name = "URL", requires = "token_file")]
-    pub api_server: Option<String>,
-    /// File holding the bearer token for --api-server (never printed).
-    #[arg(long, value_name = "FILE", requires = "api_server")]
-    pub token_file: Option<PathBuf>,
-    /// PEM CA bundle that signs the API server's certificate (with --api-server).
-    #[arg(long, value_name = "FILE", requires = "api_server")]
-    pub ca_file: Option<PathBuf>,
-    /// Accept a kubeconfig cluster with insecure-skip-tls-verify (refused by default).
-    #[arg(long)]
-    pub insecure_skip_tls_verify: bool,
+    #[command(flatten)]
+    pub kube: kube::args::AccessArgs,
     /// The PipelineRun to judge; default: the newest whose name starts with the lane's
     /// PipelineRun name for the commit.
     #[arg(long, value_name = "NAME", env = "LANE_PIPELINE_RUN")]
@@ -163,31 +145,9 @@ pub struct VerifyArgs {
     /// `gpg.ssh.allowedSignersFile` format): adds the check `gitops.signature`.
     #[arg(long, value_name = "FILE", env = "LANE_ALLOWED_SIGNERS")]
     pub allowed_signers: Option<PathBuf>,
-    /// Timeout of each Kubernetes API request (e.g. 10s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "15s")]
-    pub request_timeout: Duration,
 }
 
-/// `500ms`, `30s`, `5m`, `1h`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration like 30s, 5m or 1h"))?;
-    let d = match unit {
-        "" | "s" => Duration::from_secs(n),
-        "ms" => Duration::from_millis(n),
-        "m" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("'{s}': unit must be ms, s, m or h")),
-    };
-    if d > Duration::from_secs(24 * 3600) {
-        return Err(format!("'{s}' is longer than 24h"));
-    }
-    Ok(d)
-}
+pub use crate::duration::parse_duration;
 
 fn fmt_duration(d: Duration) -> String {
     if d.subsec_millis() != 0 || d.as_secs() == 0 {
@@ -561,22 +521,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     };
 
     let client = if groups.iter().any(|g| g.needs_cluster()) {
-        let cfg = kube::Source {
-            kubeconfig: args.kubeconfig.clone(),
-            context: args.context.clone(),
-            api_server: args.api_server.clone(),
-            token_file: args.token_file.clone(),
-            ca_file: args.ca_file.clone(),
-            allow_insecure: args.insecure_skip_tls_verify,
-        }
-        .resolve()?;
-        output::progress(format!(
-            "Kubernetes API {} ({}, {})",
-            cfg.server,
-            cfg.origin,
-            cfg.credentials.kind()
-        ));
-        Some(kube::Client::new(&cfg, args.request_timeout)?)
+        Some(args.kube.client()?.1)
     } else {
         None
     };

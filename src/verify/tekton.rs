@@ -214,12 +214,7 @@ async fn judge(
         ]);
     };
     let name = s(&pr, "/metadata/name").to_string();
-    let cond = pr
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| s(c, "/type") == "Succeeded"))
-        .cloned()
-        .unwrap_or(Value::Null);
+    let cond = crate::kube::condition(&pr, "Succeeded").clone();
     let status = s(&cond, "/status");
     let ev = json!({
         "pipelineRun": name,
