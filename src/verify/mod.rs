@@ -791,16 +791,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("7").unwrap(), Duration::from_secs(7));
-        assert!(parse_duration("5 min").is_err());
-        assert!(parse_duration("x").is_err());
-    }
-
-    #[test]
     fn groups_select() {
         assert_eq!(
             selected_groups(&[Group::Static], &[]),
