@@ -167,7 +167,7 @@ fn commit_catalog(dir: &Path, a: &str) {
     let mut entries = serde_json::Map::new();
     for s in &init.services {
         entries.insert(
-            s.id.clone(),
+            s.id.to_string(),
             json!({
                 "component": {"service": s.id, "kind": s.kind},
                 "imageRepository": s.image_repository,

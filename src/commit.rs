@@ -4,8 +4,6 @@
 //! answers for text that is reported on rather than parsed (the catalog check names every bad
 //! commit field, so it looks before the typed value exists).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -30,86 +28,7 @@ impl Commit {
     }
 }
 
-impl TryFrom<String> for Commit {
-    type Error = NotACommit;
-    fn try_from(s: String) -> Result<Commit, NotACommit> {
-        if Commit::is_valid(&s) {
-            Ok(Commit(s))
-        } else {
-            Err(NotACommit)
-        }
-    }
-}
-
-impl TryFrom<&str> for Commit {
-    type Error = NotACommit;
-    fn try_from(s: &str) -> Result<Commit, NotACommit> {
-        Commit::try_from(s.to_string())
-    }
-}
-
-impl From<Commit> for String {
-    fn from(c: Commit) -> String {
-        c.0
-    }
-}
-
-/// A commit reads as the text it is wherever a `&str` is asked for (git arguments, messages,
-/// prefixes for display); only building one is checked.
-impl std::ops::Deref for Commit {
-    type Target = str;
-    fn deref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for Commit {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::borrow::Borrow<str> for Commit {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Commit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for Commit {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<&str> for Commit {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<String> for Commit {
-    fn eq(&self, other: &String) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<Commit> for String {
-    fn eq(&self, other: &Commit) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<Commit> for &str {
-    fn eq(&self, other: &Commit) -> bool {
-        *self == other.0
-    }
-}
+crate::newtype::text_newtype!(Commit, NotACommit);
 
 #[cfg(test)]
 mod tests {

@@ -4,8 +4,6 @@
 //! [`Digest::is_valid`] answers for text that is reported on rather than parsed (the catalog
 //! check names every bad digest field, so it looks before the typed value exists).
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 /// `sha256:<64 lowercase hex>`: what the registry returns for a schema2/OCI manifest or
@@ -46,65 +44,7 @@ impl Digest {
     }
 }
 
-impl TryFrom<String> for Digest {
-    type Error = NotADigest;
-    fn try_from(s: String) -> Result<Digest, NotADigest> {
-        if Digest::is_valid(&s) {
-            Ok(Digest(s))
-        } else {
-            Err(NotADigest)
-        }
-    }
-}
-
-impl TryFrom<&str> for Digest {
-    type Error = NotADigest;
-    fn try_from(s: &str) -> Result<Digest, NotADigest> {
-        Digest::try_from(s.to_string())
-    }
-}
-
-impl From<Digest> for String {
-    fn from(d: Digest) -> String {
-        d.0
-    }
-}
-
-impl AsRef<str> for Digest {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl PartialEq<str> for Digest {
-    fn eq(&self, other: &str) -> bool {
-        self.0 == other
-    }
-}
-
-impl PartialEq<String> for Digest {
-    fn eq(&self, other: &String) -> bool {
-        self.0 == *other
-    }
-}
-
-impl PartialEq<Digest> for String {
-    fn eq(&self, other: &Digest) -> bool {
-        *self == other.0
-    }
-}
-
-impl PartialEq<&str> for Digest {
-    fn eq(&self, other: &&str) -> bool {
-        self.0 == *other
-    }
-}
+crate::newtype::text_newtype!(Digest, NotADigest);
 
 #[cfg(test)]
 mod tests {

@@ -17,6 +17,7 @@ pub mod git;
 pub mod kube;
 pub mod manual;
 pub mod model;
+mod newtype;
 pub mod output;
 pub mod plan;
 pub mod promote;

@@ -62,7 +62,7 @@ pub struct ValidateReport {
 #[derive(Debug, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSummary {
-    pub id: String,
+    pub id: crate::model::ServiceId,
     pub kind: String,
     pub enabled: bool,
     pub source: String,

@@ -287,7 +287,7 @@ impl GenerateContext {
             for (k, v) in &b.args {
                 line("build-arg", &format!("{k}={v}"))?;
             }
-            build_services.push(s.id.clone());
+            build_services.push(s.id.to_string());
         }
 
         let labels = vec![

@@ -9,21 +9,37 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{RepoPath, ServiceId};
+
 /// Schema versions this build understands.
 pub const SUPPORTED_SCHEMA_VERSIONS: &[u32] = &[1];
 
+/// deploy.json as parsed, before its rules ran: service ids and build paths are text, so
+/// that `model::check` reports every bad one. Only the loader turns it into the checked
+/// [`DeployIntent`] ([`IntentText::into_checked`]), whose ids are [`ServiceId`]s and paths
+/// [`RepoPath`]s.
+pub type IntentText = DeployIntent<String, String>;
+/// A service of an [`IntentText`].
+pub type ServiceText = Service<String, String>;
+
+/// The deploy intent. `I` is a service id, `P` a repository path: [`ServiceId`] and
+/// [`RepoPath`] once checked (the default), `String` as parsed ([`IntentText`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct DeployIntent {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>, P: Deserialize<'de>")
+)]
+pub struct DeployIntent<I = ServiceId, P = RepoPath> {
     pub schema_version: u32,
     pub lane: LaneSpec,
-    pub services: Vec<Service>,
+    pub services: Vec<Service<I, P>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub service_accounts: Vec<ServiceAccountIntent>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub persistent_volume_claims: Vec<PvcIntent>,
     #[serde(default)]
-    pub network_policy: NetworkPolicyIntent,
+    pub network_policy: NetworkPolicyIntent<I>,
     #[serde(default)]
     pub ingress: IngressIntent,
 }
@@ -111,16 +127,20 @@ impl ComponentKind {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Service {
-    pub id: String,
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>, P: Deserialize<'de>")
+)]
+pub struct Service<I = ServiceId, P = RepoPath> {
+    pub id: I,
     pub kind: ComponentKind,
     /// Whether the service takes part in the lane. Disabled services are `excluded`.
     #[serde(default = "default_true")]
     pub enabled: bool,
     /// Built from this repository. Mutually exclusive with `upstream`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build: Option<BuildSource>,
+    pub build: Option<BuildSource<P>>,
     /// Image-only upstream service, pinned by digest at publish time, never built.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<UpstreamImage>,
@@ -159,12 +179,16 @@ fn default_true() -> bool {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BuildSource {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "P: Deserialize<'de>")
+)]
+pub struct BuildSource<P = RepoPath> {
     /// Build context directory, repo-relative.
-    pub context: String,
+    pub context: P,
     /// Dockerfile path, repo-relative.
-    pub dockerfile: String,
+    pub dockerfile: P,
     /// Build arguments; part of the build fingerprint. Never secrets.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub args: BTreeMap<String, String>,
@@ -370,23 +394,40 @@ pub enum AccessMode {
 
 /// NetworkPolicy intent. The lane namespace always gets a default-deny policy; these are
 /// the allowances on top of it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NetworkPolicyIntent {
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>")
+)]
+pub struct NetworkPolicyIntent<I = ServiceId> {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ingress: Vec<IngressAllow>,
+    pub ingress: Vec<IngressAllow<I>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub egress: Vec<EgressAllow>,
+    pub egress: Vec<EgressAllow<I>>,
+}
+
+impl<I> Default for NetworkPolicyIntent<I> {
+    fn default() -> Self {
+        NetworkPolicyIntent {
+            ingress: Vec::new(),
+            egress: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct IngressAllow {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>")
+)]
+pub struct IngressAllow<I = ServiceId> {
     /// Service that receives the traffic.
-    pub to: String,
+    pub to: I,
     /// Services of this lane allowed in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub from_services: Vec<String>,
+    pub from_services: Vec<I>,
     /// Other namespaces allowed in (by `kubernetes.io/metadata.name`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub from_namespaces: Vec<String>,
@@ -399,15 +440,19 @@ pub struct IngressAllow {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EgressAllow {
+#[serde(
+    rename_all = "camelCase",
+    deny_unknown_fields,
+    bound(deserialize = "I: Deserialize<'de>")
+)]
+pub struct EgressAllow<I = ServiceId> {
     /// Service that sends the traffic.
-    pub from: String,
+    pub from: I,
     /// Allow DNS to kube-system.
     #[serde(default)]
     pub dns: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub to_services: Vec<String>,
+    pub to_services: Vec<I>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub to_namespaces: Vec<String>,
     /// CIDR blocks (e.g. the Postgres host, the Kubernetes API).
@@ -428,18 +473,106 @@ pub struct IngressIntent {
     pub note: Option<String>,
 }
 
-impl DeployIntent {
-    pub fn service(&self, id: &str) -> Option<&Service> {
-        self.services.iter().find(|s| s.id == id)
+impl<I: std::borrow::Borrow<str>, P> DeployIntent<I, P> {
+    pub fn service(&self, id: &str) -> Option<&Service<I, P>> {
+        self.services.iter().find(|s| s.id.borrow() == id)
     }
 
     /// Services that take part in the lane, in file order.
-    pub fn enabled_services(&self) -> impl Iterator<Item = &Service> {
+    pub fn enabled_services(&self) -> impl Iterator<Item = &Service<I, P>> {
         self.services.iter().filter(|s| s.enabled)
     }
 }
 
-impl Service {
+/// A text that passed its rule, as the typed value (the loader calls this only after every
+/// rule passed; a failure here means a rule and its type disagree).
+fn typed<T: TryFrom<String>>(text: String) -> Result<T, String> {
+    T::try_from(text.clone()).map_err(|_| text)
+}
+
+impl IntentText {
+    /// The checked intent, once every rule of `model::check` passed: each service id and
+    /// reference a [`ServiceId`], each build path a [`RepoPath`]. `Err` names the first text
+    /// that is neither (which the rules refuse first, so the loader reports it as internal).
+    pub fn into_checked(self) -> Result<DeployIntent, String> {
+        let id = typed::<ServiceId>;
+        let ids = |v: Vec<String>| v.into_iter().map(id).collect::<Result<Vec<_>, _>>();
+        let services = self
+            .services
+            .into_iter()
+            .map(|s| {
+                Ok(Service {
+                    id: id(s.id)?,
+                    build: match s.build {
+                        None => None,
+                        Some(b) => Some(BuildSource {
+                            context: typed(b.context)?,
+                            dockerfile: typed(b.dockerfile)?,
+                            args: b.args,
+                            target: b.target,
+                        }),
+                    },
+                    kind: s.kind,
+                    enabled: s.enabled,
+                    upstream: s.upstream,
+                    image_repository: s.image_repository,
+                    replicas: s.replicas,
+                    resources: s.resources,
+                    ports: s.ports,
+                    health: s.health,
+                    command: s.command,
+                    args: s.args,
+                    env: s.env,
+                    config: s.config,
+                    volumes: s.volumes,
+                    service_account: s.service_account,
+                    job: s.job,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let np = self.network_policy;
+        let network_policy = NetworkPolicyIntent {
+            ingress: np
+                .ingress
+                .into_iter()
+                .map(|a| {
+                    Ok(IngressAllow {
+                        to: id(a.to)?,
+                        from_services: ids(a.from_services)?,
+                        from_namespaces: a.from_namespaces,
+                        from_cidrs: a.from_cidrs,
+                        ports: a.ports,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+            egress: np
+                .egress
+                .into_iter()
+                .map(|a| {
+                    Ok(EgressAllow {
+                        from: id(a.from)?,
+                        dns: a.dns,
+                        to_services: ids(a.to_services)?,
+                        to_namespaces: a.to_namespaces,
+                        to_cidrs: a.to_cidrs,
+                        ports: a.ports,
+                    })
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        };
+        Ok(DeployIntent {
+            schema_version: self.schema_version,
+            lane: self.lane,
+            services,
+            service_accounts: self.service_accounts,
+            persistent_volume_claims: self.persistent_volume_claims,
+            network_policy,
+            ingress: self.ingress,
+        })
+    }
+}
+
+impl<I: std::fmt::Display, P> Service<I, P> {
     /// Repository path under the registry host (no host): `<prefix>/<id>` unless overridden.
     pub fn repository_path(&self, lane: &LaneSpec) -> String {
         match &self.image_repository {
@@ -457,7 +590,7 @@ impl Service {
     }
 
     /// Source kind: what the service's image comes from.
-    pub fn source(&self) -> ImageSource<'_> {
+    pub fn source(&self) -> ImageSource<'_, P> {
         match (&self.build, &self.upstream) {
             (Some(b), None) => ImageSource::Build(b),
             (None, Some(u)) => ImageSource::Upstream(u),
@@ -468,8 +601,8 @@ impl Service {
 
 /// Where a service's image comes from.
 #[derive(Debug, Clone, Copy)]
-pub enum ImageSource<'a> {
-    Build(&'a BuildSource),
+pub enum ImageSource<'a, P = RepoPath> {
+    Build(&'a BuildSource<P>),
     Upstream(&'a UpstreamImage),
     /// Neither build nor upstream: nothing to build or pin (reported, never skipped).
     Unsupported,

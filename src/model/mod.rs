@@ -9,6 +9,7 @@ pub mod check;
 pub use crate::commit;
 /// The digest is an OCI notion the registry layer parses too; it lives below both.
 pub use crate::digest;
+pub mod ids;
 pub mod intent;
 pub mod json;
 pub mod labels;
@@ -26,6 +27,7 @@ pub use catalog_at::CatalogAtError;
 pub use check::{Finding, InputError};
 pub use commit::Commit;
 pub use digest::Digest;
+pub use ids::{RepoPath, ServiceId};
 pub use intent::DeployIntent;
 pub use names::LaneNames;
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::intent::{BuildSource, ComponentKind};
 use crate::commit::Commit;
 use crate::digest::Digest;
+use crate::model::ServiceId;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -58,7 +59,7 @@ impl Decision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PlannedService {
-    pub id: String,
+    pub id: ServiceId,
     pub kind: ComponentKind,
     pub decision: Decision,
     /// Why, in words (`fingerprint changed`, `no catalog entry`, `forced`, `unchanged`, …).

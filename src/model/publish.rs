@@ -6,6 +6,7 @@ use super::catalog::{CatalogEntry, ComponentIdentity, EntryStatus};
 use super::commit::Commit;
 use super::digest::{Digest, NotADigest};
 use super::intent::ComponentKind;
+use super::ServiceId;
 
 /// A publish result. Its digests are [`Digest`]s; promote reads a file as
 /// `PublishResult<String>` first, so that every rule is reported in its order, and
@@ -23,7 +24,7 @@ pub struct PublishResult<D = Digest> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PublishedImage<D = Digest> {
-    pub service: String,
+    pub service: ServiceId,
     pub kind: ComponentKind,
     /// Full repository, registry host included.
     pub repository: String,
@@ -69,7 +70,7 @@ impl PublishedImage {
     ) -> CatalogEntry {
         CatalogEntry {
             component: ComponentIdentity {
-                service: self.service.clone(),
+                service: self.service.to_string(),
                 kind: self.kind,
             },
             image_repository: self.repository.clone(),

@@ -168,8 +168,8 @@ mod tests {
 
     fn build(args: &[(&str, &str)], target: Option<&str>) -> BuildSource {
         BuildSource {
-            context: "apps/mgr".into(),
-            dockerfile: "apps/mgr/Dockerfile".into(),
+            context: "apps/mgr".try_into().unwrap(),
+            dockerfile: "apps/mgr/Dockerfile".try_into().unwrap(),
             args: args
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -231,7 +231,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
                         decide::BuildFacts {
                             build: b,
                             fingerprint: fingerprint::fingerprint(&s.id, &inputs, b),
-                            entry: catalog.and_then(|c| c.services.get(&s.id)),
+                            entry: catalog.and_then(|c| c.services.get(s.id.as_str())),
                             forced: forced.contains(s.id.as_str()),
                             init: args.init,
                             commit: &commit,

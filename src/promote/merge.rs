@@ -111,7 +111,7 @@ pub fn merge<E>(
             // Only when an older run finishes late: the newer deploy intent it is merged into
             // no longer declares this service, so its image is superseded with the rest.
             results.push(ServiceResult {
-                service: image.service.clone(),
+                service: image.service.to_string(),
                 outcome: ServiceOutcome::Superseded,
                 source_commit: Some(run.source_commit.to_string()),
                 digest: Some(image.digest.to_string()),
@@ -119,7 +119,7 @@ pub fn merge<E>(
             continue;
         }
         let new = image.to_entry(run.source_commit, run.pipeline_run, run.now);
-        let old = services.get(&image.service);
+        let old = services.get(image.service.as_str());
         let held = match old {
             _ if lane_held => true,
             Some(old) if old.source_commit != *run.source_commit => {
@@ -150,12 +150,12 @@ pub fn merge<E>(
             }
         };
         results.push(ServiceResult {
-            service: image.service.clone(),
+            service: image.service.to_string(),
             outcome,
             source_commit: Some(entry.source_commit.to_string()),
             digest: Some(entry.digest.to_string()),
         });
-        services.insert(image.service.clone(), entry);
+        services.insert(image.service.to_string(), entry);
     }
 
     // The catalog's commit is the newest promoted one: keep the previous when this run's
@@ -212,12 +212,12 @@ pub fn ids_with(results: &[ServiceResult], outcome: ServiceOutcome) -> Vec<Strin
 pub fn dedupe(images: Vec<PublishedImage>) -> Result<Vec<PublishedImage>, String> {
     let mut by_id: BTreeMap<String, PublishedImage> = BTreeMap::new();
     for img in images {
-        match by_id.get(&img.service) {
+        match by_id.get(img.service.as_str()) {
             Some(prev) if prev != &img => {
-                return Err(img.service);
+                return Err(img.service.to_string());
             }
             _ => {
-                by_id.insert(img.service.clone(), img);
+                by_id.insert(img.service.to_string(), img);
             }
         }
     }
@@ -254,7 +254,7 @@ mod tests {
 
     fn image(id: &str, commit: &str, d: char) -> PublishedImage {
         PublishedImage {
-            service: id.into(),
+            service: id.try_into().unwrap(),
             kind: ComponentKind::Deployment,
             repository: format!("127.0.0.1:5000/agentrun/{id}"),
             tag: commit.into(),

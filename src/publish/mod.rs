@@ -378,7 +378,7 @@ fn select(args: &PublishArgs, plan: &Plan) -> Result<Vec<PlannedService>, Failur
         .services
         .iter()
         .filter(|s| decisions.contains(&s.decision))
-        .filter(|s| args.services.is_empty() || args.services.contains(&s.id))
+        .filter(|s| args.services.is_empty() || args.services.iter().any(|id| s.id == *id))
         .cloned()
         .collect())
 }
@@ -430,5 +430,7 @@ async fn resolve_all(
         }
     }
     out.sort_by_key(|(i, _, _)| *i);
-    out.into_iter().map(|(_, id, r)| (id, r)).collect()
+    out.into_iter()
+        .map(|(_, id, r)| (id.to_string(), r))
+        .collect()
 }

@@ -23,12 +23,12 @@ pub async fn resolve(
         .image_repository
         .as_deref()
         .ok_or_else(|| PublishError::PlanField {
-            service: svc.id.clone(),
+            service: svc.id.to_string(),
             field: "imageRepository",
         })?;
     let repo = Repository::parse(repo_str).map_err(RegistryError::from)?;
     let tag = svc.tag.clone().ok_or_else(|| PublishError::PlanField {
-        service: svc.id.clone(),
+        service: svc.id.to_string(),
         field: "tag",
     })?;
     // Every digest here is the registry client's own sha256 of a manifest, or one a HEAD by
@@ -67,12 +67,12 @@ pub async fn resolve(
         }
         Decision::Reused => {
             let digest = svc.digest.clone().ok_or_else(|| PublishError::PlanField {
-                service: svc.id.clone(),
+                service: svc.id.to_string(),
                 field: "digest",
             })?;
             let head = client.head_manifest(&repo, &digest).await?.ok_or_else(|| {
                 PublishError::ReusedGone {
-                    service: svc.id.clone(),
+                    service: svc.id.to_string(),
                     reference: format!("{repo}@{digest}"),
                 }
             })?;
@@ -100,7 +100,7 @@ pub async fn resolve(
             image(m.digest, m.media_type, platforms, EntryStatus::Pinned)
         }
         Decision::Excluded | Decision::Unsupported => Err(PublishError::NotPublishable {
-            service: svc.id.clone(),
+            service: svc.id.to_string(),
             decision: svc.decision.as_str(),
         }),
     }

@@ -169,7 +169,7 @@ pub struct Baseline {
 #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceLine {
-    pub id: String,
+    pub id: crate::model::ServiceId,
     pub kind: ComponentKind,
     pub status: LineStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -530,7 +530,7 @@ fn service_lines(lane: &Lane, catalog: &Catalog) -> Vec<ServiceLine> {
         .services
         .iter()
         .map(|s| {
-            let entry = catalog.services.get(&s.id);
+            let entry = catalog.services.get(s.id.as_str());
             let status = match (s.enabled, entry) {
                 (false, _) => LineStatus::Disabled,
                 (true, None) => LineStatus::Missing,

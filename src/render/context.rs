@@ -12,7 +12,7 @@ use crate::model::intent::{
     AccessMode, ComponentKind, EgressAllow, IngressAllow, Protocol, ResourceList, Service,
 };
 use crate::model::labels;
-use crate::model::{Catalog, CatalogEntry, EntryStatus, Lane};
+use crate::model::{Catalog, CatalogEntry, EntryStatus, Lane, ServiceId};
 
 /// Pod template annotation: hash of the service's ConfigMap data, so that a config change
 /// rolls the pods (envFrom is read only at container start).
@@ -351,8 +351,8 @@ impl Common<'_> {
     /// Metadata of an object that belongs to one service.
     fn service_meta(&self, name: &str, svc: &Service, entry: &CatalogEntry) -> Meta {
         let mut labels = self.base_labels(svc.kind.as_str());
-        labels.insert(labels::APP_NAME.into(), svc.id.clone());
-        labels.insert(labels::SERVICE.into(), svc.id.clone());
+        labels.insert(labels::APP_NAME.into(), svc.id.to_string());
+        labels.insert(labels::SERVICE.into(), svc.id.to_string());
         labels.insert(
             labels::SOURCE_COMMIT.into(),
             entry.source_commit.to_string(),
@@ -369,8 +369,8 @@ impl Common<'_> {
     /// restart on every promote).
     fn pod_meta(&self, svc: &Service, entry: &CatalogEntry) -> TemplateMeta {
         let mut labels = self.base_labels(svc.kind.as_str());
-        labels.insert(labels::APP_NAME.into(), svc.id.clone());
-        labels.insert(labels::SERVICE.into(), svc.id.clone());
+        labels.insert(labels::APP_NAME.into(), svc.id.to_string());
+        labels.insert(labels::SERVICE.into(), svc.id.to_string());
         if entry.image_status() != EntryStatus::Pinned {
             labels.insert(labels::IMAGE_COMMIT.into(), entry.tag.clone());
         }
@@ -454,12 +454,13 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
     // Resolve every enabled service's catalog entry first: a missing digest names the service.
     let mut entries: BTreeMap<&str, &CatalogEntry> = BTreeMap::new();
     for svc in intent.enabled_services() {
-        let entry = catalog
-            .services
-            .get(&svc.id)
-            .ok_or_else(|| RenderError::MissingDigest {
-                service: svc.id.clone(),
-            })?;
+        let entry =
+            catalog
+                .services
+                .get(svc.id.as_str())
+                .ok_or_else(|| RenderError::MissingDigest {
+                    service: svc.id.to_string(),
+                })?;
         // The catalog is a checked one (model::check::catalog): its digest is typed and its
         // repository has no tag, digest or whitespace, so nothing here is checked again.
         entries.insert(svc.id.as_str(), entry);
@@ -578,7 +579,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                         Some(&svc.id),
                         deferred(move || ServiceCtx {
                             meta: c.service_meta(&svc.id, svc, entry),
-                            service: svc.id.clone(),
+                            service: svc.id.to_string(),
                             ports: svc
                                 .ports
                                 .iter()
@@ -599,7 +600,7 @@ pub fn plan<'a>(lane: &'a Lane, catalog: &'a Catalog) -> Result<Vec<Planned<'a>>
                     Some(&svc.id),
                     deferred(move || DeploymentCtx {
                         meta: c.workload_meta(svc, entry),
-                        service: svc.id.clone(),
+                        service: svc.id.to_string(),
                         replicas: svc.replicas.unwrap_or(1),
                         recreate: needs_recreate(lane, svc),
                         pod_meta: c.pod_meta(svc, entry),
@@ -853,7 +854,7 @@ fn pod_ctx(
         image: entry.pinned_image(),
         init,
         container: ContainerCtx {
-            name: svc.id.clone(),
+            name: svc.id.to_string(),
             command: svc.command.clone(),
             args: svc.args.clone(),
             ports: svc
@@ -916,7 +917,7 @@ fn plan_network_policies<'a>(
                 protocol: protocol(port.protocol),
             });
         }
-        let n = counters.entry((a.to.clone(), "ingress")).or_default();
+        let n = counters.entry((a.to.to_string(), "ingress")).or_default();
         *n += 1;
         let name = format!("{}-ingress-{}", a.to, n);
         let (c, meta_name) = (*c, name.clone());
@@ -928,7 +929,7 @@ fn plan_network_policies<'a>(
             Some(&a.to),
             deferred(move || NetpolCtx {
                 meta: c.service_meta(&meta_name, svc, entry),
-                service: a.to.clone(),
+                service: a.to.to_string(),
                 dns: false,
                 peers,
                 ports,
@@ -958,7 +959,7 @@ fn plan_network_policies<'a>(
                 protocol: "TCP",
             })
             .collect();
-        let n = counters.entry((e.from.clone(), "egress")).or_default();
+        let n = counters.entry((e.from.to_string(), "egress")).or_default();
         *n += 1;
         let name = format!("{}-egress-{}", e.from, n);
         let (c, meta_name) = (*c, name.clone());
@@ -970,7 +971,7 @@ fn plan_network_policies<'a>(
             Some(&e.from),
             deferred(move || NetpolCtx {
                 meta: c.service_meta(&meta_name, svc, entry),
-                service: e.from.clone(),
+                service: e.from.to_string(),
                 dns: e.dns,
                 peers,
                 ports,
@@ -988,11 +989,11 @@ fn egress_peers(e: &EgressAllow) -> Vec<Peer> {
     peers(&e.to_services, &e.to_namespaces, &e.to_cidrs)
 }
 
-fn peers(services: &[String], namespaces: &[String], cidrs: &[String]) -> Vec<Peer> {
+fn peers(services: &[ServiceId], namespaces: &[String], cidrs: &[String]) -> Vec<Peer> {
     let mut out = Vec::new();
     for s in services {
         out.push(Peer {
-            service: Some(s.clone()),
+            service: Some(s.to_string()),
             ..Peer::default()
         });
     }

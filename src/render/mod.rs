@@ -168,8 +168,8 @@ fn render_one(
 pub fn missing_digests(lane: &Lane, catalog: &Catalog) -> Vec<String> {
     lane.intent()
         .enabled_services()
-        .filter(|s| !catalog.services.contains_key(&s.id))
-        .map(|s| s.id.clone())
+        .filter(|s| !catalog.services.contains_key(s.id.as_str()))
+        .map(|s| s.id.to_string())
         .collect()
 }
 

@@ -244,7 +244,7 @@ fn service_ids(ctx: &Ctx) -> Vec<(String, String)> {
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
-            (s.id.clone(), kind)
+            (s.id.to_string(), kind)
         })
         .collect();
     if let Some(c) = ctx.catalog() {

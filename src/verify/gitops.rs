@@ -79,7 +79,7 @@ fn catalog_check(ctx: &Evidence) -> Check {
         .lane
         .intent()
         .enabled_services()
-        .filter(|s| !cat.services.contains_key(&s.id))
+        .filter(|s| !cat.services.contains_key(s.id.as_str()))
         .map(|s| s.id.as_str())
         .collect();
     if !missing.is_empty() {

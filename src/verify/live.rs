@@ -269,7 +269,7 @@ async fn images(
     let mut problems = Vec::new();
     let mut evidence = serde_json::Map::new();
     for svc in ctx.lane.intent().enabled_services() {
-        let Some(entry) = cat.services.get(&svc.id) else {
+        let Some(entry) = cat.services.get(svc.id.as_str()) else {
             continue;
         };
         let desired = desired_containers(ctx, &svc.id);
@@ -404,7 +404,7 @@ async fn images(
             problems.push(format!("{}: no running pod (selector {selector})", svc.id));
         }
         evidence.insert(
-            svc.id.clone(),
+            svc.id.to_string(),
             json!({"catalogDigest": entry.digest, "selector": selector, "pods": pods_ev}),
         );
     }

@@ -91,7 +91,7 @@ pub fn service<'a>(plan: &'a Plan, id: &str) -> &'a PlannedService {
 
 /// Ids with the given decision, in plan order.
 pub fn ids_with(plan: &Plan, d: Decision) -> Vec<String> {
-    plan.with_decision(d).map(|s| s.id.clone()).collect()
+    plan.with_decision(d).map(|s| s.id.to_string()).collect()
 }
 
 /// A digest unique to a service (what publish would have recorded).
@@ -111,10 +111,10 @@ pub fn catalog_from_plan(plan: &Plan) -> CatalogText {
         .with_decision(Decision::Affected)
         .map(|s| {
             (
-                s.id.clone(),
+                s.id.to_string(),
                 EntryText {
                     component: ComponentIdentity {
-                        service: s.id.clone(),
+                        service: s.id.to_string(),
                         kind: s.kind,
                     },
                     image_repository: s.image_repository.clone().expect("affected has an image"),

@@ -26,7 +26,7 @@ const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 /// A planned deployment service with only what every decision has.
 fn planned(id: &str, decision: Decision, reason: &str, repo: &str, tag: &str) -> PlannedService {
     PlannedService {
-        id: id.into(),
+        id: id.try_into().unwrap(),
         kind: ComponentKind::Deployment,
         decision,
         reason: reason.into(),

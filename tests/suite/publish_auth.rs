@@ -27,7 +27,7 @@ fn plan(dir: &Path, repos: &[(&str, String)]) -> std::path::PathBuf {
     let services: Vec<PlannedService> = repos
         .iter()
         .map(|(id, repo)| PlannedService {
-            id: id.to_string(),
+            id: (*id).try_into().unwrap(),
             kind: ComponentKind::Deployment,
             decision: Decision::Affected,
             reason: "forced".into(),

@@ -4,12 +4,12 @@
 use std::collections::BTreeSet;
 
 use super::{truncate, Findings};
-use crate::model::intent::{DeployIntent, EnvVar, SecretProjection, Service};
+use crate::model::intent::{EnvVar, IntentText, SecretProjection, ServiceText};
 use crate::model::rules;
 
 /// `serviceAccounts`: unique names, RBAC rules with verbs and resources, no wildcards, no
 /// listing of Secrets.
-pub fn check_service_accounts(d: &DeployIntent, out: &mut Findings) {
+pub fn check_service_accounts(d: &IntentText, out: &mut Findings) {
     let mut seen_sa = BTreeSet::new();
     for (i, sa) in d.service_accounts.iter().enumerate() {
         let p = format!("$.serviceAccounts[{i}]");
@@ -80,7 +80,12 @@ pub fn check_service_accounts(d: &DeployIntent, out: &mut Findings) {
 }
 
 /// A service's `serviceAccount` names one of `serviceAccounts`.
-pub fn service_account_ref(s: &Service, p: &str, sa_names: &BTreeSet<&str>, out: &mut Findings) {
+pub fn service_account_ref(
+    s: &ServiceText,
+    p: &str,
+    sa_names: &BTreeSet<&str>,
+    out: &mut Findings,
+) {
     if let Some(sa) = &s.service_account {
         if !sa_names.contains(sa.as_str()) {
             out.add(

@@ -3,11 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use super::{truncate, Finding};
-use crate::model::intent::DeployIntent;
+use crate::model::intent::IntentText;
 use crate::model::rules;
 
 /// Filesystem checks of build paths: they must exist and not leave the repo through symlinks.
-pub fn check_paths_on_disk(d: &DeployIntent, root: &Path) -> Vec<Finding> {
+pub fn check_paths_on_disk(d: &IntentText, root: &Path) -> Vec<Finding> {
     let mut out = Vec::new();
     let root_real = match root.canonicalize() {
         Ok(r) if r.is_dir() => r,

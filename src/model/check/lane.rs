@@ -3,7 +3,7 @@
 //! deploy.json in the order `lane validate` reports them.
 
 use super::{access, limits, network, service, truncate, volumes, Finding, Findings};
-use crate::model::intent::{DeployIntent, LaneSpec};
+use crate::model::intent::{IntentText, LaneSpec};
 use crate::model::names::LaneNames;
 use crate::model::rules;
 
@@ -36,7 +36,7 @@ pub(super) fn legacy_name_in(s: &str) -> Option<&'static str> {
 
 /// Rules on the typed model, in report order: the lane, its names, the services, list
 /// lengths, ServiceAccounts, claims, then the NetworkPolicy.
-pub fn check_intent(d: &DeployIntent) -> Vec<Finding> {
+pub fn check_intent(d: &IntentText) -> Vec<Finding> {
     let mut out = Findings::default();
     let names = LaneNames::resolve(&d.lane);
     lane_fields(&d.lane, &mut out);
@@ -214,7 +214,7 @@ fn derived_names(names: &LaneNames, out: &mut Findings) {
 
 /// Every other object name of the file (deploy/deploy.schema.json: every DNS-1123 name):
 /// never one of the old dev/prod model.
-fn legacy_object_names(d: &DeployIntent, out: &mut Findings) {
+fn legacy_object_names(d: &IntentText, out: &mut Findings) {
     let l = &d.lane;
     let mut object_names: Vec<(String, &str)> = vec![
         ("$.lane.project".into(), l.project.as_str()),

@@ -1,11 +1,11 @@
 //! List limits: the longest lists deploy.json may hold.
 
 use super::Findings;
-use crate::model::intent::DeployIntent;
+use crate::model::intent::IntentText;
 
 /// Longest lists, as deploy/deploy.schema.json states them (`maxItems`/`maxProperties`;
 /// tests/suite/schema.rs compares every limit of the two).
-pub fn check_list_limits(d: &DeployIntent, out: &mut Findings) {
+pub fn check_list_limits(d: &IntentText, out: &mut Findings) {
     let mut limit = |path: String, len: usize, max: usize| {
         if len > max {
             out.add(

@@ -6,7 +6,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{key_path, lane, scan, secrets, truncate, typed, Finding, InputError};
-use crate::model::intent::DeployIntent;
+use crate::model::intent::{DeployIntent, IntentText};
 
 /// Largest deploy.json or catalog accepted; intent for hundreds of services fits easily.
 pub const MAX_INPUT_BYTES: usize = 1024 * 1024;
@@ -119,16 +119,23 @@ pub fn parse_intent(
     if !findings.is_empty() {
         return Err(invalid(findings));
     }
-    let intent: DeployIntent = typed::from_value(value, file)?;
+    let intent: IntentText = typed::from_value(value, file)?;
     let mut findings = lane::check_intent(&intent);
     if let Some(root) = repo_root {
         findings.extend(super::disk::check_paths_on_disk(&intent, root));
     }
-    if findings.is_empty() {
-        Ok(intent)
-    } else {
-        Err(invalid(findings))
+    if !findings.is_empty() {
+        return Err(invalid(findings));
     }
+    // Every id and path passed the rule its type holds, so this cannot fail; if a rule and
+    // its type ever disagree, the file is refused rather than half-typed.
+    intent.into_checked().map_err(|_| {
+        invalid(vec![Finding {
+            path: "$".into(),
+            rule: "typed".into(),
+            message: "a value passed the deploy.json rules but not its type: this is a lane bug, please report it".into(),
+        }])
+    })
 }
 
 #[cfg(test)]

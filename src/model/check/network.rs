@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use super::lane::legacy_name_in;
 use super::{truncate, Findings};
-use crate::model::intent::{DeployIntent, Service};
+use crate::model::intent::{IntentText, ServiceText};
 use crate::model::rules;
 
 /// A service's ports (names unique, numbers in range) and the health probe on one of them.
-pub fn service_ports(s: &Service, p: &str, out: &mut Findings) {
+pub fn service_ports(s: &ServiceText, p: &str, out: &mut Findings) {
     let mut port_names = BTreeSet::new();
     for (i, port) in s.ports.iter().enumerate() {
         let pp = format!("{p}.ports[{i}]");
@@ -65,7 +65,7 @@ pub fn service_ports(s: &Service, p: &str, out: &mut Findings) {
 }
 
 /// `networkPolicy`: ingress then egress allowances.
-pub fn check_network_policy(d: &DeployIntent, out: &mut Findings) {
+pub fn check_network_policy(d: &IntentText, out: &mut Findings) {
     let known: BTreeSet<&str> = d.services.iter().map(|s| s.id.as_str()).collect();
     ingress(d, &known, out);
     egress(&known, d, out);
@@ -73,7 +73,7 @@ pub fn check_network_policy(d: &DeployIntent, out: &mut Findings) {
 
 /// Who may reach a service: known services, CIDRs, namespaces, and ports the receiving
 /// service has.
-fn ingress(d: &DeployIntent, known: &BTreeSet<&str>, out: &mut Findings) {
+fn ingress(d: &IntentText, known: &BTreeSet<&str>, out: &mut Findings) {
     for (i, a) in d.network_policy.ingress.iter().enumerate() {
         let p = format!("$.networkPolicy.ingress[{i}]");
         if !known.contains(a.to.as_str()) {
@@ -136,7 +136,7 @@ fn ingress(d: &DeployIntent, known: &BTreeSet<&str>, out: &mut Findings) {
 }
 
 /// Where a service may send: known services, namespaces, CIDRs, ports in range.
-fn egress(known: &BTreeSet<&str>, d: &DeployIntent, out: &mut Findings) {
+fn egress(known: &BTreeSet<&str>, d: &IntentText, out: &mut Findings) {
     for (i, e) in d.network_policy.egress.iter().enumerate() {
         let p = format!("$.networkPolicy.egress[{i}]");
         if !known.contains(e.from.as_str()) {

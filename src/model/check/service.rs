@@ -7,11 +7,11 @@ use std::collections::BTreeSet;
 
 use super::lane::legacy_name_in;
 use super::{access, key_path, network, truncate, volumes, Findings};
-use crate::model::intent::{ComponentKind, DeployIntent, Service};
+use crate::model::intent::{ComponentKind, IntentText, ServiceText};
 use crate::model::rules;
 
 /// Every service: at least one and at most 1000, ids unique, then each service's rules.
-pub fn check_services(d: &DeployIntent, out: &mut Findings) {
+pub fn check_services(d: &IntentText, out: &mut Findings) {
     let sa_names: BTreeSet<&str> = d.service_accounts.iter().map(|s| s.name.as_str()).collect();
     let pvc_names: BTreeSet<&str> = d
         .persistent_volume_claims
@@ -35,7 +35,7 @@ pub fn check_services(d: &DeployIntent, out: &mut Findings) {
     }
     for (i, s) in d.services.iter().enumerate() {
         let p = format!("$.services[{i}]");
-        if !rules::is_dns1123_label(&s.id) || s.id.len() > 50 {
+        if !crate::model::ServiceId::is_valid(&s.id) {
             out.add(
                 format!("{p}.id"),
                 "dns1123-label",
@@ -55,7 +55,7 @@ pub fn check_services(d: &DeployIntent, out: &mut Findings) {
 
 /// One service's rules, in report order.
 fn check_service(
-    s: &Service,
+    s: &ServiceText,
     p: &str,
     sa_names: &BTreeSet<&str>,
     pvc_names: &BTreeSet<&str>,
@@ -80,7 +80,7 @@ fn check_service(
 
 /// Built (build) or image-only (upstream), never both; build paths and args, the upstream
 /// reference, the repository under the lane registry.
-fn image_source(s: &Service, p: &str, out: &mut Findings) {
+fn image_source(s: &ServiceText, p: &str, out: &mut Findings) {
     if s.build.is_some() && s.upstream.is_some() {
         out.add(
             format!("{p}.upstream"),
@@ -153,7 +153,7 @@ fn image_source(s: &Service, p: &str, out: &mut Findings) {
     }
 }
 
-fn replicas_and_resources(s: &Service, p: &str, out: &mut Findings) {
+fn replicas_and_resources(s: &ServiceText, p: &str, out: &mut Findings) {
     if let Some(n) = s.replicas {
         if n > 100 {
             out.add(
@@ -198,7 +198,7 @@ fn replicas_and_resources(s: &Service, p: &str, out: &mut Findings) {
 }
 
 /// The container's command and args (credentials in them are found by the raw scan).
-fn arguments(s: &Service, p: &str, out: &mut Findings) {
+fn arguments(s: &ServiceText, p: &str, out: &mut Findings) {
     for (field, list) in [("command", &s.command), ("args", &s.args)] {
         for (i, a) in list.iter().enumerate() {
             if a.chars().count() > rules::MAX_TEXT_CHARS {
@@ -214,7 +214,7 @@ fn arguments(s: &Service, p: &str, out: &mut Findings) {
 
 /// Env entries: names, one source each; Secret and ConfigMap references in
 /// [`access::key_refs`].
-fn env(s: &Service, p: &str, out: &mut Findings) {
+fn env(s: &ServiceText, p: &str, out: &mut Findings) {
     let mut env_names = BTreeSet::new();
     for (i, e) in s.env.iter().enumerate() {
         let ep = format!("{p}.env[{i}]");
@@ -254,7 +254,7 @@ fn env(s: &Service, p: &str, out: &mut Findings) {
 }
 
 /// `config`: keys that become env names, values that never point at the old model.
-fn config(s: &Service, p: &str, out: &mut Findings) {
+fn config(s: &ServiceText, p: &str, out: &mut Findings) {
     for (k, v) in &s.config {
         if let Some(l) = legacy_name_in(v) {
             out.add(

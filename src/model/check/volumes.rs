@@ -4,11 +4,11 @@
 use std::collections::BTreeSet;
 
 use super::{access, truncate, Findings};
-use crate::model::intent::{DeployIntent, Service};
+use crate::model::intent::{IntentText, ServiceText};
 use crate::model::rules;
 
 /// A service's `volumes`; `pvc_names` are the claims of `persistentVolumeClaims`.
-pub fn service_volumes(s: &Service, p: &str, pvc_names: &BTreeSet<&str>, out: &mut Findings) {
+pub fn service_volumes(s: &ServiceText, p: &str, pvc_names: &BTreeSet<&str>, out: &mut Findings) {
     let secret_vols: BTreeSet<&str> = s
         .volumes
         .iter()
@@ -107,7 +107,7 @@ pub fn service_volumes(s: &Service, p: &str, pvc_names: &BTreeSet<&str>, out: &m
 }
 
 /// `persistentVolumeClaims`: unique names, sizes, storage classes.
-pub fn check_claims(d: &DeployIntent, out: &mut Findings) {
+pub fn check_claims(d: &IntentText, out: &mut Findings) {
     let mut seen_pvc = BTreeSet::new();
     for (i, c) in d.persistent_volume_claims.iter().enumerate() {
         let p = format!("$.persistentVolumeClaims[{i}]");

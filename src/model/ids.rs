@@ -1,0 +1,76 @@
+//! Names deploy.json gives that the rest of the lane builds on: a service's id and a
+//! repository-relative path. Each can only be built valid (its rule is the one
+//! `model::check` reports with), so the checked intent carries them typed and no reader checks
+//! them again. The intent as parsed ([`super::intent::IntentText`]) holds them as text, so the
+//! rule passes report every bad one, not just the first.
+
+use serde::{Deserialize, Serialize};
+
+use super::rules;
+use crate::newtype::text_newtype;
+
+/// A service id: a DNS-1123 label of at most 50 characters (the runtime objects append
+/// suffixes such as `-config` within Kubernetes' 63).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ServiceId(String);
+
+/// Text that is not a service id (the text itself is not kept).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("service id must be a DNS-1123 label of at most 50 characters")]
+pub struct NotAServiceId;
+
+impl ServiceId {
+    /// The rule `check` reports as `dns1123-label` on `$.services[i].id`.
+    pub fn is_valid(s: &str) -> bool {
+        rules::is_dns1123_label(s) && s.len() <= 50
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+text_newtype!(ServiceId, NotAServiceId);
+
+/// A path inside the repository: relative, `/`-separated, no `..`, no control characters,
+/// at most 1024 bytes ([`rules::repo_path_problem`] says which rule a text breaks).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepoPath(String);
+
+/// Text that is not a repository-relative path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a repository-relative path")]
+pub struct NotARepoPath;
+
+impl RepoPath {
+    pub fn is_valid(s: &str) -> bool {
+        rules::repo_path_problem(s).is_none()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+text_newtype!(RepoPath, NotARepoPath);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_valid_ids_and_paths_are_built() {
+        assert!(ServiceId::try_from("agentrun-mgr").is_ok());
+        for bad in ["", "Mgr", "-x", "x-", "a_b", &"a".repeat(51)] {
+            assert_eq!(ServiceId::try_from(bad), Err(NotAServiceId), "{bad}");
+        }
+        assert!(RepoPath::try_from("apps/mgr/Dockerfile").is_ok());
+        for bad in ["", "/abs", "a/../b", "a\\b", "c:x", "a\nb"] {
+            assert_eq!(RepoPath::try_from(bad), Err(NotARepoPath), "{bad:?}");
+        }
+        let e = serde_json::from_str::<ServiceId>("\"Bad_Id\"").unwrap_err();
+        assert!(e.to_string().contains("DNS-1123"), "{e}");
+    }
+}
