@@ -66,7 +66,7 @@ pub struct ServiceSummary {
     pub kind: String,
     pub enabled: bool,
     pub source: String,
-    pub image_repository: Option<String>,
+    pub image_repository: Option<crate::model::ImageRepository>,
 }
 
 impl Report for ValidateReport {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::commit::{Commit, NotACommit};
 use super::digest::{Digest, NotADigest};
+use super::ids::{ImageRef, ImageRepository, NotAnImageRepository};
 use super::names::LaneNames;
 
 pub const CATALOG_SCHEMA_VERSION: u32 = 1;
@@ -24,9 +25,9 @@ pub const CATALOG_SCHEMA_VERSION: u32 = 1;
 #[serde(
     rename_all = "camelCase",
     deny_unknown_fields,
-    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>")
+    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>, R: Deserialize<'de>")
 )]
-pub struct CatalogDoc<D = Digest, C = Commit> {
+pub struct CatalogDoc<D = Digest, C = Commit, R = ImageRepository> {
     pub schema_version: u32,
     /// Lane version (`v0.1`).
     pub lane: String,
@@ -38,7 +39,7 @@ pub struct CatalogDoc<D = Digest, C = Commit> {
     /// RFC 3339 UTC; changes only when an entry changes, so that an unchanged promote is a noop.
     pub updated_at: String,
     /// Entries by service id (sorted, so the file is deterministic).
-    pub services: BTreeMap<String, CatalogEntry<D, C>>,
+    pub services: BTreeMap<String, CatalogEntry<D, C, R>>,
     /// Present while the lane's deploy intent is a deliberately restored earlier one
     /// (`lane rollback` of the whole lane); the next release of a newer source commit
     /// removes it (docs/rollback.md).
@@ -117,13 +118,13 @@ pub struct EntryRestores<C = Commit> {
 #[serde(
     rename_all = "camelCase",
     deny_unknown_fields,
-    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>")
+    bound(deserialize = "D: Deserialize<'de>, C: Deserialize<'de>, R: Deserialize<'de>")
 )]
-pub struct CatalogEntry<D = Digest, C = Commit> {
+pub struct CatalogEntry<D = Digest, C = Commit, R = ImageRepository> {
     /// Component identity: service id and kind.
     pub component: ComponentIdentity,
     /// Full image repository including the registry host.
-    pub image_repository: String,
+    pub image_repository: R,
     /// Built images: the 40-hex source commit the image was built from. Upstream images:
     /// the upstream tag.
     pub tag: String,
@@ -187,14 +188,14 @@ impl EntryStatus {
 }
 
 /// A catalog as the loader parses it, before its rules are checked.
-pub type CatalogText = CatalogDoc<String, String>;
+pub type CatalogText = CatalogDoc<String, String, String>;
 /// An entry of a [`CatalogText`].
-pub type EntryText = CatalogEntry<String, String>;
+pub type EntryText = CatalogEntry<String, String, String>;
 
 impl CatalogEntry {
     /// `<repository>@<digest>`: the only form manifests may use.
-    pub fn pinned_image(&self) -> String {
-        format!("{}@{}", self.image_repository, self.digest)
+    pub fn pinned_image(&self) -> ImageRef {
+        self.image_repository.pinned(&self.digest)
     }
 
     /// The commit a built image was built from: its tag, which the catalog check holds to the
@@ -209,7 +210,7 @@ impl CatalogEntry {
     }
 }
 
-impl<D, C> CatalogEntry<D, C> {
+impl<D, C, R> CatalogEntry<D, C, R> {
     /// The status that describes the image: a rolled-back entry's is the restored entry's
     /// (`published`, `reused` or `pinned`).
     pub fn image_status(&self) -> EntryStatus {
@@ -262,7 +263,7 @@ impl CatalogDoc {
     }
 }
 
-impl<D, C> CatalogDoc<D, C> {
+impl<D, C, R> CatalogDoc<D, C, R> {
     /// The newest source commit released to the lane: the one a whole-lane rollback was
     /// rolled back from, else `sourceCommit`.
     pub fn newest_commit(&self) -> &C {
@@ -277,6 +278,7 @@ impl<D, C> CatalogDoc<D, C> {
     where
         D: Serialize,
         C: Serialize,
+        R: Serialize,
     {
         let mut s = serde_json::to_string_pretty(self).expect("catalog serializes");
         s.push('\n');
@@ -303,6 +305,8 @@ pub enum NotTyped {
     Digest(#[from] NotADigest),
     #[error("a commit {0}")]
     Commit(#[from] NotACommit),
+    #[error("an image repository {0}")]
+    ImageRepository(#[from] NotAnImageRepository),
 }
 
 fn commit(s: String) -> Result<Commit, NotTyped> {
@@ -372,7 +376,7 @@ impl EntryText {
         };
         Ok(CatalogEntry {
             component: self.component,
-            image_repository: self.image_repository,
+            image_repository: ImageRepository::try_from(self.image_repository)?,
             tag: self.tag,
             digest: Digest::try_from(self.digest)?,
             media_type: self.media_type,

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::rules;
+use crate::digest::Digest;
 use crate::newtype::text_newtype;
 
 /// A service id: a DNS-1123 label of at most 50 characters (the runtime objects append
@@ -56,6 +57,71 @@ impl RepoPath {
 
 text_newtype!(RepoPath, NotARepoPath);
 
+/// A fully qualified image repository, `host[:port]/path` (`127.0.0.1:5000/agentrun/mgr`,
+/// `docker.io/library/redis`), at most 255 characters ([`rules::is_qualified_repository`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageRepository(String);
+
+/// Text that is not a fully qualified image repository.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be a fully qualified image repository like docker.io/library/redis")]
+pub struct NotAnImageRepository;
+
+impl ImageRepository {
+    pub fn is_valid(s: &str) -> bool {
+        rules::is_qualified_repository(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A repository the deploy.json checks already proved: its host and path each passed
+    /// their rule and the whole the `image-repository` rule (`model::check::service`).
+    pub(in crate::model) fn checked(s: String) -> ImageRepository {
+        debug_assert!(ImageRepository::is_valid(&s), "{s}");
+        ImageRepository(s)
+    }
+
+    /// This repository's image with `digest`: the only form manifests use.
+    pub fn pinned(&self, digest: &Digest) -> ImageRef {
+        ImageRef(format!("{}@{digest}", self.0))
+    }
+}
+
+text_newtype!(ImageRepository, NotAnImageRepository);
+
+/// An image pinned by digest, `<repository>@sha256:<64 hex>`: built only from an
+/// [`ImageRepository`] and a [`Digest`] ([`ImageRepository::pinned`]), or parsed whole.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ImageRef(String);
+
+/// Text that is not an image pinned by digest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be an image pinned by digest, <repository>@sha256:<64 hex>")]
+pub struct NotAnImageRef;
+
+impl ImageRef {
+    pub fn is_valid(s: &str) -> bool {
+        s.rsplit_once('@').is_some_and(|(repo, digest)| {
+            ImageRepository::is_valid(repo) && Digest::is_valid(digest)
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The repository part (everything before `@`).
+    pub fn repository(&self) -> &str {
+        self.0.rsplit_once('@').map_or("", |(r, _)| r)
+    }
+}
+
+text_newtype!(ImageRef, NotAnImageRef);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,6 +136,20 @@ mod tests {
         for bad in ["", "/abs", "a/../b", "a\\b", "c:x", "a\nb"] {
             assert_eq!(RepoPath::try_from(bad), Err(NotARepoPath), "{bad:?}");
         }
+        let repo = ImageRepository::try_from("127.0.0.1:5000/agentrun/mgr").unwrap();
+        let d = Digest::try_from(format!("sha256:{}", "a".repeat(64))).unwrap();
+        let pinned = repo.pinned(&d);
+        assert_eq!(pinned, format!("127.0.0.1:5000/agentrun/mgr@{d}"));
+        assert_eq!(pinned.repository(), "127.0.0.1:5000/agentrun/mgr");
+        assert_eq!(ImageRef::try_from(pinned.to_string()), Ok(pinned));
+        for bad in [
+            "agentrun/mgr",
+            "h.io/Up",
+            &format!("h.io/{}", "a".repeat(255)),
+        ] {
+            assert!(ImageRepository::try_from(bad).is_err(), "{bad}");
+        }
+        assert!(ImageRef::try_from("h.io/x:1").is_err());
         let e = serde_json::from_str::<ServiceId>("\"Bad_Id\"").unwrap_err();
         assert!(e.to_string().contains("DNS-1123"), "{e}");
     }

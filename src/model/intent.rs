@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::ids::{RepoPath, ServiceId};
+use super::ids::{ImageRepository, RepoPath, ServiceId};
 
 /// Schema versions this build understands.
 pub const SUPPORTED_SCHEMA_VERSIONS: &[u32] = &[1];
@@ -581,8 +581,9 @@ impl<I: std::fmt::Display, P> Service<I, P> {
         }
     }
 
-    /// Full image repository, `<registry host>/<repository path>`, or the upstream repository.
-    pub fn image_repository(&self, lane: &LaneSpec) -> String {
+    /// Full image repository as text, `<registry host>/<repository path>`, or the upstream
+    /// repository (what the `image-repository` rule checks).
+    pub fn image_repository_text(&self, lane: &LaneSpec) -> String {
         match &self.upstream {
             Some(u) => u.repository.clone(),
             None => format!("{}/{}", lane.registry.host, self.repository_path(lane)),
@@ -596,6 +597,13 @@ impl<I: std::fmt::Display, P> Service<I, P> {
             (None, Some(u)) => ImageSource::Upstream(u),
             _ => ImageSource::Unsupported,
         }
+    }
+}
+
+impl Service {
+    /// Full image repository, `<registry host>/<repository path>`, or the upstream repository.
+    pub fn image_repository(&self, lane: &LaneSpec) -> ImageRepository {
+        ImageRepository::checked(self.image_repository_text(lane))
     }
 }
 

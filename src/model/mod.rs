@@ -27,7 +27,7 @@ pub use catalog_at::CatalogAtError;
 pub use check::{Finding, InputError};
 pub use commit::Commit;
 pub use digest::Digest;
-pub use ids::{RepoPath, ServiceId};
+pub use ids::{ImageRef, ImageRepository, RepoPath, ServiceId};
 pub use intent::DeployIntent;
 pub use names::LaneNames;
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use super::intent::{BuildSource, ComponentKind};
 use crate::commit::Commit;
 use crate::digest::Digest;
-use crate::model::ServiceId;
+use crate::model::{ImageRepository, ServiceId};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -66,7 +66,7 @@ pub struct PlannedService {
     pub reason: String,
     /// Full image repository (registry host included), when the service has an image.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub image_repository: Option<String>,
+    pub image_repository: Option<ImageRepository>,
     /// Tag to build/push (affected: the source commit), the reused image's tag, or the
     /// upstream tag to pin.
     #[serde(default, skip_serializing_if = "Option::is_none")]

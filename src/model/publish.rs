@@ -6,7 +6,7 @@ use super::catalog::{CatalogEntry, ComponentIdentity, EntryStatus};
 use super::commit::Commit;
 use super::digest::{Digest, NotADigest};
 use super::intent::ComponentKind;
-use super::ServiceId;
+use super::{ImageRepository, ServiceId};
 
 /// A publish result. Its digests are [`Digest`]s; promote reads a file as
 /// `PublishResult<String>` first, so that every rule is reported in its order, and
@@ -27,7 +27,7 @@ pub struct PublishedImage<D = Digest> {
     pub service: ServiceId,
     pub kind: ComponentKind,
     /// Full repository, registry host included.
-    pub repository: String,
+    pub repository: ImageRepository,
     pub tag: String,
     /// The schema2/OCI manifest or index digest, confirmed by a HEAD by digest.
     pub digest: D,

@@ -105,7 +105,10 @@ pub fn is_repository_path(s: &str) -> bool {
         })
 }
 
-/// Registry host: `host[:port]`, host a DNS name or IPv4 address.
+/// Registry host: `host[:port]`, host a DNS name or IPv4 address that reads as a host the way
+/// the registry client and containerd read a reference's first component: with a `.`, a port,
+/// or `localhost`. (`agentrun/mgr` is pulled from Docker Hub's `agentrun` namespace, so
+/// `agentrun` is no registry host.)
 pub fn is_registry_host(s: &str) -> bool {
     let (host, port) = match s.rsplit_once(':') {
         Some((h, p)) => (h, Some(p)),
@@ -128,7 +131,8 @@ pub fn is_registry_host(s: &str) -> bool {
                 && !l.starts_with('-')
                 && !l.ends_with('-')
         });
-    port_ok && host_ok
+    let reads_as_host = host.contains('.') || port.is_some() || host == "localhost";
+    port_ok && host_ok && reads_as_host
 }
 
 /// Kubernetes resource quantity (`100m`, `1.5`, `128Mi`, `1e3`, `2G`).
@@ -440,9 +444,12 @@ mod tests {
             "h:70000",
             "h:",
             "-h",
+            // No `.`, port or `localhost`: a Docker Hub namespace, not a host.
+            "agentrun",
         ] {
             assert!(!is_registry_host(h), "{h}");
         }
+        assert!(is_registry_host("localhost") && is_registry_host("registry:5000"));
         assert!(is_ipv4_cidr("10.43.0.0/16"));
         assert!(is_ipv4_cidr("0.0.0.0/0"));
         for c in [
@@ -458,6 +465,9 @@ mod tests {
         }
         assert!(is_qualified_repository("docker.io/library/redis"));
         assert!(!is_qualified_repository("redis"));
+        // A first component without `.`, `:` or `localhost` is a Docker Hub namespace.
+        assert!(!is_qualified_repository("agentrun/mgr"));
+        assert!(is_qualified_repository("localhost/agentrun/mgr"));
         assert!(is_media_type("application/vnd.oci.image.index.v1+json"));
         assert!(!is_media_type("Application/JSON"));
         assert!(is_platform("linux/arm64/v8") && is_platform("linux/amd64"));

@@ -55,7 +55,7 @@ pub fn unsupported(s: &Service) -> PlannedService {
     )
 }
 
-pub fn pin(s: &Service, u: &UpstreamImage) -> PlannedService {
+pub fn pin(s: &Service, lane: &LaneSpec, u: &UpstreamImage) -> PlannedService {
     let mut p = base(
         s,
         Decision::Pin,
@@ -64,7 +64,7 @@ pub fn pin(s: &Service, u: &UpstreamImage) -> PlannedService {
             u.repository, u.tag
         ),
     );
-    p.image_repository = Some(u.repository.clone());
+    p.image_repository = Some(s.image_repository(lane));
     p.tag = Some(u.tag.clone());
     p
 }
@@ -157,7 +157,7 @@ mod tests {
                 service: "mgr".into(),
                 kind: ComponentKind::Deployment,
             },
-            image_repository: "127.0.0.1:5000/agentrun/mgr".into(),
+            image_repository: "127.0.0.1:5000/agentrun/mgr".try_into().unwrap(),
             tag: "a".repeat(40),
             digest: crate::model::Digest::try_from(format!("sha256:{}", "d".repeat(64))).unwrap(),
             media_type: None,
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn repository_move_or_former_pin_is_affected() {
         let mut e = entry("sha256:x");
-        e.image_repository = "old.example:5000/agentrun/mgr".into();
+        e.image_repository = "old.example:5000/agentrun/mgr".try_into().unwrap();
         let p = decide(Some(&e), "sha256:x", false);
         assert_eq!(p.decision, Decision::Affected);
         assert!(

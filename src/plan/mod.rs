@@ -222,7 +222,7 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
         } else {
             match s.source() {
                 ImageSource::Unsupported => decide::unsupported(s),
-                ImageSource::Upstream(u) => decide::pin(s, u),
+                ImageSource::Upstream(u) => decide::pin(s, spec, u),
                 ImageSource::Build(b) => {
                     let inputs = fingerprint::build_inputs(&repo, &commit, &s.id, b)?;
                     decide::built(

@@ -256,7 +256,7 @@ mod tests {
         PublishedImage {
             service: id.try_into().unwrap(),
             kind: ComponentKind::Deployment,
-            repository: format!("127.0.0.1:5000/agentrun/{id}"),
+            repository: format!("127.0.0.1:5000/agentrun/{id}").try_into().unwrap(),
             tag: commit.into(),
             digest: crate::model::Digest::try_from(format!("sha256:{}", d.to_string().repeat(64)))
                 .unwrap(),

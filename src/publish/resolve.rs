@@ -19,14 +19,14 @@ pub async fn resolve(
     plan: &Plan,
     svc: &PlannedService,
 ) -> Result<PublishedImage, PublishError> {
-    let repo_str = svc
+    let repository = svc
         .image_repository
-        .as_deref()
+        .as_ref()
         .ok_or_else(|| PublishError::PlanField {
             service: svc.id.to_string(),
             field: "imageRepository",
         })?;
-    let repo = Repository::parse(repo_str).map_err(RegistryError::from)?;
+    let repo = Repository::parse(repository).map_err(RegistryError::from)?;
     let tag = svc.tag.clone().ok_or_else(|| PublishError::PlanField {
         service: svc.id.to_string(),
         field: "tag",
@@ -37,7 +37,7 @@ pub async fn resolve(
         Ok::<_, PublishError>(PublishedImage {
             service: svc.id.clone(),
             kind: svc.kind,
-            repository: repo_str.to_string(),
+            repository: repository.clone(),
             tag: tag.clone(),
             digest,
             media_type,

@@ -173,7 +173,7 @@ pub struct ServiceLine {
     pub kind: ComponentKind,
     pub status: LineStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<String>,
+    pub image: Option<crate::model::ImageRef>,
 }
 
 #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]

@@ -391,8 +391,10 @@ impl Common<'_> {
     /// Workload object metadata: service metadata plus the pinned image.
     fn workload_meta(&self, svc: &Service, entry: &CatalogEntry) -> Meta {
         let mut m = self.service_meta(&svc.id, svc, entry);
-        m.annotations
-            .insert(labels::IMAGE_ANNOTATION.into(), entry.pinned_image());
+        m.annotations.insert(
+            labels::IMAGE_ANNOTATION.into(),
+            entry.pinned_image().to_string(),
+        );
         m.annotations.insert(
             labels::IMAGE_DIGEST_ANNOTATION.into(),
             entry.digest.to_string(),
@@ -851,7 +853,7 @@ fn pod_ctx(
     Ok(PodCtx {
         restart_policy: is_job.then_some("Never"),
         service_account: svc.service_account.clone(),
-        image: entry.pinned_image(),
+        image: entry.pinned_image().to_string(),
         init,
         container: ContainerCtx {
             name: svc.id.to_string(),

@@ -82,7 +82,7 @@ pub fn check_present(
                 None => {
                     return Err(RollbackError::DigestGone {
                         service: service.to_string(),
-                        reference: e.pinned_image(),
+                        reference: e.pinned_image().to_string(),
                     })
                 }
             }

@@ -233,7 +233,7 @@ mod tests {
                 service: id.into(),
                 kind: ComponentKind::Deployment,
             },
-            image_repository: format!("127.0.0.1:5000/agentrun/{id}"),
+            image_repository: format!("127.0.0.1:5000/agentrun/{id}").try_into().unwrap(),
             tag: commit.into(),
             digest: crate::model::Digest::try_from(format!("sha256:{}", d.to_string().repeat(64)))
                 .unwrap(),

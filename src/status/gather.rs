@@ -128,7 +128,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                     .unwrap_or_default(),
                 source_commit: e.source_commit.clone(),
                 reused_from: e.reused_from.clone(),
-                image_repository: e.image_repository.clone(),
+                image_repository: e.image_repository.to_string(),
                 tag: e.tag.clone(),
                 digest: e.digest.to_string(),
                 pipeline_run: e.pipeline_run.clone(),

@@ -139,7 +139,11 @@ fn catalog_check(ctx: &Evidence) -> Check {
 }
 
 fn pinned_check(tree: &Tree, cat: &Catalog) -> Check {
-    let pinned: BTreeSet<String> = cat.services.values().map(|e| e.pinned_image()).collect();
+    let pinned: BTreeSet<String> = cat
+        .services
+        .values()
+        .map(|e| e.pinned_image().to_string())
+        .collect();
     let mut problems = Vec::new();
     let mut seen = Vec::new();
     for o in &tree.objects {

@@ -542,7 +542,7 @@ async fn cronjob_image(
         .flatten()
         .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
         .collect();
-    let ok = images.contains(&want);
+    let ok = images.iter().any(|i| *i == want);
     let ev = json!({"cronjob": name, "want": want, "images": images,
         "suspend": live.pointer("/spec/suspend")});
     Ok(if ok {

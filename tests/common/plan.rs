@@ -117,7 +117,11 @@ pub fn catalog_from_plan(plan: &Plan) -> CatalogText {
                         service: s.id.to_string(),
                         kind: s.kind,
                     },
-                    image_repository: s.image_repository.clone().expect("affected has an image"),
+                    image_repository: s
+                        .image_repository
+                        .as_ref()
+                        .expect("affected has an image")
+                        .to_string(),
                     tag: commit.clone(),
                     digest: digest_for(&s.id),
                     media_type: None,

@@ -67,7 +67,7 @@ fn unchanged_services_are_reused_with_the_catalog_digest_and_a_changed_context_i
         assert_eq!(s.reused_from.as_deref(), Some(built_at.as_str()));
         assert_eq!(s.tag.as_deref(), Some(built_at.as_str()));
         assert_eq!(
-            s.image_repository,
+            s.image_repository.clone().map(String::from),
             Some(format!("127.0.0.1:5000/agentrun/{id}"))
         );
         assert_eq!(s.fingerprint, s.previous_fingerprint);

@@ -30,7 +30,7 @@ fn planned(id: &str, decision: Decision, reason: &str, repo: &str, tag: &str) ->
         kind: ComponentKind::Deployment,
         decision,
         reason: reason.into(),
-        image_repository: Some(repo.into()),
+        image_repository: Some(repo.try_into().unwrap()),
         tag: Some(tag.into()),
         fingerprint: None,
         previous_fingerprint: None,

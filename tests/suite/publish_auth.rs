@@ -31,7 +31,7 @@ fn plan(dir: &Path, repos: &[(&str, String)]) -> std::path::PathBuf {
             kind: ComponentKind::Deployment,
             decision: Decision::Affected,
             reason: "forced".into(),
-            image_repository: Some(repo.clone()),
+            image_repository: Some(repo.clone().try_into().unwrap()),
             tag: Some(C1.into()),
             fingerprint: None,
             previous_fingerprint: None,

@@ -240,7 +240,9 @@ fn entry(service: &str, kind: ComponentKind, status: EntryStatus) -> CatalogEntr
             service: s(service),
             kind,
         },
-        image_repository: format!("127.0.0.1:5000/agentrun/{service}"),
+        image_repository: format!("127.0.0.1:5000/agentrun/{service}")
+            .try_into()
+            .unwrap(),
         // A reused entry keeps the image, and the tag, of the commit it was built from.
         tag: match status {
             EntryStatus::Published => s(COMMIT),
@@ -841,8 +843,10 @@ fn string_of_len(v: &str, n: usize) -> String {
 
 /// Fields whose value names, or is named by, another object of the same file: at the
 /// schema's limit the reference breaks, which lane refuses (as `unknown-…`) and JSON Schema
-/// cannot see.
+/// cannot see. `imageRepository` is joined with `lane.registry.host` into the full repository,
+/// whose 255-character limit (rule `image-repository`) spans two fields the same way.
 const REFERENCES: &[&str] = &[
+    "].imageRepository",
     "].id",
     ".name",
     ".component.service",

@@ -57,6 +57,7 @@ pub fn parse_catalog(
                 rule: match e {
                     NotTyped::Digest(_) => "digest",
                     NotTyped::Commit(_) => "commit-sha",
+                    NotTyped::ImageRepository(_) => "image-repository",
                 }
                 .into(),
                 message: e.to_string(),

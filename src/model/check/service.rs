@@ -9,6 +9,7 @@ use super::lane::legacy_name_in;
 use super::{access, key_path, network, truncate, volumes, Findings};
 use crate::model::intent::{ComponentKind, IntentText, ServiceText};
 use crate::model::rules;
+use crate::model::ImageRepository;
 
 /// Every service: at least one and at most 1000, ids unique, then each service's rules.
 pub fn check_services(d: &IntentText, out: &mut Findings) {
@@ -50,6 +51,30 @@ pub fn check_services(d: &IntentText, out: &mut Findings) {
             );
         }
         check_service(s, &p, &sa_names, &pvc_names, out);
+        lane_image_repository(d, s, &p, out);
+    }
+}
+
+/// A lane-registry image's full repository (host and path joined) is what plan, publish, the
+/// catalog and the manifests carry: once host and path each pass, the whole must be a
+/// repository too, at most 255 characters.
+fn lane_image_repository(d: &IntentText, s: &ServiceText, p: &str, out: &mut Findings) {
+    if s.upstream.is_some()
+        || !rules::is_registry_host(&d.lane.registry.host)
+        || !rules::is_repository_path(&s.repository_path(&d.lane))
+    {
+        return;
+    }
+    let full = s.image_repository_text(&d.lane);
+    if !ImageRepository::is_valid(&full) {
+        out.add(
+            format!("{p}.imageRepository"),
+            "image-repository",
+            format!(
+                "with the registry host this service's image repository is {} characters, more than 255; shorten imageRepository (or the id)",
+                full.len()
+            ),
+        );
     }
 }
 
@@ -121,13 +146,9 @@ fn image_source(s: &ServiceText, p: &str, out: &mut Findings) {
         }
     }
     if let Some(u) = &s.upstream {
-        let (host, path) = u.repository.split_once('/').unwrap_or(("", ""));
         // A full image name is at most 255 characters, host included (distribution's
         // reference grammar; deploy/deploy.schema.json says the same).
-        if !rules::is_registry_host(host)
-            || !rules::is_repository_path(path)
-            || u.repository.len() > 255
-        {
+        if !ImageRepository::is_valid(&u.repository) {
             out.add(
                 format!("{p}.upstream.repository"),
                 "upstream-repository",
