@@ -22,10 +22,6 @@ impl Commit {
             && s.bytes()
                 .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 crate::newtype::text_newtype!(Commit, NotACommit);

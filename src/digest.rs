@@ -27,10 +27,6 @@ impl Digest {
         })
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     /// The digest of `bytes`: what a registry must name them by.
     pub fn of(bytes: &[u8]) -> Digest {
         use sha2::Digest as _;

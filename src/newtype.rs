@@ -3,11 +3,17 @@
 //! `TryFrom` (the type's own rule, also what serde reads through `try_from = "String"`), read
 //! as the `&str` it is everywhere else.
 
-/// Implements, for `$t(String)` with `fn is_valid(&str) -> bool` and error `$err`:
+/// Implements, for `$t(String)` with `fn is_valid(&str) -> bool` and error `$err`: `as_str`,
 /// `TryFrom<String>`, `TryFrom<&str>`, `From<$t> for String`, `Deref<Target = str>`,
 /// `AsRef<str>`, `Borrow<str>`, `Display` and equality with `str`, `&str` and `String`.
 macro_rules! text_newtype {
     ($t:ident, $err:ident) => {
+        impl $t {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl TryFrom<String> for $t {
             type Error = $err;
             fn try_from(s: String) -> Result<$t, $err> {

@@ -301,7 +301,7 @@ impl GenerateContext {
             },
             EnvPair {
                 name: labels::LANE.into(),
-                value: n.version.clone(),
+                value: n.version.to_string(),
             },
         ];
 

@@ -362,7 +362,7 @@ pub fn run(args: &GenerateArgs) -> Result<Outcome, Failure> {
         deploy: args.deploy.display().to_string(),
         out: args.out.display().to_string(),
         check: args.check,
-        lane: lane.names.version.clone(),
+        lane: lane.names.version.to_string(),
         task_image: args.task_image.clone(),
         files: reports,
         differing,

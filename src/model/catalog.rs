@@ -251,10 +251,10 @@ impl CatalogDoc {
     pub fn empty(names: &LaneNames, source_commit: &Commit, now: &str) -> CatalogDoc {
         CatalogDoc {
             schema_version: CATALOG_SCHEMA_VERSION,
-            lane: names.version.clone(),
+            lane: names.version.to_string(),
             source_repo: names.source_repo.clone(),
-            source_branch: names.source_branch.clone(),
-            gitops_branch: names.gitops_branch.clone(),
+            source_branch: names.source_branch.to_string(),
+            gitops_branch: names.gitops_branch.to_string(),
             source_commit: source_commit.clone(),
             updated_at: now.to_string(),
             services: BTreeMap::new(),

@@ -26,10 +26,6 @@ impl ServiceId {
     pub fn is_valid(s: &str) -> bool {
         rules::is_dns1123_label(s) && s.len() <= 50
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 text_newtype!(ServiceId, NotAServiceId);
@@ -49,10 +45,6 @@ impl RepoPath {
     pub fn is_valid(s: &str) -> bool {
         rules::repo_path_problem(s).is_none()
     }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 text_newtype!(RepoPath, NotARepoPath);
@@ -71,10 +63,6 @@ pub struct NotAnImageRepository;
 impl ImageRepository {
     pub fn is_valid(s: &str) -> bool {
         rules::is_qualified_repository(s)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// A repository the deploy.json checks already proved: its host and path each passed
@@ -108,10 +96,6 @@ impl ImageRef {
         s.rsplit_once('@').is_some_and(|(repo, digest)| {
             ImageRepository::is_valid(repo) && Digest::is_valid(digest)
         })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 
     /// The repository part (everything before `@`).

@@ -49,13 +49,17 @@ pub struct Lane {
 struct Checked;
 
 impl Lane {
-    fn checked(intent: DeployIntent) -> Lane {
-        let names = LaneNames::resolve(&intent.lane);
-        Lane {
+    /// The lane of a checked intent, its names typed (the rules of `check::lane` held them
+    /// to their types already; `file` is named if they ever disagree).
+    fn checked(intent: DeployIntent, file: &str) -> Result<Lane, InputError> {
+        let names = names::NamesText::resolve(&intent.lane)
+            .into_checked()
+            .map_err(|_| check::load::type_mismatch(file))?;
+        Ok(Lane {
             intent,
             names,
             _checked: Checked,
-        }
+        })
     }
 
     /// The checked deploy intent.
@@ -69,12 +73,13 @@ impl Lane {
     /// dev-dependency on this package) and no release build has.
     #[cfg(feature = "test-support")]
     pub fn unchecked(intent: DeployIntent) -> Lane {
-        Lane::checked(intent)
+        Lane::checked(intent, "(unchecked)").expect("an unchecked lane's names are still names")
     }
 
     /// Load `deploy.json` from disk (with on-disk path checks against `repo_root`).
     pub fn load(path: &Path, repo_root: Option<&Path>) -> Result<Lane, InputError> {
-        check::load_intent(path, repo_root).map(Lane::checked)
+        let file = path.display().to_string();
+        check::load_intent(path, repo_root).and_then(|i| Lane::checked(i, &file))
     }
 
     /// Parse `deploy.json` bytes read from git (`file` names where they came from).
@@ -88,6 +93,6 @@ impl Lane {
         file: &str,
         repo_root: Option<&Path>,
     ) -> Result<Lane, InputError> {
-        check::parse_intent(bytes, file, repo_root).map(Lane::checked)
+        check::parse_intent(bytes, file, repo_root).and_then(|i| Lane::checked(i, file))
     }
 }

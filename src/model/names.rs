@@ -4,36 +4,152 @@
 //! else; the `lane.names` block may override any of them explicitly. Tasks, Pipeline,
 //! Application and the rendered tree all take their names from [`LaneNames`].
 
-use serde::Serialize;
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::intent::LaneSpec;
+use super::rules;
+use crate::newtype::text_newtype;
 
-/// The resolved names of one lane.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+/// What the names of a [`LaneNames`] are: text as resolved ([`Text`], what the deploy.json
+/// rules read) or the checked newtypes ([`Checked`], what every reader gets from a `Lane`).
+pub trait NameTypes: Debug + Clone + PartialEq + Eq {
+    type Version: Debug + Clone + Eq + Serialize + DeserializeOwned + AsRef<str>;
+    type Branch: Debug + Clone + Eq + Serialize + DeserializeOwned + AsRef<str>;
+    type Kube: Debug + Clone + Eq + Serialize + DeserializeOwned + AsRef<str>;
+    type Prefix: Debug + Clone + Eq + Serialize + DeserializeOwned + AsRef<str>;
+    type Path: Debug + Clone + Eq + Serialize + DeserializeOwned + AsRef<str>;
+}
+
+/// Names as resolved, before the rules of `model::check::lane` ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text;
+
+impl NameTypes for Text {
+    type Version = String;
+    type Branch = String;
+    type Kube = String;
+    type Prefix = String;
+    type Path = String;
+}
+
+/// Names that passed their rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked;
+
+impl NameTypes for Checked {
+    type Version = LaneVersion;
+    type Branch = BranchName;
+    type Kube = KubeName;
+    type Prefix = RunPrefix;
+    type Path = GitopsPath;
+}
+
+/// The resolved names of one lane: every name a lane owns, derived from its version, project
+/// and cluster or overridden in `lane.names`. The rules read them as text ([`NamesText`]);
+/// a `Lane` carries them checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LaneNames {
+pub struct LaneNames<T: NameTypes = Checked> {
     /// Lane version as written (`v0.1`).
-    pub version: String,
+    pub version: T::Version,
     /// Version without dots (`v01`), used inside names.
     pub short: String,
     pub project: String,
     pub cluster: String,
     pub source_repo: String,
     pub gitops_repo: String,
-    pub source_branch: String,
-    pub gitops_branch: String,
-    pub catalog_path: String,
-    pub runtime_path: String,
-    pub namespace: String,
-    pub tekton_namespace: String,
-    pub pipeline: String,
-    pub tekton_service_account: String,
-    pub pipeline_run_prefix: String,
-    pub argo_namespace: String,
-    pub argo_project: String,
-    pub argo_application: String,
+    pub source_branch: T::Branch,
+    pub gitops_branch: T::Branch,
+    pub catalog_path: T::Path,
+    pub runtime_path: T::Path,
+    pub namespace: T::Kube,
+    pub tekton_namespace: T::Kube,
+    pub pipeline: T::Kube,
+    pub tekton_service_account: T::Kube,
+    pub pipeline_run_prefix: T::Prefix,
+    pub argo_namespace: T::Kube,
+    pub argo_project: T::Kube,
+    pub argo_application: T::Kube,
     pub registry: String,
 }
+
+/// Lane names as resolved from the lane block, before their rules ran.
+pub type NamesText = LaneNames<Text>;
+
+/// A lane version, `v<major>.<minor>` ([`rules::is_lane_version`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct LaneVersion(String);
+
+/// A git branch name as `git check-ref-format --branch` accepts it ([`rules::is_branch_name`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BranchName(String);
+
+/// A Kubernetes object name that is a DNS-1123 label: namespaces, the Pipeline, the Tekton
+/// ServiceAccount, the Argo CD project and Application.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KubeName(String);
+
+/// A PipelineRun name prefix: a DNS-1123 label followed by `-`, at most 50 characters, so
+/// that 12 commit characters still fit.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RunPrefix(String);
+
+/// A path lane writes on the GitOps branch (the catalog file, the runtime directory): repo-
+/// relative and in its one canonical spelling ([`rules::repo_path_problem`],
+/// [`rules::gitops_path_problem`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct GitopsPath(String);
+
+/// Text that breaks the rule of the lane name type it was read as.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid lane name of its kind")]
+pub struct NotALaneName;
+
+impl LaneVersion {
+    pub fn is_valid(s: &str) -> bool {
+        rules::is_lane_version(s)
+    }
+}
+
+impl BranchName {
+    pub fn is_valid(s: &str) -> bool {
+        rules::is_branch_name(s)
+    }
+}
+
+impl KubeName {
+    pub fn is_valid(s: &str) -> bool {
+        rules::is_dns1123_label(s)
+    }
+}
+
+impl RunPrefix {
+    pub fn is_valid(s: &str) -> bool {
+        s.ends_with('-') && rules::is_dns1123_label(s.trim_end_matches('-')) && s.len() <= 50
+    }
+}
+
+impl GitopsPath {
+    pub fn is_valid(s: &str) -> bool {
+        rules::repo_path_problem(s)
+            .or_else(|| rules::gitops_path_problem(s))
+            .is_none()
+    }
+}
+
+text_newtype!(LaneVersion, NotALaneName);
+text_newtype!(BranchName, NotALaneName);
+text_newtype!(KubeName, NotALaneName);
+text_newtype!(RunPrefix, NotALaneName);
+text_newtype!(GitopsPath, NotALaneName);
 
 /// `v0.1` → `v01`; `v1.10` → `v110`. Only dots are dropped: the version is validated to be
 /// `v<major>.<minor>` before this is called.
@@ -41,15 +157,44 @@ pub fn short_version(version: &str) -> String {
     version.replace('.', "")
 }
 
-impl LaneNames {
+impl NamesText {
+    /// The checked names, once the rules of `model::check::lane` passed. `Err` names the
+    /// first text that breaks its type's rule (which those rules refuse first).
+    pub fn into_checked(self) -> Result<LaneNames, String> {
+        fn typed<T: TryFrom<String>>(text: String) -> Result<T, String> {
+            T::try_from(text.clone()).map_err(|_| text)
+        }
+        Ok(LaneNames {
+            version: typed(self.version)?,
+            short: self.short,
+            project: self.project,
+            cluster: self.cluster,
+            source_repo: self.source_repo,
+            gitops_repo: self.gitops_repo,
+            source_branch: typed(self.source_branch)?,
+            gitops_branch: typed(self.gitops_branch)?,
+            catalog_path: typed(self.catalog_path)?,
+            runtime_path: typed(self.runtime_path)?,
+            namespace: typed(self.namespace)?,
+            tekton_namespace: typed(self.tekton_namespace)?,
+            pipeline: typed(self.pipeline)?,
+            tekton_service_account: typed(self.tekton_service_account)?,
+            pipeline_run_prefix: typed(self.pipeline_run_prefix)?,
+            argo_namespace: typed(self.argo_namespace)?,
+            argo_project: typed(self.argo_project)?,
+            argo_application: typed(self.argo_application)?,
+            registry: self.registry,
+        })
+    }
+
     /// Derive every name from the lane block, applying overrides.
-    pub fn resolve(lane: &LaneSpec) -> LaneNames {
+    pub fn resolve(lane: &LaneSpec) -> NamesText {
         let short = short_version(&lane.version);
         let p = &lane.project;
         let c = &lane.cluster;
         let o = &lane.names;
         let pick = |v: &Option<String>, d: String| v.clone().unwrap_or(d);
-        LaneNames {
+        NamesText {
             version: lane.version.clone(),
             project: p.clone(),
             cluster: c.clone(),
@@ -83,21 +228,23 @@ impl LaneNames {
             short,
         }
     }
+}
 
+impl<T: NameTypes> LaneNames<T> {
     /// PipelineRun name for a source commit: `<prefix><first 12 of the commit>`.
     pub fn pipeline_run_name(&self, commit: &str) -> String {
         let n = commit.len().min(12);
-        format!("{}{}", self.pipeline_run_prefix, &commit[..n])
+        format!("{}{}", self.pipeline_run_prefix.as_ref(), &commit[..n])
     }
 
     /// Fully qualified ref of the GitOps branch.
     pub fn gitops_ref(&self) -> String {
-        format!("refs/heads/{}", self.gitops_branch)
+        format!("refs/heads/{}", self.gitops_branch.as_ref())
     }
 
     /// Fully qualified ref of the source branch.
     pub fn source_ref(&self) -> String {
-        format!("refs/heads/{}", self.source_branch)
+        format!("refs/heads/{}", self.source_branch.as_ref())
     }
 
     /// The names of the lane's Tekton Tasks, Triggers objects, Secrets and pruner:

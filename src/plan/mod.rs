@@ -250,10 +250,10 @@ pub fn make_plan(args: &PlanArgs) -> Result<Plan, PlanError> {
     let names = &lane.names;
     Ok(Plan {
         schema_version: PLAN_SCHEMA_VERSION,
-        lane: names.version.clone(),
+        lane: names.version.to_string(),
         source_repo: names.source_repo.clone(),
-        source_branch: names.source_branch.clone(),
-        gitops_branch: names.gitops_branch.clone(),
+        source_branch: names.source_branch.to_string(),
+        gitops_branch: names.gitops_branch.to_string(),
         source_commit: commit,
         gitops_commit,
         catalog_source_commit: catalog.map(|c| c.source_commit.clone()),
@@ -357,13 +357,13 @@ fn previous_catalog(repo: &Repo, lane: &Lane, args: &PlanArgs) -> Result<Previou
             gitops: gitops_commit,
         }),
         (None, false) => Err(PlanError::NotInitialised {
-            lane: names.version.clone(),
+            lane: names.version.to_string(),
             why,
         }),
         (Some(_), true) => Err(PlanError::AlreadyInitialised {
-            lane: names.version.clone(),
-            gitops_branch: names.gitops_branch.clone(),
-            catalog_path: names.catalog_path.clone(),
+            lane: names.version.to_string(),
+            gitops_branch: names.gitops_branch.to_string(),
+            catalog_path: names.catalog_path.to_string(),
             commit: gitops_commit.map(String::from).unwrap_or_default(),
         }),
     }

@@ -405,7 +405,7 @@ pub(crate) fn lane_at(repo: &Repo, commit: &str) -> Result<Lane, PromoteError> {
 pub(crate) fn refuse_source_branch(names: &crate::model::LaneNames) -> Result<(), PromoteError> {
     if names.gitops_branch == names.source_branch || names.gitops_ref() == names.source_ref() {
         return Err(PromoteError::SourceBranch {
-            branch: names.gitops_branch.clone(),
+            branch: names.gitops_branch.to_string(),
         });
     }
     Ok(())
@@ -516,7 +516,7 @@ pub fn promote_signed(
                 }
                 if pushes >= args.max_attempts {
                     return Err(PromoteError::Exhausted {
-                        branch: names.gitops_branch.clone(),
+                        branch: names.gitops_branch.to_string(),
                         attempts: pushes,
                         last,
                     });
@@ -697,8 +697,8 @@ fn report(
     let n = &ctx.lane.names;
     PromoteReport {
         outcome,
-        lane: n.version.clone(),
-        gitops_branch: n.gitops_branch.clone(),
+        lane: n.version.to_string(),
+        gitops_branch: n.gitops_branch.to_string(),
         source_commit: ctx.commit.clone(),
         intent_commit,
         commit,
@@ -706,8 +706,8 @@ fn report(
         attempts,
         tip_source,
         init: ctx.args.init,
-        catalog_path: n.catalog_path.clone(),
-        runtime_path: n.runtime_path.clone(),
+        catalog_path: n.catalog_path.to_string(),
+        runtime_path: n.runtime_path.to_string(),
         signed_by: match (&outcome, ctx.signer) {
             (PromoteOutcome::Committed, Some(k)) => Some(k.fingerprint.clone()),
             _ => None,
@@ -781,8 +781,8 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
     let previous = match (previous, ctx.args.init) {
         (Some(_), true) => {
             return Err(PromoteError::AlreadyInitialised {
-                branch: names.gitops_branch.clone(),
-                path: names.catalog_path.clone(),
+                branch: names.gitops_branch.to_string(),
+                path: names.catalog_path.to_string(),
             })
         }
         (Some(c), false) => c.into_doc(),
@@ -794,8 +794,8 @@ fn prepare(ctx: &PromoteRun<'_>, workspace: Option<&str>) -> Result<Prepared, Pr
         }
         (None, false) => {
             return Err(PromoteError::NoCatalog {
-                branch: names.gitops_branch.clone(),
-                path: names.catalog_path.clone(),
+                branch: names.gitops_branch.to_string(),
+                path: names.catalog_path.to_string(),
             })
         }
     };

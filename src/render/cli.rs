@@ -338,19 +338,19 @@ fn load_catalog(args: &RenderArgs, lane: &Lane) -> Result<Loaded, Failure> {
     let repo = Repo::open(&args.repo)?;
     let head = gitops::head(&repo, &lane.names.gitops_branch, &args.gitops)?.ok_or_else(|| {
         RenderRunError::NoGitopsBranch {
-            branch: lane.names.gitops_branch.clone(),
+            branch: lane.names.gitops_branch.to_string(),
             repo: args.repo.display().to_string(),
         }
     })?;
     let catalog = catalog_at::catalog_at(&repo, &lane.names, &head)?.ok_or_else(|| {
         RenderRunError::NoCatalog {
-            branch: lane.names.gitops_branch.clone(),
-            path: lane.names.catalog_path.clone(),
+            branch: lane.names.gitops_branch.to_string(),
+            path: lane.names.catalog_path.to_string(),
         }
     })?;
     let source = CatalogSource {
         source: CatalogOrigin::Gitops,
-        path: Some(lane.names.catalog_path.clone()),
+        path: Some(lane.names.catalog_path.to_string()),
         gitops: Some(head.clone()),
         source_commit: catalog.source_commit.to_string(),
     };
@@ -459,7 +459,7 @@ fn baseline(
             Baseline {
                 kind: BaselineKind::Gitops,
                 gitops: None,
-                path: Some(path),
+                path: Some(path.to_string()),
                 exists: false,
             },
             BTreeMap::new(),
@@ -471,7 +471,7 @@ fn baseline(
             kind: BaselineKind::Gitops,
             gitops: Some(head),
             exists: !files.is_empty(),
-            path: Some(path),
+            path: Some(path.to_string()),
         },
         files,
     ))
@@ -576,9 +576,9 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
         progress(format!("no catalog digest for: {}", missing.join(", ")));
         let (against, _) = baseline(args, &lane, &loaded)?;
         return Outcome::of(&RenderReport {
-            lane: lane.names.version.clone(),
-            namespace: lane.names.namespace.clone(),
-            runtime_path: lane.names.runtime_path.clone(),
+            lane: lane.names.version.to_string(),
+            namespace: lane.names.namespace.to_string(),
+            runtime_path: lane.names.runtime_path.to_string(),
             mode,
             written: false,
             out: None,
@@ -618,9 +618,9 @@ pub fn run(args: &RenderArgs) -> Result<Outcome, Failure> {
         ));
     }
     Outcome::of(&RenderReport {
-        lane: lane.names.version.clone(),
-        namespace: lane.names.namespace.clone(),
-        runtime_path: lane.names.runtime_path.clone(),
+        lane: lane.names.version.to_string(),
+        namespace: lane.names.namespace.to_string(),
+        runtime_path: lane.names.runtime_path.to_string(),
         mode,
         written,
         out: args.out.as_ref().map(|p| p.display().to_string()),

@@ -305,7 +305,7 @@ struct Common<'a> {
 
 impl Common<'_> {
     fn ns(&self) -> String {
-        self.lane.names.namespace.clone()
+        self.lane.names.namespace.to_string()
     }
 
     /// Labels every object carries.
@@ -313,13 +313,13 @@ impl Common<'_> {
         let n = &self.lane.names;
         let mut l = BTreeMap::new();
         l.insert(labels::APP_PART_OF.into(), n.project.clone());
-        l.insert(labels::APP_INSTANCE.into(), n.namespace.clone());
+        l.insert(labels::APP_INSTANCE.into(), n.namespace.to_string());
         l.insert(
             labels::APP_MANAGED_BY.into(),
             labels::MANAGED_BY_VALUE.into(),
         );
         l.insert(labels::APP_COMPONENT.into(), component.into());
-        l.insert(labels::LANE.into(), n.version.clone());
+        l.insert(labels::LANE.into(), n.version.to_string());
         l
     }
 

@@ -378,7 +378,7 @@ fn rollback(args: &RollbackArgs) -> Result<RollbackReport, RollbackError> {
             Pushed::Raced(reason) => {
                 if pushes >= args.max_attempts {
                     return Err(PromoteError::Exhausted {
-                        branch: names.gitops_branch.clone(),
+                        branch: names.gitops_branch.to_string(),
                         attempts: pushes,
                         last: reason,
                     }
@@ -423,8 +423,8 @@ fn report(
     let n = &ctx.lane.names;
     RollbackReport {
         outcome,
-        lane: n.version.clone(),
-        gitops_branch: n.gitops_branch.clone(),
+        lane: n.version.to_string(),
+        gitops_branch: n.gitops_branch.to_string(),
         scope: d.scope.to_string(),
         from: d.from,
         to: d.to,
@@ -451,20 +451,20 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
     let head: GitopsHead = scratch
         .fetch(&names.gitops_branch, ctx.remote, false)?
         .ok_or_else(|| PromoteError::NoCatalog {
-            branch: names.gitops_branch.clone(),
-            path: names.catalog_path.clone(),
+            branch: names.gitops_branch.to_string(),
+            path: names.catalog_path.to_string(),
         })?;
     let g = &scratch.repo;
     let current = catalog_at(g, names, &head)?.ok_or_else(|| PromoteError::NoCatalog {
-        branch: names.gitops_branch.clone(),
-        path: names.catalog_path.clone(),
+        branch: names.gitops_branch.to_string(),
+        path: names.catalog_path.to_string(),
     })?;
     let to = resolve_to(g, &ctx.args.to)
         .ok()
         .filter(|c| g.is_ancestor(c, &head.commit).unwrap_or(false))
         .ok_or_else(|| RollbackError::NotInHistory {
             to: ctx.args.to.clone(),
-            branch: names.gitops_branch.clone(),
+            branch: names.gitops_branch.to_string(),
             tip: head.commit.to_string(),
         })?;
     let to_head = GitopsHead {
@@ -473,7 +473,7 @@ fn prepare(ctx: &RollbackRun<'_>) -> Result<Attempt, RollbackError> {
     };
     let target = catalog_at(g, names, &to_head)?.ok_or_else(|| RollbackError::NoTargetCatalog {
         commit: to.to_string(),
-        path: names.catalog_path.clone(),
+        path: names.catalog_path.to_string(),
     })?;
     let from_gitops = head.commit.clone();
     let to_gitops = to;

@@ -79,7 +79,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
                 _ => None,
             };
             Known::Yes(GitopsView {
-                branch: names.gitops_branch.clone(),
+                branch: names.gitops_branch.to_string(),
                 git_ref: h.git_ref.clone(),
                 commit: h.commit.clone(),
                 catalog_source_commit: catalog_source,
@@ -184,14 +184,14 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
     }
     let n = &ctx.lane.names;
     Ok(StatusReport {
-        lane: n.version.clone(),
+        lane: n.version.to_string(),
         observed_at: rules::now_rfc3339(),
         names: Where {
-            namespace: n.namespace.clone(),
+            namespace: n.namespace.to_string(),
             argo_application: format!("{}/{}", n.argo_namespace, n.argo_application),
             pipeline: format!("{}/{}", n.tekton_namespace, n.pipeline),
-            catalog_path: n.catalog_path.clone(),
-            runtime_path: n.runtime_path.clone(),
+            catalog_path: n.catalog_path.to_string(),
+            runtime_path: n.runtime_path.to_string(),
             api_server: cluster.api_server.clone(),
         },
         source,
@@ -216,7 +216,7 @@ fn source_tip(repo: &Repo, names: &LaneNames) -> Known<Tip> {
             Ok(Some(id)) => match repo.resolve_commit(&id) {
                 Ok(c) => {
                     return Known::Yes(Tip {
-                        branch: names.source_branch.clone(),
+                        branch: names.source_branch.to_string(),
                         git_ref: r.clone(),
                         commit: c,
                     })
@@ -460,7 +460,7 @@ fn argo_resource(ctx: &Ctx, cluster: &Cluster, id: &str) -> Known<ArgoResource> 
     match resources.iter().find(|r| {
         s(r, "/kind") == kind
             && s(r, "/name") == name
-            && (s(r, "/namespace").is_empty() || s(r, "/namespace") == ns)
+            && (s(r, "/namespace").is_empty() || s(r, "/namespace") == ns.as_str())
     }) {
         Some(r) => Known::Yes(ArgoResource {
             kind: kind.clone(),

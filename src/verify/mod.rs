@@ -536,7 +536,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
     let (checks, wait) = rt.block_on(run_groups(&ctx, client.as_ref(), &groups, args))?;
 
     let report = finish_report(
-        Some(ctx.lane.names.version.clone()),
+        Some(ctx.lane.names.version.to_string()),
         ctx.commit.clone(),
         ctx.gitops_head.clone(),
         client.as_ref().map(|c| c.server().to_string()),

@@ -698,8 +698,9 @@ impl LaneRepos {
     pub fn with_deploy(deploy: &str) -> LaneRepos {
         let lane = lane::model::Lane::parse(deploy.as_bytes(), "deploy.json").expect("deploy.json");
         let n = &lane.names;
-        let (source_branch, gitops_branch) = (n.source_branch.clone(), n.gitops_branch.clone());
-        let (catalog_path, runtime_path) = (n.catalog_path.clone(), n.runtime_path.clone());
+        let (source_branch, gitops_branch) =
+            (n.source_branch.to_string(), n.gitops_branch.to_string());
+        let (catalog_path, runtime_path) = (n.catalog_path.to_string(), n.runtime_path.to_string());
         let source = TestRepo::init(&source_branch);
         source.write("deploy/deploy.json", deploy);
         source.write(

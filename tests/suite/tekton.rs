@@ -328,7 +328,7 @@ fn triggers_have_the_required_structure() {
     let tt = find(&docs, "TriggerTemplate")[0];
     for d in [el, tb, tt] {
         assert_eq!(d["apiVersion"], "triggers.tekton.dev/v1beta1");
-        assert_eq!(d["metadata"]["namespace"], names.tekton_namespace);
+        assert_eq!(d["metadata"]["namespace"], names.tekton_namespace.as_str());
         assert!(d["metadata"]["name"]
             .as_str()
             .is_some_and(|n| !n.is_empty()));
@@ -419,7 +419,7 @@ fn triggers_have_the_required_structure() {
         pr["metadata"]["name"],
         format!("{}$(tt.params.short)", names.pipeline_run_prefix)
     );
-    assert_eq!(pr["spec"]["pipelineRef"]["name"], names.pipeline);
+    assert_eq!(pr["spec"]["pipelineRef"]["name"], names.pipeline.as_str());
     let revision = pr["spec"]["params"]
         .as_array()
         .unwrap()
@@ -432,7 +432,10 @@ fn triggers_have_the_required_structure() {
 
 fn assert_pipelinerun_runtime(pr: &Value, names: &LaneNames) {
     let trt = &pr["spec"]["taskRunTemplate"];
-    assert_eq!(trt["serviceAccountName"], names.tekton_service_account);
+    assert_eq!(
+        trt["serviceAccountName"],
+        names.tekton_service_account.as_str()
+    );
     assert_eq!(trt["podTemplate"]["hostNetwork"], true);
     assert_eq!(trt["podTemplate"]["dnsPolicy"], "ClusterFirstWithHostNet");
     assert!(
@@ -609,7 +612,7 @@ fn pipeline_builds_only_affected_services_then_promotes_once() {
     let docs = all_docs(&tree);
     let names = lane_names();
     let p = find(&docs, "Pipeline")[0];
-    assert_eq!(p["metadata"]["name"], names.pipeline);
+    assert_eq!(p["metadata"]["name"], names.pipeline.as_str());
     let tasks: BTreeMap<&str, &Value> = p["spec"]["tasks"]
         .as_array()
         .unwrap()
@@ -685,7 +688,7 @@ fn pipeline_builds_only_affected_services_then_promotes_once() {
         }
     }
     let ex = find(&docs, "PipelineRun")[0];
-    assert_eq!(ex["spec"]["pipelineRef"]["name"], names.pipeline);
+    assert_eq!(ex["spec"]["pipelineRef"]["name"], names.pipeline.as_str());
     assert_pipelinerun_runtime(ex, &names);
 }
 
@@ -754,7 +757,7 @@ fn argo_bootstrap_admits_only_the_lane() {
     let docs = all_docs(&tree);
     let names = lane_names();
     let proj = find(&docs, "AppProject")[0];
-    assert_eq!(proj["metadata"]["name"], names.argo_project);
+    assert_eq!(proj["metadata"]["name"], names.argo_project.as_str());
     assert_eq!(proj["metadata"]["namespace"], "argocd");
     assert_eq!(
         proj["spec"]["destinations"],
@@ -792,9 +795,9 @@ fn argo_bootstrap_admits_only_the_lane() {
     .collect();
     assert_eq!(kinds, want);
     let app = find(&docs, "Application")[0];
-    assert_eq!(app["metadata"]["name"], names.argo_application);
+    assert_eq!(app["metadata"]["name"], names.argo_application.as_str());
     assert_eq!(app["metadata"]["namespace"], "argocd");
-    assert_eq!(app["spec"]["project"], names.argo_project);
+    assert_eq!(app["spec"]["project"], names.argo_project.as_str());
     assert_eq!(
         app["spec"]["source"],
         json!({"repoURL": names.gitops_repo, "targetRevision": names.gitops_branch, "path": names.runtime_path})
@@ -998,7 +1001,7 @@ fn every_name_registry_and_proxy_comes_from_deploy_json() {
     assert!(n01.len() >= 15, "{n01:?}");
     // The CI namespace is the project's (every lane's runs live there): the same Namespace,
     // without a lane label, so that neither lane's apply changes the other's.
-    let ci = lane_names().tekton_namespace;
+    let ci = lane_names().tekton_namespace.to_string();
     assert!(n01.remove(&ci) && n02.contains(&ci), "{ci}");
     for (_, d) in all_docs(&v01).iter().chain(all_docs(&v02).iter()) {
         if d["kind"] == "Namespace" {
@@ -2089,7 +2092,10 @@ fn the_ci_namespace_enforces_the_pod_security_level_the_build_step_needs() {
     let ns = find(&docs, "Namespace");
     assert_eq!(ns.len(), 1);
     let ns = ns[0];
-    assert_eq!(ns["metadata"]["name"], lane_names().tekton_namespace);
+    assert_eq!(
+        ns["metadata"]["name"],
+        lane_names().tekton_namespace.as_str()
+    );
     let l = &ns["metadata"]["labels"];
     assert_eq!(l["pod-security.kubernetes.io/enforce"], "privileged");
     assert_eq!(l["pod-security.kubernetes.io/audit"], "baseline");
@@ -2205,7 +2211,10 @@ fn finished_runs_are_pruned_by_a_narrow_cron_job_in_the_task_image() {
         role["rules"],
         json!([{"apiGroups": ["tekton.dev"], "resources": ["pipelineruns"], "verbs": ["list", "delete"]}])
     );
-    assert_eq!(role["metadata"]["namespace"], names.tekton_namespace);
+    assert_eq!(
+        role["metadata"]["namespace"],
+        names.tekton_namespace.as_str()
+    );
     let rb = find(&docs, "RoleBinding")[0];
     assert_eq!(rb["subjects"][0]["name"], pod["serviceAccountName"]);
     assert!(find(&docs, "ClusterRoleBinding").is_empty());

@@ -367,35 +367,47 @@ fn shipped_deploy_passes_and_prints_the_resolved_names() {
     assert_eq!(doc.kind, Kind::Deploy);
     let n = doc.names.expect("names");
     for (k, got, v) in [
-        ("version", &n.version, "v0.1"),
-        ("sourceBranch", &n.source_branch, "v0.1"),
-        ("gitopsBranch", &n.gitops_branch, "v0.1-gitops"),
+        ("version", n.version.as_str(), "v0.1"),
+        ("sourceBranch", n.source_branch.as_str(), "v0.1"),
+        ("gitopsBranch", n.gitops_branch.as_str(), "v0.1-gitops"),
         (
             "catalogPath",
-            &n.catalog_path,
+            n.catalog_path.as_str(),
             "deploy/artifact-catalog.v01.json",
         ),
         (
             "runtimePath",
-            &n.runtime_path,
+            n.runtime_path.as_str(),
             "deploy/gitops/g14/runtime-v01",
         ),
-        ("namespace", &n.namespace, "agentrun-v01"),
-        ("tektonNamespace", &n.tekton_namespace, "agentrun-ci"),
-        ("pipeline", &n.pipeline, "agentrun-v01-ci-image-publish"),
+        ("namespace", n.namespace.as_str(), "agentrun-v01"),
+        (
+            "tektonNamespace",
+            n.tekton_namespace.as_str(),
+            "agentrun-ci",
+        ),
+        (
+            "pipeline",
+            n.pipeline.as_str(),
+            "agentrun-v01-ci-image-publish",
+        ),
         (
             "tektonServiceAccount",
-            &n.tekton_service_account,
+            n.tekton_service_account.as_str(),
             "agentrun-v01-tekton-runner",
         ),
         (
             "pipelineRunPrefix",
-            &n.pipeline_run_prefix,
+            n.pipeline_run_prefix.as_str(),
             "agentrun-v01-ci-",
         ),
-        ("argoNamespace", &n.argo_namespace, "argocd"),
-        ("argoProject", &n.argo_project, "agentrun-v01"),
-        ("argoApplication", &n.argo_application, "agentrun-g14-v01"),
+        ("argoNamespace", n.argo_namespace.as_str(), "argocd"),
+        ("argoProject", n.argo_project.as_str(), "agentrun-v01"),
+        (
+            "argoApplication",
+            n.argo_application.as_str(),
+            "agentrun-g14-v01",
+        ),
         (
             "sourceRepo",
             &n.source_repo,

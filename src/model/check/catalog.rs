@@ -385,10 +385,18 @@ fn lane_rules(cat: &CatalogText, names: &LaneNames, out: &mut Findings) {
     let repo = |s: &str| s.trim_end_matches('/').trim_end_matches(".git").to_string();
     let (got_repo, want_repo) = (repo(&cat.source_repo), repo(&names.source_repo));
     for (path, got, want) in [
-        ("$.lane", &cat.lane, &names.version),
+        ("$.lane", cat.lane.as_str(), names.version.as_str()),
         ("$.sourceRepo", &got_repo, &want_repo),
-        ("$.sourceBranch", &cat.source_branch, &names.source_branch),
-        ("$.gitopsBranch", &cat.gitops_branch, &names.gitops_branch),
+        (
+            "$.sourceBranch",
+            &cat.source_branch,
+            names.source_branch.as_str(),
+        ),
+        (
+            "$.gitopsBranch",
+            &cat.gitops_branch,
+            names.gitops_branch.as_str(),
+        ),
     ] {
         if got != want {
             out.add(

@@ -4,7 +4,7 @@
 
 use super::{access, limits, network, service, truncate, volumes, Finding, Findings};
 use crate::model::intent::{IntentText, LaneSpec};
-use crate::model::names::LaneNames;
+use crate::model::names::NamesText;
 use crate::model::rules;
 
 /// Names that are never a lane target (the old dev/prod model: docs/architecture.md, "Lane names").
@@ -38,7 +38,7 @@ pub(super) fn legacy_name_in(s: &str) -> Option<&'static str> {
 /// lengths, ServiceAccounts, claims, then the NetworkPolicy.
 pub fn check_intent(d: &IntentText) -> Vec<Finding> {
     let mut out = Findings::default();
-    let names = LaneNames::resolve(&d.lane);
+    let names = NamesText::resolve(&d.lane);
     lane_fields(&d.lane, &mut out);
     derived_names(&names, &mut out);
     legacy_object_names(d, &mut out);
@@ -136,7 +136,7 @@ fn lane_fields(l: &LaneSpec, out: &mut Findings) {
 
 /// Every name the lane resolves to (derived or overridden): formats, and never a name of
 /// the old dev/prod model.
-fn derived_names(names: &LaneNames, out: &mut Findings) {
+fn derived_names(names: &NamesText, out: &mut Findings) {
     for (p, v) in [
         ("$.lane.names.namespace", &names.namespace),
         ("$.lane.names.tektonNamespace", &names.tekton_namespace),
@@ -270,7 +270,7 @@ fn legacy_object_names(d: &IntentText, out: &mut Findings) {
 
 /// The GitOps branch apart from the source branch; the catalog and runtime paths, each
 /// spelled one way and neither inside the other.
-fn gitops_paths(names: &LaneNames, out: &mut Findings) {
+fn gitops_paths(names: &NamesText, out: &mut Findings) {
     if names.gitops_branch == names.source_branch {
         out.add("$.lane.names.gitopsBranch".into(), "gitops-is-source", "the GitOps branch must differ from the source branch: nothing machine-written ever lands on the source branch".into());
     }

@@ -90,6 +90,19 @@ pub fn parse_json(bytes: &[u8], file: &str) -> Result<Value, InputError> {
     })
 }
 
+/// A value passed the deploy.json rules but not the type that holds it (a rule and its type
+/// disagree): the file is refused rather than half-typed.
+pub fn type_mismatch(file: &str) -> InputError {
+    InputError::Invalid {
+        file: file.into(),
+        findings: vec![Finding {
+            path: "$".into(),
+            rule: "typed".into(),
+            message: "a value passed the deploy.json rules but not its type: this is a lane bug, please report it".into(),
+        }],
+    }
+}
+
 /// Load deploy.json from disk: size limit, forbidden-content scan, strict parse, rules, and
 /// (with the repo root) build paths checked against the checkout, symlinks included.
 pub fn load_intent(path: &Path, repo_root: Option<&Path>) -> Result<DeployIntent, InputError> {
@@ -129,13 +142,7 @@ pub fn parse_intent(
     }
     // Every id and path passed the rule its type holds, so this cannot fail; if a rule and
     // its type ever disagree, the file is refused rather than half-typed.
-    intent.into_checked().map_err(|_| {
-        invalid(vec![Finding {
-            path: "$".into(),
-            rule: "typed".into(),
-            message: "a value passed the deploy.json rules but not its type: this is a lane bug, please report it".into(),
-        }])
-    })
+    intent.into_checked().map_err(|_| type_mismatch(file))
 }
 
 #[cfg(test)]
