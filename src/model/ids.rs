@@ -45,6 +45,12 @@ impl RepoPath {
     pub fn is_valid(s: &str) -> bool {
         rules::repo_path_problem(s).is_none()
     }
+
+    /// The path in its one spelling, as git's trees name it (`./a//b/` → `a/b`, `.` → `""`,
+    /// the repository root). The path as written is what documents show.
+    pub fn normalized(&self) -> String {
+        rules::normalize_repo_path(&self.0)
+    }
 }
 
 text_newtype!(RepoPath, NotARepoPath);

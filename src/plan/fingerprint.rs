@@ -6,7 +6,6 @@ use sha2::{Digest, Sha256};
 
 use crate::git::{EntryKind, GitError, Repo};
 use crate::model::intent::BuildSource;
-use crate::model::rules;
 
 /// Version of the encoding below; bump it when the encoding changes (every service then
 /// rebuilds once, which is the safe direction).
@@ -65,8 +64,8 @@ pub fn build_inputs(
     service: &str,
     build: &BuildSource,
 ) -> Result<BuildInputs, InputsError> {
-    let context = rules::normalize_repo_path(&build.context);
-    let dockerfile = rules::normalize_repo_path(&build.dockerfile);
+    let context = build.context.normalized();
+    let dockerfile = build.dockerfile.normalized();
     let lookup = |field: &'static str, path: &str, want_tree: bool| {
         let shown = if path.is_empty() { "." } else { path };
         match repo.entry(commit, path)? {
