@@ -652,9 +652,7 @@ fn pipeline_run(cluster: &Cluster) -> Known<Option<RunView>> {
             .and_then(|ps| ps.iter().find(|p| s(p, "/name") == name))
             .and_then(|p| p.get("value"))
             .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|c| crate::model::Commit::is_valid(c))
-            .map(str::to_string)
+            .and_then(|c| crate::model::Commit::try_from(c.trim()).ok())
     };
     let commit = named("/status/results", "commit").or_else(|| named("/spec/params", "revision"));
     Known::Yes(Some(RunView {

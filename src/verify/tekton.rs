@@ -21,7 +21,7 @@ fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultImage {
     pub repository: String,
-    pub digest: String,
+    pub digest: Digest,
     /// `<run>/<result name>`.
     pub from: String,
 }
@@ -73,7 +73,7 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
                 if let Some((repo, digest)) = split_pinned(item) {
                     out.push(ResultImage {
                         repository: repository_of(repo),
-                        digest: digest.into(),
+                        digest,
                         from: tag.clone(),
                     });
                 }
@@ -82,7 +82,7 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
             let url = value.as_str().unwrap_or("");
             let digest = text(get(&format!("{prefix}IMAGE_DIGEST")))
                 .or_else(|| split_pinned(url).map(|(_, d)| d.to_string()));
-            if let Some(d) = digest.filter(|d| Digest::is_valid(d)) {
+            if let Some(d) = digest.and_then(|d| Digest::try_from(d).ok()) {
                 out.push(ResultImage {
                     repository: repository_of(url),
                     digest: d,
@@ -101,10 +101,11 @@ pub fn images_from_results(results: &[Value], from: &str) -> Vec<ResultImage> {
             for it in items {
                 let uri = s(&it, "/uri").trim();
                 let digest = s(&it, "/digest").trim();
-                if Digest::is_valid(digest) && !uri.is_empty() {
+                let digest = Digest::try_from(digest).ok();
+                if let Some(digest) = digest.filter(|_| !uri.is_empty()) {
                     out.push(ResultImage {
                         repository: repository_of(uri),
-                        digest: digest.into(),
+                        digest,
                         from: tag.clone(),
                     });
                 }
@@ -443,7 +444,7 @@ mod tests {
         let got = images_from_results(&results, "pr");
         let pairs: Vec<(String, String)> = got
             .iter()
-            .map(|i| (i.repository.clone(), i.digest.clone()))
+            .map(|i| (i.repository.clone(), i.digest.to_string()))
             .collect();
         assert_eq!(
             pairs,
@@ -463,7 +464,7 @@ mod tests {
         ];
         let got: Vec<(String, String)> = images_from_results(&padded, "pr")
             .into_iter()
-            .map(|i| (i.repository, i.digest))
+            .map(|i| (i.repository, i.digest.to_string()))
             .collect();
         assert_eq!(
             got,

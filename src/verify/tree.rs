@@ -143,9 +143,9 @@ fn walk_images(v: &Value, path: String, out: &mut Vec<(String, String)>) {
 }
 
 /// Split `repo@sha256:…` into repository and digest; `None` when not pinned by digest.
-pub fn split_pinned(image: &str) -> Option<(&str, &str)> {
+pub fn split_pinned(image: &str) -> Option<(&str, crate::model::Digest)> {
     let (repo, digest) = image.rsplit_once('@')?;
-    crate::model::Digest::is_valid(digest).then_some((repo, digest))
+    Some((repo, crate::model::Digest::try_from(digest).ok()?))
 }
 
 /// The pod template of a workload object (Deployment, CronJob, Job).

@@ -96,7 +96,7 @@ fn lane_fields(l: &LaneSpec, out: &mut Findings) {
         out.add(
             "$.lane.registry.host".into(),
             "registry-host",
-            "must be host[:port], e.g. 127.0.0.1:5000".into(),
+            "must be host[:port] with a '.', a port or localhost (a bare name is a Docker Hub namespace), e.g. 127.0.0.1:5000".into(),
         );
     }
     if !rules::is_repository_path(&l.registry.repository_prefix) {
