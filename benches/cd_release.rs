@@ -17,7 +17,6 @@
 //!
 //! Run: `cargo bench --bench cd_release`.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -39,27 +38,18 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let (Ok(api), Ok(ca)) = (
-        std::env::var("LANE_CLUSTER_API_SERVER"),
-        std::env::var("LANE_CLUSTER_CA_FILE"),
-    ) else {
-        println!("cd_release: skipped: needs the cluster (scripts/cluster.sh up; eval \"$(scripts/cluster.sh env)\")");
+    let Some(common::E2eLane {
+        api,
+        ca,
+        lane,
+        work,
+        dir: w,
+        remote,
+        source: src,
+    }) = common::e2e_lane("cd_release", &[])
+    else {
         return;
     };
-    let lane = env!("CARGO_BIN_EXE_lane");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path().join("e2e");
-    eprintln!("cd_release: setup: scripts/e2e.sh --keep-running (builds, first releases)");
-    run(Command::new(root.join("scripts/e2e.sh"))
-        .arg("--workdir")
-        .arg(&w)
-        .arg("--keep-running")
-        .env("LANE_BIN", lane));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(w.join("summary.json")).unwrap()).unwrap();
-    let remote = summary["remote"].as_str().unwrap().to_string();
-    let src = PathBuf::from(summary["source"].as_str().unwrap());
     let publish = |n: u32| -> serde_json::Value {
         serde_json::from_slice(
             &std::fs::read(w.join(format!("run-{n}/publish/publish.json"))).unwrap(),

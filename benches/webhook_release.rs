@@ -17,7 +17,7 @@
 //! Run: `cargo bench --bench webhook_release` (release build of lane).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -60,28 +60,18 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let (Ok(api), Ok(ca), Ok(_)) = (
-        std::env::var("LANE_CLUSTER_API_SERVER"),
-        std::env::var("LANE_CLUSTER_CA_FILE"),
-        std::env::var("LANE_CLUSTER_KUBECONFIG"),
-    ) else {
-        println!("webhook_release: skipped: needs the cluster (scripts/cluster.sh up; eval \"$(scripts/cluster.sh env)\")");
+    let Some(common::E2eLane {
+        api,
+        ca,
+        lane,
+        work,
+        dir: w,
+        remote,
+        source: src,
+    }) = common::e2e_lane("webhook_release", &["LANE_CLUSTER_KUBECONFIG"])
+    else {
         return;
     };
-    let lane = env!("CARGO_BIN_EXE_lane");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = tempfile::tempdir().unwrap();
-    let w = work.path().join("e2e");
-    eprintln!("webhook_release: setup: scripts/e2e.sh --keep-running (Tekton, first releases)");
-    run(Command::new(root.join("scripts/e2e.sh"))
-        .arg("--workdir")
-        .arg(&w)
-        .arg("--keep-running")
-        .env("LANE_BIN", lane));
-    let summary: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(w.join("summary.json")).unwrap()).unwrap();
-    let remote = summary["remote"].as_str().unwrap().to_string();
-    let src = PathBuf::from(summary["source"].as_str().unwrap());
     let secret_file = w.join("webhook-secret");
     let (ci, el) = ("agentrun-ci", "el-agentrun-v01-github");
     let ip = kubectl(&[

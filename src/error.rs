@@ -49,13 +49,26 @@ pub trait Classified: std::error::Error + Send + Sync + 'static {
 }
 
 /// The async runtime could not start: exit 4 (internal), no hint. Shared by the subcommands
-/// that talk to servers concurrently (publish, verify, status).
+/// that talk to servers (publish, verify, status, prune, rollback).
 #[derive(Debug, thiserror::Error)]
 #[error("{context}: {source}")]
 pub struct RuntimeError {
     pub context: &'static str,
     #[source]
     pub source: std::io::Error,
+}
+
+impl RuntimeError {
+    /// The one-thread runtime every subcommand's network calls run on.
+    pub fn runtime() -> Result<tokio::runtime::Runtime, RuntimeError> {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|source| RuntimeError {
+                context: "start the async runtime",
+                source,
+            })
+    }
 }
 
 impl Classified for RuntimeError {

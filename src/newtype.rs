@@ -97,3 +97,14 @@ macro_rules! text_newtype {
 }
 
 pub(crate) use text_newtype;
+
+/// A text that passed the rule its newtype holds, converted once the rules ran (`Err` means a
+/// rule and its type disagree: a bug, which loaders report instead of half-typing a file).
+pub(crate) fn typed<T: TryFrom<String>>(text: String) -> Result<T, TypeMismatch> {
+    T::try_from(text).map_err(|_| TypeMismatch)
+}
+
+/// A value passed its rule but not its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a value passed its rule but not its type")]
+pub struct TypeMismatch;

@@ -161,10 +161,7 @@ pub fn run(args: &PruneArgs) -> Result<Outcome, Failure> {
     check_name("namespace", &args.namespace)?;
     check_name("pipeline", &args.pipeline)?;
     let (_, client) = args.kube.client()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| anyhow::anyhow!("tokio runtime: {e}"))?;
+    let rt = crate::error::RuntimeError::runtime()?;
     let report = rt.block_on(prune(&client, args))?;
     Outcome::of(&report)
 }

@@ -1,9 +1,10 @@
-//! Helpers the benchmarks share: a timed command, git with a fixed identity, and a real
-//! `git daemon` on a random loopback port, stopped on drop. Each bench uses some of them.
+//! Helpers the benchmarks share: a timed command, git with a fixed identity, a real
+//! `git daemon` on a random loopback port, stopped on drop, and the end-to-end lane the
+//! cluster benches start from. Each bench uses some of them.
 #![allow(dead_code)]
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -85,4 +86,56 @@ fn git_daemon() -> std::path::PathBuf {
         .output()
         .expect("git --exec-path");
     std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("git-daemon")
+}
+
+/// The end-to-end lane a cluster bench measures from: `scripts/e2e.sh --keep-running` run in
+/// a temporary directory, and what its `summary.json` says.
+pub struct E2eLane {
+    /// The cluster's API server and CA (from `scripts/cluster.sh env`).
+    pub api: String,
+    pub ca: String,
+    /// The lane binary under test.
+    pub lane: &'static str,
+    /// The temporary directory (removed on drop) and e2e.sh's work directory inside it.
+    pub work: tempfile::TempDir,
+    pub dir: PathBuf,
+    /// The GitOps remote and the source checkout e2e.sh left.
+    pub remote: String,
+    pub source: PathBuf,
+}
+
+/// Set up the end-to-end lane for `bench`, or `None` (the bench prints that it is skipped)
+/// when the cluster environment, `needs` variables included, is not there.
+pub fn e2e_lane(bench: &str, needs: &[&str]) -> Option<E2eLane> {
+    let env = |k: &str| std::env::var(k).ok();
+    let (Some(api), Some(ca)) = (env("LANE_CLUSTER_API_SERVER"), env("LANE_CLUSTER_CA_FILE"))
+    else {
+        println!("{bench}: skipped: needs the cluster (scripts/cluster.sh up; eval \"$(scripts/cluster.sh env)\")");
+        return None;
+    };
+    if let Some(missing) = needs.iter().find(|k| env(k).is_none()) {
+        println!("{bench}: skipped: {missing} is not set (eval \"$(scripts/cluster.sh env)\")");
+        return None;
+    }
+    let lane = env!("CARGO_BIN_EXE_lane");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("e2e");
+    eprintln!("{bench}: setup: scripts/e2e.sh --keep-running (the first releases)");
+    run(Command::new(root.join("scripts/e2e.sh"))
+        .arg("--workdir")
+        .arg(&dir)
+        .arg("--keep-running")
+        .env("LANE_BIN", lane));
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    Some(E2eLane {
+        api,
+        ca,
+        lane,
+        remote: summary["remote"].as_str().unwrap().to_string(),
+        source: PathBuf::from(summary["source"].as_str().unwrap()),
+        work,
+        dir,
+    })
 }

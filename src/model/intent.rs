@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ImageRepository, RepoPath, ServiceId};
+use crate::newtype::{typed, TypeMismatch};
 
 /// Schema versions this build understands.
 pub const SUPPORTED_SCHEMA_VERSIONS: &[u32] = &[1];
@@ -484,17 +485,11 @@ impl<I: std::borrow::Borrow<str>, P> DeployIntent<I, P> {
     }
 }
 
-/// A text that passed its rule, as the typed value (the loader calls this only after every
-/// rule passed; a failure here means a rule and its type disagree).
-fn typed<T: TryFrom<String>>(text: String) -> Result<T, String> {
-    T::try_from(text.clone()).map_err(|_| text)
-}
-
 impl IntentText {
     /// The checked intent, once every rule of `model::check` passed: each service id and
-    /// reference a [`ServiceId`], each build path a [`RepoPath`]. `Err` names the first text
-    /// that is neither (which the rules refuse first, so the loader reports it as internal).
-    pub fn into_checked(self) -> Result<DeployIntent, String> {
+    /// reference a [`ServiceId`], each build path a [`RepoPath`]. `Err` when a text is neither
+    /// (which the rules refuse first, so the loader reports it as a lane bug).
+    pub fn into_checked(self) -> Result<DeployIntent, TypeMismatch> {
         let id = typed::<ServiceId>;
         let ids = |v: Vec<String>| v.into_iter().map(id).collect::<Result<Vec<_>, _>>();
         let services = self
@@ -529,7 +524,7 @@ impl IntentText {
                     job: s.job,
                 })
             })
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, TypeMismatch>>()?;
         let np = self.network_policy;
         let network_policy = NetworkPolicyIntent {
             ingress: np
@@ -544,7 +539,7 @@ impl IntentText {
                         ports: a.ports,
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?,
+                .collect::<Result<Vec<_>, TypeMismatch>>()?,
             egress: np
                 .egress
                 .into_iter()
@@ -558,7 +553,7 @@ impl IntentText {
                         ports: a.ports,
                     })
                 })
-                .collect::<Result<Vec<_>, String>>()?,
+                .collect::<Result<Vec<_>, TypeMismatch>>()?,
         };
         Ok(DeployIntent {
             schema_version: self.schema_version,

@@ -21,6 +21,7 @@ pub mod secrets;
 
 use std::path::Path;
 
+pub use crate::newtype::TypeMismatch;
 pub use at_commit::{LaneAtError, DEPLOY_PATH};
 pub use catalog::{Catalog, CatalogDoc, CatalogEntry, EntryStatus};
 pub use catalog_at::CatalogAtError;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::intent::LaneSpec;
 use super::rules;
-use crate::newtype::text_newtype;
+use crate::newtype::{text_newtype, typed, TypeMismatch};
 
 /// What the names of a [`LaneNames`] are: text as resolved ([`Text`], what the deploy.json
 /// rules read) or the checked newtypes ([`Checked`], what every reader gets from a `Lane`).
@@ -158,12 +158,9 @@ pub fn short_version(version: &str) -> String {
 }
 
 impl NamesText {
-    /// The checked names, once the rules of `model::check::lane` passed. `Err` names the
-    /// first text that breaks its type's rule (which those rules refuse first).
-    pub fn into_checked(self) -> Result<LaneNames, String> {
-        fn typed<T: TryFrom<String>>(text: String) -> Result<T, String> {
-            T::try_from(text.clone()).map_err(|_| text)
-        }
+    /// The checked names, once the rules of `model::check::lane` passed (`Err` when a name
+    /// breaks its type's rule, which those rules refuse first).
+    pub fn into_checked(self) -> Result<LaneNames, TypeMismatch> {
         Ok(LaneNames {
             version: typed(self.version)?,
             short: self.short,

@@ -259,13 +259,7 @@ pub fn run(args: &PublishArgs) -> Result<Outcome, Failure> {
         args.plan.display(),
         plan.source_commit
     ));
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| RuntimeError {
-            context: "start the async runtime",
-            source,
-        })?;
+    let runtime = RuntimeError::runtime()?;
     let outcomes = runtime.block_on(async {
         // The deadline starts before the runtime so that setup time counts too.
         let client = Client::new(ClientConfig {

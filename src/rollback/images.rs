@@ -61,10 +61,8 @@ pub fn check_present(
         pool: 4,
     })
     .map_err(RollbackError::from)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| RollbackError::Registry(format!("tokio runtime: {e}")))?;
+    let rt = crate::error::RuntimeError::runtime()
+        .map_err(|e| RollbackError::Registry(e.to_string()))?;
     rt.block_on(async {
         for (service, e) in entries {
             let repo = Repository::parse(&e.image_repository).map_err(|err| {

@@ -15,7 +15,7 @@ use crate::git::Repo;
 use crate::kube::KubeError;
 use crate::model::{rules, Lane, LaneNames};
 use crate::output;
-use crate::verify::{self, argo, live, tekton, Check, Ctx, Status, Tree, DEPLOY_PATH};
+use crate::verify::{self, argo, live, tekton, Check, Ctx, Status, Tree};
 
 /// Read everything once and judge each service.
 pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<StatusReport, Failure> {
@@ -24,7 +24,7 @@ pub fn collect(args: &StatusArgs, rt: &tokio::runtime::Runtime) -> Result<Status
     let (lane, lane_origin) = match &args.deploy {
         Some(p) => (Lane::load(p, None)?, p.display().to_string()),
         None => match verify::source::lane_at(&repo, &commit) {
-            Ok(l) => (l, format!("{commit}:{DEPLOY_PATH}")),
+            Ok(l) => (l, crate::model::at_commit::deploy_file_at(&commit)),
             Err(check) => {
                 // Without the lane's names there is nothing to look up.
                 return Err(super::StatusError::NoLane {

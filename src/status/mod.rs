@@ -161,13 +161,7 @@ pub fn run(args: &StatusArgs, format: Format) -> Result<Outcome, Failure> {
     if let Some(name) = &args.pipeline_run {
         crate::verify::check_pipeline_run_name(name)?;
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| RuntimeError {
-            context: "tokio runtime",
-            source,
-        })?;
+    let rt = RuntimeError::runtime()?;
     if args.watch {
         return watch(args, format, &rt);
     }

@@ -526,13 +526,7 @@ pub fn run(args: &VerifyArgs) -> Result<Outcome, Failure> {
         None
     };
 
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|source| RuntimeError {
-            context: "tokio runtime",
-            source,
-        })?;
+    let rt = RuntimeError::runtime()?;
     let (checks, wait) = rt.block_on(run_groups(&ctx, client.as_ref(), &groups, args))?;
 
     let report = finish_report(

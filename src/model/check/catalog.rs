@@ -10,8 +10,8 @@ use crate::model::catalog::{
     rollback_text_problem, Catalog, CatalogText, EntryStatus, EntryText, LaneRollback, NotTyped,
     CATALOG_SCHEMA_VERSION,
 };
-use crate::model::commit::Commit;
-use crate::model::digest::Digest;
+use crate::model::commit::{Commit, NotACommit};
+use crate::model::digest::{Digest, NotADigest};
 use crate::model::names::LaneNames;
 use crate::model::rules;
 
@@ -106,13 +106,7 @@ fn records(cat: &CatalogText, out: &mut Findings) {
             "must look like v<major>.<minor>, e.g. v0.1".into(),
         );
     }
-    if !Commit::is_valid(&cat.source_commit) {
-        out.add(
-            "$.sourceCommit".into(),
-            "commit-sha",
-            "must be a full 40-character lowercase hex commit".into(),
-        );
-    }
+    commit_field("$.sourceCommit".into(), &cat.source_commit, out);
     if !rules::is_timestamp(&cat.updated_at) {
         out.add(
             "$.updatedAt".into(),
@@ -130,22 +124,37 @@ fn records(cat: &CatalogText, out: &mut Findings) {
     }
 }
 
+/// A commit field: rule `commit-sha`, with the advice of the `Commit` type itself.
+fn commit_field(path: String, v: &str, out: &mut Findings) {
+    if !Commit::is_valid(v) {
+        out.add(path, "commit-sha", NotACommit.to_string());
+    }
+}
+
+/// A digest field: rule `digest`, with the advice of the `Digest` type itself.
+fn digest_field(path: String, v: &str, out: &mut Findings) {
+    if !Digest::is_valid(v) {
+        out.add(path, "digest", NotADigest.to_string());
+    }
+}
+
+/// The four commits of a rollback record under `at` (the lane's or an entry's): what it was
+/// rolled back from and what it restores, each a source and a GitOps commit.
+fn rollback_commits(at: &str, from: [&str; 2], restores: [&str; 2], out: &mut Findings) {
+    for (side, [source, gitops]) in [("from", from), ("restores", restores)] {
+        commit_field(format!("{at}.{side}.sourceCommit"), source, out);
+        commit_field(format!("{at}.{side}.gitopsCommit"), gitops, out);
+    }
+}
+
 /// A whole-lane rollback record: commits, the restored release's intent, who and when.
 fn lane_rollback(cat: &CatalogText, r: &LaneRollback<String>, out: &mut Findings) {
-    for (path, v) in [
-        ("from.sourceCommit", &r.from.source_commit),
-        ("from.gitopsCommit", &r.from.gitops_commit),
-        ("restores.sourceCommit", &r.restores.source_commit),
-        ("restores.gitopsCommit", &r.restores.gitops_commit),
-    ] {
-        if !Commit::is_valid(v) {
-            out.add(
-                format!("$.rollback.{path}"),
-                "commit-sha",
-                "must be a full 40-character lowercase hex commit".into(),
-            );
-        }
-    }
+    rollback_commits(
+        "$.rollback",
+        [&r.from.source_commit, &r.from.gitops_commit],
+        [&r.restores.source_commit, &r.restores.gitops_commit],
+        out,
+    );
     if r.restores.source_commit != cat.source_commit {
         out.add(
             "$.rollback.restores.sourceCommit".into(),
@@ -172,27 +181,13 @@ fn entry_rollback(p: &str, e: &EntryText, out: &mut Findings) {
                     "the restored status is published, reused or pinned".into(),
                 );
             }
-            if !Digest::is_valid(&r.from.digest) {
-                out.add(
-                    format!("{p}.rollback.from.digest"),
-                    "digest",
-                    "must be sha256: followed by 64 lowercase hex".into(),
-                );
-            }
-            for (path, v) in [
-                ("from.sourceCommit", &r.from.source_commit),
-                ("from.gitopsCommit", &r.from.gitops_commit),
-                ("restores.sourceCommit", &r.restores.source_commit),
-                ("restores.gitopsCommit", &r.restores.gitops_commit),
-            ] {
-                if !Commit::is_valid(v) {
-                    out.add(
-                        format!("{p}.rollback.{path}"),
-                        "commit-sha",
-                        "must be a full 40-character lowercase hex commit".into(),
-                    );
-                }
-            }
+            digest_field(format!("{p}.rollback.from.digest"), &r.from.digest, out);
+            rollback_commits(
+                &format!("{p}.rollback"),
+                [&r.from.source_commit, &r.from.gitops_commit],
+                [&r.restores.source_commit, &r.restores.gitops_commit],
+                out,
+            );
             if r.restores.source_commit != e.source_commit {
                 out.add(
                     format!("{p}.rollback.restores.sourceCommit"),
@@ -236,20 +231,8 @@ fn entry_rules(id: &str, p: &str, e: &EntryText, out: &mut Findings) {
             ),
         );
     }
-    if !Digest::is_valid(&e.digest) {
-        out.add(
-            format!("{p}.digest"),
-            "digest",
-            "must be sha256: followed by 64 lowercase hex".into(),
-        );
-    }
-    if !Commit::is_valid(&e.source_commit) {
-        out.add(
-            format!("{p}.sourceCommit"),
-            "commit-sha",
-            "must be a full 40-character lowercase hex commit".into(),
-        );
-    }
+    digest_field(format!("{p}.digest"), &e.digest, out);
+    commit_field(format!("{p}.sourceCommit"), &e.source_commit, out);
     status_rules(p, e, out);
     timestamps(p, e, out);
 }
