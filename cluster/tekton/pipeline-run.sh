@@ -452,9 +452,12 @@ def runs(tag):
         }
     return out
 try:
-    # The Job's log holds lane's progress lines (stderr) before the JSON document (stdout).
-    text = open(f"{w}/prune.out").read()
-    doc = json.loads(text[text.index("\n{") + 1:] if not text.startswith("{") else text)
+    # The Job's log is stdout and stderr merged in the order the kubelet read them, so lane's
+    # progress lines (stderr, each starting "lane: ") can fall before, inside or after the
+    # JSON document (stdout). lane writes whole lines, and no line of its pretty-printed
+    # document starts with "lane: ": dropping those lines leaves the document.
+    lines = open(f"{w}/prune.out").read().splitlines()
+    doc = json.loads("\n".join(l for l in lines if not l.startswith("lane: ")))
 except Exception as e:
     doc = {"error": str(e), "stderr": open(f"{w}/prune.err").read()[-2000:]}
 pvc_names = lambda tag: sorted(c["metadata"]["name"] for c in json.load(open(f"{w}/pvcs-{tag}.json"))["items"])

@@ -80,6 +80,46 @@ impl GitDaemon {
     pub fn path(&self, name: &str) -> PathBuf {
         self.base.join(name)
     }
+
+    /// Wait until the daemon serves no connection: no process but the daemon itself is left in
+    /// its process group (the receive-pack of a killed client may still be writing objects and
+    /// moving a ref). Only then does `git fsck` see a repository that holds still: run while a
+    /// push lands, it can read the new ref before the objects it scanned and report them
+    /// missing.
+    pub fn wait_idle(&self) {
+        let group = self.child.id();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let busy: Vec<u32> = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                // `git daemon` is the `git` wrapper (the group leader) and its child, the
+                // daemon proper; the children serving connections are the daemon's.
+                .filter(|&pid| {
+                    pid != group
+                        && matches!(parent_and_group(pid), Some((p, g)) if g == group && p != group)
+                })
+                .collect();
+            if busy.is_empty() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "git daemon still serving after 60 s (pids {busy:?})"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// The parent and the process group of `pid` (fields 4 and 5 of /proc/<pid>/stat), if it
+/// still exists.
+fn parent_and_group(pid: u32) -> Option<(u32, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    let mut f = stat.rsplit_once(')')?.1.split_whitespace().skip(1);
+    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
 }
 
 /// SIGKILL the daemon's process group (the daemon and the children serving connections).
