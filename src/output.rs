@@ -31,12 +31,13 @@ pub fn set_quiet(q: bool) {
 /// A progress line on stderr (`lane: plan: ...`). Never secret values.
 pub fn progress(msg: impl AsRef<str>) {
     if !QUIET.load(Ordering::Relaxed) {
-        let mut e = std::io::stderr().lock();
-        let _ = writeln!(
-            e,
-            "lane: {}",
+        // One write per line: stderr is unbuffered, and `writeln!` would write the prefix,
+        // the message and the newline apart, leaving a reader of the pipe a part of a line.
+        let line = format!(
+            "lane: {}\n",
             crate::redact::redact_url_userinfo(msg.as_ref())
         );
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
     }
 }
 
