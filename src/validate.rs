@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::Failure;
+use crate::error::{Failure, UsageError};
 use crate::model::{check, Finding, InputError, Lane, LaneNames};
 use crate::output::{Outcome, Report};
 
@@ -40,6 +40,18 @@ pub enum Kind {
     Catalog,
     /// The project's CI checks (deploy/ci-checks.json, see src/ci).
     Ci,
+}
+
+impl Kind {
+    /// What a file of this kind is, for messages.
+    fn describe(self) -> &'static str {
+        match self {
+            Kind::Auto => "of a kind not yet known",
+            Kind::Deploy => "a deploy.json",
+            Kind::Catalog => "an artifact catalog",
+            Kind::Ci => "a CI checks declaration",
+        }
+    }
 }
 
 #[derive(Debug, Serialize, serde::Deserialize)]
@@ -133,6 +145,37 @@ fn detect(bytes: &[u8]) -> Kind {
     }
 }
 
+/// A flag of another kind of file is refused, not ignored: `lane validate --deploy x.json`
+/// would otherwise check the default deploy/deploy.json and report it valid, while the one
+/// meant was never read. (The flags with an environment form, `--repo-root` and
+/// `--ci-digest`, are left alone: a Task's environment sets them for whatever it checks.)
+fn refuse_foreign_flags(args: &ValidateArgs, kind: Kind) -> Result<(), UsageError> {
+    let (flag, hint) = match kind {
+        Kind::Catalog if args.explain => (
+            "--explain",
+            "--explain summarises a deploy.json's services; drop it for a catalog",
+        ),
+        Kind::Deploy | Kind::Ci if args.deploy.is_some() => (
+            "--deploy",
+            "--deploy names the lane's deploy.json when FILE is a catalog; to check a deploy.json, pass it as FILE: lane validate path/to/deploy.json",
+        ),
+        Kind::Ci if args.explain => (
+            "--explain",
+            "--explain summarises a deploy.json's services; drop it for CI checks",
+        ),
+        _ => return Ok(()),
+    };
+    Err(UsageError {
+        message: format!(
+            "{flag} does not apply to {}, which is {}",
+            args.file.display(),
+            kind.describe()
+        ),
+        hint: hint.into(),
+        details: Some(serde_json::json!({"flag": flag, "kind": kind})),
+    })
+}
+
 pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
     let file = args.file.display().to_string();
     let bytes = match check::read_limited(&args.file) {
@@ -154,6 +197,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome, Failure> {
         Kind::Auto => detect(&bytes),
         k => k,
     };
+    refuse_foreign_flags(args, kind)?;
     let report = match kind {
         Kind::Ci => {
             let (findings, ci) = crate::ci::validate(

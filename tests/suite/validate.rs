@@ -269,6 +269,44 @@ fn a_catalog_of_another_lane_needs_the_lane_to_be_rejected() {
     );
 }
 
+/// `--deploy` names a catalog's lane; given with a deploy.json it is refused (exit 2), not
+/// ignored: the file meant (here a broken one) would never have been read, and the default
+/// deploy/deploy.json reported valid in its place. `--explain` is for a deploy.json only.
+#[test]
+fn a_flag_of_another_kind_of_file_is_a_usage_error_not_ignored() {
+    let broken = repo_root().join("tests/corpus/deploy/dup-key-replicas.json");
+    let run = lane(
+        &repo_root(),
+        &["validate", "--deploy", broken.to_str().unwrap()],
+    );
+    let err = run.error();
+    assert_eq!(err.exit_code, 2, "{}", run.stdout);
+    assert_eq!(err.error.class, lane::error::ExitClass::Usage);
+    assert!(
+        err.error
+            .message
+            .contains("--deploy does not apply to deploy/deploy.json"),
+        "{}",
+        err.error.message
+    );
+    assert!(err.error.hint.unwrap().contains("pass it as FILE"));
+    // The file meant, passed as FILE, is checked and rejected.
+    validate(&broken, &[]).assert_code(1);
+
+    let catalog = repo_root().join("tests/corpus/catalog-good.json");
+    let run = validate(&catalog, &["--explain"]);
+    let err = run.error();
+    assert_eq!(err.exit_code, 2);
+    assert!(
+        err.error.message.contains("an artifact catalog"),
+        "{}",
+        err.error.message
+    );
+    // The flags used as documented still work.
+    validate(&catalog, &["--deploy", "deploy/deploy.json"]).assert_code(0);
+    validate(&repo_root().join("deploy/deploy.json"), &["--explain"]).assert_code(0);
+}
+
 #[test]
 fn a_build_path_that_leaves_the_repo_through_a_symlink_is_rejected() {
     let repo = common::tempdir();
