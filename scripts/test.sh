@@ -74,14 +74,31 @@ phase "test build done"
 phase "running the tests"
 # A session of its own, so that anything a test leaves running can be found and stopped.
 rc=0
+# The output goes to a log as well as to the terminal, so that the failures can be shown again
+# at the end, where a CI page that keeps only the tail of a long run still has them.
+test_log=$(mktemp -t lane-test-run.XXXXXX)
 setsid cargo test --locked --no-fail-fast --lib --bins --tests -- \
-  --test-threads="${LANE_TEST_THREADS:-4}" &
+  --test-threads="${LANE_TEST_THREADS:-4}" >"$test_log" 2>&1 &
 sid=$!
+tail -n +1 -f --pid="$sid" -- "$test_log" &
+tail_pid=$!
 wait "$sid" || rc=$?
+wait "$tail_pid" || true
 if leftover=$(pgrep -s "$sid" -a 2>/dev/null) && [[ -n $leftover ]]; then
   echo "test.sh: stopping processes the tests left running:" >&2
   printf '  %s\n' "$leftover" >&2
   pkill -KILL -s "$sid" 2>/dev/null || true
+fi
+if ((rc != 0)); then
+  # Each failed test's name and its panic message (what libtest printed under `failures:`,
+  # from "panicked at" to the backtrace), each line cut at 2,000 characters.
+  phase "failed tests and why (the whole output: $test_log)"
+  awk '/^---- .* stdout ----$/ { print; block = 1; msg = 0; next }
+       /^failures:$/ { block = 0 }
+       block && /panicked at/ { msg = 1 }
+       block && /^stack backtrace:$/ { msg = 0 }
+       block && msg { print }' "$test_log" | cut -c1-2000 | head -n 400 >&2
+  grep -E '^error: [0-9]+ targets? failed|^    `--' "$test_log" >&2 || true
 fi
 phase "tests finished (exit $rc)"
 exit "$rc"
