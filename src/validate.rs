@@ -151,17 +151,16 @@ fn detect(bytes: &[u8]) -> Kind {
 /// `--ci-digest`, are left alone: a Task's environment sets them for whatever it checks.)
 fn refuse_foreign_flags(args: &ValidateArgs, kind: Kind) -> Result<(), UsageError> {
     let (flag, hint) = match kind {
-        Kind::Catalog if args.explain => (
+        Kind::Catalog | Kind::Ci if args.explain => (
             "--explain",
-            "--explain summarises a deploy.json's services; drop it for a catalog",
+            format!(
+                "--explain summarises a deploy.json's services; drop it for {}",
+                kind.describe()
+            ),
         ),
         Kind::Deploy | Kind::Ci if args.deploy.is_some() => (
             "--deploy",
-            "--deploy names the lane's deploy.json when FILE is a catalog; to check a deploy.json, pass it as FILE: lane validate path/to/deploy.json",
-        ),
-        Kind::Ci if args.explain => (
-            "--explain",
-            "--explain summarises a deploy.json's services; drop it for CI checks",
+            "--deploy names the lane's deploy.json when FILE is a catalog; to check a deploy.json, pass it as FILE: lane validate path/to/deploy.json".into(),
         ),
         _ => return Ok(()),
     };
@@ -171,7 +170,7 @@ fn refuse_foreign_flags(args: &ValidateArgs, kind: Kind) -> Result<(), UsageErro
             args.file.display(),
             kind.describe()
         ),
-        hint: hint.into(),
+        hint,
         details: Some(serde_json::json!({"flag": flag, "kind": kind})),
     })
 }

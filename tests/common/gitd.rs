@@ -113,16 +113,14 @@ impl GitDaemon {
     }
 }
 
-/// The parent and the process group of `pid` (fields 4 and 5 of /proc/<pid>/stat) while it
-/// runs; `None` once it is gone or a zombie (done, waiting for the daemon to reap it).
+/// The parent and the process group of `pid` (fields 4 and 5 of proc(5)) while it runs;
+/// `None` once it is gone or a zombie (done, waiting for the daemon to reap it).
 fn parent_and_group(pid: u32) -> Option<(u32, u32)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let mut f = stat.rsplit_once(')')?.1.split_whitespace();
-    if f.next()? == "Z" {
-        return None;
+    match super::proc_stat(pid)?.as_slice() {
+        [state, ..] if state == "Z" => None,
+        [_, parent, group, ..] => Some((parent.parse().ok()?, group.parse().ok()?)),
+        _ => None,
     }
-    Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
 }
 
 /// SIGKILL the daemon's process group (the daemon and the children serving connections).

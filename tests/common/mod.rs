@@ -17,6 +17,15 @@ pub mod tools;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The fields of `/proc/<pid>/stat` from the state on (field 3 of proc(5) is index 0: state,
+/// then parent, process group, …), or `None` once the process is gone. The command name
+/// (field 2) is in parentheses and may hold spaces, so the fields are counted after it.
+pub fn proc_stat(pid: u32) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
 /// Result of one `lane` run.
 #[derive(Debug)]
 pub struct Run {

@@ -110,11 +110,8 @@ impl Registry {
     /// CPU time (user + system) the registry process has used so far, from
     /// `/proc/<pid>/stat` (benchmarks report how much of a run was the registry's work).
     pub fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("registry /proc stat");
-        // Fields after the `(comm)`: state is field 3, utime 14 and stime 15.
-        let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
-        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of proc(5).
+        let f = super::proc_stat(self.child.id()).expect("registry /proc stat");
         let ticks: u64 = f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap();
         Duration::from_millis(ticks * 1000 / clock_ticks())
     }
